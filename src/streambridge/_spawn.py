@@ -1,0 +1,51 @@
+"""Start a task that outlives the call that starts it, on asyncio or trio.
+
+A run must keep going between two reads of its stream, and its stream may be read without an
+``async with`` (assistant-stream code does ``async for chunk in create_run(...)``), so there is no
+task group to start it in.  The stream owns the task instead: closing the stream cancels it and
+waits for it, which gives the same guarantee a task group would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import sys
+from collections.abc import Awaitable, Callable
+
+__all__ = ["spawn_detached"]
+
+_running: set[asyncio.Task[None]] = set()  # asyncio keeps only weak references to tasks
+
+
+def _in_trio() -> bool:
+    trio = sys.modules.get("trio")
+    if trio is None:
+        return False
+    try:
+        trio.lowlevel.current_task()
+    except RuntimeError:
+        return False
+    return True
+
+
+def spawn_detached(fn: Callable[[], Awaitable[None]]) -> None:
+    """Run ``fn()`` in a new task of the current event loop, with a copy of the current context.
+
+    ``fn`` must not raise: on trio it runs as a system task, where an exception is fatal.
+    """
+    if _in_trio():
+        import trio
+
+        async def call() -> None:
+            await fn()
+
+        trio.lowlevel.spawn_system_task(call, context=contextvars.copy_context())
+        return
+
+    async def run() -> None:
+        await fn()
+
+    task = asyncio.get_running_loop().create_task(run())
+    _running.add(task)
+    task.add_done_callback(_running.discard)

@@ -1,0 +1,119 @@
+"""``encode``: a chunk stream in, the bytes of one wire protocol out.
+
+Each item is everything the run had ready, encoded as one ``bytes`` object, so a transport writes
+a burst in one send and a lone token the moment it exists.  A complete run ends with the
+protocol's finish frames; a stream that was closed early ends with nothing more.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterable
+from types import TracebackType
+
+from .chunks import Chunk, Error
+from .protocols import Encoder, WireProtocol, get_protocol
+from .run import GENERIC_ERROR_MESSAGE, RunStream
+
+__all__ = ["EncodedStream", "encode"]
+
+logger = logging.getLogger("streambridge")
+
+
+def _to_bytes(text: str) -> bytes:
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        # A lone surrogate can only sit inside a JSON string here, where its escape is valid
+        # JSON and decodes back to the same code unit (or to the pair it was split from).
+        return text.encode("utf-8", "backslashreplace")
+
+
+class EncodedStream:
+    """The bytes of a run in one protocol.  ``aclose()`` or ``async with`` closes the run."""
+
+    def __init__(
+        self, stream: AsyncIterable[Chunk], protocol: WireProtocol, heartbeat: float | None
+    ) -> None:
+        self.protocol = protocol
+        self._stream = stream
+        self._heartbeat = heartbeat
+        self._chunks = None if isinstance(stream, RunStream) else stream.__aiter__()
+        self._encoder: Encoder = protocol.new_encoder()
+        self._ended = False
+
+    def __aiter__(self) -> EncodedStream:
+        return self
+
+    async def _next_batch(self) -> list[Chunk] | None:
+        if self._chunks is None:
+            assert isinstance(self._stream, RunStream)
+            return await self._stream.next_batch(self._heartbeat)
+        try:
+            return [await self._chunks.__anext__()]
+        except StopAsyncIteration:
+            return None
+
+    async def __anext__(self) -> bytes:
+        if self._ended:
+            raise StopAsyncIteration
+        batch = await self._next_batch()
+        if batch is None:
+            self._ended = True
+            return _to_bytes(self._encoder.finish())
+        if not batch:
+            return self.protocol.keepalive
+        encode = self._encoder.encode
+        try:
+            return _to_bytes("".join([encode(chunk) for chunk in batch]))
+        except (TypeError, ValueError):
+            return await self._encode_until_failure(batch)
+
+    async def _encode_until_failure(self, batch: list[Chunk]) -> bytes:
+        """Send what encodes, then a generic error and the protocol's end; stop the run."""
+        parts: list[str] = []
+        for chunk in batch:
+            try:
+                parts.append(self._encoder.encode(chunk))
+            except (TypeError, ValueError):
+                logger.exception(
+                    "a %s chunk could not be encoded as %s JSON; ending the stream "
+                    "(send only JSON values: dict, list, str, finite numbers, bool, None)",
+                    chunk.type,
+                    self.protocol.name,
+                )
+                break
+        parts.append(self._encoder.encode(Error(GENERIC_ERROR_MESSAGE)))
+        parts.append(self._encoder.finish())
+        self._ended = True
+        await self.aclose()
+        return _to_bytes("".join(parts))
+
+    async def aclose(self) -> None:
+        """Close the chunk stream (cancelling its run if it is still going)."""
+        self._ended = True
+        aclose = getattr(self._stream, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+    async def __aenter__(self) -> EncodedStream:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+def encode(
+    stream: AsyncIterable[Chunk], protocol: str = "data-stream", *, heartbeat: float | None = None
+) -> EncodedStream:
+    """Encode a chunk stream (usually :func:`~streambridge.create_run`'s) in ``protocol``.
+
+    With ``heartbeat``, the protocol's keepalive bytes come whenever the run was idle that many
+    seconds.
+    """
+    return EncodedStream(stream, get_protocol(protocol), heartbeat)

@@ -1,0 +1,17 @@
+"""Exceptions a user of streambridge can meet."""
+
+from __future__ import annotations
+
+__all__ = ["BufferOverflowError", "RunError"]
+
+
+class RunError(Exception):
+    """Raise it in a run to end the run with a message the user may see.
+
+    Any other exception is logged with its traceback and reaches the client only as a generic
+    message, so server internals never leak.
+    """
+
+
+class BufferOverflowError(RuntimeError):
+    """The client read too slowly: the run buffered more chunks than ``max_buffered``."""

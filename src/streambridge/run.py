@@ -1,0 +1,640 @@
+"""The run engine: ``create_run`` turns ``async def run(controller)`` into an ordered chunk stream.
+
+Every controller call appends its chunk to one buffer, synchronously, at the moment of the call:
+the controller, its ``with_parent_id`` views, tool-call controllers and ``add_stream`` readers all
+write to the same list, so chunks leave in exactly the order of the calls.  No call blocks, starts
+a task or hops a queue; the consumer is woken at most once per batch and takes everything that is
+ready in one go.
+
+Backpressure is explicit: ``await controller.drain()`` (and every ``add_stream`` reader) waits
+while the buffer is above ``high_water``; past ``max_buffered`` the run fails with a clear error
+instead of growing without bound.
+
+Closing the stream (``aclose()``, leaving ``async with``, or the consumer being cancelled while it
+waits) flips ``controller.is_cancelled``, gives the run ``grace`` seconds to stop on its own, then
+cancels it and waits for its ``finally`` blocks, all shielded from the caller's own cancellation.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import string
+import warnings
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Generator
+from types import TracebackType
+from typing import Any
+
+import anyio
+from anyio.abc import TaskGroup
+
+from .chunks import (
+    Annotations,
+    Chunk,
+    Data,
+    Error,
+    File,
+    ReasoningDelta,
+    Source,
+    StateUpdate,
+    StepFinish,
+    StepStart,
+    TextDelta,
+    ToolCallArgsDelta,
+    ToolCallArgsFinish,
+    ToolCallBegin,
+    ToolResult,
+)
+from .exceptions import BufferOverflowError, RunError
+from .input import RunInput
+from .state import PathSegment, StateProxy, StateStore, to_path
+
+__all__ = [
+    "GENERIC_ERROR_MESSAGE",
+    "CancellationSignal",
+    "RunController",
+    "RunFunction",
+    "RunStream",
+    "ToolCallController",
+    "create_run",
+]
+
+logger = logging.getLogger("streambridge")
+
+GENERIC_ERROR_MESSAGE = "The assistant ran into an error. Please try again."
+"""What the client sees when a run raises anything but :class:`~streambridge.RunError`."""
+
+RunFunction = Callable[["RunController"], Awaitable[None]]
+
+_ID_ALPHABET = string.ascii_letters + string.digits
+
+
+def _random_id(prefix: str) -> str:
+    return prefix + "".join(random.choices(_ID_ALPHABET, k=24))
+
+
+class CancellationSignal:
+    """Read-only view of a run's cancellation: ``is_set()`` and ``await wait()``."""
+
+    __slots__ = ("_event",)
+
+    def __init__(self, event: anyio.Event) -> None:
+        self._event = event
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    async def wait(self) -> None:
+        await self._event.wait()
+
+
+class _RunCore:
+    """What one run's controllers share: the buffer, its tool calls, its state, its lifecycle."""
+
+    def __init__(
+        self,
+        state: Any,
+        input: RunInput,
+        request: Any,
+        high_water: int,
+        max_buffered: int,
+    ) -> None:
+        self.buffer: list[Chunk] = []
+        self.state_ops: list[Any] = []
+        self.state = StateStore(state, self.state_ops)
+        self.input = input
+        self.request = request
+        self.high_water = high_water
+        # Lowered to 0 when the run ends, so every late emit takes the slow path and is refused.
+        self.max_buffered = max_buffered
+        self.limit = max_buffered
+        self.waiter: anyio.Event | None = None  # the consumer, waiting for chunks
+        self.drained: anyio.Event | None = None  # producers, waiting for the consumer
+        self.cancelled = anyio.Event()
+        self.finished = False
+        self.failure: BaseException | None = None
+        self.task_group: TaskGroup | None = None
+        self.tool_calls: dict[str, ToolCallController] = {}
+        self.open_args: dict[str, ToolCallController] = {}
+
+    # -- producing -----------------------------------------------------------------------------
+
+    def emit(self, chunk: Chunk) -> None:
+        if self.state_ops:
+            self.flush_state()
+        buffer = self.buffer
+        buffer.append(chunk)
+        if len(buffer) >= self.limit:
+            self._over_limit()
+        if self.waiter is not None:
+            self.waiter.set()
+            self.waiter = None
+
+    def flush_state(self) -> None:
+        operations = tuple(self.state_ops)
+        self.state_ops.clear()
+        self.buffer.append(StateUpdate(operations))
+        if self.waiter is not None:
+            self.waiter.set()
+            self.waiter = None
+
+    def _over_limit(self) -> None:
+        if self.finished:
+            self.buffer.pop()
+            raise RuntimeError(
+                "this run has ended; a controller cannot add chunks after its run returned"
+            )
+        if len(self.buffer) > self.max_buffered:  # overflowed earlier; refuse everything since
+            self.buffer.pop()
+        error = BufferOverflowError(
+            f"the client has not read {self.max_buffered} buffered chunks, so the run was stopped "
+            "to bound memory. Await controller.drain() in loops that emit many chunks, or raise "
+            "max_buffered= on create_run()."
+        )
+        self.fail(error)
+        raise error
+
+    async def drain(self) -> None:
+        while len(self.buffer) > self.high_water and not self.cancelled.is_set():
+            if self.drained is None:
+                self.drained = anyio.Event()
+            await self.drained.wait()
+
+    # -- tool calls ----------------------------------------------------------------------------
+
+    def begin_tool_call(self, call: ToolCallController) -> None:
+        if call.tool_call_id in self.tool_calls:
+            raise ValueError(f"duplicate tool call id {call.tool_call_id!r}: ids must be unique")
+        self.tool_calls[call.tool_call_id] = call
+        self.open_args[call.tool_call_id] = call
+        self.emit(ToolCallBegin(call.tool_call_id, call.tool_name, call.parent_id))
+
+    def close_args(self, call: ToolCallController) -> None:
+        if self.open_args.pop(call.tool_call_id, None) is not None:
+            call.args_closed = True
+            self.emit(ToolCallArgsFinish(call.tool_call_id))
+
+    def close_open_args(self) -> None:
+        for call in list(self.open_args.values()):
+            self.close_args(call)
+
+    def add_tool_result(self, tool_call_id: str, result: Any, artifact: Any, is_error: bool) -> None:
+        call = self.tool_calls.get(tool_call_id)
+        if call is None:
+            raise ValueError(
+                f"no tool call with id {tool_call_id!r} in this run; add it with "
+                "controller.add_tool_call() before adding its result"
+            )
+        if call.has_result:
+            raise ValueError(f"tool call {tool_call_id!r} already has a result")
+        self.close_args(call)
+        call.has_result = True
+        self.emit(ToolResult(tool_call_id, result, artifact, is_error))
+
+    def emit_foreign(self, chunk: Chunk) -> None:
+        """Emit a chunk from an ``add_stream`` source, keeping tool calls and state consistent."""
+        if isinstance(chunk, ToolCallBegin):
+            call = ToolCallController(self, chunk.tool_name, chunk.tool_call_id, chunk.parent_id)
+            self.begin_tool_call(call)
+        elif isinstance(chunk, ToolCallArgsDelta):
+            self._known_call(chunk.tool_call_id).append_args_text(chunk.text)
+        elif isinstance(chunk, ToolCallArgsFinish):
+            self.close_args(self._known_call(chunk.tool_call_id))
+        elif isinstance(chunk, ToolResult):
+            self.add_tool_result(chunk.tool_call_id, chunk.result, chunk.artifact, chunk.is_error)
+        elif isinstance(chunk, StateUpdate):
+            for op in chunk.operations:
+                self.state.apply({**op, "path": to_path(op["path"])})  # type: ignore[typeddict-item]
+        elif isinstance(chunk, StepFinish):
+            self.close_open_args()
+            self.emit(chunk)
+        else:
+            self.emit(chunk)
+
+    def _known_call(self, tool_call_id: str) -> ToolCallController:
+        call = self.tool_calls.get(tool_call_id)
+        if call is None:
+            raise ValueError(f"no tool call with id {tool_call_id!r} in this run")
+        return call
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def guarded(self, fn: Callable[..., Awaitable[None]], *args: Any) -> None:
+        try:
+            await fn(*args)
+        except Exception as exc:
+            self.fail(exc)
+
+    def fail(self, exc: BaseException) -> None:
+        """End the run with an error chunk: the user's message for RunError, else a generic one."""
+        if self.failure is not None or self.finished:
+            return
+        self.failure = exc
+        if isinstance(exc, RunError):
+            message = str(exc)
+        else:
+            if self.cancelled.is_set():
+                logger.warning("run raised while being cancelled", exc_info=exc)
+            else:
+                logger.error("run failed", exc_info=exc)
+            message = GENERIC_ERROR_MESSAGE
+        self.limit = self.max_buffered + 2  # room for the last words, then nothing more
+        self.close_open_args()
+        self.emit(Error(message))
+        if self.task_group is not None:
+            self.task_group.cancel_scope.cancel()
+
+    def finish(self) -> None:
+        """The run returned (or failed, or was cancelled): close what it left open."""
+        self.limit = self.max_buffered + len(self.open_args) + 2
+        self.close_open_args()
+        if self.state_ops:
+            self.flush_state()
+        self.finished = True
+        self.limit = 0
+        if self.waiter is not None:
+            self.waiter.set()
+            self.waiter = None
+
+
+class ToolCallController:
+    """One tool call: stream its arguments, then set its response.
+
+    ``await controller.add_tool_call(...)`` works too (this object is awaitable and returns
+    itself), so code written for assistant-stream runs unchanged.
+    """
+
+    __slots__ = ("_core", "args_closed", "has_args_text", "has_result", "parent_id",
+                 "tool_call_id", "tool_name")
+
+    def __init__(
+        self, core: _RunCore, tool_name: str, tool_call_id: str, parent_id: str | None
+    ) -> None:
+        self._core = core
+        self.tool_name = tool_name
+        self.tool_call_id = tool_call_id
+        self.parent_id = parent_id
+        self.args_closed = False
+        self.has_args_text = False
+        self.has_result = False
+
+    def __await__(self) -> Generator[Any, None, ToolCallController]:
+        return self
+        yield  # makes this a generator: awaiting it finishes at once
+
+    def append_args_text(self, text: str) -> None:
+        """Append a piece of the arguments' JSON text."""
+        if self.args_closed or self.has_result:
+            raise ValueError(
+                f"tool call {self.tool_call_id!r}: its arguments are already closed "
+                "(close_args(), set_response() or the end of its step); append them before"
+            )
+        if text:
+            self.has_args_text = True
+        self._core.emit(ToolCallArgsDelta(self.tool_call_id, text))
+
+    def close_args(self) -> None:
+        """Mark the arguments complete (idempotent)."""
+        self._core.close_args(self)
+
+    def set_response(self, result: Any, *, artifact: Any = None, is_error: bool = False) -> None:
+        """Set the tool's result; closes the arguments first if they are still open."""
+        self._core.add_tool_result(self.tool_call_id, result, artifact, is_error)
+
+    def set_result(self, result: Any) -> None:
+        """Deprecated alias of :meth:`set_response`, kept for assistant-stream code."""
+        warnings.warn("set_result() is deprecated; use set_response()", DeprecationWarning,
+                      stacklevel=2)
+        self.set_response(result)
+
+    def close(self) -> None:
+        """Alias of :meth:`close_args`, kept for assistant-stream code."""
+        self.close_args()
+
+
+class RunController:
+    """The handle a run writes through.  Every method is synchronous and never blocks."""
+
+    __slots__ = ("_core", "_parent_id")
+
+    def __init__(self, core: _RunCore, parent_id: str | None = None) -> None:
+        self._core = core
+        self._parent_id = parent_id
+
+    @property
+    def input(self) -> RunInput:
+        """What the client sent: messages, tools, state, thread and run ids, the raw body."""
+        return self._core.input
+
+    @property
+    def request(self) -> Any:
+        """The framework's request object (the ASGI scope for plain ASGI), or ``None``."""
+        return self._core.request
+
+    def with_parent_id(self, parent_id: str) -> RunController:
+        """A view of this controller whose text, reasoning, tool calls, sources and files are
+        grouped under ``parent_id``."""
+        return RunController(self._core, parent_id)
+
+    def append_text(self, text: str) -> None:
+        self._core.emit(TextDelta(text, self._parent_id))
+
+    def append_reasoning(self, text: str) -> None:
+        self._core.emit(ReasoningDelta(text, self._parent_id))
+
+    def add_tool_call(self, tool_name: str, tool_call_id: str | None = None) -> ToolCallController:
+        """Start a tool call and return its controller (also awaitable)."""
+        call = ToolCallController(
+            self._core, tool_name, tool_call_id or _random_id("call_"), self._parent_id
+        )
+        self._core.begin_tool_call(call)
+        return call
+
+    def add_tool_result(
+        self, tool_call_id: str, result: Any, artifact: Any = None, is_error: bool = False
+    ) -> None:
+        """Set the result of a tool call this run started."""
+        self._core.add_tool_result(tool_call_id, result, artifact, is_error)
+
+    def add_source(self, id: str, url: str, title: str | None = None) -> None:
+        self._core.emit(Source(id, url, title, self._parent_id))
+
+    def add_file(self, data: str, mime_type: str) -> None:
+        """Add a file: ``data`` is base64, ``mime_type`` its media type."""
+        self._core.emit(File(data, mime_type, self._parent_id))
+
+    def add_data(self, data: Any, name: str | None = None) -> None:
+        """Send JSON to the frontend; ``name`` makes it a named data part."""
+        self._core.emit(Data(data, name))
+
+    def add_annotations(self, annotations: list[Any]) -> None:
+        self._core.emit(Annotations(tuple(annotations)))
+
+    def add_error(self, message: str) -> None:
+        """Send an error message the user may see (the run goes on)."""
+        self._core.emit(Error(message))
+
+    def add_step_start(self, message_id: str | None = None) -> None:
+        self._core.emit(StepStart(message_id or _random_id("msg_")))
+
+    def add_step_finish(
+        self,
+        finish_reason: str = "stop",
+        input_tokens: int = 0,
+        output_tokens: int = 0,
+        is_continued: bool = False,
+    ) -> None:
+        """End a step with its usage; closes the arguments of its open tool calls."""
+        self._core.close_open_args()
+        self._core.emit(StepFinish(finish_reason, input_tokens, output_tokens, is_continued))
+
+    @property
+    def state(self) -> StateProxy:
+        """The run's state: ``state["draft"] += "x"`` emits append-text, assignment emits set."""
+        return StateProxy(self._core.state, [])
+
+    @state.setter
+    def state(self, value: Any) -> None:
+        if isinstance(value, StateProxy) and value.is_root_of(self._core.state):
+            return  # the write-back of `controller.state += [...]`
+        self._core.state.set([], value)
+
+    def append_state_text(self, path: list[PathSegment], text: str) -> None:
+        """Append ``text`` to the string at ``path`` (set it if there is none yet)."""
+        self._core.state.append_text(to_path(path), text)
+
+    def flush(self) -> None:
+        """Emit pending state operations now (they are also flushed before the next chunk)."""
+        if self._core.state_ops:
+            self._core.flush_state()
+
+    def add_stream(self, stream: AsyncIterable[Chunk]) -> None:
+        """Merge a stream of chunks into this run; the run ends after the stream does."""
+        core = self._core
+        if core.task_group is None:
+            raise RuntimeError("add_stream() needs a running run")
+        core.task_group.start_soon(core.guarded, _read_stream, core, stream)
+
+    @property
+    def is_cancelled(self) -> bool:
+        """True once the client went away; stop soon, the run is cancelled after a grace."""
+        return self._core.cancelled.is_set()
+
+    @property
+    def cancelled(self) -> CancellationSignal:
+        """Cancellation signal: ``await controller.cancelled.wait()``."""
+        return CancellationSignal(self._core.cancelled)
+
+    cancelled_event = cancelled  # the assistant-stream name
+
+    async def drain(self) -> None:
+        """Wait while the client is behind (buffer above the high-water mark)."""
+        await self._core.drain()
+
+
+async def _read_stream(core: _RunCore, stream: AsyncIterable[Chunk]) -> None:
+    try:
+        async for chunk in stream:
+            core.emit_foreign(chunk)
+            if len(core.buffer) > core.high_water:
+                await core.drain()
+    finally:
+        aclose = getattr(stream, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+class RunStream:
+    """The chunks of one run, in call order.
+
+    Iterate it (``async for chunk in stream``) or take whatever is ready at once with
+    :meth:`batches`.  ``async with`` or :meth:`aclose` cancels a run that is still going.
+    """
+
+    def __init__(
+        self,
+        run: RunFunction,
+        *,
+        state: Any,
+        input: RunInput,
+        request: Any,
+        raise_errors: bool,
+        grace: float,
+        high_water: int,
+        max_buffered: int,
+    ) -> None:
+        if high_water < 1 or max_buffered <= high_water:
+            raise ValueError("need 1 <= high_water < max_buffered")
+        self._run = run
+        self._args = (state, input, request, high_water, max_buffered)
+        self._raise_errors = raise_errors
+        self._grace = grace
+        self._core: _RunCore | None = None
+        self._scope = anyio.CancelScope()
+        self._done: anyio.Event | None = None
+        self._closed = False
+        self._batch: list[Chunk] = []
+        self._position = 0
+
+    def _start(self) -> _RunCore:
+        core = _RunCore(*self._args)
+        self._core = core
+        self._done = anyio.Event()
+        from ._spawn import spawn_detached
+
+        spawn_detached(self._drive)
+        return core
+
+    async def _drive(self) -> None:
+        core = self._core
+        assert core is not None and self._done is not None
+        try:
+            with self._scope:
+                async with anyio.create_task_group() as task_group:
+                    core.task_group = task_group
+                    await core.guarded(self._run, RunController(core))
+        finally:
+            core.task_group = None
+            core.finish()
+            self._done.set()
+
+    async def __aenter__(self) -> RunStream:
+        if self._core is None and not self._closed:
+            self._start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __aiter__(self) -> RunStream:
+        return self
+
+    async def __anext__(self) -> Chunk:
+        if self._position < len(self._batch):
+            chunk = self._batch[self._position]
+            self._position += 1
+            return chunk
+        batch = await self.next_batch()
+        if batch is None:
+            raise StopAsyncIteration
+        self._batch = batch
+        self._position = 1
+        return batch[0]
+
+    def batches(self, idle_timeout: float | None = None) -> AsyncIterator[list[Chunk]]:
+        """Iterate lists of every chunk that is ready, one wake-up each.
+
+        With ``idle_timeout``, an empty list comes when nothing arrived for that many seconds:
+        the moment for a transport's heartbeat.
+        """
+        return _Batches(self, idle_timeout)
+
+    async def next_batch(self, idle_timeout: float | None = None) -> list[Chunk] | None:
+        """Every chunk that is ready (waiting for at least one), ``[]`` after ``idle_timeout``
+        seconds without any, or ``None`` at the end of the run."""
+        if self._position < len(self._batch):
+            rest = self._batch[self._position :]
+            self._batch, self._position = [], 0
+            return rest
+        if self._closed:
+            return None
+        core = self._core or self._start()
+        try:
+            while True:
+                if core.state_ops:
+                    core.flush_state()
+                if core.buffer:
+                    batch = core.buffer
+                    core.buffer = []
+                    if core.drained is not None:
+                        core.drained.set()
+                        core.drained = None
+                    return batch
+                if core.finished:
+                    self._closed = True
+                    if self._raise_errors and core.failure is not None:
+                        raise core.failure
+                    return None
+                waiter = core.waiter = anyio.Event()
+                if idle_timeout is None:
+                    await waiter.wait()
+                else:
+                    with anyio.move_on_after(idle_timeout):
+                        await waiter.wait()
+                    if not waiter.is_set():
+                        core.waiter = None
+                        return []
+        except BaseException:
+            # The consumer was cancelled (or failed) while waiting: take the run down with it.
+            if not core.finished:
+                await self.aclose()
+            raise
+
+    async def aclose(self) -> None:
+        """Cancel the run if it is still going and wait until it has stopped."""
+        self._closed = True
+        self._batch, self._position = [], 0
+        core, done = self._core, self._done
+        if core is None or done is None or done.is_set():
+            return
+        core.cancelled.set()
+        with anyio.CancelScope(shield=True):
+            with anyio.move_on_after(self._grace):
+                await done.wait()
+            self._scope.cancel()
+            await done.wait()
+
+
+class _Batches:
+    __slots__ = ("_idle_timeout", "_stream")
+
+    def __init__(self, stream: RunStream, idle_timeout: float | None) -> None:
+        self._stream = stream
+        self._idle_timeout = idle_timeout
+
+    def __aiter__(self) -> _Batches:
+        return self
+
+    async def __anext__(self) -> list[Chunk]:
+        batch = await self._stream.next_batch(self._idle_timeout)
+        if batch is None:
+            raise StopAsyncIteration
+        return batch
+
+
+def create_run(
+    run: RunFunction,
+    *,
+    state: Any = None,
+    input: RunInput | None = None,
+    request: Any = None,
+    raise_errors: bool = False,
+    grace: float = 0.05,
+    high_water: int = 1024,
+    max_buffered: int = 100_000,
+) -> RunStream:
+    """Start ``run(controller)`` when the returned stream is first read, and stream its chunks.
+
+    ``state`` is the initial state (default: ``input.state``).  An exception in the run is logged
+    and becomes an :class:`~streambridge.chunks.Error` chunk with a generic message (the text of a
+    :class:`~streambridge.RunError`), then the stream ends normally; ``raise_errors=True``
+    re-raises it from the stream at the end instead, for tests.  Closing the stream early sets
+    ``controller.is_cancelled``, waits ``grace`` seconds, then cancels the run.
+    """
+    run_input = input if input is not None else RunInput()
+    return RunStream(
+        run,
+        state=state if state is not None else run_input.state,
+        input=run_input,
+        request=request,
+        raise_errors=raise_errors,
+        grace=grace,
+        high_water=high_water,
+        max_buffered=max_buffered,
+    )
+
