@@ -19,7 +19,7 @@ dumps: Callable[[Any], str] = json.JSONEncoder(
 """Compact JSON text of a value; raises ``ValueError`` for NaN/Infinity, ``TypeError`` for
 anything JSON cannot hold."""
 
-dumps_str: Callable[[str], str] = json.encoder.encode_basestring  # type: ignore[attr-defined]
+dumps_str: Callable[[str], str] = json.encoder.encode_basestring
 """JSON text of a ``str`` (the fast path for text deltas)."""
 
 loads: Callable[[str | bytes], Any] = json.loads

@@ -8,7 +8,7 @@ wire-neutral kind in ``type`` so encoders and logs can name it without ``isinsta
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal, TypedDict, Union
+from typing import Any, ClassVar, Literal, TypedDict
 
 __all__ = [
     "Annotations",
@@ -174,7 +174,7 @@ class AppendTextOperation(TypedDict):
     value: str
 
 
-StateOperation = Union[SetOperation, AppendTextOperation]
+StateOperation = SetOperation | AppendTextOperation
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,20 +185,20 @@ class StateUpdate:
     type: ClassVar[str] = "update-state"
 
 
-Chunk = Union[
-    TextDelta,
-    ReasoningDelta,
-    ToolCallBegin,
-    ToolCallArgsDelta,
-    ToolCallArgsFinish,
-    ToolResult,
-    Source,
-    File,
-    Data,
-    Annotations,
-    Error,
-    StepStart,
-    StepFinish,
-    StateUpdate,
-]
+Chunk = (
+    TextDelta
+    | ReasoningDelta
+    | ToolCallBegin
+    | ToolCallArgsDelta
+    | ToolCallArgsFinish
+    | ToolResult
+    | Source
+    | File
+    | Data
+    | Annotations
+    | Error
+    | StepStart
+    | StepFinish
+    | StateUpdate
+)
 """Any chunk a run can produce."""

@@ -23,7 +23,7 @@ import string
 import warnings
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Generator
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
 import anyio
 from anyio.abc import TaskGroup
@@ -36,6 +36,7 @@ from .chunks import (
     File,
     ReasoningDelta,
     Source,
+    StateOperation,
     StateUpdate,
     StepFinish,
     StepStart,
@@ -178,7 +179,9 @@ class _RunCore:
         for call in list(self.open_args.values()):
             self.close_args(call)
 
-    def add_tool_result(self, tool_call_id: str, result: Any, artifact: Any, is_error: bool) -> None:
+    def add_tool_result(
+        self, tool_call_id: str, result: Any, artifact: Any, is_error: bool
+    ) -> None:
         call = self.tool_calls.get(tool_call_id)
         if call is None:
             raise ValueError(
@@ -204,7 +207,7 @@ class _RunCore:
             self.add_tool_result(chunk.tool_call_id, chunk.result, chunk.artifact, chunk.is_error)
         elif isinstance(chunk, StateUpdate):
             for op in chunk.operations:
-                self.state.apply({**op, "path": to_path(op["path"])})  # type: ignore[typeddict-item]
+                self.state.apply(cast(StateOperation, {**op, "path": to_path(op["path"])}))
         elif isinstance(chunk, StepFinish):
             self.close_open_args()
             self.emit(chunk)
@@ -264,8 +267,15 @@ class ToolCallController:
     itself), so code written for assistant-stream runs unchanged.
     """
 
-    __slots__ = ("_core", "args_closed", "has_args_text", "has_result", "parent_id",
-                 "tool_call_id", "tool_name")
+    __slots__ = (
+        "_core",
+        "args_closed",
+        "has_args_text",
+        "has_result",
+        "parent_id",
+        "tool_call_id",
+        "tool_name",
+    )
 
     def __init__(
         self, core: _RunCore, tool_name: str, tool_call_id: str, parent_id: str | None
@@ -303,8 +313,9 @@ class ToolCallController:
 
     def set_result(self, result: Any) -> None:
         """Deprecated alias of :meth:`set_response`, kept for assistant-stream code."""
-        warnings.warn("set_result() is deprecated; use set_response()", DeprecationWarning,
-                      stacklevel=2)
+        warnings.warn(
+            "set_result() is deprecated; use set_response()", DeprecationWarning, stacklevel=2
+        )
         self.set_response(result)
 
     def close(self) -> None:
@@ -487,7 +498,8 @@ class RunStream:
 
     async def _drive(self) -> None:
         core = self._core
-        assert core is not None and self._done is not None
+        assert core is not None
+        assert self._done is not None
         try:
             with self._scope:
                 async with anyio.create_task_group() as task_group:
@@ -637,4 +649,3 @@ def create_run(
         high_water=high_water,
         max_buffered=max_buffered,
     )
-

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, Union
+from typing import Any
 
 from .chunks import StateOperation
 
 __all__ = ["StateError", "StateProxy", "StateStore", "apply_operation"]
 
-PathSegment = Union[str, int]
+PathSegment = str | int
 UNSAFE_SEGMENTS = frozenset({"__proto__", "constructor", "prototype"})
 
 
