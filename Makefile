@@ -4,7 +4,7 @@
 UV := $(or $(shell command -v uv 2>/dev/null),$(CURDIR)/.tools/bin/uv)
 ORACLES := tests/oracles
 
-.PHONY: install test lint typecheck bench docs clean
+.PHONY: install test lint typecheck bench docs demo clean
 
 install: $(UV)
 	$(UV) sync --locked --all-packages
@@ -26,6 +26,9 @@ typecheck: install
 
 test: lint typecheck
 	$(UV) run pytest
+
+demo: install
+	$(UV) run python examples/quickstart.py
 
 bench: install
 	$(UV) run python benchmarks/run_all.py
