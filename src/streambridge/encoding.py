@@ -114,6 +114,8 @@ def encode(
     """Encode a chunk stream (usually :func:`~streambridge.create_run`'s) in ``protocol``.
 
     With ``heartbeat``, the protocol's keepalive bytes come whenever the run was idle that many
-    seconds.
+    seconds (this needs a stream from ``create_run``, which can wait without being disturbed).
     """
+    if heartbeat is not None and not isinstance(stream, RunStream):
+        raise TypeError("heartbeat= needs the stream of create_run(), not another async iterable")
     return EncodedStream(stream, get_protocol(protocol), heartbeat)

@@ -14,4 +14,8 @@ class RunError(Exception):
 
 
 class BufferOverflowError(RuntimeError):
-    """The client read too slowly: the run buffered more chunks than ``max_buffered``."""
+    """The client read too slowly: the run's unread chunks reached ``max_buffered``.
+
+    Raised at the controller call; the run then ends and the client gets a generic error (the
+    explanation stays in the server log).
+    """

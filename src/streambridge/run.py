@@ -20,12 +20,14 @@ from __future__ import annotations
 import logging
 import random
 import string
+import sys
 import warnings
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Generator
 from types import TracebackType
 from typing import Any, cast
 
 import anyio
+import anyio.lowlevel
 from anyio.abc import TaskGroup
 
 from .chunks import (
@@ -102,12 +104,13 @@ class _RunCore:
     ) -> None:
         self.buffer: list[Chunk] = []
         self.state_ops: list[Any] = []
-        self.state = StateStore(state, self.state_ops)
+        self.state = StateStore(state, self.state_ops, self.wake)
         self.input = input
         self.request = request
         self.high_water = high_water
-        # Lowered to 0 when the run ends, so every late emit takes the slow path and is refused.
         self.max_buffered = max_buffered
+        # How many chunks the buffer may hold; -1 once the run has ended or failed, so a late
+        # emit takes the slow path and is refused at no cost to the hot path.
         self.limit = max_buffered
         self.waiter: anyio.Event | None = None  # the consumer, waiting for chunks
         self.drained: anyio.Event | None = None  # producers, waiting for the consumer
@@ -125,8 +128,9 @@ class _RunCore:
             self.flush_state()
         buffer = self.buffer
         buffer.append(chunk)
-        if len(buffer) >= self.limit:
-            self._over_limit()
+        if len(buffer) > self.limit:
+            buffer.pop()
+            self._refuse()
         if self.waiter is not None:
             self.waiter.set()
             self.waiter = None
@@ -135,18 +139,29 @@ class _RunCore:
         operations = tuple(self.state_ops)
         self.state_ops.clear()
         self.buffer.append(StateUpdate(operations))
+        self.wake()
+
+    def wake(self) -> None:
+        """Wake the consumer if it waits; it takes the whole buffer (and flushes state)."""
         if self.waiter is not None:
             self.waiter.set()
             self.waiter = None
 
-    def _over_limit(self) -> None:
+    def _refuse(self) -> None:
+        """The chunk was over the limit and is not sent: say why."""
+        if self.cancelled.is_set() and not self.finished and self.failure is None:
+            self.buffer.clear()  # nobody will read it: a run that ignores the close costs no memory
+            return
         if self.finished:
-            self.buffer.pop()
             raise RuntimeError(
                 "this run has ended; a controller cannot add chunks after its run returned"
             )
-        if len(self.buffer) > self.max_buffered:  # overflowed earlier; refuse everything since
-            self.buffer.pop()
+        if isinstance(self.failure, BufferOverflowError):
+            raise BufferOverflowError(*self.failure.args)
+        if self.failure is not None:
+            raise RuntimeError(
+                "this run has failed and is being stopped; it cannot add more chunks"
+            ) from self.failure
         error = BufferOverflowError(
             f"the client has not read {self.max_buffered} buffered chunks, so the run was stopped "
             "to bound memory. Await controller.drain() in loops that emit many chunks, or raise "
@@ -160,6 +175,10 @@ class _RunCore:
             if self.drained is None:
                 self.drained = anyio.Event()
             await self.drained.wait()
+        if self.cancelled.is_set():
+            # The client is gone: return, so a cooperative run sees is_cancelled and stops, but
+            # always through a checkpoint, where the cancellation after the grace can land.
+            await anyio.lowlevel.checkpoint()
 
     # -- tool calls ----------------------------------------------------------------------------
 
@@ -241,20 +260,21 @@ class _RunCore:
             else:
                 logger.error("run failed", exc_info=exc)
             message = GENERIC_ERROR_MESSAGE
-        self.limit = self.max_buffered + 2  # room for the last words, then nothing more
+        self.limit = sys.maxsize  # room for the last words, then nothing more
         self.close_open_args()
         self.emit(Error(message))
+        self.limit = -1
         if self.task_group is not None:
             self.task_group.cancel_scope.cancel()
 
     def finish(self) -> None:
         """The run returned (or failed, or was cancelled): close what it left open."""
-        self.limit = self.max_buffered + len(self.open_args) + 2
+        self.limit = sys.maxsize
         self.close_open_args()
         if self.state_ops:
             self.flush_state()
         self.finished = True
-        self.limit = 0
+        self.limit = -1
         if self.waiter is not None:
             self.waiter.set()
             self.waiter = None
@@ -324,7 +344,10 @@ class ToolCallController:
 
 
 class RunController:
-    """The handle a run writes through.  Every method is synchronous and never blocks."""
+    """The handle a run writes through.
+
+    Every method but :meth:`drain` is synchronous and never blocks.
+    """
 
     __slots__ = ("_core", "_parent_id")
 
@@ -382,7 +405,12 @@ class RunController:
         self._core.emit(Annotations(tuple(annotations)))
 
     def add_error(self, message: str) -> None:
-        """Send an error message the user may see (the run goes on)."""
+        """Send an error message the user may see.
+
+        Clients mark the message as failed, so the arguments of open tool calls are closed; the
+        run itself goes on (to stop, raise :class:`~streambridge.RunError` instead).
+        """
+        self._core.close_open_args()
         self._core.emit(Error(message))
 
     def add_step_start(self, message_id: str | None = None) -> None:
@@ -446,6 +474,8 @@ class RunController:
 async def _read_stream(core: _RunCore, stream: AsyncIterable[Chunk]) -> None:
     try:
         async for chunk in stream:
+            if core.cancelled.is_set():
+                break  # the client is gone: do not pull more from the source
             core.emit_foreign(chunk)
             if len(core.buffer) > core.high_water:
                 await core.drain()
@@ -511,9 +541,7 @@ class RunStream:
             self._done.set()
 
     async def __aenter__(self) -> RunStream:
-        if self._core is None and not self._closed:
-            self._start()
-        return self
+        return self  # the run starts at the first read
 
     async def __aexit__(
         self,
@@ -595,6 +623,10 @@ class RunStream:
         if core is None or done is None or done.is_set():
             return
         core.cancelled.set()
+        core.limit = 0  # from now on every emit is dropped (see _refuse)
+        if core.drained is not None:  # producers waiting on the client: it is gone
+            core.drained.set()
+            core.drained = None
         with anyio.CancelScope(shield=True):
             with anyio.move_on_after(self._grace):
                 await done.wait()

@@ -15,7 +15,7 @@ made it, and applying the emitted operations in order always rebuilds this state
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from .chunks import StateOperation
@@ -146,11 +146,17 @@ class StateStore:
     flushes as one :class:`~streambridge.chunks.StateUpdate` before the next non-state chunk.
     """
 
-    __slots__ = ("pending", "value")
+    __slots__ = ("_notify", "pending", "value")
 
-    def __init__(self, initial: Any, pending: list[StateOperation]) -> None:
+    def __init__(
+        self,
+        initial: Any,
+        pending: list[StateOperation],
+        notify: Callable[[], None] | None = None,
+    ) -> None:
         self.value = copy_json(initial)
         self.pending = pending
+        self._notify = notify
 
     def get(self, path: Sequence[str]) -> Any:
         """The value at ``path``; ``KeyError`` if there is none."""
@@ -174,6 +180,8 @@ class StateStore:
             self.value = apply_operation(self.value, {**op, "value": copy_json(op["value"])})
         else:
             self.value = apply_operation(self.value, op)
+        if not self.pending and self._notify is not None:
+            self._notify()  # the first pending operation wakes the consumer, which flushes
         self.pending.append(op)
 
     def set(self, path: list[str], value: Any) -> None:
@@ -205,8 +213,10 @@ class StateProxy:
     """A live view of the run's state at one path.
 
     Reading returns plain values for strings, numbers, booleans and ``None`` and a proxy for
-    objects and lists.  Writing emits operations: ``state["draft"] += " more"`` becomes
-    ``append-text`` and plain assignment becomes ``set``.  Lists grow with ``append``/``extend``.
+    objects and lists.  Writing emits operations: assigning a string that extends the current
+    string (``state["draft"] += " more"``) becomes ``append-text`` of the new part, any other
+    assignment becomes ``set``.  Lists grow with ``append``/``extend``; a state of ``None``
+    becomes an object at the first keyed write.
     """
 
     __slots__ = ("_path", "_store")
@@ -233,7 +243,8 @@ class StateProxy:
             if not 0 <= index < limit:
                 raise IndexError(f"state list index {key} out of range")
             return str(index)
-        if isinstance(container, dict):
+        if isinstance(container, dict) or (container is None and for_write):
+            # Writing under None makes it an object, exactly as the client does.
             return key if isinstance(key, str) else str(key)
         raise TypeError(f"state value at {self._path} is a {type(container).__name__}, not a dict")
 

@@ -1,0 +1,99 @@
+"""The core never imports a web framework: it imports and runs with every framework blocked."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+BLOCKED = ["starlette", "django", "flask", "quart", "channels", "fastapi", "werkzeug"]
+
+SCRIPT = textwrap.dedent(
+    """
+    import importlib
+    import importlib.abc
+    import pkgutil
+    import sys
+
+    BLOCKED = set(sys.argv[1].split(","))
+
+
+    class BlockFrameworks(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path=None, target=None):
+            if name.partition(".")[0] in BLOCKED:
+                raise ImportError(f"blocked for this test: {name}")
+            return None
+
+
+    for name in list(sys.modules):
+        if name.partition(".")[0] in BLOCKED:
+            del sys.modules[name]
+    sys.meta_path.insert(0, BlockFrameworks())
+
+    # The blocker works (starlette is installed in the dev environment, for the benchmarks).
+    for name in ("starlette", "starlette.responses", "django", "werkzeug"):
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            pass
+        else:
+            raise SystemExit(f"{name} was importable: the blocker does not work")
+
+    import streambridge as sb
+
+
+    def fail(name):
+        raise SystemExit(f"cannot import {name}: {sys.exc_info()[1]!r}")
+
+
+    modules = ["streambridge"]
+    for info in pkgutil.walk_packages(sb.__path__, "streambridge.", onerror=fail):
+        importlib.import_module(info.name)
+        modules.append(info.name)
+    print("modules", len(modules), " ".join(sorted(modules)))
+
+    import anyio
+
+
+    async def run(controller):
+        controller.append_text("hi")
+        controller.state["k"] = 1
+
+
+    async def main():
+        async with sb.encode(sb.create_run(run, state={})) as body:
+            return b"".join([data async for data in body])
+
+
+    for backend in ("asyncio", "trio"):
+        print(backend, anyio.run(main, backend=backend))
+
+    leaked = sorted(name for name in sys.modules if name.partition(".")[0] in BLOCKED)
+    if leaked:
+        raise SystemExit(f"framework modules imported: {leaked}")
+    print("ok")
+    """
+)
+
+
+def test_core_imports_and_runs_with_web_frameworks_blocked() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT, ",".join(BLOCKED)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[-1] == "ok"
+    modules = lines[0].split()
+    assert modules[0] == "modules"
+    imported = set(modules[2:])
+    assert int(modules[1]) == len(imported)
+    expected_core = {"streambridge.run", "streambridge.chunks", "streambridge.encoding"}
+    assert expected_core | {"streambridge.protocols.data_stream"} <= imported
+    body = 'b\'0:"hi"\\naui-state:[{"type":"set","path":["k"],"value":1}]\\nd:'
+    for backend in ("asyncio", "trio"):
+        [line] = [line for line in lines if line.startswith(backend + " ")]
+        assert line.startswith(f"{backend} {body}"), line
+        assert '"finishReason":"stop"' in line
