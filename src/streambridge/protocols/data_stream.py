@@ -75,7 +75,14 @@ class DataStreamEncoder:
     def _tool_call_args(self, chunk: ToolCallArgsDelta) -> str:
         if chunk.text:
             self._open_args[chunk.tool_call_id] = True
-        return _frame("c", {"toolCallId": chunk.tool_call_id, "argsTextDelta": chunk.text})
+        # Streamed arguments are the second hot path: two string encodes, not a dict dump (7x).
+        return (
+            'c:{"toolCallId":'
+            + dumps_str(chunk.tool_call_id)
+            + ',"argsTextDelta":'
+            + dumps_str(chunk.text)
+            + "}\n"
+        )
 
     def _tool_call_args_finish(self, chunk: ToolCallArgsFinish) -> str:
         had_text = self._open_args.pop(chunk.tool_call_id, None)
