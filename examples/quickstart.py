@@ -30,7 +30,7 @@ async def run(controller: sb.RunController) -> None:
 
     controller.state["city"] = "Paris"
     controller.state["summary"] = ""
-    for word in "It is 21 °C and clear in Paris ☀️".split(" "):
+    for word in ["It", "is", "21", "°C", "and", "clear", "in", "Paris", "☀️"]:
         controller.append_text(word + " ")
         controller.state["summary"] += word + " "
         await anyio.sleep(0.04)

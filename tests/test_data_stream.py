@@ -7,10 +7,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import pytest
-from oracle import run_oracle
 
 import streambridge as sb
+from oracle import run_oracle
 from streambridge.chunks import (
     Annotations,
     Chunk,
@@ -120,7 +121,7 @@ async def test_protocol_metadata() -> None:
     assert protocol.headers == {"x-vercel-ai-data-stream": "v1"}
     assert protocol.keepalive == b"\n"
     with pytest.raises(ValueError, match="unknown protocol 'nope'; known protocols: 'data-stream'"):
-        sb.encode(sb.create_run(lambda c: anyio.sleep(0)), protocol="nope")
+        sb.encode(sb.create_run(lambda c: anyio.lowlevel.checkpoint()), protocol="nope")
 
 
 async def test_heartbeat_sends_keepalive_lines_while_idle() -> None:
@@ -146,7 +147,7 @@ Run = Callable[[sb.RunController], Awaitable[None]]
 async def plain_text(c: sb.RunController) -> None:
     for piece in ["Hello, ", "wörld 😀", "\nline two\r\n", "“quotes” \\ \u2028 end"]:
         c.append_text(piece)
-        await anyio.sleep(0)
+        await anyio.lowlevel.checkpoint()
 
 
 async def reasoning_then_text(c: sb.RunController) -> None:

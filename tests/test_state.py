@@ -1,4 +1,4 @@
-"""State sync: the emitted operations rebuild the server's state exactly, as the client applies them.
+"""State sync: the emitted operations rebuild the server's state exactly, as the client does.
 
 ``client_apply`` below is written from assistant-ui's ``GorpStreamAccumulator`` (npm
 ``assistant-stream``, strict mode), independently of ``streambridge.state``; the property tests
@@ -16,9 +16,9 @@ import anyio
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from oracle import run_oracle
 
 import streambridge as sb
+from oracle import run_oracle
 from streambridge.chunks import StateUpdate, TextDelta
 from streambridge.state import StateError, StateProxy, StateStore
 
@@ -300,7 +300,9 @@ async def test_official_client_rebuilds_state() -> None:
     for seed in range(60):
         final: dict[str, Any] = {}
 
-        async def run(controller: sb.RunController, seed: int = seed) -> None:
+        async def run(
+            controller: sb.RunController, seed: int = seed, final: dict[str, Any] = final
+        ) -> None:
             rng = random.Random(seed)
             for _ in range(3):
                 random_writes(rng, controller)

@@ -132,8 +132,7 @@ class _RunCore:
             buffer.pop()
             self._refuse()
         if self.waiter is not None:
-            self.waiter.set()
-            self.waiter = None
+            self.wake()
 
     def flush_state(self) -> None:
         operations = tuple(self.state_ops)
@@ -275,9 +274,7 @@ class _RunCore:
             self.flush_state()
         self.finished = True
         self.limit = -1
-        if self.waiter is not None:
-            self.waiter.set()
-            self.waiter = None
+        self.wake()
 
 
 class ToolCallController:
@@ -290,7 +287,6 @@ class ToolCallController:
     __slots__ = (
         "_core",
         "args_closed",
-        "has_args_text",
         "has_result",
         "parent_id",
         "tool_call_id",
@@ -305,7 +301,6 @@ class ToolCallController:
         self.tool_call_id = tool_call_id
         self.parent_id = parent_id
         self.args_closed = False
-        self.has_args_text = False
         self.has_result = False
 
     def __await__(self) -> Generator[Any, None, ToolCallController]:
@@ -319,8 +314,6 @@ class ToolCallController:
                 f"tool call {self.tool_call_id!r}: its arguments are already closed "
                 "(close_args(), set_response() or the end of its step); append them before"
             )
-        if text:
-            self.has_args_text = True
         self._core.emit(ToolCallArgsDelta(self.tool_call_id, text))
 
     def close_args(self) -> None:
