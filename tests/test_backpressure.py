@@ -14,6 +14,7 @@ import streambridge as sb
 from streambridge.chunks import (
     Chunk,
     Error,
+    StateUpdate,
     TextDelta,
     ToolCallArgsFinish,
     ToolCallBegin,
@@ -298,3 +299,34 @@ async def test_create_run_rejects_a_bad_high_water() -> None:
         sb.create_run(run, high_water=10, max_buffered=10)
     with pytest.raises(ValueError, match="high_water"):
         sb.create_run(run, high_water=0)
+
+
+async def test_pending_state_operations_count_against_high_water() -> None:
+    """A loop of state writes is held back by drain() like any other chunks."""
+
+    async def run(controller: sb.RunController) -> None:
+        for i in range(2_000):
+            controller.state["k"] = i
+            await controller.drain()
+
+    sizes = []
+    async for chunk in sb.create_run(run, state={}, high_water=10, max_buffered=100):
+        assert isinstance(chunk, StateUpdate)
+        sizes.append(len(chunk.operations))
+    assert sum(sizes) == 2_000
+    assert max(sizes) <= 11
+
+
+async def test_pending_state_operations_hit_max_buffered() -> None:
+    written = []
+
+    async def run(controller: sb.RunController) -> None:
+        for i in range(1_000):
+            controller.state["k"] = i
+            written.append(i)
+
+    chunks = [
+        chunk async for chunk in sb.create_run(run, state={}, high_water=10, max_buffered=100)
+    ]
+    assert len(written) == 100  # the 101st write raised BufferOverflowError
+    assert chunks[-1] == Error(GENERIC_ERROR_MESSAGE)

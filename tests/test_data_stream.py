@@ -109,6 +109,17 @@ async def test_nan_is_refused_and_the_stream_still_ends_cleanly(
     assert "could not be encoded" in caplog.text
 
 
+async def test_a_failed_chunk_does_not_count_usage_twice(caplog: pytest.LogCaptureFixture) -> None:
+    async def run(controller: sb.RunController) -> None:
+        controller.add_step_finish("stop", input_tokens=5, output_tokens=7)
+        controller.add_data(object())
+
+    body = b"".join([part async for part in sb.encode(sb.create_run(run))]).decode()
+    assert body.splitlines()[-1] == (
+        'd:{"finishReason":"error","usage":{"inputTokens":5,"outputTokens":7}}'
+    )
+
+
 async def test_a_lone_surrogate_is_escaped_not_fatal() -> None:
     lines = await encode_chunks([TextDelta("\ud83d"), TextDelta("\ude00")])
     assert lines[:2] == ['0:"\\ud83d"', '0:"\\ude00"']

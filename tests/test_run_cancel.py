@@ -357,3 +357,34 @@ async def test_closing_the_stream_is_not_cancelled_by_the_callers_own_cancellati
         await stream.aclose()
     assert probe.got_cancel_exception
     assert probe.shielded_cleanup_done
+
+
+async def test_an_abandoned_stream_cancels_its_run() -> None:
+    """``break`` out of ``async for`` without aclose(): once the stream is dropped, its run is
+    cancelled instead of running on with nobody reading."""
+    stopped = anyio.Event()
+
+    async def run(controller: sb.RunController) -> None:
+        try:
+            controller.append_text("first")
+            await anyio.sleep_forever()
+        finally:
+            stopped.set()
+
+    async for _chunk in sb.create_run(run):
+        break
+    with anyio.fail_after(1):
+        await stopped.wait()
+
+
+def test_create_run_needs_no_running_event_loop() -> None:
+    async def run(controller: sb.RunController) -> None:
+        controller.append_text("built outside the loop")
+
+    for backend in ("asyncio", "trio"):
+        stream = sb.create_run(run)
+
+        async def read(stream: sb.RunStream = stream) -> list[Chunk]:
+            return [chunk async for chunk in stream]
+
+        assert anyio.run(read, backend=backend) == [TextDelta("built outside the loop")]

@@ -64,25 +64,24 @@ class EncodedStream:
         if not batch:
             return self.protocol.keepalive
         encode = self._encoder.encode
-        try:
-            return _to_bytes("".join([encode(chunk) for chunk in batch]))
-        except (TypeError, ValueError):
-            return await self._encode_until_failure(batch)
-
-    async def _encode_until_failure(self, batch: list[Chunk]) -> bytes:
-        """Send what encodes, then a generic error and the protocol's end; stop the run."""
         parts: list[str] = []
-        for chunk in batch:
-            try:
-                parts.append(self._encoder.encode(chunk))
-            except (TypeError, ValueError):
-                logger.exception(
-                    "a %s chunk could not be encoded as %s JSON; ending the stream "
-                    "(send only JSON values: dict, list, str, finite numbers, bool, None)",
-                    chunk.type,
-                    self.protocol.name,
-                )
-                break
+        append = parts.append
+        try:
+            for chunk in batch:
+                append(encode(chunk))
+        except (TypeError, ValueError):
+            # Each chunk is encoded once: the encoder keeps running totals (usage, open calls).
+            return await self._end_after_failure(batch[len(parts)], parts)
+        return _to_bytes("".join(parts))
+
+    async def _end_after_failure(self, chunk: Chunk, parts: list[str]) -> bytes:
+        """Send what encoded, then a generic error and the protocol's end; stop the run."""
+        logger.exception(
+            "a %s chunk could not be encoded as %s JSON; ending the stream "
+            "(send only JSON values: dict, list, str, finite numbers, bool, None)",
+            chunk.type,
+            self.protocol.name,
+        )
         parts.append(self._encoder.encode(Error(GENERIC_ERROR_MESSAGE)))
         parts.append(self._encoder.finish())
         self._ended = True

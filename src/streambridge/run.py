@@ -17,10 +17,13 @@ cancels it and waits for its ``finally`` blocks, all shielded from the caller's 
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 import random
 import string
 import sys
+import threading
 import warnings
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Generator
 from types import TracebackType
@@ -30,6 +33,7 @@ import anyio
 import anyio.lowlevel
 from anyio.abc import TaskGroup
 
+from ._spawn import spawn_detached
 from .chunks import (
     Annotations,
     Chunk,
@@ -50,7 +54,7 @@ from .chunks import (
 )
 from .exceptions import BufferOverflowError, RunError
 from .input import RunInput
-from .state import PathSegment, StateProxy, StateStore, to_path
+from .state import PathSegment, StateProxy, StateStore, copy_json, to_path
 
 __all__ = [
     "GENERIC_ERROR_MESSAGE",
@@ -104,7 +108,7 @@ class _RunCore:
     ) -> None:
         self.buffer: list[Chunk] = []
         self.state_ops: list[Any] = []
-        self.state = StateStore(state, self.state_ops, self.wake)
+        self.state = StateStore(state, self.state_ops, self.admit_state_operation)
         self.input = input
         self.request = request
         self.high_water = high_water
@@ -115,6 +119,8 @@ class _RunCore:
         self.waiter: anyio.Event | None = None  # the consumer, waiting for chunks
         self.drained: anyio.Event | None = None  # producers, waiting for the consumer
         self.cancelled = anyio.Event()
+        self.scope = anyio.CancelScope()  # the run's task: cancelled after the grace
+        self.done = anyio.Event()  # set once the run's task has finished, finally blocks included
         self.finished = False
         self.failure: BaseException | None = None
         self.task_group: TaskGroup | None = None
@@ -149,7 +155,9 @@ class _RunCore:
     def _refuse(self) -> None:
         """The chunk was over the limit and is not sent: say why."""
         if self.cancelled.is_set() and not self.finished and self.failure is None:
-            self.buffer.clear()  # nobody will read it: a run that ignores the close costs no memory
+            # Nobody will read them: a run that ignores the close costs no memory.
+            self.buffer.clear()
+            self.state_ops.clear()
             return
         if self.finished:
             raise RuntimeError(
@@ -169,8 +177,25 @@ class _RunCore:
         self.fail(error)
         raise error
 
+    def admit_state_operation(self) -> None:
+        """Called before a state write: pending operations count against the same limits."""
+        if len(self.buffer) + len(self.state_ops) >= self.limit:
+            self._refuse()
+        if not self.state_ops:
+            self.wake()  # the first pending operation wakes the consumer, which flushes
+
+    def stop(self) -> None:
+        """The client is gone: flag it, drop what nobody will read, release waiting producers."""
+        self.cancelled.set()
+        self.limit = 0  # from now on every emit is dropped (see _refuse)
+        if self.drained is not None:
+            self.drained.set()
+            self.drained = None
+
     async def drain(self) -> None:
-        while len(self.buffer) > self.high_water and not self.cancelled.is_set():
+        while (
+            len(self.buffer) + len(self.state_ops) > self.high_water and not self.cancelled.is_set()
+        ):
             if self.drained is None:
                 self.drained = anyio.Event()
             await self.drained.wait()
@@ -225,7 +250,8 @@ class _RunCore:
             self.add_tool_result(chunk.tool_call_id, chunk.result, chunk.artifact, chunk.is_error)
         elif isinstance(chunk, StateUpdate):
             for op in chunk.operations:
-                self.state.apply(cast(StateOperation, {**op, "path": to_path(op["path"])}))
+                path, value = to_path(op["path"]), copy_json(op["value"])
+                self.state.apply(cast(StateOperation, {**op, "path": path, "value": value}))
         elif isinstance(chunk, StepFinish):
             self.close_open_args()
             self.emit(chunk)
@@ -504,8 +530,7 @@ class RunStream:
         self._raise_errors = raise_errors
         self._grace = grace
         self._core: _RunCore | None = None
-        self._scope = anyio.CancelScope()
-        self._done: anyio.Event | None = None
+        self._thread = 0
         self._closed = False
         self._batch: list[Chunk] = []
         self._position = 0
@@ -513,25 +538,21 @@ class RunStream:
     def _start(self) -> _RunCore:
         core = _RunCore(*self._args)
         self._core = core
-        self._done = anyio.Event()
-        from ._spawn import spawn_detached
-
-        spawn_detached(self._drive)
+        self._thread = threading.get_ident()
+        # The task holds the core, never this stream: an abandoned stream can be collected,
+        # and __del__ then cancels its run.
+        spawn_detached(functools.partial(_drive, self._run, core))
         return core
 
-    async def _drive(self) -> None:
-        core = self._core
-        assert core is not None
-        assert self._done is not None
-        try:
-            with self._scope:
-                async with anyio.create_task_group() as task_group:
-                    core.task_group = task_group
-                    await core.guarded(self._run, RunController(core))
-        finally:
-            core.task_group = None
-            core.finish()
-            self._done.set()
+    def __del__(self) -> None:
+        core = getattr(self, "_core", None)  # None too when __init__ raised
+        if core is None or self._closed or core.done.is_set():
+            return
+        if threading.get_ident() != self._thread:
+            return  # cancel scopes are not thread-safe; the run ends by itself or at max_buffered
+        with contextlib.suppress(Exception):  # e.g. the event loop is already closed
+            core.stop()
+            core.scope.cancel()
 
     async def __aenter__(self) -> RunStream:
         return self  # the run starts at the first read
@@ -612,19 +633,28 @@ class RunStream:
         """Cancel the run if it is still going and wait until it has stopped."""
         self._closed = True
         self._batch, self._position = [], 0
-        core, done = self._core, self._done
-        if core is None or done is None or done.is_set():
+        core = self._core
+        if core is None or core.done.is_set():
             return
-        core.cancelled.set()
-        core.limit = 0  # from now on every emit is dropped (see _refuse)
-        if core.drained is not None:  # producers waiting on the client: it is gone
-            core.drained.set()
-            core.drained = None
+        core.stop()
         with anyio.CancelScope(shield=True):
             with anyio.move_on_after(self._grace):
-                await done.wait()
-            self._scope.cancel()
-            await done.wait()
+                await core.done.wait()
+            core.scope.cancel()
+            await core.done.wait()
+
+
+async def _drive(run: RunFunction, core: _RunCore) -> None:
+    """The run's task: the run and its add_stream readers, in one cancellable task group."""
+    try:
+        with core.scope:
+            async with anyio.create_task_group() as task_group:
+                core.task_group = task_group
+                await core.guarded(run, RunController(core))
+    finally:
+        core.task_group = None
+        core.finish()
+        core.done.set()
 
 
 class _Batches:

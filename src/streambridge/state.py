@@ -146,17 +146,17 @@ class StateStore:
     flushes as one :class:`~streambridge.chunks.StateUpdate` before the next non-state chunk.
     """
 
-    __slots__ = ("_notify", "pending", "value")
+    __slots__ = ("_admit", "pending", "value")
 
     def __init__(
         self,
         initial: Any,
         pending: list[StateOperation],
-        notify: Callable[[], None] | None = None,
+        admit: Callable[[], None] | None = None,
     ) -> None:
         self.value = copy_json(initial)
         self.pending = pending
-        self._notify = notify
+        self._admit = admit  # asked before every write; may refuse it by raising
 
     def get(self, path: Sequence[str]) -> Any:
         """The value at ``path``; ``KeyError`` if there is none."""
@@ -176,12 +176,12 @@ class StateStore:
         The state keeps its own copy of a set value, so later in-place writes never change an
         operation that is already queued: each emitted operation is a snapshot.
         """
+        if self._admit is not None:
+            self._admit()
         if op["type"] == "set":
             self.value = apply_operation(self.value, {**op, "value": copy_json(op["value"])})
         else:
             self.value = apply_operation(self.value, op)
-        if not self.pending and self._notify is not None:
-            self._notify()  # the first pending operation wakes the consumer, which flushes
         self.pending.append(op)
 
     def set(self, path: list[str], value: Any) -> None:
