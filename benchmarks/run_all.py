@@ -20,25 +20,17 @@ import outer_cancel
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def git(*args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=ROOT, capture_output=True, text=True, check=True, timeout=10
+    ).stdout.strip()
+
+
 def source_revision() -> str:
     """The commit measured, and whether ``src/`` differed from it."""
     try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=10,
-        ).stdout.strip()
-        changes = subprocess.run(
-            ["git", "status", "--porcelain", "--", "src"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=10,
-        ).stdout.strip()
+        commit = git("rev-parse", "--short", "HEAD")
+        changes = git("status", "--porcelain", "--", "src")
     except (OSError, subprocess.SubprocessError):
         return "unknown (not a git checkout)"
     return commit + (" with uncommitted changes in src/" if changes else "")
