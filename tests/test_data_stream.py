@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
 import anyio.lowlevel
 import pytest
+from hypothesis import given, settings
 
 import streambridge as sb
+from chunk_strategies import chunk_sequences, round_trip
 from oracle import run_oracle
+from scenarios import SCENARIOS, Run, expected, scenario_bytes
+from scenarios import summary as scenario_summary
 from streambridge.chunks import (
     Annotations,
     Chunk,
@@ -152,105 +155,64 @@ async def test_heartbeat_sends_keepalive_lines_while_idle() -> None:
 
 # -- the official client ------------------------------------------------------------------------
 
-Run = Callable[[sb.RunController], Awaitable[None]]
-
-
-async def plain_text(c: sb.RunController) -> None:
-    for piece in ["Hello, ", "wörld 😀", "\nline two\r\n", "“quotes” \\ \u2028 end"]:
-        c.append_text(piece)
-        await anyio.lowlevel.checkpoint()
-
-
-async def reasoning_then_text(c: sb.RunController) -> None:
-    c.append_reasoning("Let me think")
-    c.append_reasoning("...")
-    c.append_text("Answer")
-
-
-async def one_tool_call(c: sb.RunController) -> None:
-    tool = await c.add_tool_call("get_weather", "call_1")
-    for piece in ['{"city"', ': "Par', 'is", "days": [1, 2]}']:
-        tool.append_args_text(piece)
-    tool.set_response({"temp": 21})
-    c.append_text("It is 21°C.")
-
-
-async def interleaved_tool_calls(c: sb.RunController) -> None:
-    a = c.add_tool_call("a", "call_a")
-    b = c.add_tool_call("b", "call_b")
-    a.append_args_text('{"x":')
-    b.append_args_text('{"y":')
-    a.append_args_text("1}")
-    b.append_args_text("2}")
-    b.set_response("B")
-    a.set_response("A")
-
-
-async def tool_error(c: sb.RunController) -> None:
-    tool = c.add_tool_call("fails", "call_err")
-    tool.append_args_text("{}")
-    tool.set_response({"message": "boom"}, is_error=True)
-
-
-async def sources_and_file(c: sb.RunController) -> None:
-    c.add_source(id="s1", url="https://example.com/a", title="A")
-    c.add_source(id="s2", url="https://example.com/b")
-    c.add_file(data="aGVsbG8=", mime_type="text/plain")
-
-
-async def named_data(c: sb.RunController) -> None:
-    c.add_data({"progress": 0.5}, name="progress")
-    c.add_data([1, 2, 3])
-
-
-async def nested_state(c: sb.RunController) -> None:
-    c.state["doc"] = {"title": "", "sections": []}
-    c.state["doc"]["title"] += "Draft"
-    c.state["doc"]["sections"].append({"body": "x"})
-    c.append_text("writing")
-    c.state["doc"]["sections"][0]["body"] += "yz"
-    c.state["doc"]["sections"].append({"body": ""})
-
-
-async def steps_with_usage(c: sb.RunController) -> None:
-    c.add_step_start("step-1")
-    c.append_text("one")
-    c.add_step_finish("tool-calls", input_tokens=10, output_tokens=5, is_continued=True)
-    c.add_step_start("step-2")
-    c.append_text("two")
-    c.add_step_finish("stop", input_tokens=20, output_tokens=7)
-
-
-async def error_mid_stream(c: sb.RunController) -> None:
-    c.append_text("partial")
-    raise RuntimeError("secret internal detail")
-
-
-async def parent_ids(c: sb.RunController) -> None:
-    c.with_parent_id("group").append_text("grouped")
-    c.with_parent_id("group").add_tool_call("t", "call_g").set_response(1)
-
-
-SCENARIOS: dict[str, Run] = {
-    "plain_text": plain_text,
-    "reasoning_then_text": reasoning_then_text,
-    "one_tool_call": one_tool_call,
-    "interleaved_tool_calls": interleaved_tool_calls,
-    "tool_error": tool_error,
-    "sources_and_file": sources_and_file,
-    "named_data": named_data,
-    "nested_state": nested_state,
-    "steps_with_usage": steps_with_usage,
-    "error_mid_stream": error_mid_stream,
-    "parent_ids": parent_ids,
-}
-
 
 async def decoded(run: Run, *, fragment: bool) -> dict[str, Any]:
     body = b"".join([part async for part in sb.encode(sb.create_run(run, state={}))])
+    return await oracle_message(body, fragment=fragment, state={})
+
+
+async def oracle_message(body: bytes, *, fragment: bool, state: Any) -> dict[str, Any]:
     return await anyio.to_thread.run_sync(
-        lambda: run_oracle("data-stream.mjs", body, fragment=fragment, initialState={})
+        lambda: run_oracle("data-stream.mjs", body, fragment=fragment, initialState=state)
     )
+
+
+def client_summary(message: dict[str, Any]) -> dict[str, Any]:
+    """The official client's message in the scenarios' plain form (see scenarios.summary)."""
+    parts = message["parts"]
+    status = message["status"]
+    finish = {"complete": "stop", "requires-action": "tool-calls"}.get(status["type"])
+    if status["type"] == "incomplete":
+        finish = status["reason"]
+    steps = message["metadata"]["steps"]
+    return {
+        "text": "".join(p["text"] for p in parts if p["type"] == "text"),
+        "reasoning": "".join(p["text"] for p in parts if p["type"] == "reasoning"),
+        "tool_calls": [
+            {
+                "id": p["toolCallId"],
+                "name": p["toolName"],
+                "args": p["args"],
+                "result": p.get("result"),
+                "is_error": p.get("isError", False),
+            }
+            for p in parts
+            if p["type"] == "tool-call"
+        ],
+        "sources": [
+            {"url": p["url"], "title": p.get("title")} for p in parts if p["type"] == "source"
+        ],
+        "files": [
+            {"data": p["data"], "mime_type": p["mimeType"]} for p in parts if p["type"] == "file"
+        ],
+        "data": [{"name": p["name"], "data": p["data"]} for p in parts if p["type"] == "data"]
+        + [{"name": None, "data": d} for d in message["metadata"]["unstable_data"]],
+        "state": message["metadata"]["unstable_state"],
+        "finish_reason": finish,
+        "steps": [(s["usage"]["inputTokens"], s["usage"]["outputTokens"]) for s in steps],
+        "errors": [status["error"]["message"]] if status.get("reason") == "error" else [],
+    }
+
+
+def project(want: dict[str, Any]) -> dict[str, Any]:
+    """What assistant-ui's message keeps: usage per step, not the total; the finish reason as
+    its status (a stop, a wait for tools, or an error); unnamed data after named data."""
+    del want["usage"]
+    if want["finish_reason"] not in (None, "tool-calls", "error"):
+        want["finish_reason"] = "stop"
+    named = [d for d in want["data"] if d["name"] is not None]
+    want["data"] = named + [d for d in want["data"] if d["name"] is None]
+    return want
 
 
 def summary(message: dict[str, Any]) -> dict[str, Any]:
@@ -301,11 +263,20 @@ EXPECTED: dict[str, dict[str, Any]] = {
 @pytest.mark.parametrize("fragment", [False, True], ids=["whole", "fragments"])
 @pytest.mark.parametrize("name", list(SCENARIOS))
 async def test_official_client_accepts(name: str, fragment: bool) -> None:
-    message = await decoded(SCENARIOS[name], fragment=fragment)
+    scenario = SCENARIOS[name]
+    chunks, body = await scenario_bytes(scenario, "data-stream")
+    message = await oracle_message(body, fragment=fragment, state=scenario.state)
     got = summary(message)
     for key, value in EXPECTED.get(name, {}).items():
         assert got[key] == value, key
-    if name != "error_mid_stream":
+    got_summary = client_summary(message)
+    want = project(scenario_summary(expected(scenario, chunks)))
+    if not scenario.complete:
+        # A cut stream has no finish: the client shows the pending call as waiting for a result.
+        assert got_summary.pop("finish_reason") == "tool-calls"
+        del want["finish_reason"]
+    assert got_summary == want
+    if name != "error_mid_stream" and scenario.complete:
         assert got["status"] == {"type": "complete", "reason": "stop"}
     if name == "sources_and_file":
         kinds = [(p["type"], p.get("url") or p.get("mimeType")) for p in message["parts"]]
@@ -347,3 +318,10 @@ async def test_official_client_accepts_keepalives() -> None:
     assert b"\n\n" in body
     message = await anyio.to_thread.run_sync(lambda: run_oracle("data-stream.mjs", body))
     assert summary(message)["text"] == "ab"
+
+
+@settings(max_examples=200, deadline=None)
+@given(chunk_sequences())
+def test_decode_inverts_encode(chunks: list[Chunk]) -> None:
+    got, want = round_trip(chunks, "data-stream", lambda summary: summary)
+    assert got == want

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from . import chunks
 from .encoding import EncodedStream, encode
-from .exceptions import BufferOverflowError, RunError
+from .exceptions import BufferOverflowError, RequestError, RunError
 from .input import RunInput
 from .protocols import WireProtocol, get_protocol, protocol_names
 from .run import (
@@ -27,6 +27,7 @@ __all__ = [
     "BufferOverflowError",
     "CancellationSignal",
     "EncodedStream",
+    "RequestError",
     "RunController",
     "RunError",
     "RunFunction",

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterable
 from types import TracebackType
 
 from .chunks import Chunk, Error
+from .input import RunInput, new_run_id
 from .protocols import Encoder, WireProtocol, get_protocol
 from .run import GENERIC_ERROR_MESSAGE, RunStream
 
@@ -33,13 +34,17 @@ class EncodedStream:
     """The bytes of a run in one protocol.  ``aclose()`` or ``async with`` closes the run."""
 
     def __init__(
-        self, stream: AsyncIterable[Chunk], protocol: WireProtocol, heartbeat: float | None
+        self,
+        stream: AsyncIterable[Chunk],
+        protocol: WireProtocol,
+        heartbeat: float | None,
+        input: RunInput,
     ) -> None:
         self.protocol = protocol
         self._stream = stream
         self._heartbeat = heartbeat
         self._chunks = None if isinstance(stream, RunStream) else stream.__aiter__()
-        self._encoder: Encoder = protocol.new_encoder()
+        self._encoder: Encoder = protocol.new_encoder(input)
         self._ended = False
 
     def __aiter__(self) -> EncodedStream:
@@ -108,13 +113,21 @@ class EncodedStream:
 
 
 def encode(
-    stream: AsyncIterable[Chunk], protocol: str = "data-stream", *, heartbeat: float | None = None
+    stream: AsyncIterable[Chunk],
+    protocol: str = "data-stream",
+    *,
+    heartbeat: float | None = None,
+    input: RunInput | None = None,
 ) -> EncodedStream:
     """Encode a chunk stream (usually :func:`~streambridge.create_run`'s) in ``protocol``.
 
     With ``heartbeat``, the protocol's keepalive bytes come whenever the run was idle that many
     seconds (this needs a stream from ``create_run``, which can wait without being disturbed).
+    ``input`` gives the encoder its ids and timestamps (default: the ``create_run`` stream's
+    input, else a fresh :class:`~streambridge.RunInput`).
     """
     if heartbeat is not None and not isinstance(stream, RunStream):
         raise TypeError("heartbeat= needs the stream of create_run(), not another async iterable")
-    return EncodedStream(stream, get_protocol(protocol), heartbeat)
+    if input is None:
+        input = stream.input if isinstance(stream, RunStream) else RunInput(run_id=new_run_id())
+    return EncodedStream(stream, get_protocol(protocol), heartbeat, input)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["BufferOverflowError", "RunError"]
+__all__ = ["BufferOverflowError", "RequestError", "RunError"]
 
 
 class RunError(Exception):
@@ -18,4 +18,12 @@ class BufferOverflowError(RuntimeError):
 
     Raised at the controller call; the run then ends and the client gets a generic error (the
     explanation stays in the server log).
+    """
+
+
+class RequestError(ValueError):
+    """A request body that is not what the protocol's client sends.
+
+    Its message says what is wrong and is safe to show the client (hosts answer it with a 4xx
+    and ``{"error": {"message": ...}}``).
     """

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["RunInput"]
+__all__ = ["RunInput", "new_run_id"]
+
+
+def new_run_id() -> str:
+    return "run_" + uuid.uuid4().hex
 
 
 @dataclass(slots=True)
@@ -13,7 +19,9 @@ class RunInput:
     """The request that started a run.
 
     Each protocol's request parser fills it from that protocol's POST body; ``raw`` keeps the
-    decoded body for anything the common fields do not carry.
+    decoded body for anything the common fields do not carry.  ``run_id`` and ``created_at``
+    give the encoders their ids and timestamps, so encoding the same chunks with the same input
+    gives the same bytes (``create_run`` fills a missing ``run_id``).
     """
 
     messages: list[Any] = field(default_factory=list)
@@ -22,3 +30,9 @@ class RunInput:
     thread_id: str | None = None
     run_id: str | None = None
     raw: Any = None
+    system: str | None = None
+    """System prompt or instructions, where the protocol's request carries one."""
+    options: dict[str, Any] = field(default_factory=dict)
+    """Protocol-specific request options an encoder honours (e.g. ``include_usage``, ``model``)."""
+    created_at: int = field(default_factory=lambda: int(time.time()))
+    """When the run was requested, in Unix seconds."""

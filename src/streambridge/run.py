@@ -53,7 +53,7 @@ from .chunks import (
     ToolResult,
 )
 from .exceptions import BufferOverflowError, RunError
-from .input import RunInput
+from .input import RunInput, new_run_id
 from .state import PathSegment, StateProxy, StateStore, copy_json, to_path
 
 __all__ = [
@@ -526,6 +526,8 @@ class RunStream:
         if high_water < 1 or max_buffered <= high_water:
             raise ValueError("need 1 <= high_water < max_buffered")
         self._run = run
+        self.input = input
+        """What started the run (encoders take their ids and timestamps from it)."""
         self._args = (state, input, request, high_water, max_buffered)
         self._raise_errors = raise_errors
         self._grace = grace
@@ -694,6 +696,8 @@ def create_run(
     ``controller.is_cancelled``, waits ``grace`` seconds, then cancels the run.
     """
     run_input = input if input is not None else RunInput()
+    if run_input.run_id is None:
+        run_input.run_id = new_run_id()  # every run is addressable by id
     return RunStream(
         run,
         state=state if state is not None else run_input.state,

@@ -1,19 +1,33 @@
 """Wire protocols: each module turns chunks into the bytes one kind of frontend reads.
 
-A protocol is registered here under its ``protocol=`` name.  Its encoder is incremental and pure:
-the same chunks always give the same text, so a second subscriber that replays a run's chunks
-gets the same bytes.
+A protocol module holds everything about one protocol: its encoder (chunks to text, incremental
+and pure: the same chunks and the same :class:`~streambridge.RunInput` give the same text), its
+media type, headers and keepalive, its request parser (the POST body its client sends, into a
+``RunInput``) and its decoder (events back to chunks, for :mod:`streambridge.client`).
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any, Literal
 from typing import Protocol as _Protocol
 
 from ..chunks import Chunk
+from ..exceptions import RequestError
+from ..input import RunInput
 
-__all__ = ["Encoder", "WireProtocol", "get_protocol", "protocol_names"]
+__all__ = [
+    "Decoded",
+    "Decoder",
+    "Encoder",
+    "RequestError",
+    "StreamEnd",
+    "WireProtocol",
+    "get_protocol",
+    "protocol_names",
+]
 
 
 class Encoder(_Protocol):
@@ -21,19 +35,57 @@ class Encoder(_Protocol):
     running state (open tool calls, usage, whether an error happened)."""
 
     def encode(self, chunk: Chunk) -> str:
-        """The text for one chunk (possibly ``""``)."""
+        """The text for one chunk (possibly ``""``), framed for HTTP (SSE events or lines)."""
 
     def finish(self) -> str:
         """The text that ends a complete stream (the protocol's finish and terminator)."""
 
 
+@dataclass(frozen=True, slots=True)
+class StreamEnd:
+    """How a decoded stream said its message ended: finish reason and total usage.
+
+    ``finish_reason`` uses the chunk vocabulary (``"stop"``, ``"tool-calls"``, ``"length"``,
+    ``"error"``, ...), whatever spelling the protocol has on the wire.
+    """
+
+    finish_reason: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+
+
+Decoded = Chunk | StreamEnd
+"""What a decoder gives back: chunks, and at the end the stream's :class:`StreamEnd`."""
+
+
+class Decoder(_Protocol):
+    """Event-by-event decoder for one stream (the inverse of an :class:`Encoder`).
+
+    The framing is already undone: for SSE protocols an event is its ``event:`` name (or
+    ``None``) and its ``data:`` text; for line protocols the event is ``None`` and the data is
+    one line.  A decoder raises ``ValueError`` on an event its protocol does not allow.
+    """
+
+    def decode(self, event: str | None, data: str) -> list[Decoded]:
+        """The chunks one event carries (possibly none)."""
+
+    def close(self) -> list[Decoded]:
+        """Whatever the end of the byte stream implies (possibly nothing)."""
+
+
 @dataclass(frozen=True)
 class WireProtocol:
-    """What a transport needs to know to carry one protocol."""
+    """What a transport and a client need to know to carry one protocol."""
 
     name: str
     media_type: str
-    new_encoder: Callable[[], Encoder]
+    framing: Literal["sse", "lines"]
+    """``"sse"``: ``text/event-stream`` events; ``"lines"``: one event per ``\\n``-ended line."""
+    new_encoder: Callable[[RunInput], Encoder]
+    parse_request: Callable[[Any], RunInput]
+    """The JSON-decoded POST body this protocol's client sends, as a ``RunInput``; raises
+    :class:`~streambridge.RequestError` (a 4xx) when the body has the wrong shape."""
+    new_decoder: Callable[[], Decoder]
     keepalive: bytes
     """Harmless bytes that keep an idle connection alive."""
     headers: Mapping[str, str] = field(default_factory=dict)
@@ -41,6 +93,16 @@ class WireProtocol:
 
 
 _REGISTRY: dict[str, WireProtocol] = {}
+
+_MODULES = (
+    "data_stream",
+    "assistant_transport",
+    "ui_message_stream",
+    "openai_chat",
+    "openai_responses",
+    "openai_assistants",
+    "ag_ui",
+)
 
 
 def register(protocol: WireProtocol) -> WireProtocol:
@@ -65,4 +127,6 @@ def get_protocol(name: str) -> WireProtocol:
 
 
 def _load() -> None:
-    from . import data_stream  # noqa: F401  (registers itself)
+    if len(_REGISTRY) < len(_MODULES):
+        for module in _MODULES:
+            importlib.import_module(f"{__name__}.{module}")  # each registers itself

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .._jsonlib import dumps, dumps_str
+from .._jsonlib import dumps, dumps_str, loads
 from ..chunks import (
     Annotations,
     Chunk,
@@ -29,9 +29,12 @@ from ..chunks import (
     ToolCallBegin,
     ToolResult,
 )
-from . import WireProtocol, register
+from ..input import RunInput
+from . import Decoded, StreamEnd, WireProtocol, register
+from ._request import optional, require_object
+from ._tally import RunTally
 
-__all__ = ["DATA_STREAM", "DataStreamEncoder"]
+__all__ = ["DATA_STREAM", "DataStreamDecoder", "DataStreamEncoder", "parse_request"]
 
 
 def _frame(code: str, value: Any) -> str:
@@ -41,13 +44,9 @@ def _frame(code: str, value: Any) -> str:
 class DataStreamEncoder:
     """Encodes one stream as assistant-ui data stream lines."""
 
-    def __init__(self) -> None:
+    def __init__(self, input: RunInput | None = None) -> None:
         self._open_args: dict[str, bool] = {}  # tool call id -> has any args text been sent
-        self._awaiting_result: set[str] = set()
-        self._input_tokens = 0
-        self._output_tokens = 0
-        self._last_finish_reason: str | None = None
-        self._errored = False
+        self._tally = RunTally()
 
     def encode(self, chunk: Chunk) -> str:
         if type(chunk) is TextDelta and chunk.parent_id is None:  # the hot path
@@ -66,7 +65,7 @@ class DataStreamEncoder:
 
     def _tool_call_begin(self, chunk: ToolCallBegin) -> str:
         self._open_args[chunk.tool_call_id] = False
-        self._awaiting_result.add(chunk.tool_call_id)
+        self._tally.tool_call(chunk.tool_call_id)
         value = {"toolCallId": chunk.tool_call_id, "toolName": chunk.tool_name}
         if chunk.parent_id is not None:
             value["parentId"] = chunk.parent_id
@@ -96,7 +95,7 @@ class DataStreamEncoder:
 
     def _tool_result(self, chunk: ToolResult) -> str:
         closing = self._tool_call_args_finish(ToolCallArgsFinish(chunk.tool_call_id))
-        self._awaiting_result.discard(chunk.tool_call_id)
+        self._tally.tool_result(chunk.tool_call_id)
         value: dict[str, Any] = {"toolCallId": chunk.tool_call_id, "result": chunk.result}
         if chunk.artifact is not None:
             value["artifact"] = chunk.artifact
@@ -127,16 +126,14 @@ class DataStreamEncoder:
         return _frame("8", list(chunk.annotations))
 
     def _error(self, chunk: Error) -> str:
-        self._errored = True
+        self._tally.error()
         return self._close_open_args() + "3:" + dumps_str(chunk.message) + "\n"
 
     def _step_start(self, chunk: StepStart) -> str:
         return _frame("f", {"messageId": chunk.message_id})
 
     def _step_finish(self, chunk: StepFinish) -> str:
-        self._input_tokens += chunk.input_tokens
-        self._output_tokens += chunk.output_tokens
-        self._last_finish_reason = chunk.finish_reason
+        self._tally.step_finish(chunk.finish_reason, chunk.input_tokens, chunk.output_tokens)
         return self._close_open_args() + _frame(
             "e",
             {
@@ -158,22 +155,13 @@ class DataStreamEncoder:
             for tool_call_id in list(self._open_args)
         )
 
-    def finish_reason(self) -> str:
-        """Why the message ended, as assistant-ui's message status understands it."""
-        if self._errored:
-            return "error"
-        if self._awaiting_result:
-            return "tool-calls"  # the frontend has tools to run: "requires action"
-        if self._last_finish_reason not in (None, "tool-calls"):
-            return self._last_finish_reason
-        return "stop"
-
     def finish(self) -> str:
+        tally = self._tally
         return self._close_open_args() + _frame(
             "d",
             {
-                "finishReason": self.finish_reason(),
-                "usage": {"inputTokens": self._input_tokens, "outputTokens": self._output_tokens},
+                "finishReason": tally.finish_reason(),
+                "usage": {"inputTokens": tally.input_tokens, "outputTokens": tally.output_tokens},
             },
         )
 
@@ -195,11 +183,104 @@ _ENCODERS: dict[type, Callable[[DataStreamEncoder, Any], str]] = {
     StateUpdate: DataStreamEncoder._state,
 }
 
+
+def parse_request(body: Any) -> RunInput:
+    """The body of assistant-ui's data-stream runtime (``useDataStreamRuntime``)."""
+    body = require_object(body, "data-stream")
+    tools = optional(body, "tools", (dict, list), [])
+    if isinstance(tools, dict):  # {name: {description, parameters}}
+        tools = [{"name": name, **spec} for name, spec in tools.items() if isinstance(spec, dict)]
+    return RunInput(
+        messages=optional(body, "messages", list, []),
+        tools=tools,
+        state=body.get("state"),
+        thread_id=optional(body, "threadId", str, None),
+        run_id=optional(body, "unstable_assistantMessageId", str, None),
+        system=optional(body, "system", str, None),
+        options={"runConfig": body["runConfig"]} if "runConfig" in body else {},
+        raw=body,
+    )
+
+
+class DataStreamDecoder:
+    """Reads data-stream lines back into chunks."""
+
+    def decode(self, event: str | None, data: str) -> list[Decoded]:
+        if not data:
+            return []  # keepalive
+        code, sep, payload = data.partition(":")
+        if not sep:
+            raise ValueError(f"not a data-stream line: {data[:80]!r}")
+        handler = _DECODERS.get(code)
+        if handler is None:
+            raise ValueError(f"unknown data-stream code {code!r}")
+        return handler(loads(payload))
+
+    def close(self) -> list[Decoded]:
+        return []
+
+
+def _decode_args(value: dict[str, Any]) -> list[Decoded]:
+    call_id = value["toolCallId"]
+    out: list[Decoded] = []
+    if value.get("argsTextDelta"):
+        out.append(ToolCallArgsDelta(call_id, value["argsTextDelta"]))
+    if value.get("isFinal"):
+        out.append(ToolCallArgsFinish(call_id))
+    return out
+
+
+def _decode_step_finish(value: dict[str, Any]) -> list[Decoded]:
+    usage = value.get("usage") or {}
+    return [
+        StepFinish(
+            value.get("finishReason", "stop"),
+            usage.get("inputTokens", 0),
+            usage.get("outputTokens", 0),
+            bool(value.get("isContinued", False)),
+        )
+    ]
+
+
+def _decode_finish(value: dict[str, Any]) -> list[Decoded]:
+    usage = value.get("usage") or {}
+    return [
+        StreamEnd(value.get("finishReason"), usage.get("inputTokens"), usage.get("outputTokens"))
+    ]
+
+
+_DECODERS: dict[str, Callable[[Any], list[Decoded]]] = {
+    "0": lambda v: [TextDelta(v)],
+    "g": lambda v: [ReasoningDelta(v)],
+    "aui-text-delta": lambda v: [TextDelta(v["textDelta"], v.get("parentId"))],
+    "aui-reasoning-delta": lambda v: [ReasoningDelta(v["reasoningDelta"], v.get("parentId"))],
+    "b": lambda v: [ToolCallBegin(v["toolCallId"], v["toolName"], v.get("parentId"))],
+    "c": _decode_args,
+    "a": lambda v: [
+        ToolResult(v["toolCallId"], v.get("result"), v.get("artifact"), bool(v.get("isError")))
+    ],
+    "h": lambda v: [
+        Source(v["id"], v["url"], v.get("title"), v.get("parentId"), v.get("sourceType", "url"))
+    ],
+    "k": lambda v: [File(v["data"], v["mimeType"], v.get("parentId"))],
+    "2": lambda v: [Data(item) for item in v],
+    "aui-data": lambda v: [Data(v["data"], v["name"])],
+    "8": lambda v: [Annotations(tuple(v))],
+    "3": lambda v: [Error(v)],
+    "f": lambda v: [StepStart(v.get("messageId"))],
+    "e": _decode_step_finish,
+    "aui-state": lambda v: [StateUpdate(tuple(v))],
+    "d": _decode_finish,
+}
+
 DATA_STREAM = register(
     WireProtocol(
         name="data-stream",
         media_type="text/plain; charset=utf-8",
+        framing="lines",
         new_encoder=DataStreamEncoder,
+        parse_request=parse_request,
+        new_decoder=DataStreamDecoder,
         keepalive=b"\n",
         headers={"x-vercel-ai-data-stream": "v1"},
     )

@@ -1,0 +1,52 @@
+"""How a stream ended, tallied the same way by every encoder (and by the Python client)."""
+
+from __future__ import annotations
+
+__all__ = ["RunTally"]
+
+
+class RunTally:
+    """Counts what decides a stream's final finish reason and usage.
+
+    The rule, shared by every protocol: an error ends as ``"error"``; a tool call still
+    waiting for its result ends as ``"tool-calls"`` (the frontend has tools to run); otherwise
+    the last step's finish reason, or ``"stop"``.
+    """
+
+    __slots__ = (
+        "awaiting_result",
+        "errored",
+        "input_tokens",
+        "last_finish_reason",
+        "output_tokens",
+    )
+
+    def __init__(self) -> None:
+        self.awaiting_result: set[str] = set()
+        self.errored = False
+        self.input_tokens = 0
+        self.output_tokens = 0
+        self.last_finish_reason: str | None = None
+
+    def tool_call(self, tool_call_id: str) -> None:
+        self.awaiting_result.add(tool_call_id)
+
+    def tool_result(self, tool_call_id: str) -> None:
+        self.awaiting_result.discard(tool_call_id)
+
+    def error(self) -> None:
+        self.errored = True
+
+    def step_finish(self, finish_reason: str, input_tokens: int, output_tokens: int) -> None:
+        self.input_tokens += input_tokens
+        self.output_tokens += output_tokens
+        self.last_finish_reason = finish_reason
+
+    def finish_reason(self) -> str:
+        if self.errored:
+            return "error"
+        if self.awaiting_result:
+            return "tool-calls"
+        if self.last_finish_reason not in (None, "tool-calls"):
+            return self.last_finish_reason
+        return "stop"
