@@ -325,3 +325,40 @@ async def test_official_client_accepts_keepalives() -> None:
 def test_decode_inverts_encode(chunks: list[Chunk]) -> None:
     got, want = round_trip(chunks, "data-stream", lambda summary: summary)
     assert got == want
+
+
+def test_parse_request_reads_the_data_stream_runtime_body() -> None:
+    body = {
+        "system": "Be brief.",
+        "messages": [{"role": "user", "content": [{"type": "text", "text": "Hi"}]}],
+        "tools": {"get_weather": {"description": "Weather", "parameters": {"type": "object"}}},
+        "unstable_assistantMessageId": "msg_1",
+        "runConfig": {"custom": 1},
+        "state": {"draft": ""},
+    }
+    run_input = sb.get_protocol("data-stream").parse_request(body)
+    assert run_input.messages == body["messages"]
+    assert run_input.tools == [
+        {"name": "get_weather", "description": "Weather", "parameters": {"type": "object"}}
+    ]
+    assert (run_input.system, run_input.run_id, run_input.state) == (
+        "Be brief.",
+        "msg_1",
+        {"draft": ""},
+    )
+    assert run_input.options == {"runConfig": {"custom": 1}}
+    assert run_input.raw is body
+
+
+@pytest.mark.parametrize(
+    ("body", "match"),
+    [
+        ([1, 2], "must be a JSON object"),
+        ({"messages": "hi"}, "'messages' must be a JSON array"),
+        ({"tools": 3}, "'tools' must be a JSON object or array"),
+        ({"system": 1}, "'system' must be a JSON string"),
+    ],
+)
+def test_parse_request_says_what_is_wrong(body: Any, match: str) -> None:
+    with pytest.raises(sb.RequestError, match=match):
+        sb.get_protocol("data-stream").parse_request(body)
