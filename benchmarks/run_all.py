@@ -16,6 +16,7 @@ from pathlib import Path
 import core_throughput
 import json_libraries
 import outer_cancel
+import protocol_encoding
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -127,6 +128,9 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print("== benchmarks/outer_cancel.py ==")
     outer_lines = outer_cancel.run()
+    print()
+    print("== benchmarks/protocol_encoding.py ==")
+    protocol_lines = protocol_encoding.run(repeats=args.repeats)
     elapsed = time.perf_counter() - started
 
     print()
@@ -149,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join(json_table(json_results)))
     print()
     print("\n".join(outer_lines))
+    print()
+    print("\n".join(protocol_lines))
     return 0
 
 
