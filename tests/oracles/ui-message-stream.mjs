@@ -48,8 +48,9 @@ function checkStrict(chunk) {
   if (extra.length > 0) {
     throw new Error(`${chunk.type} chunk has keys older clients reject: ${extra.join(", ")}`);
   }
-  if (chunk.type === "finish" && !OLD_FINISH_REASONS.includes(chunk.finishReason)) {
-    throw new Error(`finish reason ${chunk.finishReason} is not one every client accepts`);
+  const reason = chunk.type === "finish" ? chunk.finishReason : undefined;
+  if (reason !== undefined && !OLD_FINISH_REASONS.includes(reason)) {
+    throw new Error(`finish reason ${reason} is not one every client accepts`);
   }
 }
 
