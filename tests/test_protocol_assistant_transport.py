@@ -305,7 +305,7 @@ async def test_protocol_metadata() -> None:
     assert PROTOCOL in sb.protocol_names()
     assert protocol.media_type == "text/event-stream"
     assert protocol.framing == "sse"
-    assert protocol.headers == {"cache-control": "no-cache"}
+    assert protocol.headers == {}
     assert protocol.keepalive == b": keepalive\n\n"
 
 

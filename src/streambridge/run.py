@@ -696,6 +696,8 @@ def create_run(
     ``controller.is_cancelled``, waits ``grace`` seconds, then cancels the run.
     """
     run_input = input if input is not None else RunInput()
+    if state is not None:
+        run_input.state = state  # encoders that send whole state values start from it
     if run_input.run_id is None:
         run_input.run_id = new_run_id()  # every run is addressable by id
     return RunStream(

@@ -521,6 +521,6 @@ ASSISTANT_TRANSPORT = register(
         parse_request=parse_request,
         new_decoder=AssistantTransportDecoder,
         keepalive=KEEPALIVE,
-        headers={"cache-control": "no-cache"},
+        headers={},  # Cache-Control and the rest come from the transport, alike for all
     )
 )
