@@ -68,6 +68,19 @@ _CHUNK_REASONS = {
 }
 
 
+class _WaitingCall:
+    """A tool call that began while another was on the wire."""
+
+    __slots__ = ("args", "finished", "held", "parent_id", "tool_name")
+
+    def __init__(self, tool_name: str, parent_id: str | None) -> None:
+        self.tool_name = tool_name
+        self.parent_id = parent_id
+        self.args: list[str] = []
+        self.finished = False
+        self.held: list[str] = []  # frames that must follow it (its result)
+
+
 class OpenAIChatEncoder:
     """Encodes one stream as OpenAI ``chat.completion.chunk`` server-sent events."""
 
@@ -92,7 +105,9 @@ class OpenAIChatEncoder:
         self._include_usage = bool(options.get("include_usage"))
         self._started = False
         self._indexes: dict[str, int] = {}  # tool call id -> its index in delta.tool_calls
-        self._open_args: dict[str, bool] = {}  # tool call id -> has any args text been sent
+        self._active: str | None = None  # the tool call whose fragments are on the wire
+        self._active_has_args = False
+        self._waiting: dict[str, _WaitingCall] = {}  # calls that began meanwhile, in order
         self._tally = RunTally()
 
     def encode(self, chunk: Chunk) -> str:
@@ -138,28 +153,40 @@ class OpenAIChatEncoder:
     def _reasoning(self, chunk: ReasoningDelta) -> str:
         return self._delta('"reasoning_content":' + dumps_str(chunk.text), chunk.parent_id)
 
+    # Tool calls go on the wire one at a time, each call's fragments together: OpenAI clients
+    # take a fragment with a new index to mean the previous call's arguments are complete (the
+    # SDK parses them right then).  A call that begins while another is on the wire waits, its
+    # argument text and result held, until the one before it is finished.
+
     def _tool_call_begin(self, chunk: ToolCallBegin) -> str:
-        if chunk.tool_call_id in self._indexes:
-            raise ValueError(f"tool call {chunk.tool_call_id!r} began twice")
-        index = len(self._indexes)
-        self._indexes[chunk.tool_call_id] = index
-        self._open_args[chunk.tool_call_id] = False
-        self._tally.tool_call(chunk.tool_call_id)
+        call_id = chunk.tool_call_id
+        if call_id in self._indexes:
+            raise ValueError(f"tool call {call_id!r} began twice")
+        self._indexes[call_id] = len(self._indexes)
+        self._tally.tool_call(call_id)
+        if self._active is not None:
+            self._waiting[call_id] = _WaitingCall(chunk.tool_name, chunk.parent_id)
+            return ""
+        return self._begin(call_id, chunk.tool_name, chunk.parent_id)
+
+    def _begin(self, call_id: str, tool_name: str, parent_id: str | None) -> str:
+        self._active = call_id
+        self._active_has_args = False
         return self._delta(
             '"tool_calls":[{"index":'
-            + str(index)
+            + str(self._indexes[call_id])
             + ',"id":'
-            + dumps_str(chunk.tool_call_id)
+            + dumps_str(call_id)
             + ',"type":"function","function":{"name":'
-            + dumps_str(chunk.tool_name)
+            + dumps_str(tool_name)
             + ',"arguments":""}}]',
-            chunk.parent_id,
+            parent_id,
         )
 
-    def _args_fragment(self, tool_call_id: str, text: str) -> str:
-        index = self._indexes.get(tool_call_id)
+    def _args_fragment(self, call_id: str, text: str) -> str:
+        index = self._indexes.get(call_id)
         if index is None:
-            raise ValueError(f"arguments for tool call {tool_call_id!r}, which never began")
+            raise ValueError(f"arguments for tool call {call_id!r}, which never began")
         # The second hot path: one string encode between fixed text, not a dict dump.
         return (
             self._delta_open
@@ -174,23 +201,50 @@ class OpenAIChatEncoder:
     def _tool_call_args(self, chunk: ToolCallArgsDelta) -> str:
         if not chunk.text:
             return ""
-        frame = self._args_fragment(chunk.tool_call_id, chunk.text)
-        if chunk.tool_call_id in self._open_args:
-            self._open_args[chunk.tool_call_id] = True
-        return frame
+        call_id = chunk.tool_call_id
+        if call_id == self._active:
+            self._active_has_args = True
+        elif call_id in self._waiting:
+            self._waiting[call_id].args.append(chunk.text)
+            return ""
+        return self._args_fragment(call_id, chunk.text)
 
     def _tool_call_args_finish(self, chunk: ToolCallArgsFinish) -> str:
-        had_text = self._open_args.pop(chunk.tool_call_id, None)
-        if had_text is None or had_text:
-            return ""  # the wire has no "arguments done": they end where the next thing starts
-        # A call that streamed no argument text gets the empty object, as OpenAI sends.
-        return self._args_fragment(chunk.tool_call_id, "{}")
+        call_id = chunk.tool_call_id
+        if call_id == self._active:
+            return self._end_active() + self._next_calls()
+        waiting = self._waiting.get(call_id)
+        if waiting is not None:
+            waiting.finished = True
+        return ""  # the wire has no "arguments done": they end where the next call starts
 
-    def _close_open_args(self) -> str:
-        return "".join(
-            self._tool_call_args_finish(ToolCallArgsFinish(tool_call_id))
-            for tool_call_id in list(self._open_args)
-        )
+    def _end_active(self) -> str:
+        """The active call's arguments are complete: one that sent no text gets the empty
+        object, as OpenAI sends for a call without arguments."""
+        call_id, self._active = self._active, None
+        if call_id is None or self._active_has_args:
+            return ""
+        return self._args_fragment(call_id, "{}")
+
+    def _next_calls(self) -> str:
+        """Put waiting calls on the wire, in the order they began, until one is unfinished."""
+        text = ""
+        while self._active is None and self._waiting:
+            call_id = next(iter(self._waiting))
+            call = self._waiting.pop(call_id)
+            text += self._begin(call_id, call.tool_name, call.parent_id)
+            if call.args:
+                self._active_has_args = True
+                text += self._args_fragment(call_id, "".join(call.args))
+            if call.finished:
+                text += self._end_active() + "".join(call.held)
+        return text
+
+    def _end_all_calls(self) -> str:
+        """Every call's arguments end here (an error, a step's end, the stream's end)."""
+        for call in self._waiting.values():
+            call.finished = True
+        return self._end_active() + self._next_calls()
 
     def _tool_result(self, chunk: ToolResult) -> str:
         value: dict[str, Any] = {
@@ -202,10 +256,17 @@ class OpenAIChatEncoder:
             value["artifact"] = chunk.artifact
         if chunk.is_error:
             value["is_error"] = True
-        extension = dumps(value)  # before any state changes: it may raise
-        closing = self._tool_call_args_finish(ToolCallArgsFinish(chunk.tool_call_id))
-        self._tally.tool_result(chunk.tool_call_id)
-        return closing + self._extension(extension)
+        frame = self._extension(dumps(value))  # before any state changes: it may raise
+        call_id = chunk.tool_call_id
+        self._tally.tool_result(call_id)
+        if call_id == self._active:
+            return self._end_active() + frame + self._next_calls()
+        waiting = self._waiting.get(call_id)
+        if waiting is not None:  # it follows its call onto the wire
+            waiting.finished = True
+            waiting.held.append(frame)
+            return ""
+        return frame
 
     def _source(self, chunk: Source) -> str:
         value = {
@@ -244,7 +305,7 @@ class OpenAIChatEncoder:
             + ',"type":"server_error","param":null,"code":null}}\n\n'
         )
         self._tally.error()
-        return self._start() + self._close_open_args() + frame
+        return self._start() + self._end_all_calls() + frame
 
     def _step_start(self, chunk: StepStart) -> str:
         return self._extension(dumps({"type": "step-start", "message_id": chunk.message_id}))
@@ -260,7 +321,7 @@ class OpenAIChatEncoder:
             }
         )
         self._tally.step_finish(chunk.finish_reason, chunk.input_tokens, chunk.output_tokens)
-        return self._close_open_args() + self._extension(extension)
+        return self._end_all_calls() + self._extension(extension)
 
     def _state(self, chunk: StateUpdate) -> str:
         return self._extension(
@@ -271,7 +332,7 @@ class OpenAIChatEncoder:
         """The finish reason (none after an error: its frame said how the stream ended), the
         usage chunk if the request asked for it, then ``[DONE]``."""
         tally = self._tally
-        text = self._start() + self._close_open_args()
+        text = self._start() + self._end_all_calls()
         reason = tally.finish_reason()
         if reason != "error":
             wire_reason = _WIRE_REASONS.get(reason, "stop")
