@@ -3,7 +3,8 @@
 Every chunk is ``data: {"id","object","created","model","choices":[{"index":0,"delta":{…},
 "finish_reason":…}]}``: the first announces the role, text goes in ``delta.content``, reasoning in
 ``delta.reasoning_content`` and tool calls in ``delta.tool_calls[index]`` (the first fragment
-names the call, the rest carry argument text).  The last choice chunk has the ``finish_reason``;
+names the call, the rest carry argument text; one call at a time, see ``_tool_call_begin``).  The
+last choice chunk has the ``finish_reason``;
 a usage chunk (``choices: []``) follows when the request asked ``stream_options.include_usage``;
 ``data: [DONE]`` ends the stream.  An error is a ``{"error": {...}}`` frame in place of a finish
 reason (the SDK raises ``APIError`` on it).
@@ -105,6 +106,8 @@ class OpenAIChatEncoder:
         self._include_usage = bool(options.get("include_usage"))
         self._started = False
         self._indexes: dict[str, int] = {}  # tool call id -> its index in delta.tool_calls
+        self._fragment_heads: dict[str, str] = {}  # tool call id -> its fragments' first part
+        self._fragment_tail = "}}]" + self._delta_close
         self._active: str | None = None  # the tool call whose fragments are on the wire
         self._active_has_args = False
         self._waiting: dict[str, _WaitingCall] = {}  # calls that began meanwhile, in order
@@ -162,7 +165,11 @@ class OpenAIChatEncoder:
         call_id = chunk.tool_call_id
         if call_id in self._indexes:
             raise ValueError(f"tool call {call_id!r} began twice")
-        self._indexes[call_id] = len(self._indexes)
+        index = len(self._indexes)
+        self._indexes[call_id] = index
+        self._fragment_heads[call_id] = (
+            self._delta_open + '"tool_calls":[{"index":' + str(index) + ',"function":{"arguments":'
+        )
         self._tally.tool_call(call_id)
         if self._active is not None:
             self._waiting[call_id] = _WaitingCall(chunk.tool_name, chunk.parent_id)
@@ -184,19 +191,11 @@ class OpenAIChatEncoder:
         )
 
     def _args_fragment(self, call_id: str, text: str) -> str:
-        index = self._indexes.get(call_id)
-        if index is None:
+        # The second hot path: one string encode between precomputed text, not a dict dump.
+        head = self._fragment_heads.get(call_id)
+        if head is None:
             raise ValueError(f"arguments for tool call {call_id!r}, which never began")
-        # The second hot path: one string encode between fixed text, not a dict dump.
-        return (
-            self._delta_open
-            + '"tool_calls":[{"index":'
-            + str(index)
-            + ',"function":{"arguments":'
-            + dumps_str(text)
-            + "}}]"
-            + self._delta_close
-        )
+        return head + dumps_str(text) + self._fragment_tail
 
     def _tool_call_args(self, chunk: ToolCallArgsDelta) -> str:
         if not chunk.text:
