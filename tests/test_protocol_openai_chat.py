@@ -252,7 +252,12 @@ async def test_nan_ends_the_stream_with_an_error_frame(caplog: pytest.LogCapture
 
     stream = sb.create_run(run)
     body = b"".join(
-        [part async for part in sb.encode(stream, protocol="openai-chat", input=_input(stream))]
+        [
+            part
+            async for part in sb.encode(
+                stream, protocol="openai-chat", input=fixed_input(options={"model": MODEL})
+            )
+        ]
     )
     assert body.decode() == (
         ROLE
@@ -268,11 +273,6 @@ async def test_nan_ends_the_stream_with_an_error_frame(caplog: pytest.LogCapture
     assert result.error is not None
     assert result.error.message == sb.run.GENERIC_ERROR_MESSAGE
     assert result.completion.choices[0].message.content == "before"
-
-
-def _input(stream: sb.RunStream) -> sb.RunInput:
-    """The fixed input (for exact bytes) in place of the run's own."""
-    return fixed_input(options={"model": MODEL})
 
 
 def test_protocol_metadata() -> None:
@@ -951,7 +951,10 @@ async def test_official_client_accepts_keepalives() -> None:
         [
             part
             async for part in sb.encode(
-                stream, protocol="openai-chat", heartbeat=0.03, input=_input(stream)
+                stream,
+                protocol="openai-chat",
+                heartbeat=0.03,
+                input=fixed_input(options={"model": MODEL}),
             )
         ]
     )
