@@ -382,10 +382,10 @@ class OpenAIAssistantsEncoder:
         out = ""
         if step.kind == "message_creation":
             assert step.message_id is not None
-            content = []
-            if step.text:
-                text = {"value": "".join(step.text), "annotations": []}
-                content.append({"type": "text", "text": text})
+            # Always one text block, even empty: the SDK's handler reads the block it last saw
+            # streaming (index 0 of the previous message) in every completed message.
+            text = {"value": "".join(step.text), "annotations": []}
+            content = [{"type": "text", "text": text}]
             message = self._message_object(step.message_id, "completed", content)
             reason = "run_failed" if failed else "max_tokens" if length else None
             if reason is None:
