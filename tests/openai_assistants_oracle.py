@@ -8,7 +8,7 @@ whose data does not fit the SDK's pydantic models fails the test.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -28,7 +28,7 @@ def fragments(data: bytes, seed: int = 0) -> Iterator[bytes]:
 
 
 def oracle_client(
-    body: bytes,
+    body: bytes | Callable[[httpx.Request], bytes],
     *,
     fragment: bool = False,
     seed: int = 0,
@@ -36,15 +36,17 @@ def oracle_client(
 ) -> openai.OpenAI:
     """An ``openai.OpenAI`` client that answers each request with ``body`` as an SSE stream.
 
-    With ``fragment``, the body arrives in seeded 1-7 byte pieces; ``requests`` collects the
-    requests the SDK made.
+    ``body`` may be a function of the request (to answer what the request asked for).  With
+    ``fragment``, the body arrives in seeded 1-7 byte pieces; ``requests`` collects the requests
+    the SDK made.
     """
 
     def handler(request: httpx.Request) -> httpx.Response:
+        request.read()
         if requests is not None:
-            request.read()
             requests.append(request)
-        content: Any = fragments(body, seed) if fragment else iter([body])
+        data = body(request) if callable(body) else body
+        content: Any = fragments(data, seed) if fragment else iter([data])
         return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=content)
 
     return openai.OpenAI(
