@@ -979,6 +979,24 @@ def test_official_client_sees_a_length_finish_as_an_incomplete_run() -> None:
 
 
 @sdk_deprecation
+def test_official_client_sees_other_finish_reasons_as_a_completed_run() -> None:
+    chunks: list[Chunk] = [TextDelta("[filtered]"), StepFinish("content-filter", 1, 1)]
+    result = sdk_result(encode_chunks(chunks, PROTOCOL))
+    assert result.run.status == "completed"
+    assert client_summary(result) == accumulated(chunks)
+
+
+@sdk_deprecation
+def test_official_client_sees_only_the_last_error() -> None:
+    chunks: list[Chunk] = [TextDelta("a"), Error("first"), TextDelta("b"), Error("second")]
+    result = sdk_result(encode_chunks(chunks, PROTOCOL))
+    assert result.run.last_error is not None
+    assert result.run.last_error.message == "second"
+    assert [m.status for m in result.messages] == ["incomplete", "incomplete"]
+    assert client_summary(result) == accumulated(chunks)
+
+
+@sdk_deprecation
 def test_official_client_accepts_arguments_after_their_step_closed() -> None:
     chunks: list[Chunk] = [
         ToolCallBegin("c1", "search"),
