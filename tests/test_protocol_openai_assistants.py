@@ -269,6 +269,14 @@ async def test_official_client_accepts(name: str, fragment: bool) -> None:
         assert (run.usage.prompt_tokens, run.usage.completion_tokens) == (30, 12)
         assert run.usage.total_tokens == 42
         assert [m.content[0].text.value for m in result.messages] == ["one", "two"]
+    if name == "one_tool_call":
+        deltas = [d.function for d in result.recorder.tool_call_deltas if d.type == "function"]
+        assert [(f.arguments, f.output) for f in deltas if f is not None] == [
+            ('{"city"', None),
+            (': "Par', None),
+            ('is", "days": [1, 2]}', None),
+            (None, '{"temp":21}'),
+        ]
     if name == "interleaved_tool_calls":
         # One run step holds both calls, in the order they began.
         [step] = result.steps
