@@ -195,3 +195,12 @@ async def test_an_error_status_raises_before_any_chunk() -> None:
             async for _ in stream_chunks("http://test/", protocol="data-stream", client=http):
                 pass
     assert caught.value.response.json() == {"error": {"message": "bad body"}}
+
+
+def test_accumulating_never_changes_the_chunks() -> None:
+    chunks = [
+        StateUpdate(({"type": "set", "path": ["doc"], "value": {"title": ""}},)),
+        StateUpdate(({"type": "append-text", "path": ["doc", "title"], "value": "Draft"},)),
+    ]
+    assert accumulate(chunks).state == {"doc": {"title": "Draft"}}
+    assert accumulate(chunks).state == {"doc": {"title": "Draft"}}

@@ -11,6 +11,7 @@ httpx-sse undoes SSE framing and jiter parses tool-call arguments that are still
 
 from __future__ import annotations
 
+import copy
 from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -217,7 +218,8 @@ class MessageAccumulator:
             self._tally.step_finish(item.finish_reason, item.input_tokens, item.output_tokens)
         elif isinstance(item, StateUpdate):
             for operation in item.operations:
-                message.state = apply_operation(message.state, operation)
+                # A copy: later operations change the state in place, never the chunk's value.
+                message.state = apply_operation(message.state, copy.deepcopy(operation))
         elif isinstance(item, StreamEnd):
             message.finish_reason = item.finish_reason
             if item.input_tokens is not None or item.output_tokens is not None:
