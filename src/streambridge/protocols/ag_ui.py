@@ -100,13 +100,14 @@ class AGUIEncoder:
     # -- the hot path and the dispatch --------------------------------------------------------
 
     def encode(self, chunk: Chunk) -> str:
+        prefix = self._text_prefix  # the hot path: more text for the open message
         if (
-            type(chunk) is TextDelta
+            prefix is not None
+            and type(chunk) is TextDelta
             and chunk.parent_id is None
-            and self._text_prefix is not None
             and chunk.text
         ):
-            return self._text_prefix + dumps_str(chunk.text) + "}\n\n"
+            return prefix + dumps_str(chunk.text) + "}\n\n"
         if self._ended:
             return ""  # nothing follows RUN_ERROR
         text = _ENCODERS[type(chunk)](self, chunk)
@@ -124,7 +125,7 @@ class AGUIEncoder:
         }
         if isinstance(self._parent_run_id, str):
             value["parentRunId"] = self._parent_run_id
-        value["timestamp"] = self._created_at * 1000
+        value["timestamp"] = int(self._created_at * 1000)
         return _event(value)
 
     # -- messages ------------------------------------------------------------------------------
@@ -302,17 +303,21 @@ class AGUIEncoder:
         return out + _event({"type": "STEP_STARTED", "stepName": self._step})
 
     def _step_finish(self, chunk: StepFinish) -> str:
+        usage = {"inputTokens": chunk.input_tokens, "outputTokens": chunk.output_tokens}
+        # Serialized first, so a value JSON cannot carry changes nothing (usage counts once).
+        meta = dumps(
+            _meta(finishReason=chunk.finish_reason, usage=usage, isContinued=chunk.is_continued)
+        )
         self._tally.step_finish(chunk.finish_reason, chunk.input_tokens, chunk.output_tokens)
         out = self._end_turn() + self._end_calls()
         if self._step is None:  # a step that never said it started: AG-UI pairs them
             self._steps += 1
             self._step = f"step-{self._steps}"
             out += _event({"type": "STEP_STARTED", "stepName": self._step})
-        usage = {"inputTokens": chunk.input_tokens, "outputTokens": chunk.output_tokens}
-        meta = _meta(finishReason=chunk.finish_reason, usage=usage, isContinued=chunk.is_continued)
-        out += _event({"type": "STEP_FINISHED", "stepName": self._step, "metadata": meta})
-        self._step = None
-        return out
+        step, self._step = self._step, None
+        return out + sse(
+            '{"type":"STEP_FINISHED","stepName":' + dumps_str(step) + ',"metadata":' + meta + "}"
+        )
 
     def _close_step(self) -> str:
         if self._step is None:
@@ -739,18 +744,18 @@ class AGUIDecoder:
         usage = event.get("usage")
         if not isinstance(usage, list):
             return None, None
+        entries = [entry for entry in usage if isinstance(entry, dict)]
         return (
-            sum(entry.get("inputTokens", 0) for entry in usage),
-            sum(entry.get("outputTokens", 0) for entry in usage),
+            sum(entry.get("inputTokens", 0) for entry in entries),
+            sum(entry.get("outputTokens", 0) for entry in entries),
         )
 
     def _run_finished(self, event: dict[str, Any]) -> list[Decoded]:
         reason = _streambridge(event).get("finishReason")
-        if not isinstance(reason, str):
-            outcome = event.get("outcome") or {}
-            reason = (
-                "tool-calls" if outcome.get("pendingToolCallIds") else self._tally.finish_reason()
-            )
+        if not isinstance(reason, str):  # another producer: the outcome, else the tally
+            outcome = event.get("outcome")
+            pending = outcome.get("pendingToolCallIds") if isinstance(outcome, dict) else None
+            reason = "tool-calls" if pending else self._tally.finish_reason()
         return [StreamEnd(reason, *self._usage(event))]
 
     def _run_error(self, event: dict[str, Any]) -> list[Decoded]:
