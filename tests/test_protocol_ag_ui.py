@@ -90,6 +90,22 @@ RUN_STARTED = (
 ZERO_USAGE = '"usage":[{"inputTokens":0,"outputTokens":0,"totalTokens":0}]'
 
 
+def test_exact_bytes_of_a_short_run() -> None:
+    assert (
+        encode_chunks([TextDelta("Hi"), TextDelta(" 😀")], "ag-ui")
+        == (
+            f"data: {RUN_STARTED}\n\n"
+            'data: {"type":"TEXT_MESSAGE_START","messageId":"run_fixed-msg-1",'
+            '"role":"assistant"}\n\n'
+            'data: {"type":"TEXT_MESSAGE_CONTENT","messageId":"run_fixed-msg-1","delta":"Hi"}\n\n'
+            'data: {"type":"TEXT_MESSAGE_CONTENT","messageId":"run_fixed-msg-1","delta":" 😀"}\n\n'
+            'data: {"type":"TEXT_MESSAGE_END","messageId":"run_fixed-msg-1"}\n\n'
+            'data: {"type":"RUN_FINISHED","threadId":"thread_fixed","runId":"run_fixed",'
+            f'{ZERO_USAGE},"metadata":{{"streambridge":{{"finishReason":"stop"}}}}}}\n\n'
+        ).encode()
+    )
+
+
 def test_each_chunk_kind_has_its_events() -> None:
     assert frames(encode_chunks(EVERY_KIND, "ag-ui")) == [
         RUN_STARTED,
@@ -913,6 +929,25 @@ def test_official_client_state_matches_streambridge(cases: list[tuple[Any, list[
         assert accumulate(decode(data, "ag-ui"), state=initial).state == wants[-1]
     got = oracle(json.dumps(streams).encode(), many=True)
     assert [g["state"] for g in got] == wants
+
+
+async def test_the_first_snapshot_keeps_the_state_the_request_brought() -> None:
+    async def run(c: sb.RunController) -> None:
+        c.state["n"] = 1
+        c.append_text("ok")
+        c.state["n"] = 2
+
+    request = {"threadId": "t", "runId": "r", "messages": [], "state": {"keep": [1]}}
+    run_input = parse_request(request)
+    stream = sb.create_run(run, input=run_input)
+    body = b"".join([part async for part in sb.encode(stream, protocol="ag-ui")])
+    state_events = [e for e in events(body) if e["type"].startswith("STATE")]
+    assert state_events == [
+        {"type": "STATE_SNAPSHOT", "snapshot": {"keep": [1], "n": 1}},
+        {"type": "STATE_DELTA", "delta": [{"op": "replace", "path": "/n", "value": 2}]},
+    ]
+    got = await anyio.to_thread.run_sync(lambda: oracle(body, initialState={"keep": [1]}))
+    assert got["state"] == {"keep": [1], "n": 2}
 
 
 def test_writes_under_a_missing_path_give_the_same_state_in_the_client() -> None:

@@ -92,6 +92,7 @@ class AGUIEncoder:
         self._turn_over = False
         self._open: tuple[str, str | None, str] | None = None  # (kind, parent id, message id)
         self._text_prefix: str | None = None  # set while a text message without parent is open
+        self._content_prefix = ""  # the open message's content event, up to its delta
         self._step: str | None = None
         self._steps = 0
         self._state: Any = copy_json(input.state)
@@ -148,14 +149,14 @@ class AGUIEncoder:
         message_id = self._message_id(kind, parent_id)
         self._open = (kind, parent_id, message_id)
         start: dict[str, Any] = {"messageId": message_id}
+        content = "TEXT_MESSAGE_CONTENT" if kind == _TEXT else "REASONING_MESSAGE_CONTENT"
+        self._content_prefix = (
+            'data: {"type":"' + content + '","messageId":' + dumps_str(message_id) + ',"delta":'
+        )
         if kind == _TEXT:
             start = {"type": "TEXT_MESSAGE_START", **start, "role": "assistant"}
             if parent_id is None:
-                self._text_prefix = (
-                    'data: {"type":"TEXT_MESSAGE_CONTENT","messageId":'
-                    + dumps_str(message_id)
-                    + ',"delta":'
-                )
+                self._text_prefix = self._content_prefix
         else:
             out += _event({"type": "REASONING_START", "messageId": message_id})
             start = {"type": "REASONING_MESSAGE_START", **start, "role": "reasoning"}
@@ -183,19 +184,13 @@ class AGUIEncoder:
         if not chunk.text:
             return ""
         out = self._open_message(_TEXT, chunk.parent_id)
-        assert self._open is not None
-        return out + _event(
-            {"type": "TEXT_MESSAGE_CONTENT", "messageId": self._open[2], "delta": chunk.text}
-        )
+        return out + self._content_prefix + dumps_str(chunk.text) + "}\n\n"
 
     def _reasoning(self, chunk: ReasoningDelta) -> str:
         if not chunk.text:
             return ""
         out = self._open_message(_REASONING, chunk.parent_id)
-        assert self._open is not None
-        return out + _event(
-            {"type": "REASONING_MESSAGE_CONTENT", "messageId": self._open[2], "delta": chunk.text}
-        )
+        return out + self._content_prefix + dumps_str(chunk.text) + "}\n\n"
 
     # -- tool calls ----------------------------------------------------------------------------
 
