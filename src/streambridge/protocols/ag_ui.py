@@ -1,1 +1,815 @@
-"""Placeholder: this protocol is being written."""
+"""``ag-ui``: AG-UI protocol events (CopilotKit's ``@ag-ui/client``), one SSE ``data:`` per event.
+
+A stream is one AG-UI run: ``RUN_STARTED`` first, ``RUN_FINISHED`` or ``RUN_ERROR`` last and
+nothing after it (no ``[DONE]``).  Text streams as ``TEXT_MESSAGE_*`` in an assistant message,
+reasoning as ``REASONING_*`` in a reasoning message, tool calls as ``TOOL_CALL_*`` inside the
+assistant message of their step (``parentMessageId``), results as ``TOOL_CALL_RESULT``.  State
+goes out as one ``STATE_SNAPSHOT`` at the first write, then RFC 6902 ``STATE_DELTA`` patches
+computed against a shadow copy.  Sources, files, data and annotations are ``CUSTOM`` events.
+What AG-UI has no field for (a part's parent id, a step's usage, a tool error, the finish
+reason) rides in the ``metadata`` object every event has, under the ``"streambridge"`` key.
+
+Message ids are derived from the run id, so the same chunks and input give the same bytes:
+``{runId}-msg-{n}`` for the assistant message of the ``n``-th turn (a step, or the text after a
+tool result), ``{runId}-reasoning-{n}`` for its reasoning, ``{runId}-result-{toolCallId}`` for a
+tool result; a part with a ``parent_id`` gets its own message, ``...-{n}-{parent_id}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, cast
+
+from .._jsonlib import dumps, dumps_str, loads
+from ..chunks import (
+    Annotations,
+    Chunk,
+    Data,
+    Error,
+    File,
+    ReasoningDelta,
+    Source,
+    StateOperation,
+    StateUpdate,
+    StepFinish,
+    StepStart,
+    TextDelta,
+    ToolCallArgsDelta,
+    ToolCallArgsFinish,
+    ToolCallBegin,
+    ToolResult,
+)
+from ..exceptions import RequestError
+from ..input import RunInput
+from ..state import apply_operation, copy_json
+from . import Decoded, StreamEnd, WireProtocol, register
+from ._request import optional, require_object
+from ._sse import KEEPALIVE, sse
+from ._tally import RunTally
+
+__all__ = ["AG_UI", "AGUIDecoder", "AGUIEncoder", "json_pointer", "parse_request"]
+
+PROTOCOL_VERSION = "1.0"
+"""The AG-UI protocol version this module speaks (declared on ``RUN_STARTED``)."""
+
+META = "streambridge"
+"""The ``metadata`` key under which this module puts what AG-UI has no field for."""
+
+_TEXT, _REASONING = "text", "reasoning"
+
+
+def json_pointer(path: list[str]) -> str:
+    """The RFC 6901 pointer of a state path: ``~`` becomes ``~0`` and ``/`` becomes ``~1``."""
+    return "".join("/" + segment.replace("~", "~0").replace("/", "~1") for segment in path)
+
+
+def _event(value: dict[str, Any]) -> str:
+    return sse(dumps(value))
+
+
+def _meta(**fields: Any) -> dict[str, Any]:
+    return {META: {key: value for key, value in fields.items() if value is not None}}
+
+
+class AGUIEncoder:
+    """Encodes one stream as the events of one AG-UI run."""
+
+    def __init__(self, input: RunInput | None = None) -> None:
+        input = input or RunInput(run_id=None)
+        self._run_id = input.run_id or "run"
+        self._thread_id = input.thread_id or self._run_id
+        self._parent_run_id = input.options.get("parentRunId")
+        self._created_at = input.created_at
+        self._started = False
+        self._ended = False
+        self._tally = RunTally()
+        self._pending: dict[str, None] = {}  # calls waiting for a result, in call order
+        self._open_calls: dict[str, bool] = {}  # open tool call id -> has args text been sent
+        # The turn: an assistant message and its reasoning.  A tool result or a step boundary
+        # ends it; the next content starts turn n + 1 (unless the turn had no content yet).
+        self._turn = 1
+        self._turn_used = False
+        self._turn_over = False
+        self._open: tuple[str, str | None, str] | None = None  # (kind, parent id, message id)
+        self._text_prefix: str | None = None  # set while a text message without parent is open
+        self._content_prefix = ""  # the open message's content event, up to its delta
+        self._step: str | None = None
+        self._steps = 0
+        self._state: Any = copy_json(input.state)
+        self._state_sent = False
+
+    # -- the hot path and the dispatch --------------------------------------------------------
+
+    def encode(self, chunk: Chunk) -> str:
+        prefix = self._text_prefix  # the hot path: more text for the open message
+        if (
+            prefix is not None
+            and type(chunk) is TextDelta
+            and chunk.parent_id is None
+            and chunk.text
+        ):
+            return prefix + dumps_str(chunk.text) + "}\n\n"
+        if self._ended:
+            return ""  # nothing follows RUN_ERROR
+        text = _ENCODERS[type(chunk)](self, chunk)
+        if not self._started:
+            self._started = True
+            return self._run_started() + text
+        return text
+
+    def _run_started(self) -> str:
+        value: dict[str, Any] = {
+            "type": "RUN_STARTED",
+            "threadId": self._thread_id,
+            "runId": self._run_id,
+            "protocolVersion": PROTOCOL_VERSION,
+        }
+        if isinstance(self._parent_run_id, str):
+            value["parentRunId"] = self._parent_run_id
+        value["timestamp"] = int(self._created_at * 1000)
+        return _event(value)
+
+    # -- messages ------------------------------------------------------------------------------
+
+    def _message_id(self, kind: str, parent_id: str | None) -> str:
+        if self._turn_over:
+            self._turn_over = False
+            if self._turn_used:
+                self._turn += 1
+        self._turn_used = True
+        name = "msg" if kind == _TEXT else "reasoning"
+        base = f"{self._run_id}-{name}-{self._turn}"
+        return base if parent_id is None else f"{base}-{parent_id}"
+
+    def _open_message(self, kind: str, parent_id: str | None) -> str:
+        """Open a ``kind`` message for ``parent_id`` unless it is the open one; the events."""
+        if self._open is not None and self._open[0] == kind and self._open[1] == parent_id:
+            return ""
+        out = self._close_message()
+        message_id = self._message_id(kind, parent_id)
+        self._open = (kind, parent_id, message_id)
+        start: dict[str, Any] = {"messageId": message_id}
+        content = "TEXT_MESSAGE_CONTENT" if kind == _TEXT else "REASONING_MESSAGE_CONTENT"
+        self._content_prefix = (
+            'data: {"type":"' + content + '","messageId":' + dumps_str(message_id) + ',"delta":'
+        )
+        if kind == _TEXT:
+            start = {"type": "TEXT_MESSAGE_START", **start, "role": "assistant"}
+            if parent_id is None:
+                self._text_prefix = self._content_prefix
+        else:
+            out += _event({"type": "REASONING_START", "messageId": message_id})
+            start = {"type": "REASONING_MESSAGE_START", **start, "role": "reasoning"}
+        if parent_id is not None:
+            start["metadata"] = _meta(parentId=parent_id)
+        return out + _event(start)
+
+    def _close_message(self) -> str:
+        if self._open is None:
+            return ""
+        kind, _, message_id = self._open
+        self._open = None
+        self._text_prefix = None
+        if kind == _TEXT:
+            return _event({"type": "TEXT_MESSAGE_END", "messageId": message_id})
+        return _event({"type": "REASONING_MESSAGE_END", "messageId": message_id}) + _event(
+            {"type": "REASONING_END", "messageId": message_id}
+        )
+
+    def _end_turn(self) -> str:
+        self._turn_over = True
+        return self._close_message()
+
+    def _text(self, chunk: TextDelta) -> str:
+        if not chunk.text:
+            return ""
+        out = self._open_message(_TEXT, chunk.parent_id)
+        return out + self._content_prefix + dumps_str(chunk.text) + "}\n\n"
+
+    def _reasoning(self, chunk: ReasoningDelta) -> str:
+        if not chunk.text:
+            return ""
+        out = self._open_message(_REASONING, chunk.parent_id)
+        return out + self._content_prefix + dumps_str(chunk.text) + "}\n\n"
+
+    # -- tool calls ----------------------------------------------------------------------------
+
+    def _tool_call_begin(self, chunk: ToolCallBegin) -> str:
+        self._open_calls[chunk.tool_call_id] = False
+        self._pending[chunk.tool_call_id] = None
+        self._tally.tool_call(chunk.tool_call_id)
+        value: dict[str, Any] = {
+            "type": "TOOL_CALL_START",
+            "toolCallId": chunk.tool_call_id,
+            "toolCallName": chunk.tool_name,
+            "parentMessageId": self._message_id(_TEXT, chunk.parent_id),
+        }
+        if chunk.parent_id is not None:
+            value["metadata"] = _meta(parentId=chunk.parent_id)
+        return _event(value)
+
+    def _tool_call_args(self, chunk: ToolCallArgsDelta) -> str:
+        if not chunk.text or chunk.tool_call_id not in self._open_calls:
+            return ""
+        self._open_calls[chunk.tool_call_id] = True
+        # Streamed arguments are the second hot path: two string encodes, not a dict dump.
+        return (
+            'data: {"type":"TOOL_CALL_ARGS","toolCallId":'
+            + dumps_str(chunk.tool_call_id)
+            + ',"delta":'
+            + dumps_str(chunk.text)
+            + "}\n\n"
+        )
+
+    def _tool_call_args_finish(self, chunk: ToolCallArgsFinish) -> str:
+        return self._end_call(chunk.tool_call_id)
+
+    def _end_call(self, tool_call_id: str) -> str:
+        had_text = self._open_calls.pop(tool_call_id, None)
+        if had_text is None:
+            return ""
+        # A call that streamed no arguments has the empty object as its arguments.
+        out = (
+            ""
+            if had_text
+            else _event({"type": "TOOL_CALL_ARGS", "toolCallId": tool_call_id, "delta": "{}"})
+        )
+        return out + _event({"type": "TOOL_CALL_END", "toolCallId": tool_call_id})
+
+    def _end_calls(self) -> str:
+        return "".join(self._end_call(tool_call_id) for tool_call_id in list(self._open_calls))
+
+    def _tool_result(self, chunk: ToolResult) -> str:
+        result = chunk.result
+        is_text = isinstance(result, str)
+        event: dict[str, Any] = {
+            "type": "TOOL_CALL_RESULT",
+            "messageId": f"{self._run_id}-result-{chunk.tool_call_id}",
+            "toolCallId": chunk.tool_call_id,
+            "content": result if is_text else dumps(result),
+            "role": "tool",
+        }
+        meta = _meta(
+            text=True if is_text else None,
+            isError=True if chunk.is_error else None,
+            artifact=chunk.artifact,
+        )
+        if meta[META]:
+            event["metadata"] = meta
+        frame = _event(event)  # first, so a value JSON cannot carry changes nothing
+        out = self._end_call(chunk.tool_call_id) + self._end_turn()
+        self._tally.tool_result(chunk.tool_call_id)
+        self._pending.pop(chunk.tool_call_id, None)
+        return out + frame
+
+    # -- custom events -------------------------------------------------------------------------
+
+    def _custom(self, name: str, value: Any) -> str:
+        return _event({"type": "CUSTOM", "name": name, "value": value})
+
+    def _source(self, chunk: Source) -> str:
+        value: dict[str, Any] = {"id": chunk.id, "url": chunk.url}
+        if chunk.title is not None:
+            value["title"] = chunk.title
+        if chunk.source_type != "url":
+            value["sourceType"] = chunk.source_type
+        if chunk.parent_id is not None:
+            value["parentId"] = chunk.parent_id
+        return self._custom("source", value)
+
+    def _file(self, chunk: File) -> str:
+        value = {"data": chunk.data, "mimeType": chunk.mime_type}
+        if chunk.parent_id is not None:
+            value["parentId"] = chunk.parent_id
+        return self._custom("file", value)
+
+    def _data(self, chunk: Data) -> str:
+        return self._custom("data" if chunk.name is None else chunk.name, chunk.data)
+
+    def _annotations(self, chunk: Annotations) -> str:
+        return self._custom("annotations", list(chunk.annotations))
+
+    # -- steps, state, the end -----------------------------------------------------------------
+
+    def _step_start(self, chunk: StepStart) -> str:
+        self._steps += 1
+        out = self._end_turn() + self._close_step()
+        self._step = chunk.message_id or f"step-{self._steps}"
+        return out + _event({"type": "STEP_STARTED", "stepName": self._step})
+
+    def _step_finish(self, chunk: StepFinish) -> str:
+        usage = {"inputTokens": chunk.input_tokens, "outputTokens": chunk.output_tokens}
+        # Serialized first, so a value JSON cannot carry changes nothing (usage counts once).
+        meta = dumps(
+            _meta(finishReason=chunk.finish_reason, usage=usage, isContinued=chunk.is_continued)
+        )
+        self._tally.step_finish(chunk.finish_reason, chunk.input_tokens, chunk.output_tokens)
+        out = self._end_turn() + self._end_calls()
+        if self._step is None:  # a step that never said it started: AG-UI pairs them
+            self._steps += 1
+            self._step = f"step-{self._steps}"
+            out += _event({"type": "STEP_STARTED", "stepName": self._step})
+        step, self._step = self._step, None
+        return out + sse(
+            '{"type":"STEP_FINISHED","stepName":' + dumps_str(step) + ',"metadata":' + meta + "}"
+        )
+
+    def _close_step(self) -> str:
+        if self._step is None:
+            return ""
+        step, self._step = self._step, None
+        return _event({"type": "STEP_FINISHED", "stepName": step})
+
+    def _state_update(self, chunk: StateUpdate) -> str:
+        # Copy every value first: a value JSON cannot carry raises before the shadow changes,
+        # and the shadow never shares (and later mutates) an object of a shared chunk.
+        operations = [
+            cast(StateOperation, {**op, "value": copy_json(op["value"])}) for op in chunk.operations
+        ]
+        patch: list[str] | None = [] if self._state_sent else None
+        for op in operations:
+            step = None if patch is None else _patch_operation(self._state, op)
+            self._state = apply_operation(self._state, op)
+            if step is None:
+                patch = None  # not expressible as a patch: send a snapshot instead
+            elif patch is not None:
+                if op["type"] == "append-text":  # the whole new string replaces the old one
+                    step["value"] = _value_at(self._state, op["path"])
+                # Serialized now: a later operation of the batch may change the value in place.
+                patch.append(dumps(step))
+        self._state_sent = True
+        if patch is None:
+            return _event({"type": "STATE_SNAPSHOT", "snapshot": self._state})
+        return 'data: {"type":"STATE_DELTA","delta":[' + ",".join(patch) + "]}\n\n"
+
+    def _error(self, chunk: Error) -> str:
+        self._tally.error()
+        out = self._end_turn() + self._end_calls() + self._close_step()
+        self._ended = True
+        return out + _event(
+            {"type": "RUN_ERROR", "message": chunk.message, "usage": [self._usage()]}
+        )
+
+    def _usage(self) -> dict[str, int]:
+        tally = self._tally
+        return {
+            "inputTokens": tally.input_tokens,
+            "outputTokens": tally.output_tokens,
+            "totalTokens": tally.input_tokens + tally.output_tokens,
+        }
+
+    def finish(self) -> str:
+        if self._ended:
+            return ""
+        out = "" if self._started else self._run_started()
+        self._started = self._ended = True
+        out += self._end_turn() + self._end_calls() + self._close_step()
+        value: dict[str, Any] = {
+            "type": "RUN_FINISHED",
+            "threadId": self._thread_id,
+            "runId": self._run_id,
+        }
+        if self._pending:
+            value["outcome"] = {"type": "success", "pendingToolCallIds": list(self._pending)}
+        value["usage"] = [self._usage()]
+        value["metadata"] = _meta(finishReason=self._tally.finish_reason())
+        return out + _event(value)
+
+
+def _value_at(root: Any, path: list[str]) -> Any:
+    for segment in path:
+        root = root[int(segment)] if isinstance(root, list) else root[segment]
+    return root
+
+
+def _patch_operation(root: Any, op: StateOperation) -> dict[str, Any] | None:
+    """The RFC 6902 operation that does ``op`` to ``root`` (before it is applied), or ``None``
+    when only a snapshot can say it (the root itself, or a root that is not a container).
+
+    Missing or ``None`` containers on the way are created as objects, as streambridge's state
+    does: the operation then adds (or replaces) the first missing one with the nested value.
+    """
+    path = op["path"]
+    if not path or not isinstance(root, (dict, list)):
+        return None
+    container: Any = root
+    for depth, segment in enumerate(path):
+        last = depth == len(path) - 1
+        if not isinstance(container, (dict, list)):
+            return None  # the state refuses this path; let it say so
+        if isinstance(container, list):
+            if not (segment.isascii() and segment.isdigit()):
+                return None  # the state refuses this index; let it say so
+            index = int(segment)
+            exists = index < len(container)
+            child = container[index] if exists else None
+        else:
+            exists = segment in container
+            child = container.get(segment)
+        if last or child is None:
+            value = op["value"]
+            if not last:  # build the missing containers below this one
+                for key in reversed(path[depth + 1 :]):
+                    value = {key: value}
+            pointer = json_pointer(path[: depth + 1])
+            return {"op": "replace" if exists else "add", "path": pointer, "value": value}
+        container = child
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+_ENCODERS: dict[type, Callable[[AGUIEncoder, Any], str]] = {
+    TextDelta: AGUIEncoder._text,
+    ReasoningDelta: AGUIEncoder._reasoning,
+    ToolCallBegin: AGUIEncoder._tool_call_begin,
+    ToolCallArgsDelta: AGUIEncoder._tool_call_args,
+    ToolCallArgsFinish: AGUIEncoder._tool_call_args_finish,
+    ToolResult: AGUIEncoder._tool_result,
+    Source: AGUIEncoder._source,
+    File: AGUIEncoder._file,
+    Data: AGUIEncoder._data,
+    Annotations: AGUIEncoder._annotations,
+    Error: AGUIEncoder._error,
+    StepStart: AGUIEncoder._step_start,
+    StepFinish: AGUIEncoder._step_finish,
+    StateUpdate: AGUIEncoder._state_update,
+}
+
+
+# -- the request --------------------------------------------------------------------------------
+
+
+def _objects(body: dict[str, Any], key: str, required: tuple[str, ...]) -> list[Any]:
+    items: list[Any] = optional(body, key, list, [])
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise RequestError(f"{key}[{index}] must be a JSON object")
+        for field in required:
+            if not isinstance(item.get(field), str):
+                raise RequestError(f"{key}[{index}] needs a string {field!r}")
+    return items
+
+
+def parse_request(body: Any) -> RunInput:
+    """AG-UI's ``RunAgentInput``, the body ``HttpAgent`` POSTs: ``threadId``, ``runId``,
+    ``messages``, ``tools``, ``state``, ``context``, ``forwardedProps``, ``parentRunId``."""
+    body = require_object(body, "ag-ui")
+    options: dict[str, Any] = {}
+    if "context" in body:
+        options["context"] = _objects(body, "context", ("description", "value"))
+    if body.get("forwardedProps") is not None:
+        options["forwardedProps"] = body["forwardedProps"]
+    parent_run_id = optional(body, "parentRunId", str, None)
+    if parent_run_id is not None:
+        options["parentRunId"] = parent_run_id
+    return RunInput(
+        messages=_objects(body, "messages", ("id", "role")),
+        tools=_objects(body, "tools", ("name",)),
+        state=body.get("state"),
+        thread_id=optional(body, "threadId", str, None),
+        run_id=optional(body, "runId", str, None),
+        options=options,
+        raw=body,
+    )
+
+
+# -- the decoder --------------------------------------------------------------------------------
+
+
+def _unescape(token: str) -> str:
+    return token.replace("~1", "/").replace("~0", "~")
+
+
+def _parse_pointer(pointer: str) -> list[str]:
+    if pointer == "":
+        return []
+    if not pointer.startswith("/"):
+        raise ValueError(f"not a JSON pointer: {pointer!r}")
+    return [_unescape(token) for token in pointer[1:].split("/")]
+
+
+def _index(container: list[Any], token: str, *, insert: bool) -> int:
+    if token == "-" and insert:
+        return len(container)
+    if not token.isdigit() or str(int(token)) != token:
+        raise ValueError(f"not an array index: {token!r}")
+    index = int(token)
+    if index > len(container) or (index == len(container) and not insert):
+        raise ValueError(f"array index {index} out of range")
+    return index
+
+
+class _Patcher:
+    """Applies RFC 6902 operations to a document (in place where it can) and says each as a
+    streambridge state operation when one exists."""
+
+    def __init__(self, document: Any) -> None:
+        self.document = document
+
+    def _parent(self, path: list[str]) -> Any:
+        container = self.document
+        for token in path[:-1]:
+            if isinstance(container, list):
+                container = container[_index(container, token, insert=False)]
+            elif isinstance(container, dict) and token in container:
+                container = container[token]
+            else:
+                raise ValueError(f"patch path {path} does not exist")
+        return container
+
+    def get(self, path: list[str]) -> Any:
+        if not path:
+            return self.document
+        parent = self._parent(path)
+        if isinstance(parent, list):
+            return parent[_index(parent, path[-1], insert=False)]
+        if isinstance(parent, dict) and path[-1] in parent:
+            return parent[path[-1]]
+        raise ValueError(f"patch path {path} does not exist")
+
+    def remove(self, path: list[str]) -> Any:
+        if not path:
+            value, self.document = self.document, None
+            return value
+        parent = self._parent(path)
+        if isinstance(parent, list):
+            return parent.pop(_index(parent, path[-1], insert=False))
+        if isinstance(parent, dict) and path[-1] in parent:
+            return parent.pop(path[-1])
+        raise ValueError(f"patch path {path} does not exist")
+
+    def put(self, path: list[str], value: Any, *, insert: bool) -> StateOperation | None:
+        """Add (``insert``) or replace; the equivalent streambridge operation, if any."""
+        if not path:
+            self.document = value
+            return {"type": "set", "path": [], "value": copy_json(value)}
+        parent = self._parent(path)
+        if isinstance(parent, list):
+            index = _index(parent, path[-1], insert=insert)
+            if not insert or index == len(parent):
+                old = parent[index] if index < len(parent) else None
+                if index == len(parent):
+                    parent.append(value)
+                else:
+                    parent[index] = value
+                return _set_or_append([*path[:-1], str(index)], old, value)
+            parent.insert(index, value)
+            return None  # an insertion moves the items after it: no set says that
+        if not isinstance(parent, dict):
+            raise ValueError(f"patch path {path} goes through a scalar")
+        if not insert and path[-1] not in parent:
+            raise ValueError(f"patch path {path} does not exist")
+        old = parent.get(path[-1])
+        parent[path[-1]] = value
+        return _set_or_append(path, old, value)
+
+
+def _set_or_append(path: list[str], old: Any, value: Any) -> StateOperation:
+    if isinstance(old, str) and isinstance(value, str) and value.startswith(old) and old:
+        return {"type": "append-text", "path": path, "value": value[len(old) :]}
+    return {"type": "set", "path": path, "value": copy_json(value)}
+
+
+def _apply_patch(state: Any, delta: list[dict[str, Any]]) -> tuple[Any, list[StateOperation]]:
+    patcher = _Patcher(state)
+    operations: list[StateOperation] | None = []
+    for step in delta:
+        op, path = step.get("op"), _parse_pointer(step.get("path", ""))
+        said: StateOperation | None = None
+        if op in ("add", "replace"):
+            said = patcher.put(path, copy_json(step["value"]), insert=op == "add")
+        elif op == "remove":
+            patcher.remove(path)
+        elif op in ("move", "copy"):
+            source = _parse_pointer(step["from"])
+            value = patcher.remove(source) if op == "move" else copy_json(patcher.get(source))
+            patcher.put(path, value, insert=True)
+        elif op == "test":
+            if patcher.get(path) != step.get("value"):
+                raise ValueError(f"patch test failed at {step.get('path')!r}")
+            continue
+        else:
+            raise ValueError(f"unknown JSON patch operation {op!r}")
+        if said is None:
+            operations = None  # then the whole new state is set at once
+        elif operations is not None:
+            operations.append(said)
+    if operations is None:
+        operations = [{"type": "set", "path": [], "value": copy_json(patcher.document)}]
+    return patcher.document, operations
+
+
+def _streambridge(event: dict[str, Any]) -> dict[str, Any]:
+    metadata = event.get("metadata")
+    mine = metadata.get(META) if isinstance(metadata, dict) else None
+    return mine if isinstance(mine, dict) else {}
+
+
+class AGUIDecoder:
+    """Reads AG-UI events back into chunks."""
+
+    def __init__(self) -> None:
+        self._parents: dict[str, str | None] = {}  # message id -> the parent id it carries
+        self._state: Any = None
+        self._tally = RunTally()
+        self._chunk_call: str | None = None  # the call TOOL_CALL_CHUNK events continue
+
+    def decode(self, event: str | None, data: str) -> list[Decoded]:
+        if not data:
+            return []
+        value = loads(data)
+        if not isinstance(value, dict) or not isinstance(value.get("type"), str):
+            raise ValueError(f"not an AG-UI event: {data[:80]!r}")
+        handler = _DECODERS.get(value["type"])
+        if handler is None:
+            raise ValueError(f"unknown AG-UI event type {value['type']!r}")
+        decoded = handler(self, value)
+        for item in decoded:
+            if isinstance(item, ToolCallBegin):
+                self._tally.tool_call(item.tool_call_id)
+            elif isinstance(item, ToolResult):
+                self._tally.tool_result(item.tool_call_id)
+            elif isinstance(item, StepFinish):
+                self._tally.step_finish(item.finish_reason, item.input_tokens, item.output_tokens)
+        return decoded
+
+    def close(self) -> list[Decoded]:
+        return []  # a stream without RUN_FINISHED / RUN_ERROR was cut short: no end to report
+
+    def _message_start(self, event: dict[str, Any]) -> list[Decoded]:
+        parent = _streambridge(event).get("parentId")
+        self._parents[event["messageId"]] = parent if isinstance(parent, str) else None
+        return []
+
+    def _text(self, event: dict[str, Any]) -> list[Decoded]:
+        if not event["delta"]:
+            return []
+        return [TextDelta(event["delta"], self._parents.get(event["messageId"]))]
+
+    def _reasoning(self, event: dict[str, Any]) -> list[Decoded]:
+        if not event["delta"]:
+            return []
+        return [ReasoningDelta(event["delta"], self._parents.get(event["messageId"]))]
+
+    def _text_chunk(self, event: dict[str, Any]) -> list[Decoded]:
+        delta = event.get("delta")
+        return [TextDelta(delta)] if delta else []
+
+    def _reasoning_chunk(self, event: dict[str, Any]) -> list[Decoded]:
+        delta = event.get("delta")
+        return [ReasoningDelta(delta)] if delta else []
+
+    def _tool_call_start(self, event: dict[str, Any]) -> list[Decoded]:
+        parent = _streambridge(event).get("parentId")
+        return [
+            ToolCallBegin(
+                event["toolCallId"],
+                event["toolCallName"],
+                parent if isinstance(parent, str) else None,
+            )
+        ]
+
+    def _tool_call_chunk(self, event: dict[str, Any]) -> list[Decoded]:
+        """Another producer's shorthand: a chunk with a new id starts a call (ending the last)."""
+        out: list[Decoded] = []
+        call_id = event.get("toolCallId")
+        if call_id is not None and call_id != self._chunk_call:
+            if self._chunk_call is not None:
+                out.append(ToolCallArgsFinish(self._chunk_call))
+            self._chunk_call = call_id
+            out.append(ToolCallBegin(call_id, event.get("toolCallName") or "", None))
+        if event.get("delta") and self._chunk_call is not None:
+            out.append(ToolCallArgsDelta(self._chunk_call, event["delta"]))
+        return out
+
+    def _tool_call_result(self, event: dict[str, Any]) -> list[Decoded]:
+        mine = _streambridge(event)
+        content = event["content"]
+        result: Any = content
+        if isinstance(content, str) and not mine.get("text"):
+            try:
+                result = loads(content)
+            except ValueError:
+                result = content  # a plain text result from another producer
+        return [
+            ToolResult(event["toolCallId"], result, mine.get("artifact"), bool(mine.get("isError")))
+        ]
+
+    def _step_finished(self, event: dict[str, Any]) -> list[Decoded]:
+        mine = _streambridge(event)
+        if "finishReason" not in mine:
+            return []  # a step closed without a finish of its own (or another producer's)
+        usage = mine.get("usage") or {}
+        return [
+            StepFinish(
+                mine["finishReason"],
+                usage.get("inputTokens", 0),
+                usage.get("outputTokens", 0),
+                bool(mine.get("isContinued", False)),
+            )
+        ]
+
+    def _snapshot(self, event: dict[str, Any]) -> list[Decoded]:
+        self._state = copy_json(event["snapshot"])
+        return [StateUpdate(({"type": "set", "path": [], "value": copy_json(self._state)},))]
+
+    def _delta(self, event: dict[str, Any]) -> list[Decoded]:
+        self._state, operations = _apply_patch(self._state, event["delta"])
+        return [StateUpdate(tuple(operations))] if operations else []
+
+    def _custom(self, event: dict[str, Any]) -> list[Decoded]:
+        name, value = event["name"], event.get("value")
+        fields: dict[str, Any] = value if isinstance(value, dict) else {}
+        if name == "source" and _has_strings(fields, "id", "url"):
+            return [
+                Source(
+                    fields["id"],
+                    fields["url"],
+                    fields.get("title"),
+                    fields.get("parentId"),
+                    fields.get("sourceType", "url"),
+                )
+            ]
+        if name == "file" and _has_strings(fields, "data", "mimeType"):
+            return [File(fields["data"], fields["mimeType"], fields.get("parentId"))]
+        if name == "annotations" and isinstance(value, list):
+            return [Annotations(tuple(value))]
+        return [Data(value, None if name == "data" else name)]
+
+    def _usage(self, event: dict[str, Any]) -> tuple[int | None, int | None]:
+        usage = event.get("usage")
+        if not isinstance(usage, list):
+            return None, None
+        entries = [entry for entry in usage if isinstance(entry, dict)]
+        return (
+            sum(entry.get("inputTokens", 0) for entry in entries),
+            sum(entry.get("outputTokens", 0) for entry in entries),
+        )
+
+    def _run_finished(self, event: dict[str, Any]) -> list[Decoded]:
+        reason = _streambridge(event).get("finishReason")
+        if not isinstance(reason, str):  # another producer: the outcome, else the tally
+            outcome = event.get("outcome")
+            pending = outcome.get("pendingToolCallIds") if isinstance(outcome, dict) else None
+            reason = "tool-calls" if pending else self._tally.finish_reason()
+        return [StreamEnd(reason, *self._usage(event))]
+
+    def _run_error(self, event: dict[str, Any]) -> list[Decoded]:
+        return [Error(event["message"]), StreamEnd("error", *self._usage(event))]
+
+
+def _has_strings(value: Any, *keys: str) -> bool:
+    return isinstance(value, dict) and all(isinstance(value.get(key), str) for key in keys)
+
+
+def _nothing(decoder: AGUIDecoder, event: dict[str, Any]) -> list[Decoded]:
+    return []
+
+
+_DECODERS: dict[str, Callable[[AGUIDecoder, dict[str, Any]], list[Decoded]]] = {
+    "RUN_STARTED": _nothing,
+    "TEXT_MESSAGE_START": AGUIDecoder._message_start,
+    "TEXT_MESSAGE_CONTENT": AGUIDecoder._text,
+    "TEXT_MESSAGE_END": _nothing,
+    "TEXT_MESSAGE_CHUNK": AGUIDecoder._text_chunk,
+    "REASONING_START": _nothing,
+    "REASONING_MESSAGE_START": AGUIDecoder._message_start,
+    "REASONING_MESSAGE_CONTENT": AGUIDecoder._reasoning,
+    "REASONING_MESSAGE_END": _nothing,
+    "REASONING_MESSAGE_CHUNK": AGUIDecoder._reasoning_chunk,
+    "REASONING_END": _nothing,
+    "REASONING_ENCRYPTED_VALUE": _nothing,
+    "TOOL_CALL_START": AGUIDecoder._tool_call_start,
+    "TOOL_CALL_ARGS": lambda d, e: (
+        [ToolCallArgsDelta(e["toolCallId"], e["delta"])] if e["delta"] else []
+    ),
+    "TOOL_CALL_END": lambda d, e: [ToolCallArgsFinish(e["toolCallId"])],
+    "TOOL_CALL_CHUNK": AGUIDecoder._tool_call_chunk,
+    "TOOL_CALL_RESULT": AGUIDecoder._tool_call_result,
+    "STEP_STARTED": lambda d, e: [StepStart(e["stepName"])],
+    "STEP_FINISHED": AGUIDecoder._step_finished,
+    "STATE_SNAPSHOT": AGUIDecoder._snapshot,
+    "STATE_DELTA": AGUIDecoder._delta,
+    "MESSAGES_SNAPSHOT": _nothing,
+    "ACTIVITY_SNAPSHOT": _nothing,
+    "ACTIVITY_DELTA": _nothing,
+    "RAW": _nothing,
+    "CUSTOM": AGUIDecoder._custom,
+    "SUBAGENT_STARTED": _nothing,
+    "SUBAGENT_FINISHED": _nothing,
+    "SUBAGENT_ERROR": _nothing,
+    "RUN_FINISHED": AGUIDecoder._run_finished,
+    "RUN_ERROR": AGUIDecoder._run_error,
+}
+
+AG_UI = register(
+    WireProtocol(
+        name="ag-ui",
+        media_type="text/event-stream",
+        framing="sse",
+        new_encoder=AGUIEncoder,
+        parse_request=parse_request,
+        new_decoder=AGUIDecoder,
+        keepalive=KEEPALIVE,
+        headers={},
+    )
+)
