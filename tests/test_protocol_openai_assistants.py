@@ -26,7 +26,7 @@ from openai.types.beta.threads.runs import RunStep, ToolCall, ToolCallDelta
 
 import streambridge as sb
 from chunk_strategies import chunk_sequences, round_trip
-from openai_assistants_oracle import oracle_client
+from openai_oracle import openai_oracle_client
 from scenarios import SCENARIOS, encode_chunks, expected, scenario_bytes, summary
 from streambridge.chunks import (
     Annotations,
@@ -118,8 +118,8 @@ def _or_empty(get: Any) -> list[Any]:
 
 def sdk_result(body: bytes, *, fragment: bool = False, seed: int = 0) -> SdkResult:
     """What ``client.beta.threads.runs.stream`` makes of ``body``."""
-    requests: list[httpx.Request] = []
-    client = oracle_client(body, fragment=fragment, seed=seed, requests=requests)
+    oracle = openai_oracle_client(body, fragment=fragment, seed=seed)
+    client, requests = oracle.client, oracle.requests
     recorder = Recorder()
     with client.beta.threads.runs.stream(
         thread_id="thread_fixed", assistant_id="asst_1", event_handler=recorder
@@ -1034,7 +1034,7 @@ def test_official_client_create_thread_and_run_round_trip() -> None:
         return encode_chunks(chunks, PROTOCOL, input=input)
 
     recorder = Recorder()
-    client = oracle_client(answer)
+    client = openai_oracle_client(answer).client
     with client.beta.threads.create_and_run_stream(
         assistant_id="asst_1",
         thread={"messages": [{"role": "user", "content": "Hi"}]},
@@ -1206,10 +1206,10 @@ async def test_decoder_reads_what_the_api_itself_sends() -> None:
 
 def captured_request(call: Any) -> httpx.Request:
     """The request the SDK sends for ``call(client, handler)`` (answered with an empty stream)."""
-    requests: list[httpx.Request] = []
-    with call(oracle_client(b"", requests=requests), AssistantEventHandler()) as stream:
+    oracle = openai_oracle_client(b"")
+    with call(oracle.client, AssistantEventHandler()) as stream:
         stream.until_done()
-    [request] = requests
+    [request] = oracle.requests
     return request
 
 

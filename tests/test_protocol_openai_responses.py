@@ -16,7 +16,7 @@ from hypothesis import given, settings
 
 import streambridge as sb
 from chunk_strategies import chunk_sequences, round_trip
-from openai_responses_oracle import OracleClient, fragments
+from openai_oracle import fragments, openai_oracle_client
 from scenarios import SCENARIOS, encode_chunks, expected, fixed_input, produce, scenario_bytes
 from scenarios import summary as scenario_summary
 from streambridge.chunks import (
@@ -610,7 +610,7 @@ async def test_protocol_metadata() -> None:
 
 
 def test_parse_request_reads_what_the_sdk_sends() -> None:
-    oracle = OracleClient(b"")
+    oracle = openai_oracle_client(b"")
     tools = [
         {
             "type": "function",
@@ -624,7 +624,7 @@ def test_parse_request_reads_what_the_sdk_sends() -> None:
         {"type": "function_call", "call_id": "c1", "name": "get_weather", "arguments": "{}"},
         {"type": "function_call_output", "call_id": "c1", "output": '{"temp":21}'},
     ]
-    with oracle.sdk.responses.stream(
+    with oracle.client.responses.stream(
         model="gpt-test",
         input=items,
         instructions="Be brief",
@@ -634,7 +634,7 @@ def test_parse_request_reads_what_the_sdk_sends() -> None:
         conversation="conv_1",
     ) as stream:
         assert list(stream) == []
-    body = oracle.requests[0]
+    body = oracle.request_json(0)
     run_input = parse_request(body)
     assert run_input.messages == items
     assert run_input.tools == tools
@@ -695,12 +695,12 @@ def read_with_sdk(body: bytes, *, fragment: bool = False, tools: Any = ()) -> Sd
 
     ``tools`` names function tools to declare as strict, so the SDK parses their arguments.
     """
-    oracle = OracleClient(body, fragment=fragment, seed=len(body))
+    oracle = openai_oracle_client(body, fragment=fragment, seed=len(body))
     params = [
         {"type": "function", "name": name, "parameters": {"type": "object"}, "strict": True}
         for name in tools
     ]
-    with oracle.sdk.responses.stream(model="gpt-test", input="hi", tools=params) as stream:
+    with oracle.client.responses.stream(model="gpt-test", input="hi", tools=params) as stream:
         events = list(stream)
         try:
             return SdkRun(events, stream.get_final_response(), None)
