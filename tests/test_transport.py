@@ -264,7 +264,11 @@ def test_chunk_frames_carry_one_event_and_invert() -> None:
     assert chunk_event(frame, "sse") == named
 
     text = Event(None, "not json")
-    assert chunk_event(json.loads(chunk_frame("r", 1, text, "sse") or ""), "sse") == text
+    frame = json.loads(chunk_frame("r", 1, text, "sse") or "")
+    assert frame["raw"] is True
+    assert chunk_event(frame, "sse") == text
+    string = Event(None, '"a JSON string"')
+    assert chunk_event(json.loads(chunk_frame("r", 2, string, "sse") or ""), "sse") == string
     assert chunk_frame("r", 4, Event(None, "[DONE]"), "sse") is None  # `end` says it
 
 

@@ -16,10 +16,11 @@ From the server:
 
 ``{"type": "start", "requestId"}``, then ``{"type": "chunk", "requestId", "sequence", "chunk"}``
 per protocol event (``sequence`` counts from 0 without gaps), then ``{"type": "end",
-"requestId"}``; ``{"type": "error", "requestId", "errorText"}`` refuses a frame.  A ``chunk`` is
-the event's JSON value (SSE data that is not JSON, and every line of a line protocol, travels as
-a JSON string) and an SSE event's name rides along as ``"event"``.  SSE's ``[DONE]`` sentinel is
-not sent: the ``end`` frame says the same, and AI SDK clients accept only real chunks.
+"requestId"}``; ``{"type": "error", "requestId", "errorText"}`` refuses a frame.  For an SSE
+protocol a ``chunk`` is the event's JSON data (what AI SDK clients expect) and a named event's
+name rides along as ``"event"``; data that is not JSON travels as a string with ``"raw": true``.
+For a line protocol a ``chunk`` is the line.  SSE's ``[DONE]`` sentinel is not sent: the ``end``
+frame says the same, and AI SDK clients accept only real chunks.
 """
 
 from __future__ import annotations
@@ -70,7 +71,11 @@ def chunk_frame(request_id: str, sequence: int, event: Event, framing: str) -> s
     if framing == "sse":
         if event.data == _DONE:
             return None
-        frame["chunk"] = _json_or_text(event.data)
+        try:
+            frame["chunk"] = json.loads(event.data)
+        except ValueError:
+            frame["chunk"] = event.data
+            frame["raw"] = True
         if event.name is not None:
             frame["event"] = event.name
     else:
@@ -78,18 +83,11 @@ def chunk_frame(request_id: str, sequence: int, event: Event, framing: str) -> s
     return dumps(frame)
 
 
-def _json_or_text(data: str) -> Any:
-    try:
-        return json.loads(data)
-    except ValueError:
-        return data
-
-
 def chunk_event(frame: dict[str, Any], framing: Literal["sse", "lines"]) -> Event:
     """The protocol event a ``chunk`` frame carries (the inverse of :func:`chunk_frame`), e.g. to
     feed a protocol's decoder on the client side."""
     chunk = frame["chunk"]
-    if framing == "lines" or isinstance(chunk, str):
+    if framing == "lines" or frame.get("raw"):
         return Event(frame.get("event"), str(chunk))
     return Event(frame.get("event"), dumps(chunk))
 
