@@ -190,30 +190,38 @@ async def serve_http(
     the request body from ``receive`` (for a framework that may have read it already); it raises
     :class:`~streambridge.transport.ClientDisconnected` if the client leaves mid-body.
     """
-    options = endpoint.options
     method = scope["method"]
     try:
         check_method(method)
-        protocol = select_protocol(options, protocol_from_query(scope.get("query_string", b"")))
+        query = scope.get("query_string", b"")
+        protocol = select_protocol(endpoint.options, protocol_from_query(query))
         if method == "HEAD":
             await _start(send, 200, stream_headers(protocol), body_follows=False)
             return
-        if endpoint.streams.closing:
-            raise HTTPError(503, "the server is shutting down; try again", {"Retry-After": "1"})
-        check_content_length(_header(scope, b"content-length"), options.max_body_bytes)
-        chunks = _request_body(receive) if body is None else body
-        run_input = parse_input(
-            protocol, decode_json(await read_limited(chunks, options.max_body_bytes))
-        )
+        run_input = await _read_input(endpoint, protocol, scope, receive, body)
     except HTTPError as error:
         with suppress(OSError):
             await _answer_error(send, error, head=method == "HEAD")
         return
     except (ClientDisconnected, OSError):
         return
-    await _stream(
-        endpoint, protocol, run_input, scope if request is None else request, receive, send
-    )
+    request = scope if request is None else request
+    await _stream(endpoint, protocol, run_input, request, receive, send)
+
+
+async def _read_input(
+    endpoint: StreamEndpoint,
+    protocol: WireProtocol,
+    scope: Scope,
+    receive: Receive,
+    body: AsyncIterable[bytes] | None,
+) -> RunInput:
+    if endpoint.streams.closing:
+        raise HTTPError(503, "the server is shutting down; try again", {"Retry-After": "1"})
+    limit = endpoint.options.max_body_bytes
+    check_content_length(_header(scope, b"content-length"), limit)
+    data = await read_limited(_request_body(receive) if body is None else body, limit)
+    return parse_input(protocol, decode_json(data))
 
 
 async def _stream(
@@ -339,10 +347,13 @@ async def serve_websocket(
     if not accepted:
         if (await receive())["type"] != "websocket.connect":
             return
-        if endpoint.streams.closing:
-            await send({"type": "websocket.close", "code": _TRY_AGAIN_LATER})
+        try:
+            if endpoint.streams.closing:
+                await send({"type": "websocket.close", "code": _TRY_AGAIN_LATER})
+                return
+            await send({"type": "websocket.accept"})
+        except OSError:  # the client left during the handshake
             return
-        await send({"type": "websocket.accept"})
     channel = _ASGIWebSocket(receive, send)
     ending = await serve_session(
         channel,
