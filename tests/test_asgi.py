@@ -85,7 +85,7 @@ class Client:
         return {"type": self._gone_message}
 
     async def send(self, message: Message) -> None:
-        if self.fail_send is not None and message.get("body"):
+        if self.fail_send is not None and (message.get("body") or "websocket." in message["type"]):
             await self.fail_send(message)
         self.messages.append(message)
         self._changed.set()
@@ -352,6 +352,23 @@ async def test_websocket_shutdown_ends_the_run_then_closes_going_away() -> None:
     refused = ws_client()
     await app(ws_scope(), refused.receive, refused.send)
     assert refused.messages == [{"type": "websocket.close", "code": 1013}]
+
+
+async def test_websocket_client_that_stops_reading_loses_its_run_and_socket() -> None:
+    runs = Runs()
+    client = ws_client({"type": "send", "requestId": "r", "messages": []})
+    attempted: list[Message] = []
+
+    async def stuck(message: Message) -> None:
+        attempted.append(message)
+        if message["type"] == "websocket.send" and client.frames:  # after `start`
+            await anyio.sleep_forever()
+
+    client.fail_send = stuck
+    with anyio.fail_after(2):
+        await StreamApp(runs.hang, send_timeout=0.1)(ws_scope(), client.receive, client.send)
+    assert runs.ended[0][0] == "cancelled"
+    assert attempted[-1] == {"type": "websocket.close", "code": 1011}
 
 
 async def test_websocket_sse_protocol_sends_json_chunks_without_done(

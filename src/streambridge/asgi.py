@@ -363,8 +363,8 @@ async def serve_websocket(
     )
     if ending is SessionEnd.SHUTDOWN:
         await channel.close(_GOING_AWAY, endpoint.options.send_timeout)
-    elif ending is SessionEnd.SEND_FAILED:
-        await channel.close(_INTERNAL_ERROR, 1.0)
+    elif ending is SessionEnd.SEND_FAILED:  # the client is not reading: try briefly
+        await channel.close(_INTERNAL_ERROR, min(1.0, endpoint.options.send_timeout or 1.0))
 
 
 # -- lifespan ------------------------------------------------------------------------------------
