@@ -105,8 +105,8 @@ async def test_bytes_arrive_as_the_run_makes_them(host: LiveHost) -> None:
     spread = (app.PACED_PIECES - 1) * app.PACED_INTERVAL
     # Each piece left when it was made: the first well before the run ended, the rest spread
     # out as the run paced them (a buffering host delivers them all at the end).
-    assert last - first >= spread * 0.8
-    assert end - first >= spread * 0.8
+    assert last - first >= spread * 0.5
+    assert end - first >= spread * 0.5
 
 
 @pytest.mark.anyio
