@@ -68,6 +68,30 @@ SCRIPT = textwrap.dedent(
     for backend in ("asyncio", "trio"):
         print(backend, anyio.run(main, backend=backend))
 
+    # The ASGI host serves a request with every framework blocked too.
+    from streambridge.asgi import StreamApp
+
+
+    async def serve():
+        sent = []
+        body = [{"type": "http.request", "body": b'{"messages": []}', "more_body": False}]
+
+        async def receive():
+            if body:
+                return body.pop()
+            await anyio.sleep_forever()  # the client stays
+
+        async def send(message):
+            sent.append(message)
+
+        scope = {"type": "http", "method": "POST", "path": "/", "query_string": b"", "headers": []}
+        await StreamApp(run, heartbeat=None)(scope, receive, send)
+        return sent[0]["status"], b"".join(m.get("body", b"") for m in sent[1:])
+
+
+    for backend in ("asyncio", "trio"):
+        print("asgi", backend, anyio.run(serve, backend=backend))
+
     leaked = sorted(name for name in sys.modules if name.partition(".")[0] in BLOCKED)
     if leaked:
         raise SystemExit(f"framework modules imported: {leaked}")
@@ -91,9 +115,19 @@ def test_core_imports_and_runs_with_web_frameworks_blocked() -> None:
     imported = set(modules[2:])
     assert int(modules[1]) == len(imported)
     expected_core = {"streambridge.run", "streambridge.chunks", "streambridge.encoding"}
-    assert expected_core | {"streambridge.protocols.data_stream"} <= imported
+    serving = (
+        {"streambridge.asgi", "streambridge.transport"}
+        | {
+            f"streambridge.transport.{name}"
+            for name in ("endpoint", "envelope", "errors", "events", "headers", "options", "pump")
+        }
+        | {f"streambridge.transport.{name}" for name in ("request", "session", "shutdown")}
+    )
+    assert expected_core | serving | {"streambridge.protocols.data_stream"} <= imported
     body = 'b\'0:"hi"\\naui-state:[{"type":"set","path":["k"],"value":1}]\\nd:'
     for backend in ("asyncio", "trio"):
         [line] = [line for line in lines if line.startswith(backend + " ")]
         assert line.startswith(f"{backend} {body}"), line
         assert '"finishReason":"stop"' in line
+        [served] = [line for line in lines if line.startswith(f"asgi {backend} ")]
+        assert served.startswith(f"asgi {backend} (200, {body}"), served

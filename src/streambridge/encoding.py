@@ -93,6 +93,18 @@ class EncodedStream:
         await self.aclose()
         return _to_bytes("".join(parts))
 
+    async def close_with_error(self, message: str) -> bytes:
+        """Stop the run and return the protocol's error event and end, for a host that must end
+        a stream early but cleanly (a server shutting down); ``b""`` once the stream has ended.
+
+        The same encoder writes them, so they close whatever the stream had open.
+        """
+        if self._ended:
+            await self.aclose()
+            return b""
+        await self.aclose()
+        return _to_bytes(self._encoder.encode(Error(message)) + self._encoder.finish())
+
     async def aclose(self) -> None:
         """Close the chunk stream (cancelling its run if it is still going)."""
         self._ended = True

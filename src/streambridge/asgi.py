@@ -1,0 +1,394 @@
+"""Plain ASGI hosts: :class:`StreamApp` serves one run, :class:`StreamMiddleware` serves runs on
+some paths of another app.
+
+Both speak the same three ASGI scopes: ``http`` (POST streams a run back, HEAD answers its
+headers, anything else a 405), ``websocket`` (the envelope of :mod:`.transport.envelope`) and
+``lifespan`` (``lifespan.shutdown`` ends every open stream cleanly).  Everything they decide is in
+:mod:`streambridge.transport`; this module only speaks ASGI messages.  :func:`serve_http` and
+:func:`serve_websocket` are public for adapters of ASGI frameworks, which pass their own request
+object as ``controller.request``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Collection,
+    Mapping,
+    MutableMapping,
+)
+from contextlib import suppress
+from functools import partial
+from typing import Any
+
+import anyio
+
+from .input import RunInput
+from .protocols import WireProtocol
+from .run import RunFunction
+from .transport import (
+    ClientDisconnected,
+    Ending,
+    HTTPError,
+    OpenStreams,
+    SessionEnd,
+    StreamEndpoint,
+    StreamOptions,
+    check_content_length,
+    check_method,
+    decode_json,
+    error_headers,
+    parse_input,
+    protocol_from_query,
+    pump,
+    read_limited,
+    select_protocol,
+    serve_session,
+    stream_headers,
+)
+
+__all__ = [
+    "ASGIApp",
+    "Receive",
+    "Scope",
+    "Send",
+    "StreamApp",
+    "StreamMiddleware",
+    "route_path",
+    "serve_http",
+    "serve_lifespan",
+    "serve_websocket",
+]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+_GOING_AWAY = 1001
+_INTERNAL_ERROR = 1011
+_TRY_AGAIN_LATER = 1013
+
+
+class StreamApp:
+    """An ASGI app that serves ``run``: mount it anywhere (Starlette ``Mount``, FastAPI
+    ``app.mount``, Django's ASGI router, Quart, ...) or serve it alone.
+
+    ``controller.request`` is the ASGI scope.  The options are those of
+    :class:`~streambridge.transport.StreamOptions`.
+    """
+
+    def __init__(
+        self,
+        run: RunFunction,
+        *,
+        protocol: str = "data-stream",
+        protocols: Collection[str] | None = None,
+        heartbeat: float | None = 15.0,
+        max_body_bytes: int = 1_000_000,
+        send_timeout: float | None = 30.0,
+        grace: float = 0.05,
+        max_buffered: int = 100_000,
+    ) -> None:
+        options = StreamOptions(
+            protocol=protocol,
+            protocols=protocols,
+            heartbeat=heartbeat,
+            max_body_bytes=max_body_bytes,
+            send_timeout=send_timeout,
+            grace=grace,
+            max_buffered=max_buffered,
+        )
+        self.endpoint = StreamEndpoint(run, options)
+
+    @property
+    def options(self) -> StreamOptions:
+        return self.endpoint.options
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await serve_http(self.endpoint, scope, receive, send)
+        elif kind == "websocket":
+            await serve_websocket(self.endpoint, scope, receive, send)
+        elif kind == "lifespan":
+            await serve_lifespan(self.endpoint.streams, receive, send)
+
+    async def shutdown(self) -> None:
+        """End every open stream cleanly (the protocol's error event and end; WebSocket close
+        1001) and wait for them; new requests get a 503 until the next ``lifespan.startup``."""
+        await self.endpoint.shutdown()
+
+
+class StreamMiddleware:
+    """Serve runs on some paths (HTTP and WebSocket) and pass everything else, lifespan
+    included, to ``app``.
+
+    ``routes`` maps a path (below the app's ``root_path``) to its run; every route takes the same
+    options (see :class:`~streambridge.transport.StreamOptions`).
+    """
+
+    def __init__(self, app: ASGIApp, routes: Mapping[str, RunFunction], **options: Any) -> None:
+        for path in routes:
+            if not path.startswith("/"):
+                raise ValueError(f"route paths start with '/': {path!r}")
+        stream_options = StreamOptions.from_kwargs(**options)
+        self.app = app
+        self.streams = OpenStreams()
+        self.routes = {
+            path: StreamEndpoint(run, stream_options, self.streams) for path, run in routes.items()
+        }
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind in ("http", "websocket"):
+            endpoint = self.routes.get(route_path(scope))
+            if endpoint is not None:
+                serve = serve_http if kind == "http" else serve_websocket
+                await serve(endpoint, scope, receive, send)
+                return
+        elif kind == "lifespan":
+            receive = partial(_lifespan_receive, self.streams, receive)
+        await self.app(scope, receive, send)
+
+    async def shutdown(self) -> None:
+        """End every open stream of every route cleanly (see :meth:`StreamApp.shutdown`)."""
+        await self.streams.shutdown()
+
+
+def route_path(scope: Scope) -> str:
+    """The request's path below the app's mount point (``root_path``), as Starlette routes it:
+    ASGI servers and routers put the full path in ``path``."""
+    path: str = scope["path"]
+    root_path: str = scope.get("root_path", "")
+    if root_path and path.startswith(root_path):
+        rest = path[len(root_path) :]
+        if not rest or rest.startswith("/"):
+            return rest
+    return path
+
+
+# -- http ----------------------------------------------------------------------------------------
+
+
+async def serve_http(
+    endpoint: StreamEndpoint,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    *,
+    request: Any = None,
+    body: AsyncIterable[bytes] | None = None,
+) -> None:
+    """Answer one HTTP request: POST streams the run back, HEAD the headers, else an error.
+
+    ``request`` becomes ``controller.request`` (default: the scope).  ``body`` replaces reading
+    the request body from ``receive`` (for a framework that may have read it already); it raises
+    :class:`~streambridge.transport.ClientDisconnected` if the client leaves mid-body.
+    """
+    method = scope["method"]
+    try:
+        check_method(method)
+        query = scope.get("query_string", b"")
+        protocol = select_protocol(endpoint.options, protocol_from_query(query))
+        if method == "HEAD":
+            await _start(send, 200, stream_headers(protocol), body_follows=False)
+            return
+        run_input = await _read_input(endpoint, protocol, scope, receive, body)
+    except HTTPError as error:
+        with suppress(OSError):
+            await _answer_error(send, error, head=method == "HEAD")
+        return
+    except (ClientDisconnected, OSError):
+        return
+    request = scope if request is None else request
+    await _stream(endpoint, protocol, run_input, request, receive, send)
+
+
+async def _read_input(
+    endpoint: StreamEndpoint,
+    protocol: WireProtocol,
+    scope: Scope,
+    receive: Receive,
+    body: AsyncIterable[bytes] | None,
+) -> RunInput:
+    if endpoint.streams.closing:
+        raise HTTPError(503, "the server is shutting down; try again", {"Retry-After": "1"})
+    limit = endpoint.options.max_body_bytes
+    check_content_length(_header(scope, b"content-length"), limit)
+    data = await read_limited(_request_body(receive) if body is None else body, limit)
+    return parse_input(protocol, decode_json(data))
+
+
+async def _stream(
+    endpoint: StreamEndpoint,
+    protocol: WireProtocol,
+    run_input: RunInput,
+    request: Any,
+    receive: Receive,
+    send: Send,
+) -> None:
+    timeout = endpoint.options.send_timeout
+
+    async def deliver(data: bytes) -> None:
+        await send({"type": "http.response.body", "body": data, "more_body": True})
+
+    with endpoint.streams.track() as stop:
+        try:
+            with anyio.fail_after(timeout):
+                await _start(send, 200, stream_headers(protocol))
+        except OSError:
+            return
+        body = endpoint.open(protocol, run_input, request)
+        ending = await pump(
+            body,
+            deliver,
+            client_gone=partial(_until_disconnect, receive),
+            shutdown=stop,
+            send_timeout=timeout,
+        )
+        if ending in (Ending.COMPLETE, Ending.SHUTDOWN):
+            with suppress(OSError), anyio.move_on_after(timeout):
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _request_body(receive: Receive) -> AsyncIterator[bytes]:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnected
+        if message["type"] == "http.request":
+            yield message.get("body", b"")
+            if not message.get("more_body", False):
+                return
+
+
+async def _until_disconnect(receive: Receive) -> None:
+    """Return when the client has gone; every other message is a leftover of the request."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _start(
+    send: Send, status: int, headers: list[tuple[str, str]], *, body_follows: bool = True
+) -> None:
+    raw = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    if not body_follows:
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _answer_error(send: Send, error: HTTPError, *, head: bool) -> None:
+    body = error.body()
+    raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in error_headers(error, len(body))]
+    await send({"type": "http.response.start", "status": error.status, "headers": raw})
+    await send({"type": "http.response.body", "body": b"" if head else body})
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key.lower() == name:
+            return bytes(value).decode("latin-1")
+    return None
+
+
+# -- websocket -----------------------------------------------------------------------------------
+
+
+class _ASGIWebSocket:
+    """An accepted ASGI WebSocket as the session's channel."""
+
+    def __init__(self, receive: Receive, send: Send) -> None:
+        self._receive = receive
+        self._send = send
+        self.closed = False
+
+    async def receive(self) -> str | bytes | None:
+        while not self.closed:
+            message = await self._receive()
+            if message["type"] == "websocket.disconnect":
+                self.closed = True
+            elif message["type"] == "websocket.receive":
+                text = message.get("text")
+                return text if text is not None else bytes(message.get("bytes") or b"")
+        return None
+
+    async def send(self, text: str) -> None:
+        if self.closed:
+            raise ConnectionResetError("the WebSocket client has gone")
+        await self._send({"type": "websocket.send", "text": text})
+
+    async def close(self, code: int, wait_at_most: float | None) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        with suppress(OSError), anyio.move_on_after(wait_at_most):
+            await self._send({"type": "websocket.close", "code": code})
+
+
+async def serve_websocket(
+    endpoint: StreamEndpoint,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    *,
+    request: Any = None,
+    accepted: bool = False,
+) -> None:
+    """Accept a WebSocket and serve envelope frames on it until the client or the host ends it.
+
+    ``request`` becomes ``controller.request`` (default: the scope); ``accepted=True`` when the
+    framework has already accepted the connection.
+    """
+    if not accepted:
+        if (await receive())["type"] != "websocket.connect":
+            return
+        try:
+            if endpoint.streams.closing:
+                await send({"type": "websocket.close", "code": _TRY_AGAIN_LATER})
+                return
+            await send({"type": "websocket.accept"})
+        except OSError:  # the client left during the handshake
+            return
+    channel = _ASGIWebSocket(receive, send)
+    ending = await serve_session(
+        channel,
+        endpoint,
+        scope if request is None else request,
+        protocol=protocol_from_query(scope.get("query_string", b"")),
+    )
+    if ending is SessionEnd.SHUTDOWN:
+        await channel.close(_GOING_AWAY, endpoint.options.send_timeout)
+    elif ending is SessionEnd.SEND_FAILED:  # the client is not reading: try briefly
+        await channel.close(_INTERNAL_ERROR, min(1.0, endpoint.options.send_timeout or 1.0))
+
+
+# -- lifespan ------------------------------------------------------------------------------------
+
+
+async def serve_lifespan(streams: OpenStreams, receive: Receive, send: Send) -> None:
+    """The lifespan protocol for a top-level app: shutdown ends the open streams first."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            streams.reopen()
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await streams.shutdown()
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+async def _lifespan_receive(streams: OpenStreams, receive: Receive) -> Message:
+    """The wrapped app's lifespan messages, with the streams ended before it hears of a
+    shutdown (and accepted again on a startup)."""
+    message = await receive()
+    if message["type"] == "lifespan.startup":
+        streams.reopen()
+    elif message["type"] == "lifespan.shutdown":
+        await streams.shutdown()
+    return message

@@ -1,0 +1,67 @@
+"""Serving a run, independent of any web framework: what every host shares.
+
+A host (the ASGI app, a framework adapter, the WSGI app) only translates its framework's request
+and response objects; everything it decides lives here, one idea per module:
+
+``options``   :class:`StreamOptions`, the options every host takes, checked at startup
+``request``   from method, ``?protocol=`` and body to a protocol and a ``RunInput``, or an error
+``errors``    :class:`HTTPError` and its JSON ``{"error": {"message": ...}}`` body
+``headers``   the headers of a stream response and of an error response
+``endpoint``  :class:`StreamEndpoint`, a run served with one set of options
+``pump``      the streaming loop: one send per ready batch, raced against disconnect, send
+              failure, the send timeout and shutdown
+``shutdown``  :class:`OpenStreams`, ending every open stream cleanly on shutdown
+``events``    cutting a protocol's bytes into single events, by its framing
+``envelope``  the WebSocket envelope frames (AI SDK WebSocket chat transport)
+``session``   one WebSocket connection serving envelope frames
+"""
+
+from __future__ import annotations
+
+from .endpoint import StreamEndpoint
+from .envelope import chunk_event
+from .errors import SHUTDOWN_MESSAGE, ClientDisconnected, HTTPError
+from .events import Event, EventSplitter, event_text
+from .headers import error_headers, stream_headers
+from .options import StreamOptions
+from .pump import Ending, pump
+from .request import (
+    ALLOWED_METHODS,
+    check_content_length,
+    check_method,
+    decode_json,
+    parse_input,
+    protocol_from_query,
+    read_limited,
+    select_protocol,
+)
+from .session import SessionEnd, WebSocketChannel, serve_session
+from .shutdown import OpenStreams
+
+__all__ = [
+    "ALLOWED_METHODS",
+    "SHUTDOWN_MESSAGE",
+    "ClientDisconnected",
+    "Ending",
+    "Event",
+    "EventSplitter",
+    "HTTPError",
+    "OpenStreams",
+    "SessionEnd",
+    "StreamEndpoint",
+    "StreamOptions",
+    "WebSocketChannel",
+    "check_content_length",
+    "check_method",
+    "chunk_event",
+    "decode_json",
+    "error_headers",
+    "event_text",
+    "parse_input",
+    "protocol_from_query",
+    "pump",
+    "read_limited",
+    "select_protocol",
+    "serve_session",
+    "stream_headers",
+]

@@ -1,0 +1,170 @@
+"""The WebSocket envelope: the frames of the AI SDK WebSocket chat transport, for every protocol.
+
+From the client (JSON text frames):
+
+``{"type": "send", "requestId": ..., "protocol"?: ..., "body"?: {...}, ...request fields}``
+    Start a run.  The request body is ``body`` with the other fields on top, as the AI SDK's
+    HTTP transport merges them (``id``, ``messages``, ``trigger``, ``messageId``), so a frame
+    carries exactly what the protocol's HTTP POST body would.  ``headers`` and ``metadata`` are
+    envelope data, not body.  ``protocol`` picks one as ``?protocol=`` does over HTTP.
+``{"type": "abort", "requestId": ...}``
+    Cancel the run (any current run when ``requestId`` is missing).
+``{"type": "resume", "requestId": ...}``
+    Reattach to a run: not supported yet, answered with an ``error`` frame.
+
+From the server:
+
+``{"type": "start", "requestId"}``, then ``{"type": "chunk", "requestId", "sequence", "chunk"}``
+per protocol event (``sequence`` counts from 0 without gaps), then ``{"type": "end",
+"requestId"}``; ``{"type": "error", "requestId", "errorText"}`` refuses a frame.  For an SSE
+protocol a ``chunk`` is the event's JSON data (what AI SDK clients expect) and a named event's
+name rides along as ``"event"``; data that is not JSON travels as a string with ``"raw": true``.
+For a line protocol a ``chunk`` is the line.  SSE's ``[DONE]`` sentinel is not sent: the ``end``
+frame says the same, and AI SDK clients accept only real chunks.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from .._jsonlib import dumps
+from .events import Event
+
+__all__ = [
+    "Abort",
+    "ClientFrame",
+    "EnvelopeError",
+    "Resume",
+    "Send",
+    "chunk_event",
+    "chunk_frame",
+    "end_frame",
+    "error_frame",
+    "parse_client_frame",
+    "start_frame",
+]
+
+_DONE = "[DONE]"
+_ENVELOPE_FIELDS = frozenset({"type", "requestId", "protocol", "body", "headers", "metadata"})
+
+
+# -- from the server -----------------------------------------------------------------------------
+
+
+def start_frame(request_id: str) -> str:
+    return dumps({"type": "start", "requestId": request_id})
+
+
+def end_frame(request_id: str) -> str:
+    return dumps({"type": "end", "requestId": request_id})
+
+
+def error_frame(request_id: str, message: str) -> str:
+    return dumps({"type": "error", "requestId": request_id, "errorText": message})
+
+
+def chunk_frame(request_id: str, sequence: int, event: Event, framing: str) -> str | None:
+    """The frame for one event, or ``None`` for an event the envelope does not carry."""
+    frame: dict[str, Any] = {"type": "chunk", "requestId": request_id, "sequence": sequence}
+    if framing == "sse":
+        if event.data == _DONE:
+            return None
+        try:
+            frame["chunk"] = json.loads(event.data)
+        except ValueError:
+            frame["chunk"] = event.data
+            frame["raw"] = True
+        if event.name is not None:
+            frame["event"] = event.name
+    else:
+        frame["chunk"] = event.data
+    return dumps(frame)
+
+
+def chunk_event(frame: dict[str, Any], framing: Literal["sse", "lines"]) -> Event:
+    """The protocol event a ``chunk`` frame carries (the inverse of :func:`chunk_frame`), e.g. to
+    feed a protocol's decoder on the client side."""
+    chunk = frame["chunk"]
+    if framing == "lines" or frame.get("raw"):
+        return Event(frame.get("event"), str(chunk))
+    return Event(frame.get("event"), dumps(chunk))
+
+
+# -- from the client -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    request_id: str
+    body: dict[str, Any] = field(default_factory=dict)
+    """What the protocol's HTTP POST body would be."""
+    protocol: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Abort:
+    request_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Resume:
+    request_id: str
+
+
+ClientFrame = Send | Abort | Resume
+
+
+class EnvelopeError(Exception):
+    """A client frame that cannot be served; answered with an ``error`` frame."""
+
+    def __init__(self, request_id: str, message: str) -> None:
+        super().__init__(message)
+        self.request_id = request_id
+        self.message = message
+
+
+def parse_client_frame(message: str | bytes, max_bytes: int) -> ClientFrame:
+    """Read one client frame; :class:`EnvelopeError` says what is wrong with a bad one."""
+    size = len(message) if isinstance(message, bytes) else len(message.encode())
+    if size > max_bytes:
+        raise EnvelopeError("", f"the frame is larger than the {max_bytes} bytes accepted here")
+    try:
+        frame = json.loads(message, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError):
+        raise EnvelopeError("", "the frame is not valid JSON") from None
+    if not isinstance(frame, dict):
+        raise EnvelopeError("", "a frame must be a JSON object with a 'type'")
+    request_id = frame.get("requestId")
+    kind = frame.get("type")
+    if kind == "abort":
+        if request_id is not None and not isinstance(request_id, str):
+            raise EnvelopeError("", "'requestId' must be a string")
+        return Abort(request_id)
+    if not isinstance(request_id, str) or not request_id:
+        raise EnvelopeError("", f"a {kind!r} frame needs a non-empty string 'requestId'")
+    if kind == "resume":
+        return Resume(request_id)
+    if kind != "send":
+        raise EnvelopeError(
+            request_id, f"unknown frame type {kind!r}; expected 'send', 'abort' or 'resume'"
+        )
+    return _send(frame, request_id)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _send(frame: dict[str, Any], request_id: str) -> Send:
+    body = frame.get("body")
+    if body is None:
+        body = {}
+    if not isinstance(body, dict):
+        raise EnvelopeError(request_id, "'body' must be a JSON object")
+    protocol = frame.get("protocol")
+    if protocol is not None and not isinstance(protocol, str):
+        raise EnvelopeError(request_id, "'protocol' must be a string")
+    request = {**body, **{k: v for k, v in frame.items() if k not in _ENVELOPE_FIELDS}}
+    return Send(request_id, request, protocol)

@@ -1,0 +1,52 @@
+"""The headers of a stream response and of an error response.
+
+A stream gets its protocol's content type and headers, plus ``Cache-Control: no-store`` (no cache
+may replay a run) and ``X-Accel-Buffering: no`` (nginx must not hold the bytes back).  Hop-by-hop
+headers such as ``Connection`` are the server's business, and forbidden in HTTP/2, so one a
+protocol lists is dropped.
+"""
+
+from __future__ import annotations
+
+from ..protocols import WireProtocol
+from .errors import HTTPError
+
+__all__ = ["error_headers", "stream_headers"]
+
+_HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "transfer-encoding",
+        "upgrade",
+        "te",
+        "trailer",
+        "content-length",  # a stream has no length; the server frames it
+    }
+)
+
+_STREAM_POLICY = {"cache-control": "no-store", "x-accel-buffering": "no"}
+
+
+def stream_headers(protocol: WireProtocol) -> list[tuple[str, str]]:
+    """Lower-case ``(name, value)`` pairs for a response streaming ``protocol``."""
+    headers = {"content-type": protocol.media_type}
+    for name, value in protocol.headers.items():
+        key = name.lower()
+        if key not in _HOP_BY_HOP and key != "content-type":
+            headers[key] = value
+    headers.update(_STREAM_POLICY)
+    return list(headers.items())
+
+
+def error_headers(error: HTTPError, body_length: int) -> list[tuple[str, str]]:
+    """Lower-case ``(name, value)`` pairs for the JSON answer to ``error``."""
+    headers = {
+        "content-type": "application/json",
+        "content-length": str(body_length),
+        "cache-control": "no-store",
+    }
+    for name, value in error.headers.items():
+        headers[name.lower()] = value
+    return list(headers.items())

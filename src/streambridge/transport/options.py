@@ -1,0 +1,117 @@
+"""``StreamOptions``: the one set of options every host takes, checked when the host is built.
+
+A mistake here (an unknown protocol, a negative timeout) is a programming error, so it raises at
+startup with a message that names the option, never at the first request.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Any
+
+from ..protocols import get_protocol, protocol_names
+
+__all__ = ["StreamOptions"]
+
+
+@dataclass(frozen=True, slots=True)
+class StreamOptions:
+    """How a host serves a run.
+
+    ``protocol``
+        The wire protocol a request gets when it does not ask for one.
+    ``protocols``
+        The protocols a client may pick with ``?protocol=NAME`` (or ``"protocol"`` in a
+        WebSocket ``send`` frame); ``None`` offers every registered protocol.
+    ``heartbeat``
+        Seconds of idleness after which the protocol's keepalive is sent; ``None`` for never.
+    ``max_body_bytes``
+        The largest request body (or WebSocket frame) accepted; larger ones get a 413.
+    ``send_timeout``
+        Seconds one write may wait for a client that stopped reading before the stream is
+        given up and its run cancelled; ``None`` waits forever.
+    ``grace``
+        Seconds a run whose client went away may take to stop by itself before it is cancelled.
+    ``max_buffered``
+        Unread chunks a run may pile up before it fails (bounded memory per stream).
+    """
+
+    protocol: str = "data-stream"
+    protocols: Collection[str] | None = None
+    heartbeat: float | None = 15.0
+    max_body_bytes: int = 1_000_000
+    send_timeout: float | None = 30.0
+    grace: float = 0.05
+    max_buffered: int = 100_000
+
+    def __post_init__(self) -> None:
+        _known_protocol("protocol", self.protocol)
+        if self.protocols is not None:
+            if isinstance(self.protocols, str):
+                raise TypeError("protocols= takes a collection of names, e.g. ['data-stream']")
+            for name in self.protocols:
+                _known_protocol("protocols", name)
+            if self.protocol not in self.protocols:
+                raise ValueError(
+                    f"protocol={self.protocol!r} must be one of protocols={sorted(self.protocols)}"
+                )
+            # A frozen copy: the host's offer cannot change behind its back.
+            object.__setattr__(self, "protocols", frozenset(self.protocols))
+        _seconds("heartbeat", self.heartbeat, allow_none=True)
+        _seconds("send_timeout", self.send_timeout, allow_none=True)
+        _seconds("grace", self.grace, allow_none=False, allow_zero=True)
+        _count("max_body_bytes", self.max_body_bytes, minimum=1)
+        _count("max_buffered", self.max_buffered, minimum=2)
+
+    @classmethod
+    def from_kwargs(cls, **options: Any) -> StreamOptions:
+        """Build from a host's keyword arguments, naming the valid ones on a typo."""
+        names = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(options) - set(names))
+        if unknown:
+            raise TypeError(f"unknown option(s) {unknown}; the options are: {', '.join(names)}")
+        return cls(**options)
+
+    def offers(self, name: str) -> bool:
+        """Whether a client may pick protocol ``name`` here."""
+        return self.protocols is None or name in self.protocols
+
+    def offered(self) -> list[str]:
+        """The names a client may pick, for error messages."""
+        return [name for name in protocol_names() if self.offers(name)]
+
+    @property
+    def high_water(self) -> int:
+        """Where ``controller.drain()`` starts waiting: the run engine's default, or half the cap
+        when the cap is lower."""
+        return min(1024, self.max_buffered // 2)
+
+
+def _known_protocol(option: str, name: object) -> None:
+    if not isinstance(name, str):
+        raise TypeError(f"{option}= takes protocol names (str), got {name!r}")
+    try:
+        get_protocol(name)
+    except ValueError as exc:
+        raise ValueError(f"{option}=: {exc}") from None
+
+
+def _seconds(option: str, value: object, *, allow_none: bool, allow_zero: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        kind = "a number of seconds or None" if allow_none else "a number of seconds"
+        raise TypeError(f"{option}= must be {kind}, got {value!r}")
+    if math.isnan(value) or value < 0 or (value == 0 and not allow_zero) or math.isinf(value):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{option}= must be finite and {bound}, got {value!r}")
+
+
+def _count(option: str, value: object, *, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{option}= must be an int, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{option}= must be at least {minimum}, got {value}")

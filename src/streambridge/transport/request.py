@@ -1,0 +1,116 @@
+"""From a request to a run: the method, the protocol asked for, the body read within its limit,
+then parsed by the protocol into a ``RunInput``.
+
+Each step raises :class:`HTTPError` with the status a client should see: 405 for a method other
+than POST or HEAD, 400 for an unknown or unoffered protocol or a body that is not JSON, 413 for a
+body over ``max_body_bytes``, 422 for JSON that is not what the protocol's client sends.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterable
+from typing import Any
+from urllib.parse import parse_qs
+
+from ..exceptions import RequestError
+from ..input import RunInput
+from ..protocols import WireProtocol, get_protocol
+from .errors import HTTPError
+from .options import StreamOptions
+
+__all__ = [
+    "ALLOWED_METHODS",
+    "check_content_length",
+    "check_method",
+    "decode_json",
+    "parse_input",
+    "protocol_from_query",
+    "read_limited",
+    "select_protocol",
+]
+
+logger = logging.getLogger("streambridge")
+
+ALLOWED_METHODS = ("POST", "HEAD")
+"""POST starts a run; HEAD answers the stream's headers (a client probing what it will get)."""
+
+
+def check_method(method: str) -> None:
+    if method not in ALLOWED_METHODS:
+        raise HTTPError(
+            405,
+            f"method {method} is not allowed here: POST a request body to start a run",
+            {"Allow": ", ".join(ALLOWED_METHODS)},
+        )
+
+
+def protocol_from_query(query_string: bytes | str) -> str | None:
+    """The ``protocol`` query parameter (the last one given), or ``None``."""
+    if isinstance(query_string, bytes):
+        query_string = query_string.decode("latin-1")
+    values = parse_qs(query_string, keep_blank_values=True).get("protocol")
+    return values[-1] if values else None
+
+
+def select_protocol(options: StreamOptions, requested: str | None) -> WireProtocol:
+    """The protocol asked for (``None`` or ``""``: the host's default), if the host offers it."""
+    name = requested or options.protocol
+    offered = ", ".join(options.offered())
+    if not options.offers(name):
+        raise HTTPError(400, f"protocol {name!r} is not offered here; choose one of: {offered}")
+    try:
+        return get_protocol(name)
+    except ValueError:
+        raise HTTPError(400, f"unknown protocol {name!r}; choose one of: {offered}") from None
+
+
+def check_content_length(value: str | None, limit: int) -> None:
+    """Refuse a body over ``limit`` before reading it, when the client declared its length."""
+    if value is not None and value.strip().isdigit() and int(value) > limit:
+        raise _too_large(limit)
+
+
+async def read_limited(chunks: AsyncIterable[bytes], limit: int) -> bytes:
+    """The whole body, refused with a 413 as soon as it grows over ``limit`` bytes (a client
+    may send a length it does not keep to, or none at all)."""
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in chunks:
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+def _too_large(limit: int) -> HTTPError:
+    return HTTPError(413, f"the request body is larger than the {limit} bytes accepted here")
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def decode_json(body: bytes) -> Any:
+    """The JSON value of a request body (strict: no NaN or Infinity)."""
+    if not body.strip():
+        raise HTTPError(400, "the request body is empty: send the run's request as JSON")
+    try:
+        return json.loads(body, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than Python's stack
+        raise HTTPError(400, "the request body is not valid JSON") from None
+
+
+def parse_input(protocol: WireProtocol, value: Any) -> RunInput:
+    """The protocol's reading of a decoded body; a body it refuses is a 422."""
+    try:
+        return protocol.parse_request(value)
+    except RequestError as exc:
+        raise HTTPError(422, str(exc)) from None
+    except Exception:
+        # A parser must raise RequestError; if one trips over an odd body instead, the client
+        # still gets a 4xx (and the server log the traceback), never a 500.
+        logger.exception("the %s request parser failed on a request body", protocol.name)
+        raise HTTPError(422, f"the request body is not a valid {protocol.name} request") from None

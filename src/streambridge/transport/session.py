@@ -1,0 +1,226 @@
+"""One WebSocket connection speaking the envelope: runs one after another, each cancellable.
+
+The connection's reader takes client frames as they come, so an ``abort`` reaches the run while it
+streams; the run's events go out as ``chunk`` frames through the same :func:`pump` as HTTP, so a
+vanished client, a client that stopped reading and a server shutdown end a run here exactly as
+they do a response.  One run streams at a time: a ``send`` during a run is refused with an
+``error`` frame, which keeps memory per connection bounded by one run's.
+
+The host owns the handshake and the close; this module needs only a :class:`WebSocketChannel`.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any, Protocol
+
+import anyio
+from anyio.abc import TaskGroup
+
+from ..input import RunInput
+from ..protocols import WireProtocol
+from .endpoint import StreamEndpoint
+from .envelope import (
+    Abort,
+    EnvelopeError,
+    Resume,
+    Send,
+    chunk_frame,
+    end_frame,
+    error_frame,
+    parse_client_frame,
+    start_frame,
+)
+from .errors import HTTPError
+from .events import EventSplitter
+from .pump import Ending, pump
+from .request import parse_input, select_protocol
+
+__all__ = ["SessionEnd", "WebSocketChannel", "serve_session"]
+
+RESUME_UNSUPPORTED = "resume is not supported yet"
+
+
+class WebSocketChannel(Protocol):
+    """An accepted WebSocket, as a host exposes it to the session."""
+
+    async def receive(self) -> str | bytes | None:
+        """The next message, or ``None`` once the client has gone."""
+
+    async def send(self, text: str) -> None:
+        """Send one text message; raises ``OSError`` when the client is gone."""
+
+
+class SessionEnd(enum.Enum):
+    """Why a session ended, which tells the host how to close the socket."""
+
+    CLIENT_GONE = "client-gone"
+    """The client closed the connection: nothing to close."""
+    SHUTDOWN = "shutdown"
+    """The host is shutting down: close with 1001 (going away)."""
+    SEND_FAILED = "send-failed"
+    """A send failed or timed out: close with 1011 if the socket still takes it."""
+
+
+async def serve_session(
+    channel: WebSocketChannel,
+    endpoint: StreamEndpoint,
+    request: Any,
+    *,
+    protocol: str | None = None,
+) -> SessionEnd:
+    """Serve envelope frames on an accepted socket until the client leaves or the host stops.
+
+    ``protocol`` is the connection's default (e.g. its ``?protocol=``); a ``send`` frame's own
+    ``protocol`` wins.  ``request`` becomes ``controller.request`` of every run.
+    """
+    with endpoint.streams.track() as stop:
+        return await _Session(channel, endpoint, request, protocol, stop).serve()
+
+
+class _Run:
+    __slots__ = ("abort", "done", "request_id")
+
+    def __init__(self, request_id: str) -> None:
+        self.request_id = request_id
+        self.abort = anyio.Event()
+        self.done = anyio.Event()
+
+
+class _Session:
+    def __init__(
+        self,
+        channel: WebSocketChannel,
+        endpoint: StreamEndpoint,
+        request: Any,
+        protocol: str | None,
+        stop: anyio.Event,
+    ) -> None:
+        self._channel = channel
+        self._endpoint = endpoint
+        self._options = endpoint.options
+        self._request = request
+        self._protocol = protocol
+        self._stop = stop
+        self._lock = anyio.Lock()  # a run's frames and the reader's replies share one socket
+        self._current: _Run | None = None
+        self._ending: SessionEnd | None = None
+        self._task_group: TaskGroup | None = None
+
+    async def serve(self) -> SessionEnd:
+        async with anyio.create_task_group() as task_group:
+            self._task_group = task_group
+            task_group.start_soon(self._end_on_shutdown)
+            while self._ending is None:
+                message = await self._channel.receive()
+                if message is None:
+                    self._end(SessionEnd.CLIENT_GONE)
+                else:
+                    await self._handle(message)
+        assert self._ending is not None
+        return self._ending
+
+    def _end(self, ending: SessionEnd) -> None:
+        if self._ending is None:
+            self._ending = ending
+        if self._task_group is not None:
+            self._task_group.cancel_scope.cancel()
+
+    async def _end_on_shutdown(self) -> None:
+        await self._stop.wait()
+        current = self._current
+        if current is not None:
+            await current.done.wait()  # its pump sends the protocol's error, end, then `end`
+        self._end(SessionEnd.SHUTDOWN)
+
+    # -- client frames -----------------------------------------------------------------------
+
+    async def _handle(self, message: str | bytes) -> None:
+        try:
+            frame = parse_client_frame(message, self._options.max_body_bytes)
+        except EnvelopeError as exc:
+            await self._send(error_frame(exc.request_id, exc.message))
+            return
+        if isinstance(frame, Send):
+            await self._start(frame)
+        elif isinstance(frame, Abort):
+            current = self._current
+            if current is not None and frame.request_id in (None, current.request_id):
+                current.abort.set()
+        elif isinstance(frame, Resume):
+            await self._send(error_frame(frame.request_id, RESUME_UNSUPPORTED))
+
+    async def _start(self, frame: Send) -> None:
+        if self._stop.is_set():
+            await self._send(error_frame(frame.request_id, "the server is shutting down"))
+            return
+        if self._current is not None:
+            message = (
+                f"run {self._current.request_id!r} is still streaming on this connection: "
+                "wait for its end frame or abort it first"
+            )
+            await self._send(error_frame(frame.request_id, message))
+            return
+        try:
+            protocol = select_protocol(self._options, frame.protocol or self._protocol)
+            run_input = parse_input(protocol, frame.body)
+        except HTTPError as exc:
+            await self._send(error_frame(frame.request_id, exc.message))
+            return
+        run = self._current = _Run(frame.request_id)  # taken now: a second send is refused
+        assert self._task_group is not None
+        self._task_group.start_soon(self._stream, run, protocol, run_input)
+
+    # -- one run -----------------------------------------------------------------------------
+
+    async def _stream(self, run: _Run, protocol: WireProtocol, run_input: RunInput) -> None:
+        request_id = run.request_id
+        try:
+            if not await self._send(start_frame(request_id)):
+                return
+            body = self._endpoint.open(protocol, run_input, self._request, heartbeat=False)
+            splitter = EventSplitter(protocol.framing)
+            sequence = 0
+
+            async def deliver(data: bytes) -> None:
+                nonlocal sequence
+                for event in splitter.feed(data):
+                    frame = chunk_frame(request_id, sequence, event, protocol.framing)
+                    if frame is not None:
+                        await self._send_now(frame)
+                        sequence += 1
+
+            ending = await pump(
+                body,
+                deliver,
+                client_gone=run.abort.wait,
+                shutdown=self._stop,
+                send_timeout=self._options.send_timeout,
+            )
+            if ending is Ending.SEND_FAILED:
+                self._end(SessionEnd.SEND_FAILED)
+                return
+            # Free the connection before `end`: a client may send its next run as soon as it
+            # reads it.
+            self._current = None
+            await self._send(end_frame(request_id))
+        finally:
+            if self._current is run:
+                self._current = None
+            run.done.set()
+
+    # -- sending -----------------------------------------------------------------------------
+
+    async def _send_now(self, text: str) -> None:
+        async with self._lock:
+            await self._channel.send(text)
+
+    async def _send(self, text: str) -> bool:
+        """Send a frame within the send timeout; on failure end the session and say so."""
+        try:
+            with anyio.fail_after(self._options.send_timeout):
+                await self._send_now(text)
+        except OSError:  # TimeoutError included
+            self._end(SessionEnd.SEND_FAILED)
+            return False
+        return True

@@ -1,0 +1,115 @@
+"""What every behaviour-suite host serves: the same runs, mounted the host's way.
+
+A server imports one attribute of this module (see ``hosts.py``).  The request body picks the
+run: ``"scenario"`` names one of ``RUNS`` and ``"marker"`` a file where the run's ``finally``
+records when it started and ended (``time.monotonic()``, one clock for every process on the
+machine), how it ended, and what ``controller.request`` was.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import anyio
+from starlette.applications import Starlette
+from starlette.routing import Route, WebSocketRoute
+
+import streambridge as sb
+from scenarios import SCENARIOS
+from streambridge.asgi import Receive, Scope, Send, StreamApp, StreamMiddleware
+from streambridge_starlette import stream_view, websocket_view
+
+PATH = "/api/chat"
+OPTIONS: dict[str, Any] = {"heartbeat": 0.1, "max_body_bytes": 65_536, "send_timeout": 5.0}
+"""A short heartbeat, so the idle test is quick, and a small body limit, so the oversize one is."""
+
+PACED_PIECES = 3
+PACED_INTERVAL = 0.1
+IDLE_SECONDS = 0.35
+
+
+async def paced(controller: sb.RunController) -> None:
+    """Text that trickles out: a streaming host delivers each piece as it is made."""
+    for index in range(PACED_PIECES):
+        controller.append_text(f"piece {index} ")
+        await anyio.sleep(PACED_INTERVAL)
+
+
+async def hang(controller: sb.RunController) -> None:
+    """One piece, then waits forever without looking at cancellation: only a cancel stops it."""
+    controller.append_text("waiting")
+    await anyio.sleep_forever()
+
+
+async def idle(controller: sb.RunController) -> None:
+    """Silent for several heartbeats, then one piece."""
+    await anyio.sleep(IDLE_SECONDS)
+    controller.append_text("awake")
+
+
+RUNS = {
+    **{name: scenario.run for name, scenario in SCENARIOS.items()},
+    "paced": paced,
+    "hang": hang,
+    "idle": idle,
+}
+
+
+async def run(controller: sb.RunController) -> None:
+    raw = controller.input.raw if isinstance(controller.input.raw, dict) else {}
+    marker = raw.get("marker")
+    record: dict[str, Any] = {
+        "started": time.monotonic(),
+        "request": type(controller.request).__name__,
+        "outcome": "raised",
+    }
+    try:
+        await RUNS[raw.get("scenario", "plain_text")](controller)
+        record["outcome"] = "returned"
+    except anyio.get_cancelled_exc_class():
+        record["outcome"] = "cancelled"
+        raise
+    finally:
+        record["ended"] = time.monotonic()
+        if isinstance(marker, str):
+            write_marker(Path(marker), record)
+
+
+def write_marker(path: Path, record: dict[str, Any]) -> None:
+    """Written whole, then renamed: the test never reads half a record."""
+    partial = path.with_suffix(".partial")
+    partial.write_text(json.dumps(record))
+    partial.replace(path)
+
+
+# -- the hosts -----------------------------------------------------------------------------------
+
+stream_app = StreamApp(run, **OPTIONS)
+
+
+async def fallback(scope: Scope, receive: Receive, send: Send) -> None:
+    """The app StreamMiddleware wraps: a lifespan and a 404 for every other path."""
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    elif scope["type"] == "http":
+        await send({"type": "http.response.start", "status": 404, "headers": []})
+        await send({"type": "http.response.body", "body": b"fallback"})
+
+
+middleware_app = StreamMiddleware(fallback, routes={PATH: run}, **OPTIONS)
+
+starlette_app = Starlette(
+    routes=[
+        Route(PATH, stream_view(run, **OPTIONS)),
+        WebSocketRoute(PATH, websocket_view(run, **OPTIONS)),
+    ]
+)
