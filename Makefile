@@ -28,7 +28,7 @@ test: lint typecheck
 	$(UV) run pytest
 
 demo: install
-	$(UV) run python examples/quickstart.py
+	$(UV) run streambridge demo
 
 bench: install
 	$(UV) run python benchmarks/run_all.py

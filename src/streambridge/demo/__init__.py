@@ -1,0 +1,7 @@
+"""The demo: a scripted assistant (no API key) and a static page that renders it live."""
+
+from __future__ import annotations
+
+from .assistant import demo_run, last_user_text
+
+__all__ = ["demo_run", "last_user_text"]
