@@ -60,9 +60,8 @@ PROTOCOL = "openai-assistants"
 
 # The SDK marks every Assistants API method deprecated (in favour of the Responses API) and warns
 # at each call; the API and its stream helper still work, and are this protocol's oracle.
-sdk_deprecation = pytest.mark.filterwarnings(
-    "ignore:The Assistants API is deprecated in favor of the Responses API:DeprecationWarning"
-)
+SDK_DEPRECATION = "The Assistants API is deprecated in favor of the Responses API"
+sdk_deprecation = pytest.mark.filterwarnings(f"ignore:{SDK_DEPRECATION}:DeprecationWarning")
 
 
 # -- the official client ------------------------------------------------------------------------

@@ -1,6 +1,8 @@
 // Decode a Vercel AI SDK UI message stream with the official client (strict) and print the
 // final UIMessage, the finish chunk and the errors the stream reported.
 //   node ui-message-stream.mjs '{"fragment": true}' < stream-bytes
+//   node ui-message-stream.mjs '{"many": true}' < [{"stream": "<text>"}, ...]
+// The second form decodes many streams in one process and prints a JSON array of results.
 //
 // The bytes go through what useChat's DefaultChatTransport runs: parseJsonEventStream with
 // uiMessageChunkSchema (every chunk must validate), then readUIMessageStream builds the message.
@@ -109,6 +111,16 @@ async function decode(bytes, opts) {
 }
 
 const opts = options();
-const result = await decode(await readStdin(), opts);
+const input = await readStdin();
+let result;
+if (opts.many) {
+  const cases = JSON.parse(new TextDecoder().decode(input));
+  result = [];
+  for (const item of cases) {
+    result.push(await decode(new TextEncoder().encode(item.stream), { ...opts, ...item }));
+  }
+} else {
+  result = await decode(input, opts);
+}
 failIfWarned();
 process.stdout.write(JSON.stringify(result));
