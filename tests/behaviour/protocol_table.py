@@ -189,13 +189,6 @@ PROTOCOLS: dict[str, ProtocolCase] = {
     "openai-chat": ProtocolCase(OPENAI_CHAT, openai_chat_oracle),
     "openai-assistants": ProtocolCase(OPENAI_ASSISTANTS, openai_assistants_oracle),
     "ag-ui": ProtocolCase(AG_UI, ag_ui_oracle),
-}
-
-PENDING: dict[str, ProtocolCase] = {
-    # Its official client accepts what every host streams, but streambridge.client cannot read
-    # back the per-step usage of steps_with_usage (no Responses event carries it), and
-    # test_oracles.py compares that client's message unprojected: the row joins PROTOCOLS when
-    # it compares ``PROTOCOLS[protocol].project`` of both summaries.
     "openai-responses": ProtocolCase(
         OPENAI_RESPONSES, openai_responses_oracle, openai_responses.project
     ),
