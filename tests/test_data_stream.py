@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 
 import streambridge as sb
+from assistant_ui_message import message_summary, unnamed_data_last
 from chunk_strategies import chunk_sequences, round_trip
 from oracle import run_oracle
 from scenarios import SCENARIOS, Run, expected, scenario_bytes
@@ -171,39 +172,11 @@ async def oracle_message(body: bytes, *, fragment: bool, state: Any) -> dict[str
 
 def client_summary(message: dict[str, Any]) -> dict[str, Any]:
     """The official client's message in the scenarios' plain form (see scenarios.summary)."""
-    parts = message["parts"]
     status = message["status"]
     finish = {"complete": "stop", "requires-action": "tool-calls"}.get(status["type"])
     if status["type"] == "incomplete":
         finish = status["reason"]
-    steps = message["metadata"]["steps"]
-    return {
-        "text": "".join(p["text"] for p in parts if p["type"] == "text"),
-        "reasoning": "".join(p["text"] for p in parts if p["type"] == "reasoning"),
-        "tool_calls": [
-            {
-                "id": p["toolCallId"],
-                "name": p["toolName"],
-                "args": p["args"],
-                "result": p.get("result"),
-                "is_error": p.get("isError", False),
-            }
-            for p in parts
-            if p["type"] == "tool-call"
-        ],
-        "sources": [
-            {"url": p["url"], "title": p.get("title")} for p in parts if p["type"] == "source"
-        ],
-        "files": [
-            {"data": p["data"], "mime_type": p["mimeType"]} for p in parts if p["type"] == "file"
-        ],
-        "data": [{"name": p["name"], "data": p["data"]} for p in parts if p["type"] == "data"]
-        + [{"name": None, "data": d} for d in message["metadata"]["unstable_data"]],
-        "state": message["metadata"]["unstable_state"],
-        "finish_reason": finish,
-        "steps": [(s["usage"]["inputTokens"], s["usage"]["outputTokens"]) for s in steps],
-        "errors": [status["error"]["message"]] if status.get("reason") == "error" else [],
-    }
+    return {**message_summary(message), "finish_reason": finish}
 
 
 def project(want: dict[str, Any]) -> dict[str, Any]:
@@ -212,9 +185,7 @@ def project(want: dict[str, Any]) -> dict[str, Any]:
     del want["usage"]
     if want["finish_reason"] not in (None, "tool-calls", "error"):
         want["finish_reason"] = "stop"
-    named = [d for d in want["data"] if d["name"] is not None]
-    want["data"] = named + [d for d in want["data"] if d["name"] is None]
-    return want
+    return unnamed_data_last(want)
 
 
 def summary(message: dict[str, Any]) -> dict[str, Any]:

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 
 import streambridge as sb
+from assistant_ui_message import message_summary, unnamed_data_last
 from chunk_strategies import chunk_sequences, round_trip
 from oracle import run_oracle
 from scenarios import SCENARIOS, Run, expected, fixed_input, produce, scenario_bytes
@@ -587,7 +588,7 @@ def client_summary(output: dict[str, Any]) -> dict[str, Any]:
     chunk the official decoder handed it (the accumulator keeps no total usage of its own).
     """
     message = output["message"]
-    parts, status = message["parts"], message["status"]
+    status = message["status"]
     finish = {
         "complete": status.get("reason"),
         "requires-action": "tool-calls",
@@ -596,37 +597,11 @@ def client_summary(output: dict[str, Any]) -> dict[str, Any]:
     finishes = [c for c in output["chunks"] if c["type"] == "message-finish"]
     usage = finishes[-1]["usage"] if finishes else None
     return {
-        "text": "".join(p["text"] for p in parts if p["type"] == "text"),
-        "reasoning": "".join(p["text"] for p in parts if p["type"] == "reasoning"),
-        "tool_calls": [
-            {
-                "id": p["toolCallId"],
-                "name": p["toolName"],
-                "args": p["args"],
-                "result": p.get("result"),
-                "is_error": p.get("isError", False),
-            }
-            for p in parts
-            if p["type"] == "tool-call"
-        ],
-        "sources": [
-            {"url": p["url"], "title": p.get("title")} for p in parts if p["type"] == "source"
-        ],
-        "files": [
-            {"data": p["data"], "mime_type": p["mimeType"]} for p in parts if p["type"] == "file"
-        ],
-        "data": [{"name": p["name"], "data": p["data"]} for p in parts if p["type"] == "data"]
-        + [{"name": None, "data": d} for d in message["metadata"]["unstable_data"]],
-        "state": message["metadata"]["unstable_state"],
+        **message_summary(message),
         "finish_reason": finish,
         "usage": None
         if usage is None
         else {"input": usage["inputTokens"], "output": usage["outputTokens"]},
-        "steps": [
-            (s["usage"]["inputTokens"], s["usage"]["outputTokens"])
-            for s in message["metadata"]["steps"]
-        ],
-        "errors": [status["error"]["message"]] if status.get("reason") == "error" else [],
     }
 
 
@@ -634,9 +609,7 @@ def project(want: dict[str, Any]) -> dict[str, Any]:
     """What assistant-ui's message can hold, in its order: unnamed data is message metadata
     (``unstable_data``), apart from the named data parts, so it comes after them here.
     Nothing else is dropped: finish reason, usage, steps and errors all reach the client."""
-    named = [d for d in want["data"] if d["name"] is not None]
-    want["data"] = named + [d for d in want["data"] if d["name"] is None]
-    return want
+    return unnamed_data_last(want)
 
 
 EXPECTED: dict[str, dict[str, Any]] = {
