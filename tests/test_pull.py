@@ -82,6 +82,21 @@ async def test_read_request_refuses_with_the_status_a_client_should_see(
     assert caught.value.status == status
 
 
+async def test_a_body_given_up_half_read_is_closed_at_once() -> None:
+    closed: list[bool] = []
+
+    async def body() -> AsyncIterator[bytes]:
+        try:
+            yield b"x" * 60
+            yield b"never read"
+        finally:
+            closed.append(True)
+
+    with pytest.raises(HTTPError):
+        await endpoint(hello, max_body_bytes=50).read_request("POST", b"", None, body())
+    assert closed == [True]
+
+
 async def test_read_request_while_shutting_down_is_a_503() -> None:
     host = endpoint(hello)
     await host.shutdown()

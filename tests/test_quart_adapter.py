@@ -12,7 +12,9 @@ from typing import Any
 import anyio
 import pytest
 import quart
+import sniffio
 from quart import Quart
+from quart_trio import QuartTrio
 
 import streambridge as sb
 from streambridge.client import accumulate, decode
@@ -25,11 +27,6 @@ SEEN: list[Any] = []
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"  # Quart's ASGI layer is asyncio's (tasks, queues): it cannot run on trio
-
-
-@pytest.fixture
 def seen() -> list[Any]:
     SEEN.clear()
     return SEEN
@@ -38,15 +35,21 @@ def seen() -> list[Any]:
 async def run(controller: sb.RunController) -> None:
     raw = controller.input.raw if isinstance(controller.input.raw, dict) else {}
     # The context is Quart's own while the run streams: its globals are the run's request.
-    proxy = quart.websocket if isinstance(controller.request, quart.Websocket) else quart.request
+    is_websocket = isinstance(controller.request, quart.Websocket)
+    proxy = quart.websocket if is_websocket else quart.request
     SEEN.append((type(controller.request).__name__, proxy.path, quart.current_app.name))
     for piece in raw.get("pieces", ["hi"]):
         controller.append_text(piece)
         await anyio.sleep(raw.get("pause", 0))
 
 
+def new_app() -> Quart:
+    """Quart on asyncio; on trio, QuartTrio (quart-trio): Quart's own ASGI layer is asyncio's."""
+    return QuartTrio("chat") if sniffio.current_async_library() == "trio" else Quart("chat")
+
+
 def make_app(**options: Any) -> Quart:
-    app = Quart("chat")
+    app = new_app()
     app.add_url_rule("/api/chat", view_func=stream_view(run, heartbeat=None, **options))
     app.add_websocket("/api/chat", view_func=websocket_view(run, **options))
     return app
@@ -65,12 +68,13 @@ async def post(
 
 
 async def test_view_streams_the_run_with_quarts_request_and_context(seen: list[Any]) -> None:
-    response = await post(make_app(), {"messages": []})
+    app = make_app()
+    response = await post(app, {"messages": []})
     assert response.status_code == 200
     assert response.headers["x-vercel-ai-data-stream"] == "v1"
     assert response.headers["cache-control"] == "no-store"
     assert accumulate(decode(await response.get_data(), "data-stream")).text == "hi"
-    assert seen == [("Request", "/api/chat", "chat")]
+    assert seen == [(app.request_class.__name__, "/api/chat", "chat")]
 
 
 async def test_stream_outlasts_a_short_response_timeout() -> None:
@@ -127,7 +131,8 @@ async def test_any_protocol_through_the_query() -> None:
 
 
 async def test_websocket_serves_runs_one_after_another(seen: list[Any]) -> None:
-    async with make_app().test_client().websocket("/api/chat") as ws:
+    app = make_app()
+    async with app.test_client().websocket("/api/chat") as ws:
         for request_id in ("a", "b"):
             await ws.send(json.dumps({"type": "send", "requestId": request_id, "messages": []}))
             frames = [json.loads(await ws.receive())]
@@ -135,11 +140,11 @@ async def test_websocket_serves_runs_one_after_another(seen: list[Any]) -> None:
                 frames.append(json.loads(await ws.receive()))
             assert frames[0] == {"type": "start", "requestId": request_id}
             assert frames[1]["chunk"] == '0:"hi"'
-    assert seen == [("Websocket", "/api/chat", "chat")] * 2
+    assert seen == [(app.websocket_class.__name__, "/api/chat", "chat")] * 2
 
 
 async def test_shutdown_ends_open_streams_and_refuses_new_ones() -> None:
-    app = Quart("chat")
+    app = new_app()
     view = stream_view(run, heartbeat=None)
     app.add_url_rule("/api/chat", view_func=view)
     client = app.test_client()

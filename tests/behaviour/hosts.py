@@ -101,8 +101,8 @@ HOSTS = [
     for server in ASGI_SERVERS
 ]
 
-# Framework plugins on the servers their frameworks are run on.  Quart is asyncio-only (its ASGI
-# layer is built on asyncio tasks and queues), so it has no hypercorn-trio host.
+# Framework plugins on the servers their frameworks are run on.  Quart's own ASGI layer is built
+# on asyncio tasks and queues; on trio it is QuartTrio, from the quart-trio extension.
 HOSTS += [
     Host("channels-daphne", "behaviour.channels_host.asgi:application", DAPHNE),
     Host(
@@ -111,6 +111,13 @@ HOSTS += [
         HYPERCORN_ASYNCIO,
         request_type="Request",
         websocket_request_type="Websocket",
+    ),
+    Host(
+        "quart-trio-hypercorn-trio",
+        "behaviour.quart_host:trio_app",
+        HYPERCORN_TRIO,
+        request_type="TrioRequest",
+        websocket_request_type="TrioWebsocket",
     ),
 ]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from quart import Quart
+from quart_trio import QuartTrio
 
 from streambridge_quart import stream_view, websocket_view
 
@@ -14,3 +15,9 @@ app = Quart(__name__)
 app.config["RESPONSE_TIMEOUT"] = 0.2
 app.add_url_rule(PATH, view_func=stream_view(run, **OPTIONS))
 app.add_websocket(PATH, view_func=websocket_view(run, **OPTIONS))
+
+# Quart on trio is QuartTrio (the quart-trio extension): the same views.
+trio_app = QuartTrio(__name__)
+trio_app.config["RESPONSE_TIMEOUT"] = 0.2
+trio_app.add_url_rule(PATH, view_func=stream_view(run, **OPTIONS))
+trio_app.add_websocket(PATH, view_func=websocket_view(run, **OPTIONS))

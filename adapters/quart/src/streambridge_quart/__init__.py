@@ -27,7 +27,7 @@ from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import Any, Protocol, cast
 
-from quart.globals import request_ctx, websocket_ctx
+from quart.globals import current_app, request_ctx, websocket_ctx
 from quart.wrappers import Request, Response, Websocket
 from quart.wrappers.response import ResponseBody
 from werkzeug.datastructures import Headers
@@ -131,7 +131,8 @@ async def _respond(endpoint: StreamEndpoint, request: Request) -> Response:
     except HTTPError as error:
         return _error_response(error, head=request.method == "HEAD")
     body = None if run_input is None else _StreamBody(endpoint, protocol, run_input, request)
-    response = Response(body, status=200, headers=Headers(stream_headers(protocol)))
+    headers = Headers(stream_headers(protocol))
+    response = current_app.response_class(body, status=200, headers=headers)
     response.timeout = None  # RESPONSE_TIMEOUT would cut the stream, silently
     return response
 
@@ -150,7 +151,7 @@ async def _body(request: Request) -> AsyncIterator[bytes]:
 def _error_response(error: HTTPError, *, head: bool) -> Response:
     body = error.body()
     headers = Headers(error_headers(error, len(body)))
-    response = Response(b"" if head else body, status=error.status, headers=headers)
+    response = current_app.response_class(b"" if head else body, error.status, headers)
     response.content_length = len(body)  # for a HEAD too: the length of the body it omits
     return response
 
