@@ -30,22 +30,17 @@ from .input import RunInput
 from .protocols import WireProtocol
 from .run import RunFunction
 from .transport import (
+    TRY_AGAIN_LATER,
     ClientDisconnected,
     Ending,
     HTTPError,
     OpenStreams,
-    SessionEnd,
     StreamEndpoint,
     StreamOptions,
-    check_content_length,
-    check_method,
-    decode_json,
+    close_session,
     error_headers,
-    parse_input,
     protocol_from_query,
     pump,
-    read_limited,
-    select_protocol,
     serve_session,
     stream_headers,
 )
@@ -68,10 +63,6 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-
-_GOING_AWAY = 1001
-_INTERNAL_ERROR = 1011
-_TRY_AGAIN_LATER = 1013
 
 
 class StreamApp:
@@ -192,13 +183,15 @@ async def serve_http(
     """
     method = scope["method"]
     try:
-        check_method(method)
-        query = scope.get("query_string", b"")
-        protocol = select_protocol(endpoint.options, protocol_from_query(query))
-        if method == "HEAD":
+        protocol, run_input = await endpoint.read_request(
+            method,
+            scope.get("query_string", b""),
+            _header(scope, b"content-length"),
+            _request_body(receive) if body is None else body,
+        )
+        if run_input is None:  # HEAD
             await _start(send, 200, stream_headers(protocol), body_follows=False)
             return
-        run_input = await _read_input(endpoint, protocol, scope, receive, body)
     except HTTPError as error:
         with suppress(OSError):
             await _answer_error(send, error, head=method == "HEAD")
@@ -207,21 +200,6 @@ async def serve_http(
         return
     request = scope if request is None else request
     await _stream(endpoint, protocol, run_input, request, receive, send)
-
-
-async def _read_input(
-    endpoint: StreamEndpoint,
-    protocol: WireProtocol,
-    scope: Scope,
-    receive: Receive,
-    body: AsyncIterable[bytes] | None,
-) -> RunInput:
-    if endpoint.streams.closing:
-        raise HTTPError(503, "the server is shutting down; try again", {"Retry-After": "1"})
-    limit = endpoint.options.max_body_bytes
-    check_content_length(_header(scope, b"content-length"), limit)
-    data = await read_limited(_request_body(receive) if body is None else body, limit)
-    return parse_input(protocol, decode_json(data))
 
 
 async def _stream(
@@ -322,11 +300,9 @@ class _ASGIWebSocket:
             raise ConnectionResetError("the WebSocket client has gone")
         await self._send({"type": "websocket.send", "text": text})
 
-    async def close(self, code: int, wait_at_most: float | None) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        with suppress(OSError), anyio.move_on_after(wait_at_most):
+    async def close(self, code: int) -> None:
+        if not self.closed:
+            self.closed = True
             await self._send({"type": "websocket.close", "code": code})
 
 
@@ -349,7 +325,7 @@ async def serve_websocket(
             return
         try:
             if endpoint.streams.closing:
-                await send({"type": "websocket.close", "code": _TRY_AGAIN_LATER})
+                await send({"type": "websocket.close", "code": TRY_AGAIN_LATER})
                 return
             await send({"type": "websocket.accept"})
         except OSError:  # the client left during the handshake
@@ -361,10 +337,7 @@ async def serve_websocket(
         scope if request is None else request,
         protocol=protocol_from_query(scope.get("query_string", b"")),
     )
-    if ending is SessionEnd.SHUTDOWN:
-        await channel.close(_GOING_AWAY, endpoint.options.send_timeout)
-    elif ending is SessionEnd.SEND_FAILED:  # the client is not reading: try briefly
-        await channel.close(_INTERNAL_ERROR, min(1.0, endpoint.options.send_timeout or 1.0))
+    await close_session(ending, channel.close, endpoint.options.send_timeout)
 
 
 # -- lifespan ------------------------------------------------------------------------------------

@@ -47,9 +47,15 @@ def _hypercorn(worker: str) -> Callable[[str, int], list[str]]:
     return argv
 
 
+def _daphne(app: str, port: int) -> list[str]:
+    return [sys.executable, "-m", "daphne", "--bind", "127.0.0.1", "--port", str(port),
+            "--verbosity", "0", app]  # fmt: skip
+
+
 UVICORN = Server("uvicorn", _uvicorn)
 HYPERCORN_ASYNCIO = Server("hypercorn-asyncio", _hypercorn("asyncio"))
 HYPERCORN_TRIO = Server("hypercorn-trio", _hypercorn("trio"))
+DAPHNE = Server("daphne", _daphne)
 
 
 @dataclass(frozen=True)
@@ -95,11 +101,32 @@ HOSTS = [
     for server in ASGI_SERVERS
 ]
 
+# Framework plugins on the servers their frameworks are run on.  Quart's own ASGI layer is built
+# on asyncio tasks and queues; on trio it is QuartTrio, from the quart-trio extension.
+HOSTS += [
+    Host("channels-daphne", "behaviour.channels_host.asgi:application", DAPHNE),
+    Host(
+        "quart-hypercorn-asyncio",
+        "behaviour.quart_host:app",
+        HYPERCORN_ASYNCIO,
+        request_type="Request",
+        websocket_request_type="Websocket",
+    ),
+    Host(
+        "quart-trio-hypercorn-trio",
+        "behaviour.quart_host:trio_app",
+        HYPERCORN_TRIO,
+        request_type="TrioRequest",
+        websocket_request_type="TrioWebsocket",
+    ),
+]
+
 SERVER_ERRORS = (
     "Exception in ASGI application",  # uvicorn: the app raised
     "Error in ASGI Framework",  # hypercorn: the app raised
     "ASGI callable returned without",  # uvicorn: an unfinished response or handshake
     "Unexpected ASGI message",
+    "Exception inside application",  # daphne: the app raised
 )
 """Lines a server logs when an app misbehaves; none may appear in a session's logs."""
 

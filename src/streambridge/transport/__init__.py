@@ -10,6 +10,7 @@ and response objects; everything it decides lives here, one idea per module:
 ``endpoint``  :class:`StreamEndpoint`, a run served with one set of options
 ``pump``      the streaming loop: one send per ready batch, raced against disconnect, send
               failure, the send timeout and shutdown
+``pull``      the same loop for a framework that pulls the response body (iterates it)
 ``shutdown``  :class:`OpenStreams`, ending every open stream cleanly on shutdown
 ``events``    cutting a protocol's bytes into single events, by its framing
 ``envelope``  the WebSocket envelope frames (AI SDK WebSocket chat transport)
@@ -24,6 +25,7 @@ from .errors import SHUTDOWN_MESSAGE, ClientDisconnected, HTTPError
 from .events import Event, EventSplitter, event_text
 from .headers import error_headers, stream_headers
 from .options import StreamOptions
+from .pull import pull
 from .pump import Ending, pump
 from .request import (
     ALLOWED_METHODS,
@@ -35,12 +37,19 @@ from .request import (
     read_limited,
     select_protocol,
 )
-from .session import SessionEnd, WebSocketChannel, serve_session
+from .session import (
+    TRY_AGAIN_LATER,
+    SessionEnd,
+    WebSocketChannel,
+    close_session,
+    serve_session,
+)
 from .shutdown import OpenStreams
 
 __all__ = [
     "ALLOWED_METHODS",
     "SHUTDOWN_MESSAGE",
+    "TRY_AGAIN_LATER",
     "ClientDisconnected",
     "Ending",
     "Event",
@@ -54,11 +63,13 @@ __all__ = [
     "check_content_length",
     "check_method",
     "chunk_event",
+    "close_session",
     "decode_json",
     "error_headers",
     "event_text",
     "parse_input",
     "protocol_from_query",
+    "pull",
     "pump",
     "read_limited",
     "select_protocol",

@@ -1,18 +1,31 @@
 """``StreamEndpoint``: one run function served with one set of options.
 
-It is what every host mounts: the adapters and the ASGI app hand it a parsed request and get the
-encoded stream back, and its :class:`OpenStreams` lets the host end them all on shutdown.
+It is what every host mounts: the adapters and the ASGI app hand it the parts of a request and get
+the protocol and the run's input back (:meth:`StreamEndpoint.read_request`), then the encoded
+stream (:meth:`StreamEndpoint.open`); its :class:`OpenStreams` lets the host end them all on
+shutdown.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterable
 from typing import Any
 
 from ..encoding import EncodedStream, encode
 from ..input import RunInput
 from ..protocols import WireProtocol
 from ..run import RunFunction, create_run
+from .errors import HTTPError
 from .options import StreamOptions
+from .request import (
+    check_content_length,
+    check_method,
+    decode_json,
+    parse_input,
+    protocol_from_query,
+    read_limited,
+    select_protocol,
+)
 from .shutdown import OpenStreams
 
 __all__ = ["StreamEndpoint"]
@@ -28,6 +41,31 @@ class StreamEndpoint:
         self.options = options
         self.streams = streams if streams is not None else OpenStreams()
         """Shared by every endpoint of one host, so one ``shutdown()`` ends all their streams."""
+
+    async def read_request(
+        self,
+        method: str,
+        query_string: bytes | str,
+        content_length: str | None,
+        body: AsyncIterable[bytes],
+    ) -> tuple[WireProtocol, RunInput | None]:
+        """The protocol a request asks for and the run's input (``None`` for a HEAD, whose body is
+        not read), or :class:`HTTPError` with the answer to refuse it with.
+
+        The checks run in the order every host answers them: the method (405), the protocol
+        (400), then for a POST the host's state (503 while it shuts down), the declared length
+        and the body as it is read (413), and the body's JSON and shape (400, 422).
+        """
+        check_method(method)
+        protocol = select_protocol(self.options, protocol_from_query(query_string))
+        if method == "HEAD":
+            return protocol, None
+        if self.streams.closing:
+            raise HTTPError(503, "the server is shutting down; try again", {"Retry-After": "1"})
+        limit = self.options.max_body_bytes
+        check_content_length(content_length, limit)
+        data = await read_limited(body, limit)
+        return protocol, parse_input(protocol, decode_json(data))
 
     def open(
         self,

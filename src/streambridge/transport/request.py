@@ -77,11 +77,19 @@ async def read_limited(chunks: AsyncIterable[bytes], limit: int) -> bytes:
     may send a length it does not keep to, or none at all)."""
     parts: list[bytes] = []
     size = 0
-    async for chunk in chunks:
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(limit)
-        parts.append(chunk)
+    iterator = aiter(chunks)
+    try:
+        async for chunk in iterator:
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(limit)
+            parts.append(chunk)
+    finally:
+        # A body given up half read is closed here, not left to the garbage collector (trio
+        # reports an async generator it has to finalise).
+        aclose = getattr(iterator, "aclose", None)
+        if aclose is not None:
+            await aclose()
     return b"".join(parts)
 
 

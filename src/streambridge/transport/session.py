@@ -6,12 +6,15 @@ vanished client, a client that stopped reading and a server shutdown end a run h
 they do a response.  One run streams at a time: a ``send`` during a run is refused with an
 ``error`` frame, which keeps memory per connection bounded by one run's.
 
-The host owns the handshake and the close; this module needs only a :class:`WebSocketChannel`.
+The host owns the handshake and the socket; this module needs only a :class:`WebSocketChannel`,
+and :func:`close_session` tells the host how to close the socket once a session has ended.
 """
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Awaitable, Callable
+from contextlib import suppress
 from typing import Any, Protocol
 
 import anyio
@@ -36,9 +39,14 @@ from .events import EventSplitter
 from .pump import Ending, pump
 from .request import parse_input, select_protocol
 
-__all__ = ["SessionEnd", "WebSocketChannel", "serve_session"]
+__all__ = ["TRY_AGAIN_LATER", "SessionEnd", "WebSocketChannel", "close_session", "serve_session"]
 
 RESUME_UNSUPPORTED = "resume is not supported yet"
+
+GOING_AWAY = 1001
+INTERNAL_ERROR = 1011
+TRY_AGAIN_LATER = 1013
+"""The close code of a handshake the host refuses because it is shutting down."""
 
 
 class WebSocketChannel(Protocol):
@@ -76,6 +84,22 @@ async def serve_session(
     """
     with endpoint.streams.track() as stop:
         return await _Session(channel, endpoint, request, protocol, stop).serve()
+
+
+async def close_session(
+    ending: SessionEnd, close: Callable[[int], Awaitable[object]], send_timeout: float | None
+) -> None:
+    """Close the socket as ``ending`` asks, with ``close(code)``: nothing for a client that left,
+    1001 (going away) for a shutdown, 1011 for a failed send, tried briefly since the client is
+    not reading.  A client gone meanwhile is no error."""
+    if ending is SessionEnd.SHUTDOWN:
+        code, wait = GOING_AWAY, send_timeout
+    elif ending is SessionEnd.SEND_FAILED:
+        code, wait = INTERNAL_ERROR, min(1.0, send_timeout or 1.0)
+    else:
+        return
+    with suppress(OSError), anyio.move_on_after(wait):
+        await close(code)
 
 
 class _Run:

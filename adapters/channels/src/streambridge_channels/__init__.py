@@ -1,0 +1,112 @@
+"""Serve a streambridge run from Django Channels.
+
+>>> from channels.routing import ProtocolTypeRouter, URLRouter
+>>> from django.urls import path
+>>> application = ProtocolTypeRouter({
+...     "http": URLRouter([path("api/chat", StreamConsumer.as_asgi(run=run))]),
+...     "websocket": URLRouter([path("api/chat", StreamWebsocketConsumer.as_asgi(run=run))]),
+... })
+
+``controller.request`` is the consumer's scope: the ASGI scope as Channels' routers and
+middleware leave it (``scope["url_route"]``, ``scope["user"]`` under ``AuthMiddlewareStack``,
+...).  Every behaviour (protocols, heartbeats, disconnects, errors, shutdown) is streambridge's
+own: this package only hands the connection over.
+
+Why the consumers drive the connection themselves: ``AsyncHttpConsumer`` reads the whole body,
+calls ``handle()`` and stops when it returns, and while ``handle()`` runs it does not dispatch
+``http.disconnect``, so a stream written from ``handle()`` would never learn that its client
+left.  These consumers instead hand the connection's ``receive`` and ``send`` to streambridge's
+ASGI host, which watches for the disconnect while it streams and cancels the run at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol, cast
+
+# Channels ships no type information: its base classes are Any to mypy.
+from channels.db import aclose_old_connections  # type: ignore[import-untyped]
+from channels.generic.http import AsyncHttpConsumer  # type: ignore[import-untyped]
+from channels.generic.websocket import AsyncWebsocketConsumer  # type: ignore[import-untyped]
+
+from streambridge import RunFunction
+from streambridge.asgi import Receive, Scope, Send, serve_http, serve_websocket
+from streambridge.transport import StreamEndpoint, StreamOptions
+
+__all__ = ["ConsumerApp", "StreamConsumer", "StreamWebsocketConsumer"]
+
+
+class ConsumerApp(Protocol):
+    """What ``as_asgi()`` returns: an ASGI app that runs one consumer per connection."""
+
+    consumer_class: type[Any]
+    consumer_initkwargs: dict[str, Any]
+    endpoint: StreamEndpoint
+    """The run and its options, shared by every connection of this app."""
+    shutdown: Callable[[], Awaitable[None]]
+    """End this app's open streams cleanly (see ``StreamApp.shutdown``)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None: ...
+
+
+def _endpoint(run: RunFunction, options: dict[str, Any]) -> StreamEndpoint:
+    # Built once per as_asgi() and shared by its consumers, so the options are checked at startup
+    # (like a StreamApp's) and one shutdown() reaches every open stream.
+    return StreamEndpoint(run, StreamOptions.from_kwargs(**options))
+
+
+def _consumer_app(app: Any, endpoint: StreamEndpoint) -> ConsumerApp:
+    consumer_app = cast(ConsumerApp, app)
+    consumer_app.endpoint = endpoint
+    consumer_app.shutdown = endpoint.shutdown
+    return consumer_app
+
+
+class StreamConsumer(AsyncHttpConsumer):  # type: ignore[misc]  # Channels is untyped
+    """An HTTP consumer that streams ``run`` back to a POST (HEAD: the headers; any other
+    method: a JSON 405).
+
+    Route it with ``StreamConsumer.as_asgi(run=run, **options)``; the options are those of
+    :class:`~streambridge.asgi.StreamApp`.  It joins no channel layer group: a run that wants the
+    layer calls ``channels.layers.get_channel_layer()``.
+    """
+
+    def __init__(self, endpoint: StreamEndpoint, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.endpoint = endpoint
+
+    @classmethod
+    def as_asgi(cls, *, run: RunFunction, **options: Any) -> ConsumerApp:
+        """The ASGI app to route: a consumer per request, all serving ``run`` with ``options``."""
+        endpoint = _endpoint(run, options)
+        return _consumer_app(super().as_asgi(endpoint=endpoint), endpoint)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.scope = scope
+        self.base_send = send
+        await aclose_old_connections()  # as Channels does before each handler
+        await serve_http(self.endpoint, scope, receive, send)
+
+
+class StreamWebsocketConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # Channels is untyped
+    """A WebSocket consumer serving ``run`` in streambridge's envelope (several runs, one at a
+    time, each cancellable with an ``abort`` frame; closing the socket cancels the current one).
+
+    Route it with ``StreamWebsocketConsumer.as_asgi(run=run, **options)``.
+    """
+
+    def __init__(self, endpoint: StreamEndpoint, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.endpoint = endpoint
+
+    @classmethod
+    def as_asgi(cls, *, run: RunFunction, **options: Any) -> ConsumerApp:
+        """The ASGI app to route: a consumer per connection, all serving ``run``."""
+        endpoint = _endpoint(run, options)
+        return _consumer_app(super().as_asgi(endpoint=endpoint), endpoint)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.scope = scope
+        self.base_send = send
+        await aclose_old_connections()
+        await serve_websocket(self.endpoint, scope, receive, send)

@@ -1,0 +1,82 @@
+"""``pull``: serve a run to a framework that pulls the response body instead of being sent it.
+
+Some frameworks take an async iterable as a response body and write each item themselves
+(Quart's ``Response`` is one): the host never calls ``send``, it is asked for the next item.
+``pull`` runs :func:`pump` beside the framework and hands each item over when it is asked for, so
+such a host ends a run exactly as a sending one does:
+
+- the framework asking for the next item is the sign that its last write has finished, so a write
+  that takes longer than ``send_timeout`` gives the stream up (the stuck write itself is the
+  framework's: it lasts until the server drops the connection);
+- the framework leaving the block early (it cancelled the response because the client went away,
+  or a write raised) is the client going away: the run is cancelled after its grace, and its
+  ``finally`` blocks have run when the block exits;
+- a shutdown ends the stream with the protocol's error event and end.
+
+::
+
+    async with pull(endpoint, protocol, run_input, request) as body:
+        async for data in body:
+            await write(data)
+
+The pump runs in a task group the block sits inside, so the block must be entered and left in one
+task, as ``async with`` and a response body's ``__aenter__``/``__aexit__`` are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+
+from ..input import RunInput
+from ..protocols import WireProtocol
+from .endpoint import StreamEndpoint
+from .pump import pump
+
+__all__ = ["pull"]
+
+
+@asynccontextmanager
+async def pull(
+    endpoint: StreamEndpoint, protocol: WireProtocol, run_input: RunInput, request: Any
+) -> AsyncIterator[AsyncIterator[bytes]]:
+    """The run's bytes in ``protocol``, one item per ready batch, for the framework to pull;
+    ``request`` becomes ``controller.request``."""
+    # No buffer: an item changes hands only when the framework asks for it.
+    handoff, items = anyio.create_memory_object_stream[bytes](0)
+    left = anyio.Event()
+
+    async def deliver(data: bytes) -> None:
+        try:
+            await handoff.send(data)
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+            raise ConnectionResetError("the response body is no longer read") from None
+
+    async def run_pump(stop: anyio.Event) -> None:
+        async with handoff:
+            await pump(
+                endpoint.open(protocol, run_input, request),
+                deliver,
+                client_gone=left.wait,
+                shutdown=stop,
+                send_timeout=endpoint.options.send_timeout,
+            )
+
+    failure: Exception | None = None
+    with endpoint.streams.track() as stop, items:
+        async with anyio.create_task_group() as task_group:
+            task_group.start_soon(run_pump, stop)
+            try:
+                yield items
+            except Exception as exc:
+                # The framework's own error goes back to it as it was, not in a task group's
+                # exception group, once the run has stopped.
+                failure = exc
+            finally:
+                left.set()
+                items.close()
+    if failure is not None:
+        raise failure

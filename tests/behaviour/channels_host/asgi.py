@@ -1,0 +1,25 @@
+"""``daphne behaviour.channels_host.asgi:application``."""
+
+from __future__ import annotations
+
+import os
+
+import django
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "behaviour.channels_host.settings")
+django.setup()
+
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402  (after setup)
+from django.urls import path  # noqa: E402
+
+from streambridge_channels import StreamConsumer, StreamWebsocketConsumer  # noqa: E402
+
+from ..app import OPTIONS, PATH, run  # noqa: E402
+
+route = PATH.lstrip("/")
+application = ProtocolTypeRouter(
+    {
+        "http": URLRouter([path(route, StreamConsumer.as_asgi(run=run, **OPTIONS))]),
+        "websocket": URLRouter([path(route, StreamWebsocketConsumer.as_asgi(run=run, **OPTIONS))]),
+    }
+)

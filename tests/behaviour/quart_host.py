@@ -1,0 +1,23 @@
+"""``hypercorn behaviour.quart_host:app``: the test app's run as a Quart route and websocket."""
+
+from __future__ import annotations
+
+from quart import Quart
+from quart_trio import QuartTrio
+
+from streambridge_quart import stream_view, websocket_view
+
+from .app import OPTIONS, PATH, run
+
+app = Quart(__name__)
+# Shorter than the paced and idle runs (0.3 s, 0.35 s): were a stream not exempt from Quart's
+# response timeout, those tests would see it cut.
+app.config["RESPONSE_TIMEOUT"] = 0.2
+app.add_url_rule(PATH, view_func=stream_view(run, **OPTIONS))
+app.add_websocket(PATH, view_func=websocket_view(run, **OPTIONS))
+
+# Quart on trio is QuartTrio (the quart-trio extension): the same views.
+trio_app = QuartTrio(__name__)
+trio_app.config["RESPONSE_TIMEOUT"] = 0.2
+trio_app.add_url_rule(PATH, view_func=stream_view(run, **OPTIONS))
+trio_app.add_websocket(PATH, view_func=websocket_view(run, **OPTIONS))
