@@ -446,6 +446,21 @@ async def test_the_page_decodes_errors_files_data_and_state_patches(
         assert _js_model_tuple(js_view(model)) == cut_expected, how
 
 
+def test_every_page_module_parses_as_an_es_module(tmp_path: Path) -> None:
+    """app.js needs a DOM and runs only in a browser; every module must at least parse."""
+    node = shutil.which("node")
+    if node is None:
+        skip_or_fail("node is not installed: the page's JavaScript cannot be run")
+    assert node is not None
+    modules = sorted(STATIC_DIR.rglob("*.js"))
+    assert STATIC_DIR / "js" / "app.js" in modules
+    for module in modules:
+        copy = tmp_path / (module.stem + ".mjs")  # .mjs: node parses it as a module
+        copy.write_bytes(module.read_bytes())
+        checked = subprocess.run([node, "--check", str(copy)], capture_output=True, check=False)
+        assert checked.returncode == 0, (module, checked.stderr.decode())
+
+
 AG_UI_PATCHES = b"".join(
     b"data: " + json.dumps(event).encode() + b"\n\n"
     for event in [
