@@ -65,7 +65,9 @@ async def _page(scope: Any, receive: Any, send: Any) -> None:
         return
     name = "index.html" if path == "/" else path.removeprefix("/")
     segments = name.split("/")
-    resource = STATIC.joinpath(*segments)
+    resource = STATIC
+    for segment in segments:  # one at a time: Python 3.10's joinpath takes one name
+        resource = resource / segment
     # Only plain names below static/: no "..", no hidden files, no empty segments.
     if any(not s or s.startswith(".") for s in segments) or not resource.is_file():
         await _respond(send, 404, _error("not found"), "application/json", head=head)

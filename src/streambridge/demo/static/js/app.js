@@ -6,7 +6,10 @@ import { overHttp, overWebSocket } from "./transport.js";
 
 const $ = (id) => document.getElementById(id);
 const LOG_LIMIT = 200;
-const newId = (prefix) => `${prefix}_${crypto.randomUUID().replaceAll("-", "").slice(0, 16)}`;
+// (Not crypto.randomUUID: it exists only in secure contexts, and the demo may be served over
+// plain HTTP on a LAN address.)
+const newId = (prefix) =>
+  `${prefix}_${Date.now().toString(36)}${Math.random().toString(36).slice(2, 10)}`;
 
 let conversation = [];
 let state = null; // the agent state after the last run, sent with the next request
@@ -41,9 +44,10 @@ async function init() {
     select.add(option);
   }
   for (const id of ["protocol", "transport"]) {
-    const saved = localStorage.getItem(`streambridge-demo-${id}`);
-    if (saved && [...$(id).options].some((o) => o.value === saved && !o.disabled)) $(id).value = saved;
-    $(id).addEventListener("change", () => localStorage.setItem(`streambridge-demo-${id}`, $(id).value));
+    const key = `streambridge-demo-${id}`;
+    const saved = localStorage.getItem(key);
+    if ([...$(id).options].some((o) => o.value === saved && !o.disabled)) $(id).value = saved;
+    $(id).addEventListener("change", () => localStorage.setItem(key, $(id).value));
   }
   $("composer").addEventListener("submit", (event) => {
     event.preventDefault();
@@ -85,6 +89,7 @@ async function send() {
   const query = `api/chat?protocol=${encodeURIComponent(protocol.name)}`;
   const message = createMessage(state);
   const view = addBubble("assistant");
+  view.setAttribute("aria-busy", "true"); // screen readers: read the answer once it is whole
   const decoder = protocol.createDecoder();
   const apply = (ops) => {
     ops.forEach((op) => applyOp(message, op));
@@ -119,12 +124,14 @@ async function send() {
   } finally {
     running = null;
     setRunning(false);
+    view.removeAttribute("aria-busy");
     message.stopped = controller.signal.aborted; // (over WebSocket a stopped run still ends)
     chat.push({ id: newId("msg"), role: "assistant", message });
     if (chat === conversation) {
       render(view, message);
       state = message.state;
-      setStatus(message.stopped ? "Stopped." : message.errors.length ? "Ended with an error." : "Done.");
+      const failed = message.errors.length > 0;
+      setStatus(message.stopped ? "Stopped." : failed ? "Ended with an error." : "Done.");
     }
   }
 }
@@ -216,11 +223,14 @@ function update(node, part) {
       node.querySelector(".body").textContent = part.text;
       break;
     case "tool": {
-      const status = part.isError ? "failed" : part.hasResult ? "done" : part.argsDone ? "running" : "arguments streaming";
-      const head = node.querySelector(".tool-head");
-      head.replaceChildren("Tool call ", element("code", null, part.name), " ", element("span", `badge ${status.split(" ")[0]}`, status));
-      const args = toolArgs(part);
-      node.querySelector(".args").textContent = part.argsDone && args !== undefined ? json(args) : part.argsText;
+      const status = part.isError ? "failed" : part.hasResult ? "done"
+        : part.argsDone ? "running" : "arguments streaming";
+      const badge = element("span", `badge ${status.split(" ")[0]}`, status);
+      node.querySelector(".tool-head")
+        .replaceChildren("Tool call ", element("code", null, part.name), " ", badge);
+      const args = toolArgs(part); // pretty once complete, as it streams before
+      node.querySelector(".args").textContent =
+        part.argsDone && args !== undefined ? json(args) : part.argsText;
       const result = node.querySelector(".result");
       result.hidden = !part.hasResult;
       result.textContent = part.hasResult ? `→ ${json(part.result)}` : "";
@@ -233,13 +243,15 @@ function update(node, part) {
     case "file": {
       const url = `data:${part.mimeType};base64,${part.data}`;
       const image = /^image\/(png|jpeg|gif|webp)$/.test(part.mimeType);
-      const child = image ? Object.assign(element("img"), { src: url, alt: `file (${part.mimeType})` })
-        : Object.assign(element("a", null, `Download file (${part.mimeType})`), { href: url, download: "file" });
+      const label = `file (${part.mimeType})`;
+      const child = image ? Object.assign(element("img"), { src: url, alt: label })
+        : Object.assign(element("a", null, `Download ${label}`), { href: url, download: "file" });
       node.replaceChildren(child);
       break;
     }
     case "data":
-      node.replaceChildren(element("span", "label", `data${part.name ? ` “${part.name}”` : ""}`), element("pre", null, json(part.data)));
+      node.replaceChildren(element("span", "label", part.name ? `data “${part.name}”` : "data"),
+        element("pre", null, json(part.data)));
       break;
   }
 }
@@ -255,7 +267,8 @@ function footer(view, message) {
   }
   if (message.finishReason || message.usage || message.stopped) {
     const { usage } = message;
-    const tokens = usage ? ` · ${usage.inputTokens} input + ${usage.outputTokens} output tokens` : "";
+    const tokens = usage
+      ? ` · ${usage.inputTokens} input + ${usage.outputTokens} output tokens` : "";
     const reason = message.finishReason ?? (message.stopped ? "— (stopped)" : "—");
     view.append(element("p", "meta", `finish: ${reason}${tokens}`));
   }
@@ -274,7 +287,8 @@ function log(kind, data, label = kind) {
   const list = $("events");
   const item = element("li", kind);
   const now = new Date();
-  const time = `${now.toTimeString().slice(0, 8)}.${String(now.getMilliseconds()).padStart(3, "0")}`;
+  const ms = String(now.getMilliseconds()).padStart(3, "0");
+  const time = `${now.toTimeString().slice(0, 8)}.${ms}`;
   item.append(element("time", null, time), " ", element("b", null, label), " ",
     element("code", null, data.length > 400 ? `${data.slice(0, 400)}…` : data));
   list.append(item);

@@ -26,7 +26,8 @@ export function createSplitter(framing) {
 
   return {
     /** The events completed by this piece of the body (a Uint8Array, or a string). */
-    push: (piece) => take(typeof piece === "string" ? piece : utf8.decode(piece, { stream: true }), false),
+    push: (piece) =>
+      take(typeof piece === "string" ? piece : utf8.decode(piece, { stream: true }), false),
     /** The events left when the body ends. */
     end: () => take(utf8.decode(), true),
   };

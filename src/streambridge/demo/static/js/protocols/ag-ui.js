@@ -19,7 +19,8 @@ function request(conversation, { threadId, runId, state }) {
         content: JSON.stringify(call.result) });
     }
   }
-  return { threadId, runId, messages, tools: [], context: [], state: state ?? {}, forwardedProps: {} };
+  return { threadId, runId, messages, tools: [], context: [], state: state ?? {},
+    forwardedProps: {} };
 }
 
 const mine = (event) => event.metadata?.streambridge ?? {};
@@ -40,7 +41,8 @@ function createDecoder() {
       pending.add(e.toolCallId);
       return [{ type: "tool-begin", id: e.toolCallId, name: e.toolCallName }];
     },
-    TOOL_CALL_ARGS: (e) => (e.delta ? [{ type: "tool-args", id: e.toolCallId, text: e.delta }] : []),
+    TOOL_CALL_ARGS: (e) =>
+      e.delta ? [{ type: "tool-args", id: e.toolCallId, text: e.delta }] : [],
     TOOL_CALL_END: (e) => [{ type: "tool-args-end", id: e.toolCallId }],
     TOOL_CALL_RESULT: (e) => {
       pending.delete(e.toolCallId);
@@ -56,7 +58,8 @@ function createDecoder() {
       if (name === "file" && value?.mimeType) {
         return [{ type: "file", data: value.data, mimeType: value.mimeType }];
       }
-      return name === "annotations" ? [] : [{ type: "data", name: name === "data" ? null : name, data: value }];
+      if (name === "annotations") return [];
+      return [{ type: "data", name: name === "data" ? null : name, data: value }];
     },
     RUN_FINISHED: (e) => {
       const outcome = e.outcome?.pendingToolCallIds?.length || pending.size ? "tool-calls" : "stop";

@@ -13,7 +13,8 @@ function request(conversation, { state }) {
     const content = [];
     if (reasoning) content.push({ type: "reasoning", text: reasoning });
     for (const call of calls) {
-      content.push({ type: "tool-call", toolCallId: call.id, toolName: call.name, args: call.args });
+      content.push({ type: "tool-call", toolCallId: call.id, toolName: call.name,
+        args: call.args });
     }
     if (text) content.push({ type: "text", text });
     messages.push({ role: "assistant", content });

@@ -70,9 +70,11 @@ function createDecoder() {
   const runEnd = (run, reason) => {
     const out = [...calls.values()].flatMap(argsDone);
     out.push(...extras(run.metadata?.streambridge));
-    if (reason === "error") out.push({ type: "error", message: run.last_error?.message || "The run failed." });
-    const used = run.usage;
-    return [...out, { type: "finish", reason, usage: usage(used?.prompt_tokens, used?.completion_tokens) }];
+    if (reason === "error") {
+      out.push({ type: "error", message: run.last_error?.message || "The run failed." });
+    }
+    const used = usage(run.usage?.prompt_tokens, run.usage?.completion_tokens);
+    return [...out, { type: "finish", reason, usage: used }];
   };
   const handlers = {
     "thread.message.delta": (v) => (v.delta.content ?? [])
@@ -85,8 +87,12 @@ function createDecoder() {
     },
   };
   const stepEnd = (v) => [...calls.values()].filter((c) => c.step === v.id).flatMap(argsDone);
-  for (const end of ["completed", "failed", "cancelled", "expired"]) handlers[`thread.run.step.${end}`] = stepEnd;
-  for (const [event, reason] of Object.entries(RUN_ENDS)) handlers[event] = (run) => runEnd(run, reason);
+  for (const end of ["completed", "failed", "cancelled", "expired"]) {
+    handlers[`thread.run.step.${end}`] = stepEnd;
+  }
+  for (const [event, reason] of Object.entries(RUN_ENDS)) {
+    handlers[event] = (run) => runEnd(run, reason);
+  }
 
   return {
     decode(event, data) {

@@ -13,10 +13,12 @@ function request(conversation) {
     }
     const { text, calls } = summary(turn.message);
     if (calls.length) {
-      messages.push({ role: "assistant", content: null, tool_calls: calls.map((call) => ({
-        id: call.id, type: "function", function: { name: call.name, arguments: call.argsText } })) });
+      const toolCalls = calls.map((call) => ({
+        id: call.id, type: "function", function: { name: call.name, arguments: call.argsText } }));
+      messages.push({ role: "assistant", content: null, tool_calls: toolCalls });
       for (const call of calls.filter((c) => c.hasResult)) {
-        messages.push({ role: "tool", tool_call_id: call.id, content: JSON.stringify(call.result) });
+        const content = JSON.stringify(call.result);
+        messages.push({ role: "tool", tool_call_id: call.id, content });
       }
     }
     if (text) messages.push({ role: "assistant", content: text });

@@ -11,10 +11,10 @@ function request(conversation) {
       continue;
     }
     const { text, calls } = summary(turn.message);
-    for (const call of calls) {
-      input.push({ type: "function_call", call_id: call.id, name: call.name, arguments: call.argsText });
-      if (call.hasResult) {
-        input.push({ type: "function_call_output", call_id: call.id, output: JSON.stringify(call.result) });
+    for (const { id, name, argsText, hasResult, result } of calls) {
+      input.push({ type: "function_call", call_id: id, name, arguments: argsText });
+      if (hasResult) {
+        input.push({ type: "function_call_output", call_id: id, output: JSON.stringify(result) });
       }
     }
     if (text) input.push({ role: "assistant", content: text });
@@ -52,12 +52,14 @@ function createDecoder() {
     let reason = awaiting.size ? "tool-calls" : "stop";
     if (type === "response.failed") {
       reason = "error";
-      if (!errored && response.error?.message) out.push({ type: "error", message: response.error.message });
+      const message = response.error?.message;
+      if (!errored && message) out.push({ type: "error", message }); // no error event came
     } else if (type === "response.incomplete") {
       reason = INCOMPLETE[response.incomplete_details?.reason] ?? "length";
     }
     const used = response.usage;
-    return [...out, { type: "finish", reason, usage: usage(used?.input_tokens, used?.output_tokens) }];
+    out.push({ type: "finish", reason, usage: usage(used?.input_tokens, used?.output_tokens) });
+    return out;
   };
   const handlers = {
     "response.output_item.added": ({ item, output_index: index }) => {
@@ -83,9 +85,12 @@ function createDecoder() {
     "response.reasoning_summary_text.delta": (v) => [{ type: "reasoning", text: v.delta }],
     "response.function_call_arguments.delta": (v) => args(calls.get(v.output_index), v.delta),
     "response.function_call_arguments.done": (v) => argsDone(calls.get(v.output_index)),
-    "response.output_text.annotation.added": ({ annotation: a, item_id: item, annotation_index: i }) =>
-      a?.type === "url_citation"
-        ? [{ type: "source", id: `${item}_${i}`, url: a.url, title: a.title || null }] : [],
+    "response.output_text.annotation.added": (v) => {
+      const { annotation: a } = v;
+      if (a?.type !== "url_citation") return [];
+      const id = `${v.item_id}_${v.annotation_index}`;
+      return [{ type: "source", id, url: a.url, title: a.title || null }];
+    },
     error: (v) => {
       errored = true;
       return [{ type: "error", message: v.message ?? v.error?.message ?? "An error occurred." }];

@@ -6,7 +6,8 @@ function request(conversation, { threadId, state }) {
   const messages = conversation.map((turn) => ({
     id: turn.id,
     role: turn.role,
-    parts: turn.role === "user" ? [{ type: "text", text: turn.text }] : turn.message.parts.map(uiPart),
+    parts: turn.role === "user"
+      ? [{ type: "text", text: turn.text }] : turn.message.parts.map(uiPart),
   }));
   return { id: threadId, messages, trigger: "submit-message", ...(state != null && { state }) };
 }
@@ -24,7 +25,8 @@ function uiPart(part) {
       return { type: "source-url", sourceId: part.id, url: part.url,
         ...(part.title != null && { title: part.title }) };
     case "file":
-      return { type: "file", mediaType: part.mimeType, url: `data:${part.mimeType};base64,${part.data}` };
+      return { type: "file", mediaType: part.mimeType,
+        url: `data:${part.mimeType};base64,${part.data}` };
     default:
       return { type: `data-${part.name ?? "data"}`, data: part.data };
   }
