@@ -10,14 +10,21 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
+import socket
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import anyio
 
 from .protocols import protocol_names
 from .run import RunFunction
+
+if TYPE_CHECKING:
+    from .asgi import StreamMiddleware
 
 __all__ = ["main"]
 
@@ -37,15 +44,27 @@ def _load_run(target: str) -> RunFunction:
     return run  # type: ignore[no-any-return]
 
 
-def _serve(app: Any, host: str, port: int) -> None:
+def _serve(app: StreamMiddleware, host: str, port: int) -> None:
     try:
         import uvicorn
     except ImportError:
         raise SystemExit(
             "serving needs an ASGI server: pip install uvicorn (or mount the app in your own)"
         ) from None
-    # The shutdown hook ends open streams cleanly before uvicorn waits for them.
-    uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=3)
+
+    class Server(uvicorn.Server):
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            # End open streams cleanly (the protocol's error event and end, WebSockets closed)
+            # before uvicorn waits for their connections to close.
+            with anyio.move_on_after(3):
+                await app.shutdown()
+            await super().shutdown(sockets)
+
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level="info", timeout_graceful_shutdown=3
+    )
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises Ctrl+C after shutting down
+        Server(config).run()
 
 
 def _demo(args: argparse.Namespace) -> None:
@@ -79,18 +98,72 @@ async def _not_found(scope: Any, receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+def _request_body(protocol: str, message: str) -> dict[str, Any]:
+    """The body the protocol's own client sends for one user message (see its docs page)."""
+    user = {"role": "user", "content": message}
+    parts = [{"type": "text", "text": message}]
+    bodies: dict[str, dict[str, Any]] = {
+        "assistant-transport": {
+            "commands": [{"type": "add-message", "message": {"role": "user", "parts": parts}}]
+        },
+        "ui-message-stream": {
+            "id": "tail",
+            "messages": [{"id": "tail-1", "role": "user", "parts": parts}],
+            "trigger": "submit-message",
+        },
+        "openai-chat": {
+            "model": "streambridge",
+            "messages": [user],
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        },
+        "openai-responses": {"model": "streambridge", "input": message, "stream": True},
+        "openai-assistants": {
+            "assistant_id": "asst_streambridge",
+            "thread": {"messages": [user]},
+            "stream": True,
+        },
+        "ag-ui": {
+            "threadId": "tail",
+            "runId": "tail-run",
+            "messages": [{"id": "tail-1", **user}],
+            "tools": [],
+            "context": [],
+            "forwardedProps": {},
+        },
+    }
+    return bodies.get(protocol, {"messages": [user]})  # data-stream
+
+
 def _tail(args: argparse.Namespace) -> None:
-    import anyio
+    try:
+        import httpx
 
-    from .client import stream_chunks
+        from .client import stream_chunks
+    except ImportError:
+        raise SystemExit(
+            "tail needs the client extra: pip install 'streambridge[client]'"
+        ) from None
 
-    body = {"messages": [{"role": "user", "content": args.message}]}
+    body = _request_body(args.protocol, args.message)
+    url = httpx.URL(args.url)
+    if "protocol" not in url.params:  # a streambridge host serves the protocol it is asked for
+        url = url.copy_merge_params({"protocol": args.protocol})
 
     async def read() -> None:
-        async for item in stream_chunks(args.url, protocol=args.protocol, json=body):
+        async for item in stream_chunks(str(url), protocol=args.protocol, json=body):
             print(item, flush=True)
 
-    anyio.run(read)
+    try:
+        anyio.run(read)
+    except httpx.HTTPStatusError as exc:
+        raise SystemExit(
+            f"{args.url}: HTTP {exc.response.status_code}: {exc.response.text}"
+        ) from None
+    except httpx.HTTPError as exc:
+        raise SystemExit(f"{args.url}: {exc}") from None
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -116,7 +189,9 @@ def _parser() -> argparse.ArgumentParser:
     server_options(serve)
     serve.set_defaults(handler=_serve_command)
 
-    tail = commands.add_parser("tail", help="POST a message to URL and print the chunks")
+    tail = commands.add_parser(
+        "tail", help="POST a message to URL (?protocol= added) and print the chunks"
+    )
     tail.add_argument("url")
     tail.add_argument("--protocol", default="data-stream", choices=protocols)
     tail.add_argument("--message", default="What is the weather in Paris?")

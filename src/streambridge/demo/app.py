@@ -15,16 +15,31 @@ from .assistant import demo_run
 __all__ = ["demo_app"]
 
 STATIC = resources.files(__package__) / "static"
+CONTENT_TYPES = {
+    "html": "text/html; charset=utf-8",
+    "js": "text/javascript; charset=utf-8",
+    "css": "text/css; charset=utf-8",
+    "json": "application/json",
+    "svg": "image/svg+xml",
+}
 
 
-async def _respond(send: Any, status: int, body: bytes, content_type: str) -> None:
+async def _respond(
+    send: Any, status: int, body: bytes, content_type: str, *, head: bool = False
+) -> None:
     headers = [
         (b"content-type", content_type.encode()),
         (b"content-length", str(len(body)).encode()),
         (b"cache-control", b"no-store"),
     ]
+    if status == 405:
+        headers.append((b"allow", b"GET, HEAD"))
     await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    await send({"type": "http.response.body", "body": b"" if head else body})
+
+
+def _error(message: str) -> bytes:
+    return json.dumps({"error": {"message": message}}).encode()
 
 
 async def _page(scope: Any, receive: Any, send: Any) -> None:
@@ -34,19 +49,37 @@ async def _page(scope: Any, receive: Any, send: Any) -> None:
             await send({"type": "lifespan.startup.complete"})
         await send({"type": "lifespan.shutdown.complete"})
         return
+    if scope["type"] == "websocket":  # WebSockets are served at /api/chat only
+        await send({"type": "websocket.close", "code": 1008})
+        return
     if scope["type"] != "http":
         return
-    path = scope["path"]
+    path, method = scope["path"], scope["method"]
+    if method not in ("GET", "HEAD"):
+        await _respond(send, 405, _error("the page takes GET"), "application/json")
+        return
+    head = method == "HEAD"
     if path == "/api/protocols":
-        await _respond(send, 200, json.dumps(protocol_names()).encode(), "application/json")
+        body = json.dumps(protocol_names()).encode()
+        await _respond(send, 200, body, "application/json", head=head)
         return
-    name = "index.html" if path == "/" else path.lstrip("/")
-    resource = STATIC / name
-    if "/" in name or not resource.is_file():
-        await _respond(send, 404, b'{"error": {"message": "not found"}}', "application/json")
+    name = "index.html" if path == "/" else path.removeprefix("/")
+    segments = name.split("/")
+    resource = STATIC
+    for segment in segments:  # one at a time: Python 3.10's joinpath takes one name
+        resource = resource / segment
+    # Only plain names below static/: no "..", no hidden files, no empty segments.
+    if any(not s or s.startswith(".") for s in segments) or not resource.is_file():
+        await _respond(send, 404, _error("not found"), "application/json", head=head)
         return
-    content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
-    await _respond(send, 200, resource.read_bytes(), content_type + "; charset=utf-8")
+    await _respond(send, 200, resource.read_bytes(), _content_type(name), head=head)
+
+
+def _content_type(name: str) -> str:
+    # Fixed for the page's own files: a system MIME table may map .js to text/plain, which
+    # browsers refuse for module scripts.
+    known = CONTENT_TYPES.get(name.rpartition(".")[2])
+    return known or mimetypes.guess_type(name)[0] or "application/octet-stream"
 
 
 def demo_app(*, protocol: str = "data-stream", heartbeat: float = 15.0) -> StreamMiddleware:

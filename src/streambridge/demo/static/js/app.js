@@ -1,0 +1,299 @@
+// The page: the controls, the conversation, the live assistant message, the state and the
+// event log.  Everything protocol-specific is in ./protocols/; this module only touches the DOM.
+import { applyOp, createMessage, toolArgs } from "./message.js";
+import { PROTOCOLS } from "./protocols/index.js";
+import { overHttp, overWebSocket } from "./transport.js";
+
+const $ = (id) => document.getElementById(id);
+const LOG_LIMIT = 200;
+// (Not crypto.randomUUID: it exists only in secure contexts, and the demo may be served over
+// plain HTTP on a LAN address.)
+const newId = (prefix) =>
+  `${prefix}_${Date.now().toString(36)}${Math.random().toString(36).slice(2, 10)}`;
+
+let conversation = [];
+let state = null; // the agent state after the last run, sent with the next request
+let threadId = newId("thread");
+let running = null; // the AbortController of the run in progress
+
+/** Keeps a scrolled list at its bottom while the reader is there (not after they scroll up). */
+function follower(list) {
+  let follow = true;
+  list.addEventListener("scroll", () => {
+    follow = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+  });
+  return (force = false) => {
+    if (force) follow = true;
+    if (follow) list.scrollTop = list.scrollHeight;
+  };
+}
+const followMessages = follower($("messages"));
+const followEvents = follower($("events"));
+
+async function init() {
+  const select = $("protocol");
+  let names = Object.keys(PROTOCOLS);
+  try {
+    names = await (await fetch("api/protocols")).json();
+  } catch (error) {
+    log("page", `could not load api/protocols: ${error.message}`);
+  }
+  for (const name of names) {
+    const option = new Option(PROTOCOLS[name] ? name : `${name} (no decoder in this page)`, name);
+    option.disabled = !PROTOCOLS[name];
+    select.add(option);
+  }
+  for (const id of ["protocol", "transport"]) {
+    const key = `streambridge-demo-${id}`;
+    const saved = localStorage.getItem(key);
+    if ([...$(id).options].some((o) => o.value === saved && !o.disabled)) $(id).value = saved;
+    $(id).addEventListener("change", () => localStorage.setItem(key, $(id).value));
+  }
+  $("composer").addEventListener("submit", (event) => {
+    event.preventDefault();
+    send();
+  });
+  $("prompt").addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      send();
+    }
+  });
+  $("stop").addEventListener("click", () => running?.abort());
+  $("new-chat").addEventListener("click", reset);
+  $("clear-log").addEventListener("click", () => $("events").replaceChildren());
+  showState(state);
+}
+
+function reset() {
+  running?.abort();
+  conversation = [];
+  state = null;
+  threadId = newId("thread");
+  $("messages").replaceChildren();
+  showState(state);
+  setStatus("New conversation.");
+}
+
+async function send() {
+  const text = $("prompt").value.trim();
+  if (!text || running) return;
+  const protocol = PROTOCOLS[$("protocol").value];
+  const transport = $("transport").value;
+  const chat = conversation; // "New chat" during the run starts another one
+  conversation.push({ id: newId("msg"), role: "user", text });
+  addBubble("user").querySelector(".parts").textContent = text;
+  $("prompt").value = "";
+
+  const body = protocol.request(conversation, { threadId, runId: newId("run"), state });
+  const query = `api/chat?protocol=${encodeURIComponent(protocol.name)}`;
+  const message = createMessage(state);
+  const view = addBubble("assistant");
+  view.setAttribute("aria-busy", "true"); // screen readers: read the answer once it is whole
+  const decoder = protocol.createDecoder();
+  const apply = (ops) => {
+    ops.forEach((op) => applyOp(message, op));
+    if (ops.length) scheduleRender(view, message);
+  };
+  const onEvent = (event) => {
+    log("event", event.data, event.event ?? (protocol.framing === "lines" ? "line" : "data"));
+    try {
+      apply(decoder.decode(event.event, event.data));
+    } catch (error) {
+      apply([{ type: "error", message: `cannot decode this event: ${error.message}` }]);
+    }
+  };
+
+  const controller = (running = new AbortController());
+  const ws = transport === "ws";
+  setRunning(true);
+  setStatus(`Streaming ${protocol.name} over ${ws ? "WebSocket" : "HTTP"}…`);
+  log("request", JSON.stringify(body), `${ws ? "WebSocket send" : "POST"} ${query}`);
+  try {
+    if (ws) {
+      const url = new URL(query, location.href);
+      url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+      const onFrame = (f) => f.type !== "chunk" && log("frame", JSON.stringify(f), `ws ${f.type}`);
+      await overWebSocket(url.href, body, protocol.framing, onEvent, controller.signal, onFrame);
+    } else {
+      await overHttp(query, body, protocol.framing, onEvent, controller.signal);
+    }
+    apply(decoder.close());
+  } catch (error) {
+    if (!controller.signal.aborted) apply([{ type: "error", message: error.message }]);
+  } finally {
+    running = null;
+    setRunning(false);
+    view.removeAttribute("aria-busy");
+    message.stopped = controller.signal.aborted; // (over WebSocket a stopped run still ends)
+    chat.push({ id: newId("msg"), role: "assistant", message });
+    if (chat === conversation) {
+      render(view, message);
+      state = message.state;
+      const failed = message.errors.length > 0;
+      setStatus(message.stopped ? "Stopped." : failed ? "Ended with an error." : "Done.");
+    }
+  }
+}
+
+function setRunning(on) {
+  $("send").disabled = on;
+  $("stop").disabled = !on;
+  $("protocol").disabled = $("transport").disabled = on;
+}
+
+function setStatus(text) {
+  $("status").textContent = text;
+}
+
+// -- the conversation ---------------------------------------------------------------------------
+
+function addBubble(role) {
+  const item = document.createElement("li");
+  item.className = `bubble ${role}`;
+  item.innerHTML = `<h3 class="visually-hidden"></h3><div class="parts"></div>`;
+  item.querySelector("h3").textContent = role === "user" ? "You said:" : "The assistant said:";
+  $("messages").append(item);
+  followMessages(role === "user");
+  return item;
+}
+
+const pending = new WeakSet();
+
+function scheduleRender(view, message) {
+  if (pending.has(view)) return;
+  pending.add(view);
+  requestAnimationFrame(() => {
+    pending.delete(view);
+    render(view, message);
+  });
+}
+
+function render(view, message) {
+  const container = view.querySelector(".parts");
+  message.parts.forEach((part, index) => {
+    let node = container.children[index];
+    if (node?.dataset.kind !== part.type) {
+      const fresh = create(part);
+      node ? node.replaceWith(fresh) : container.append(fresh);
+      node = fresh;
+    }
+    update(node, part);
+  });
+  footer(view, message);
+  showState(message.state);
+  followMessages();
+}
+
+function element(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text != null) node.textContent = text;
+  return node;
+}
+
+function create(part) {
+  let node;
+  if (part.type === "reasoning") {
+    node = element("details", "reasoning");
+    node.open = true;
+    node.append(element("summary", null, "Reasoning"), element("div", "body"));
+  } else if (part.type === "tool") {
+    node = element("section", "tool");
+    node.append(element("div", "tool-head"), element("pre", "args"), element("pre", "result"));
+  } else if (part.type === "source") {
+    node = element("a", "source");
+    node.target = "_blank";
+    node.rel = "noopener noreferrer";
+  } else {
+    node = element("div", part.type);
+  }
+  node.dataset.kind = part.type;
+  return node;
+}
+
+const json = (value) => JSON.stringify(value, null, 2);
+
+function update(node, part) {
+  switch (part.type) {
+    case "text":
+      node.textContent = part.text;
+      break;
+    case "reasoning":
+      node.querySelector(".body").textContent = part.text;
+      break;
+    case "tool": {
+      const status = part.isError ? "failed" : part.hasResult ? "done"
+        : part.argsDone ? "running" : "arguments streaming";
+      const badge = element("span", `badge ${status.split(" ")[0]}`, status);
+      node.querySelector(".tool-head")
+        .replaceChildren("Tool call ", element("code", null, part.name), " ", badge);
+      const args = toolArgs(part); // pretty once complete, as it streams before
+      node.querySelector(".args").textContent =
+        part.argsDone && args !== undefined ? json(args) : part.argsText;
+      const result = node.querySelector(".result");
+      result.hidden = !part.hasResult;
+      result.textContent = part.hasResult ? `→ ${json(part.result)}` : "";
+      break;
+    }
+    case "source":
+      node.href = /^https?:\/\//i.test(part.url) ? part.url : "#";
+      node.textContent = `Source: ${part.title || part.url}`;
+      break;
+    case "file": {
+      const url = `data:${part.mimeType};base64,${part.data}`;
+      const image = /^image\/(png|jpeg|gif|webp)$/.test(part.mimeType);
+      const label = `file (${part.mimeType})`;
+      const child = image ? Object.assign(element("img"), { src: url, alt: label })
+        : Object.assign(element("a", null, `Download ${label}`), { href: url, download: "file" });
+      node.replaceChildren(child);
+      break;
+    }
+    case "data":
+      node.replaceChildren(element("span", "label", part.name ? `data “${part.name}”` : "data"),
+        element("pre", null, json(part.data)));
+      break;
+  }
+}
+
+function footer(view, message) {
+  view.querySelector(".errors")?.remove();
+  view.querySelector(".meta")?.remove();
+  if (message.errors.length) {
+    const errors = element("div", "errors");
+    errors.setAttribute("role", "alert");
+    message.errors.forEach((text) => errors.append(element("p", null, `Error: ${text}`)));
+    view.append(errors);
+  }
+  if (message.finishReason || message.usage || message.stopped) {
+    const { usage } = message;
+    const tokens = usage
+      ? ` · ${usage.inputTokens} input + ${usage.outputTokens} output tokens` : "";
+    const reason = message.finishReason ?? (message.stopped ? "— (stopped)" : "—");
+    view.append(element("p", "meta", `finish: ${reason}${tokens}`));
+  }
+}
+
+// -- the side panel -----------------------------------------------------------------------------
+
+let shownState;
+
+function showState(value) {
+  const text = value == null ? "(no state)" : json(value);
+  if (text !== shownState) $("state").textContent = shownState = text;
+}
+
+function log(kind, data, label = kind) {
+  const list = $("events");
+  const item = element("li", kind);
+  const now = new Date();
+  const ms = String(now.getMilliseconds()).padStart(3, "0");
+  const time = `${now.toTimeString().slice(0, 8)}.${ms}`;
+  item.append(element("time", null, time), " ", element("b", null, label), " ",
+    element("code", null, data.length > 400 ? `${data.slice(0, 400)}…` : data));
+  list.append(item);
+  while (list.childElementCount > LOG_LIMIT) list.firstElementChild.remove();
+  followEvents();
+}
+
+init();

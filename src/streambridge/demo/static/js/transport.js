@@ -1,0 +1,86 @@
+// Carry one run: POST and read the streamed body, or the WebSocket envelope.  Both hand every
+// protocol event ({event, data}, HTTP framing undone) to onEvent, and settle when the run ends.
+import { createSplitter } from "./framing.js";
+
+/** POST `body` to `url` and feed the streamed answer's events to onEvent; `signal` aborts. */
+export async function overHttp(url, body, framing, onEvent, signal) {
+  const response = await fetch(url, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+    signal,
+  });
+  if (!response.ok) throw new Error(await errorText(response));
+  const splitter = createSplitter(framing);
+  const reader = response.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    splitter.push(value).forEach(onEvent);
+  }
+  splitter.end().forEach(onEvent);
+}
+
+async function errorText(response) {
+  const text = await response.text();
+  try {
+    return `HTTP ${response.status}: ${JSON.parse(text).error.message}`;
+  } catch {
+    return `HTTP ${response.status}: ${text || response.statusText}`;
+  }
+}
+
+/** The protocol event a `chunk` frame carries (for an SSE protocol, its JSON data). */
+export function chunkEvent(frame, framing) {
+  const data = framing === "lines" || frame.raw ? String(frame.chunk) : JSON.stringify(frame.chunk);
+  return { event: frame.event ?? null, data };
+}
+
+let socket = null; // one connection, reused while the protocol stays the same
+let requests = 0;
+
+function connect(url) {
+  if (socket?.url === url && socket.readyState <= WebSocket.OPEN) return socket;
+  socket?.close(1000);
+  socket = new WebSocket(url);
+  return socket;
+}
+
+/** Run over the WebSocket envelope: a `send` frame, then `start`, `chunk`s and `end`; aborting
+ * `signal` sends `abort`, and the server's `end` follows. */
+export function overWebSocket(url, body, framing, onEvent, signal, onFrame = () => {}) {
+  const ws = connect(url);
+  const requestId = `r${++requests}`;
+  let sequence = 0;
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const done = (error) => {
+      settled = true;
+      ws.removeEventListener("message", onMessage);
+      ws.removeEventListener("close", onClose);
+      signal.removeEventListener("abort", onAbort);
+      error ? reject(error) : resolve();
+    };
+    const onMessage = ({ data }) => {
+      const frame = JSON.parse(data);
+      if (frame.requestId !== requestId && frame.requestId !== "") return;
+      onFrame(frame);
+      if (frame.type === "chunk") {
+        if (frame.sequence !== sequence++) console.warn(`gap before chunk ${frame.sequence}`);
+        onEvent(chunkEvent(frame, framing));
+      } else if (frame.type === "end") done();
+      else if (frame.type === "error") done(new Error(frame.errorText));
+    };
+    const onClose = (e) => done(new Error(`the WebSocket closed (${e.code}) before the run ended`));
+    const onAbort = () => {
+      if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: "abort", requestId }));
+      else done(new DOMException("The run was stopped before it started.", "AbortError"));
+    };
+    const send = () => settled || ws.send(JSON.stringify({ type: "send", requestId, body }));
+    ws.addEventListener("message", onMessage);
+    ws.addEventListener("close", onClose);
+    signal.addEventListener("abort", onAbort);
+    if (ws.readyState === WebSocket.OPEN) send();
+    else ws.addEventListener("open", send, { once: true });
+  });
+}
