@@ -27,8 +27,8 @@ the two libraries interleaved in each (each round runs both):
     was due (``asyncio.sleep(0.05)`` less the time the loop took to wake it, so a loaded server
     is still offered 20 tokens/s), and each token carries the ``time.monotonic()`` taken just
     before its ``append_text``.  The N requests start evenly over 1 s; a token's added latency
-    is its arrival in the client minus that timestamp, over the tokens sent after the ramp (4 s
-    of them).  N is sustained when the p99 is under 50 ms and the streams keep 90 % of 20
+    is its arrival in the client minus that timestamp, over the tokens sent after the ramp (each
+    stream lasts 4 s).  N is sustained when the p99 is under 50 ms and the streams keep 90 % of 20
     tokens/s.  The largest N is searched by doubling from 50, then bisecting to within 15 %; a
     failing N is tried once more before it counts (the machine is shared).  The client is one
     asyncio ``Protocol`` per connection in this process.  The server's CPU time per token
@@ -54,6 +54,7 @@ import os
 import platform
 import re
 import resource
+import signal
 import socket
 import statistics
 import subprocess
@@ -88,6 +89,8 @@ CPU_TRIALS_FROM = 200  # streams: the trials (4)'s CPU per token is the median o
 
 @dataclass(frozen=True)
 class Sizes:
+    """How much of everything one run measures: ``FULL`` (the default), ``QUICK``, ``SMOKE``."""
+
     burst_calls: int = 200_000
     burst_repeats: int = 3
     idle_streams: int = 2_000
@@ -160,6 +163,7 @@ class Server:
     port: int
     process: subprocess.Popen[bytes]
     log_path: Path
+    profiled: bool = False
 
     def rss_kib(self) -> int:
         for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
@@ -184,8 +188,9 @@ def server_argv(app: str, port: int, profile: Path | None) -> list[str]:
 
 def launch(library: str, logs: Path, profile_dir: Path | None = None) -> Server:
     port = free_port()
-    log_path = logs / f"{library}-{port}.log"
-    profile = None if profile_dir is None else profile_dir / f"{library}-{port}.prof"
+    name = f"{library.replace(' ', '-')}-{port}"
+    log_path = logs / f"{name}.log"
+    profile = None if profile_dir is None else profile_dir / f"{name}.prof"
     path = os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])
     with log_path.open("wb") as log:
         process = subprocess.Popen(
@@ -196,7 +201,7 @@ def launch(library: str, logs: Path, profile_dir: Path | None = None) -> Server:
             cwd=HERE,
             preexec_fn=raise_open_files_limit,
         )
-    return Server(library, port, process, log_path)
+    return Server(library, port, process, log_path, profiled=profile is not None)
 
 
 def wait_ready(server: Server) -> None:
@@ -226,15 +231,25 @@ def warm_up(server: Server) -> None:
 
 
 def stop_server(server: Server, problems: list[str]) -> None:
-    """Stop it (SIGTERM, then SIGKILL after 5 s); note what its log says went wrong."""
-    server.process.terminate()
+    """Stop it (SIGTERM, then SIGKILL after 5 s); note what its log says went wrong.
+
+    A profiled server gets SIGINT instead: uvicorn re-raises the signal it stopped on, and only
+    a KeyboardInterrupt lets cProfile write its file on the way out.
+    """
+    if server.profiled:
+        server.process.send_signal(signal.SIGINT)
+    else:
+        server.process.terminate()
     try:
         server.process.wait(timeout=5)
     except subprocess.TimeoutExpired:
         server.process.kill()
         server.process.wait()
         problems.append(f"{server.library}: did not stop within 5 s of SIGTERM (killed)")
-    for line in server.log().splitlines():
+    log = server.log()
+    if server.profiled:  # its log ends with the SIGINT's traceback: show only its first line
+        log = log.split("Traceback", 1)[0]
+    for line in log.splitlines():
         if any(marker in line for marker in SERVER_PROBLEMS):
             problems.append(f"{server.library}: {line.strip()}")
 
@@ -937,7 +952,7 @@ def main(argv: list[str] | None = None) -> int:
     where.add_argument("--plot", type=Path, help=f"save the plot here (default: {DEFAULT_PLOT}"
                        " for a full run, none for --quick and --smoke)")  # fmt: skip
     where.add_argument("--no-plot", action="store_true")
-    profile_help = "run the servers of (1), (3), (4) under cProfile: a .prof file each in DIR"
+    profile_help = "run the servers under cProfile (not those of memory rounds 2+): DIR/*.prof"
     parser.add_argument("--profile", type=Path, metavar="DIR", help=profile_help)
     args = parser.parse_args(argv)
     sizes = SMOKE if args.smoke else QUICK if args.quick else FULL
