@@ -1,6 +1,9 @@
 """Run every benchmark in one process and end with a Markdown summary (what ``make bench`` runs).
 
-uv run python benchmarks/run_all.py [--repeats 5] [--trials 50]
+uv run python benchmarks/run_all.py [--repeats 5] [--trials 50] [--skip-serving]
+
+The serving section (``serving.py``, about 3.5 minutes of real servers) also rewrites its plot,
+``docs/_static/serving.svg``.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import core_throughput
 import json_libraries
 import outer_cancel
 import protocol_encoding
+import serving
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -116,6 +120,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per case (best of)")
     parser.add_argument("--trials", type=int, default=50, help="cancellation trials per case")
+    parser.add_argument(
+        "--skip-serving", action="store_true", help="leave out serving.py (real servers, ~3.5 min)"
+    )
     args = parser.parse_args(argv)
 
     revision = source_revision()  # before measuring: what was imported is what was measured
@@ -131,6 +138,11 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print("== benchmarks/protocol_encoding.py ==")
     protocol_lines = protocol_encoding.run(repeats=args.repeats)
+    serving_lines: list[str] = []
+    if not args.skip_serving:
+        print()
+        print("== benchmarks/serving.py ==")
+        serving_lines = serving.run()
     elapsed = time.perf_counter() - started
 
     print()
@@ -155,6 +167,9 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join(outer_lines))
     print()
     print("\n".join(protocol_lines))
+    if serving_lines:
+        print()
+        print("\n".join(serving_lines))
     return 0
 
 

@@ -1,0 +1,135 @@
+"""The two ASGI apps ``serving.py`` starts on uvicorn: the same runs, each library its own way.
+
+- ``streambridge_app``: ``StreamApp(run)`` with every option at its default (data-stream
+  protocol, 15 s heartbeat, 50 ms grace);
+- ``assistant_stream_app``: a Starlette app whose POST route returns
+  ``DataStreamResponse(create_run(run))`` (assistant-stream 0.0.36, its defaults: no heartbeat
+  for the data stream, 50 ms grace).
+
+The request body (JSON) picks the run and its size, so one server serves every figure:
+
+- ``{"scenario": "burst", "calls": N}``: ``N`` ``append_text("x")`` calls, yielding every 1,000
+  (streambridge: ``await controller.drain()``; assistant-stream: ``await asyncio.sleep(0)``);
+- ``{"scenario": "hang", "marker": PATH}``: one delta, then waits forever without looking at
+  cancellation; its ``finally`` writes ``time.monotonic()`` (one clock for every process on
+  Linux) to ``PATH`` when ``marker`` is given;
+- ``{"scenario": "paced", "tokens": N}``: ``N`` deltas at 20 per second (each sleeps until 50 ms
+  after the previous one was due), each ``"t<send time> "`` with the ``time.monotonic()`` taken
+  just before ``append_text``.
+
+The run bodies are the same code for both libraries: only the yield of the burst differs.
+
+``bare_app`` is the floor for the memory figure: no library, a plain ASGI app that answers every
+POST with the response start and one data-stream delta, then waits for the client to leave.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from assistant_stream import create_run as as_create_run
+from assistant_stream.serialization import DataStreamResponse
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from streambridge.asgi import StreamApp
+
+PATH = "/api/chat"
+YIELD_EVERY = 1_000
+TOKEN_INTERVAL = 0.05  # 20 tokens/s
+
+
+async def burst(controller: Any, calls: int, pause: Callable[[], Awaitable[None]]) -> None:
+    for i in range(calls):
+        controller.append_text("x")
+        if i % YIELD_EVERY == YIELD_EVERY - 1:
+            await pause()
+
+
+async def hang(controller: Any, marker: str | None) -> None:
+    try:
+        controller.append_text("x")
+        # A slow call that never looks at is_cancelled.  The event loop holds its timer, as it
+        # holds the socket of a real model call; an unreferenced asyncio.Event().wait() would
+        # let the garbage collector destroy an abandoned run's task (and run its finally).
+        await asyncio.sleep(3600)
+    finally:
+        if marker:
+            # A blocking write of a few bytes: fine in a finally, and it works while cancelled.
+            Path(marker).write_text(repr(time.monotonic()))  # noqa: ASYNC240
+
+
+async def paced(controller: Any, tokens: int) -> None:
+    due = time.monotonic()
+    for _ in range(tokens):
+        controller.append_text(f"t{time.monotonic():.6f} ")
+        # 50 ms after the previous token was due, not after it was sent: a loaded loop that
+        # wakes the run late does not lower the load it is offered.
+        due += TOKEN_INTERVAL
+        await asyncio.sleep(max(0.0, due - time.monotonic()))
+
+
+async def dispatch(controller: Any, body: Any, pause: Callable[[], Awaitable[None]]) -> None:
+    body = body if isinstance(body, dict) else {}
+    scenario = body.get("scenario")
+    if scenario == "burst":
+        await burst(controller, int(body["calls"]), pause)
+    elif scenario == "hang":
+        await hang(controller, body.get("marker"))
+    elif scenario == "paced":
+        await paced(controller, int(body["tokens"]))
+    else:
+        raise ValueError(f"unknown scenario {scenario!r}")
+
+
+# -- streambridge: StreamApp(run) ----------------------------------------------------------------
+
+
+async def streambridge_run(controller: Any) -> None:
+    await dispatch(controller, controller.input.raw, controller.drain)
+
+
+streambridge_app = StreamApp(streambridge_run)
+
+
+# -- assistant-stream: DataStreamResponse(create_run(run)) on Starlette -------------------------
+
+
+async def _sleep0() -> None:
+    await asyncio.sleep(0)
+
+
+async def assistant_stream_endpoint(request: Request) -> Response:
+    body = await request.json()
+
+    async def run(controller: Any) -> None:
+        await dispatch(controller, body, _sleep0)
+
+    return DataStreamResponse(as_create_run(run))
+
+
+assistant_stream_app = Starlette(routes=[Route(PATH, assistant_stream_endpoint, methods=["POST"])])
+
+
+# -- no library: what uvicorn itself keeps per open streaming response ---------------------------
+
+
+async def bare_app(scope: Any, receive: Any, send: Any) -> None:
+    if scope["type"] == "lifespan":
+        while (await receive())["type"] != "lifespan.shutdown":
+            await send({"type": "lifespan.startup.complete"})
+        await send({"type": "lifespan.shutdown.complete"})
+        return
+    while (await receive()).get("more_body"):
+        pass
+    headers = [(b"content-type", b"text/plain; charset=utf-8")]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": b'0:"x"\n', "more_body": True})
+    while (await receive())["type"] != "http.disconnect":
+        pass
