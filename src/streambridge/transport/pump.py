@@ -6,7 +6,8 @@ three ways to stop, whichever comes first:
 
 - the client goes away (the host's disconnect signal, e.g. ASGI ``http.disconnect``);
 - a send fails (``OSError``: the socket is gone) or does not finish within ``send_timeout``
-  (the client stopped reading: waiting longer would hold the run and its memory);
+  (the client stopped reading: waiting longer would hold the run and its memory; checked by one
+  watcher, so a stuck send is given up within 1.25 times the timeout);
 - the host shuts down: the protocol's error event and end are sent, so the client sees a clean
   end, not a cut.
 
@@ -65,6 +66,15 @@ async def pump(
             await body.aclose()
 
 
+class _SendClock:
+    """When the send in progress began; ``None`` between sends."""
+
+    __slots__ = ("started",)
+
+    def __init__(self) -> None:
+        self.started: float | None = None
+
+
 async def _race(
     body: EncodedStream,
     deliver: Deliver,
@@ -73,24 +83,52 @@ async def _race(
     send_timeout: float | None,
 ) -> Ending:
     endings: list[Ending] = []  # the first one wins
+    clock = _SendClock()
 
     async with anyio.create_task_group() as task_group:
 
-        async def stop_when(wait: Callable[[], Awaitable[object]], ending: Ending) -> None:
-            await wait()
-            endings.append(ending)
+        async def stop_when(wait: Callable[[], Awaitable[Ending]]) -> None:
+            endings.append(await wait())
             task_group.cancel_scope.cancel()
 
-        task_group.start_soon(stop_when, client_gone, Ending.CLIENT_GONE)
-        task_group.start_soon(stop_when, shutdown.wait, Ending.SHUTDOWN)
+        async def gone() -> Ending:
+            await client_gone()
+            return Ending.CLIENT_GONE
+
+        task_group.start_soon(stop_when, gone)
+        task_group.start_soon(stop_when, lambda: _watch(shutdown, clock, send_timeout))
+        current_time = anyio.current_time
         async for data in body:
-            if not await _send(deliver, data, send_timeout):
+            clock.started = current_time()
+            try:
+                await deliver(data)
+            except OSError:
                 endings.append(Ending.SEND_FAILED)
                 break
+            clock.started = None
         else:
             endings.append(Ending.COMPLETE)
         task_group.cancel_scope.cancel()
     return endings[0]
+
+
+async def _watch(shutdown: anyio.Event, clock: _SendClock, send_timeout: float | None) -> Ending:
+    """Wait for the shutdown, and give a send up once it has taken ``send_timeout``.
+
+    One watcher wakes every quarter of the timeout, instead of a timer armed around every send:
+    a send then costs no timer at all (it was a sixth of the server's time per token), and a
+    stuck one is given up within 1.25 times the timeout.
+    """
+    if send_timeout is None:
+        await shutdown.wait()
+        return Ending.SHUTDOWN
+    while True:
+        with anyio.move_on_after(send_timeout / 4):
+            await shutdown.wait()
+            return Ending.SHUTDOWN
+        started = clock.started
+        if started is not None and anyio.current_time() - started >= send_timeout:
+            return Ending.SEND_FAILED
 
 
 async def _send(deliver: Deliver, data: bytes, seconds: float | None) -> bool:
