@@ -14,16 +14,21 @@ and response objects; everything it decides lives here, one idea per module:
 ``events``    cutting a protocol's bytes into single events, by its framing
 ``envelope``  the WebSocket envelope frames (AI SDK WebSocket chat transport)
 ``session``   one WebSocket connection serving envelope frames
+``portal``    :class:`EventLoopThread`: the one event loop the WSGI hosts of a process share
+``blocking``  :class:`BlockingStream`: a run's bytes for a request thread (WSGI), cancelled by
+              a failed write or a closed socket
 """
 
 from __future__ import annotations
 
+from .blocking import BlockingStream, cut_connection
 from .endpoint import StreamEndpoint
 from .envelope import chunk_event
 from .errors import SHUTDOWN_MESSAGE, ClientDisconnected, HTTPError
 from .events import Event, EventSplitter, event_text
 from .headers import error_headers, stream_headers
 from .options import StreamOptions
+from .portal import EventLoopThread, shared_portal, stop_shared_portal
 from .pump import Ending, pump
 from .request import (
     ALLOWED_METHODS,
@@ -33,6 +38,8 @@ from .request import (
     parse_input,
     protocol_from_query,
     read_limited,
+    read_limited_blocking,
+    read_request_blocking,
     select_protocol,
 )
 from .session import SessionEnd, WebSocketChannel, serve_session
@@ -41,9 +48,11 @@ from .shutdown import OpenStreams
 __all__ = [
     "ALLOWED_METHODS",
     "SHUTDOWN_MESSAGE",
+    "BlockingStream",
     "ClientDisconnected",
     "Ending",
     "Event",
+    "EventLoopThread",
     "EventSplitter",
     "HTTPError",
     "OpenStreams",
@@ -54,6 +63,7 @@ __all__ = [
     "check_content_length",
     "check_method",
     "chunk_event",
+    "cut_connection",
     "decode_json",
     "error_headers",
     "event_text",
@@ -61,7 +71,11 @@ __all__ = [
     "protocol_from_query",
     "pump",
     "read_limited",
+    "read_limited_blocking",
+    "read_request_blocking",
     "select_protocol",
     "serve_session",
+    "shared_portal",
+    "stop_shared_portal",
     "stream_headers",
 ]
