@@ -21,7 +21,7 @@ from pathlib import Path
 
 import httpx
 
-from .app import PATH
+from .app import OPTIONS, PATH
 
 TESTS = Path(__file__).resolve().parents[1]
 
@@ -31,6 +31,8 @@ class Server:
     name: str
     argv: Callable[[str, int], list[str]]
     """The command serving ``module:attribute`` on 127.0.0.1 at a port."""
+    sends_connection: bool = False
+    """Whether the server adds a ``Connection`` header itself (WSGI servers do; no app may)."""
 
 
 def _uvicorn(app: str, port: int) -> list[str]:
@@ -47,9 +49,26 @@ def _hypercorn(worker: str) -> Callable[[str, int], list[str]]:
     return argv
 
 
+def _uvicorn_no_lifespan(app: str, port: int) -> list[str]:
+    return [*_uvicorn(app, port)[:-2], "--lifespan", "off"]  # Django speaks no lifespan
+
+
+def _gunicorn_gthread(app: str, port: int) -> list[str]:
+    return [sys.executable, "-m", "gunicorn", app, "--bind", f"127.0.0.1:{port}",
+            "--worker-class", "gthread", "--workers", "1", "--threads", "16",
+            "--graceful-timeout", "5", "--no-control-socket", "--log-level", "warning"]  # fmt: skip
+
+
+def _werkzeug(app: str, port: int) -> list[str]:
+    return [sys.executable, "-m", "behaviour.serve_werkzeug", app, str(port)]
+
+
 UVICORN = Server("uvicorn", _uvicorn)
 HYPERCORN_ASYNCIO = Server("hypercorn-asyncio", _hypercorn("asyncio"))
 HYPERCORN_TRIO = Server("hypercorn-trio", _hypercorn("trio"))
+UVICORN_NO_LIFESPAN = Server("uvicorn", _uvicorn_no_lifespan)
+GUNICORN_GTHREAD = Server("gunicorn-gthread", _gunicorn_gthread, sends_connection=True)
+WERKZEUG = Server("werkzeug", _werkzeug, sends_connection=True)
 
 
 @dataclass(frozen=True)
@@ -66,6 +85,11 @@ class Host:
     websocket_request_type: str = "dict"
     cancel_within: float = 0.1
     """How soon after a disconnect the run must be cancelled (DESIGN §5: 100 ms on ASGI)."""
+
+
+WSGI_CANCEL_WITHIN = OPTIONS["heartbeat"] + 0.1
+"""DESIGN §5 on WSGI: by the next heartbeat (a write is WSGI's disconnect signal), plus 100 ms.
+(On gunicorn and werkzeug streambridge also watches the socket, and does as well as on ASGI.)"""
 
 
 @dataclass(frozen=True)
@@ -95,11 +119,32 @@ HOSTS = [
     for server in ASGI_SERVERS
 ]
 
+HOSTS += [
+    Host("django-uvicorn", "behaviour.django_app:asgi_application", UVICORN_NO_LIFESPAN,
+         websocket=False, request_type="ASGIRequest"),
+    Host("django-gunicorn-gthread", "behaviour.django_app:application", GUNICORN_GTHREAD,
+         websocket=False, request_type="WSGIRequest", cancel_within=WSGI_CANCEL_WITHIN),
+    *(
+        Host(f"{name}-{server.name}", app, server, websocket=False, request_type=request_type,
+             cancel_within=WSGI_CANCEL_WITHIN)
+        for name, app, request_type in [
+            ("wsgi-app", "behaviour.wsgi_apps:wsgi_app", "dict"),
+            ("flask", "behaviour.wsgi_apps:flask_app", "Request"),
+        ]
+        for server in (GUNICORN_GTHREAD, WERKZEUG)
+    ),
+]  # fmt: skip
+
 SERVER_ERRORS = (
     "Exception in ASGI application",  # uvicorn: the app raised
     "Error in ASGI Framework",  # hypercorn: the app raised
     "ASGI callable returned without",  # uvicorn: an unfinished response or handshake
     "Unexpected ASGI message",
+    "Error handling request",  # gunicorn: the app raised
+    "Socket error processing request",  # gunicorn: an unexpected socket error
+    "Exception in worker process",  # gunicorn: the app failed to load
+    "Error on request",  # werkzeug: the app raised
+    "Internal Server Error",  # Django: a view raised
 )
 """Lines a server logs when an app misbehaves; none may appear in a session's logs."""
 
