@@ -63,12 +63,17 @@ def _werkzeug(app: str, port: int) -> list[str]:
     return [sys.executable, "-m", "behaviour.serve_werkzeug", app, str(port)]
 
 
+def _runserver(app: str, port: int) -> list[str]:
+    return [sys.executable, "-m", "behaviour.serve_runserver", app, str(port)]
+
+
 UVICORN = Server("uvicorn", _uvicorn)
 HYPERCORN_ASYNCIO = Server("hypercorn-asyncio", _hypercorn("asyncio"))
 HYPERCORN_TRIO = Server("hypercorn-trio", _hypercorn("trio"))
 UVICORN_NO_LIFESPAN = Server("uvicorn", _uvicorn_no_lifespan)
 GUNICORN_GTHREAD = Server("gunicorn-gthread", _gunicorn_gthread, sends_connection=True)
 WERKZEUG = Server("werkzeug", _werkzeug, sends_connection=True)
+RUNSERVER = Server("runserver", _runserver, sends_connection=True)
 
 
 @dataclass(frozen=True)
@@ -134,6 +139,19 @@ HOSTS += [
         for server in (GUNICORN_GTHREAD, WERKZEUG)
     ),
 ]  # fmt: skip
+
+WRITE_PATH_CANCEL_WITHIN = 2 * OPTIONS["heartbeat"] + 0.05 + 0.1
+"""Where the server hides its socket, a client that left is seen at the second write after it
+left (TCP takes the first one: the client's side answers it with a reset), so: two heartbeats,
+the run's 50 ms grace, and 100 ms."""
+
+WRITE_PATH_HOSTS = [
+    Host("django-runserver", "behaviour.django_app", RUNSERVER, websocket=False,
+         request_type="WSGIRequest", cancel_within=WRITE_PATH_CANCEL_WITHIN),
+    Host("wsgi-app-gunicorn-gthread-no-socket", "behaviour.wsgi_apps:wsgi_app_without_socket",
+         GUNICORN_GTHREAD, websocket=False, cancel_within=WRITE_PATH_CANCEL_WITHIN),
+]  # fmt: skip
+"""WSGI hosts whose disconnects only a failed write shows (test_write_path.py)."""
 
 SERVER_ERRORS = (
     "Exception in ASGI application",  # uvicorn: the app raised

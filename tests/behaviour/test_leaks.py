@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from .app import PATH
-from .hosts import LiveHost
+from .hosts import HOSTS, WRITE_PATH_HOSTS, Host, LiveHost, ServerPool
 from .protocol_table import request_body
 from .resources import REPORT_PATH
 
@@ -35,6 +35,15 @@ WARM_UP_AT_ONCE = 40
 """More clients at once than any server's thread pool has threads (gunicorn's here: 16), so the
 pool has grown to its size before the baseline: a pool that grows is not a leak."""
 SETTLE_SECONDS = 5.0
+
+
+EVERY_HOST = HOSTS + WRITE_PATH_HOSTS
+
+
+@pytest.fixture(params=EVERY_HOST, ids=[host.name for host in EVERY_HOST])
+def any_host(request: pytest.FixtureRequest, servers: ServerPool) -> LiveHost:
+    spec: Host = request.param
+    return servers.get(spec)
 
 
 def resources(host: LiveHost) -> dict[str, Any]:
@@ -84,7 +93,8 @@ def settled(host: LiveHost, baseline: dict[str, Any]) -> dict[str, Any]:
         time.sleep(0.05)
 
 
-def test_clients_that_leave_leave_nothing_behind(host: LiveHost) -> None:
+def test_clients_that_leave_leave_nothing_behind(any_host: LiveHost) -> None:
+    host = any_host
     anyio.run(traffic, host, 3 * WARM_UP_AT_ONCE, WARM_UP_AT_ONCE)
     time.sleep(0.3)
     baseline = settled(host, resources(host))

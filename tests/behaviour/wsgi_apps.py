@@ -15,6 +15,21 @@ from .resources import REPORT_PATH, sync_report, with_wsgi_report
 
 wsgi_app: Any = with_wsgi_report(StreamWSGIApp(run, **OPTIONS))
 
+
+def without_socket(app: Any) -> Any:
+    """``app`` on a server that does not expose its sockets (uWSGI, mod_wsgi, waitress...): a
+    failed write is then the only sign of a client that left."""
+
+    def hidden(environ: dict[str, Any], start_response: Any) -> Any:
+        environ.pop("gunicorn.socket", None)
+        environ.pop("werkzeug.socket", None)
+        return app(environ, start_response)
+
+    return hidden
+
+
+wsgi_app_without_socket = without_socket(wsgi_app)
+
 flask_app = Flask(__name__)
 # No methods=: the view answers a wrong method itself, with the JSON 405 every host gives.
 flask_app.add_url_rule(PATH, view_func=stream_view(run, **OPTIONS))
