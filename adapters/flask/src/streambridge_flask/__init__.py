@@ -3,21 +3,22 @@
 >>> app.add_url_rule("/api/chat", view_func=stream_view(run))
 
 ``controller.request`` is Flask's :class:`~flask.Request`, and inside the run ``flask.request``,
-``current_app`` and ``g`` work too: the run sees the view's context, which stays pushed until
-the stream ends (``stream_with_context``), so ``teardown_request`` handlers run after it.  The
-run streams from streambridge's shared event loop, pulled by the server's request thread
-(:class:`streambridge.transport.BlockingStream`); every behaviour (protocols, heartbeats,
-disconnects, errors) is streambridge's own.
+``current_app`` and ``g`` work too: the run gets the view's context variables, as a run on an
+ASGI host gets its request task's.  As with any streamed Flask response, the request context is
+torn down when the view returns, before the stream: open what the run needs (a database session)
+in the run.  The run streams from streambridge's shared event loop, pulled by the server's
+request thread (:class:`streambridge.transport.BlockingStream`); every behaviour (protocols,
+heartbeats, disconnects, errors) is streambridge's own.
 """
 
 from __future__ import annotations
 
 from typing import Any, cast
 
-from flask import Response, current_app, request, stream_with_context
+from flask import Response, current_app, request
 
 from streambridge import RunFunction
-from streambridge.transport import BlockingStream, StreamEndpoint, StreamOptions
+from streambridge.transport import StreamEndpoint, StreamOptions
 from streambridge.wsgi import end_streams, respond, wsgi_socket
 
 __all__ = ["StreamView", "stream_view"]
@@ -54,12 +55,10 @@ class StreamView:
             request=current,
             connection=wsgi_socket(environ),
         )
-        body = answer.body
-        if isinstance(body, BlockingStream):
-            body = stream_with_context(body)
+        # direct_passthrough: the server gets the stream itself, and calls its close().
         response_class: type[Response] = current_app.response_class
         return response_class(
-            body, status=answer.status, headers=answer.headers, direct_passthrough=True
+            answer.body, status=answer.status, headers=answer.headers, direct_passthrough=True
         )
 
     def shutdown(self, timeout: float | None = None) -> None:
