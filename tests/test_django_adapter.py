@@ -175,7 +175,10 @@ def test_wsgi_close_cancels_the_run_and_returns_after_its_finally() -> None:
     response = WSGIHandler()(environ, lambda status, headers: None)
     assert b"waiting" in next(iter(response))
     closing = time.monotonic()
-    response.close()  # what a WSGI server does when a write fails
+    closer = threading.Thread(target=response.close, daemon=True)  # as a server does when a
+    closer.start()  # write fails; it must return, and only once the run has ended
+    closer.join(2)
+    assert not closer.is_alive()
     assert DONE.is_set()
     outcome, ended = ENDED[0]
     assert outcome == "cancelled"

@@ -141,12 +141,15 @@ class BlockingStream(Iterator[bytes]):
 
     def _start(self) -> None:
         portal = self._portal = self._portal or shared_portal()
-        # The portal runs the task in the calling thread's context: the builder's, here.
-        self._task, _ = self._context.run(portal.start_task, self._serve)
+        self._task, _ = portal.start_task(self._serve)
 
     # -- in the event loop -----------------------------------------------------------------------
 
     async def _serve(self, *, task_status: TaskStatus[None]) -> None:
+        # The builder's context variables, in this task's own context, which the run's task
+        # copies when the stream starts it.
+        for variable, value in self._context.items():
+            variable.set(value)
         endpoint = self._endpoint
         send, receive = anyio.create_memory_object_stream[bytes]()  # a hand-over, no buffer
         self._receive = receive
@@ -191,6 +194,10 @@ class BlockingStream(Iterator[bytes]):
             task_group.cancel_scope.cancel()
 
 
+# anyio >= 4.7; before it, the same under its older name.
+_wait_readable = getattr(anyio, "wait_readable", None) or anyio.wait_socket_readable
+
+
 def _watchable(connection: socket.socket | None) -> bool:
     # A TLS socket's bytes are records, not the client's: peeking at them says nothing.
     return type(connection) is socket.socket and connection.fileno() >= 0
@@ -204,7 +211,7 @@ async def _until_closed(connection: socket.socket) -> None:
     failed write is again the only sign of a client that left.
     """
     while True:
-        await anyio.wait_readable(connection)
+        await _wait_readable(connection)
         try:
             data = connection.recv(1, _PEEK)
         except BlockingIOError:

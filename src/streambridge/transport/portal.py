@@ -53,9 +53,7 @@ class EventLoopThread:
                 _FORKED_AWAY.append(self._context)
                 self._context = self._portal = None
             if self._portal is None:
-                context = start_blocking_portal(
-                    self.backend, self.backend_options, name="streambridge-event-loop"
-                )
+                context = start_blocking_portal(self.backend, self.backend_options)
                 self._portal = context.__enter__()
                 self._context = context
                 self._pid = os.getpid()
