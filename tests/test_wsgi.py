@@ -332,6 +332,27 @@ def test_items_come_as_the_run_makes_them_with_heartbeats_between(runs: Runs) ->
     answer.read()
 
 
+@pytest.mark.parametrize("watched", [True, False])
+def test_keepalives_come_every_half_heartbeat_where_the_socket_is_not_watched(
+    runs: Runs, watched: bool
+) -> None:
+    server, client = socket.socketpair()
+    with server, client:
+        extra = {"gunicorn.socket": server} if watched else {}
+        answer, body = stream(StreamWSGIApp(runs.hang, heartbeat=0.2), **extra)
+        assert b"waiting" in next(body)
+        idle = time.monotonic()
+        assert next(body) == b"\n"
+        first = time.monotonic() - idle
+        close_within(answer.body)
+    # The second write after a client left is the one that fails (TCP takes the first): at
+    # half the interval it still comes within one heartbeat.
+    if watched:
+        assert 0.16 <= first < 0.3
+    else:
+        assert 0.08 <= first < 0.16
+
+
 def test_a_thread_that_stops_taking_items_loses_the_run_after_send_timeout(runs: Runs) -> None:
     answer, body = stream(StreamWSGIApp(runs.hang, heartbeat=0.05, send_timeout=0.2))
     stalled = time.monotonic()

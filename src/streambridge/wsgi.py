@@ -7,9 +7,9 @@ it as soon as the run has made it (:class:`~streambridge.transport.BlockingStrea
 else (methods, ``?protocol=``, body limits, headers, JSON errors) is the same
 :mod:`streambridge.transport` logic the ASGI hosts use.
 
-WSGI has no disconnect event: a client that left is noticed when a write fails, which the
-heartbeat makes happen at least every ``heartbeat`` seconds, or at once where the server exposes
-the connection's socket (gunicorn, werkzeug), which the loop then watches.  Either way the
+WSGI has no disconnect event: a client that left is noticed when a write fails, within one
+``heartbeat`` (keepalives bring the writes), or at once where the server exposes the
+connection's socket (gunicorn, werkzeug), which the loop then watches.  Either way the
 response iterable's ``close()`` cancels the run and returns once its ``finally`` blocks have run.
 
 :func:`respond` and :func:`serve_wsgi` are public for adapters of WSGI frameworks (Flask,

@@ -9,12 +9,15 @@ and a write that takes longer than ``send_timeout`` gives the run up.
 
 WSGI has no disconnect event.  A client that left shows up as:
 
-- a write that fails: the server stops iterating and calls :meth:`BlockingStream.close`, which
-  cancels the run and returns once its ``finally`` blocks have run; heartbeats make sure a write
-  comes at least every ``heartbeat`` seconds;
 - where the server hands over its socket (``connection=``), the socket itself: the loop watches
   it while the run streams and an end of file there (the client closed its side) cancels the run
-  at once, as an ASGI server's ``http.disconnect`` does.
+  at once, as an ASGI server's ``http.disconnect`` does;
+- everywhere, a write that fails: the server stops iterating and calls
+  :meth:`BlockingStream.close`, which cancels the run and returns once its ``finally`` blocks
+  have run.  TCP takes the first write after the client closed its side (the client's side
+  answers it with a reset), so it is the second write that fails.  Where the socket is not
+  watched, keepalives therefore go out every half ``heartbeat`` while the run is idle, which
+  puts that second write within one ``heartbeat`` of the client's leaving.
 
 An item the thread gets after the stream was cut (the client is gone, the write timed out, the
 loop was stopped) raises :class:`BrokenPipeError`, the error a server expects from a dead
@@ -157,7 +160,9 @@ class BlockingStream(Iterator[bytes]):
         with receive, endpoint.streams.track() as shutdown:
             task_status.started()
             async with send:
-                body = endpoint.open(self._protocol, self._input, self._request)
+                body = endpoint.open(
+                    self._protocol, self._input, self._request, heartbeat=self._heartbeat()
+                )
                 self.ending = await pump(
                     body,
                     send.send,  # returns once the thread has taken it (its previous write done)
@@ -165,6 +170,14 @@ class BlockingStream(Iterator[bytes]):
                     shutdown=shutdown,
                     send_timeout=endpoint.options.send_timeout,
                 )
+
+    def _heartbeat(self) -> bool | float:
+        """The option's heartbeat where the socket is watched; else half of it (see the module:
+        the second write after a client left is the one that fails)."""
+        every = self._endpoint.options.heartbeat
+        if self._connection is not None or every is None:
+            return True
+        return every / 2
 
     async def _take(self) -> bytes | None:
         assert self._receive is not None
