@@ -92,6 +92,17 @@ SCRIPT = textwrap.dedent(
     for backend in ("asyncio", "trio"):
         print("asgi", backend, anyio.run(serve, backend=backend))
 
+    # So does the WSGI host, through its event-loop thread.
+    import io
+    from streambridge.wsgi import StreamWSGIApp
+
+    started = []
+    environ = {"REQUEST_METHOD": "POST", "QUERY_STRING": "", "CONTENT_LENGTH": "16",
+               "wsgi.input": io.BytesIO(b'{"messages": []}')}
+    answer = StreamWSGIApp(run, heartbeat=None)(environ, lambda *args: started.append(args))
+    print("wsgi", (int(started[0][0].split()[0]), b"".join(answer)))
+    answer.close()
+
     leaked = sorted(name for name in sys.modules if name.partition(".")[0] in BLOCKED)
     if leaked:
         raise SystemExit(f"framework modules imported: {leaked}")
@@ -122,6 +133,7 @@ def test_core_imports_and_runs_with_web_frameworks_blocked() -> None:
             for name in ("endpoint", "envelope", "errors", "events", "headers", "options", "pump")
         }
         | {f"streambridge.transport.{name}" for name in ("request", "session", "shutdown")}
+        | {"streambridge.wsgi", "streambridge.transport.blocking", "streambridge.transport.portal"}
     )
     assert expected_core | serving | {"streambridge.protocols.data_stream"} <= imported
     body = 'b\'0:"hi"\\naui-state:[{"type":"set","path":["k"],"value":1}]\\nd:'
@@ -131,3 +143,5 @@ def test_core_imports_and_runs_with_web_frameworks_blocked() -> None:
         assert '"finishReason":"stop"' in line
         [served] = [line for line in lines if line.startswith(f"asgi {backend} ")]
         assert served.startswith(f"asgi {backend} (200, {body}"), served
+    [wsgi] = [line for line in lines if line.startswith("wsgi ")]
+    assert wsgi.startswith(f"wsgi (200, {body}"), wsgi

@@ -15,12 +15,16 @@ from typing import Any
 
 import anyio
 from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
 import streambridge as sb
 from scenarios import SCENARIOS
 from streambridge.asgi import Receive, Scope, Send, StreamApp, StreamMiddleware
 from streambridge_starlette import stream_view, websocket_view
+
+from .resources import REPORT_PATH, asgi_report, async_report, with_asgi_report
 
 PATH = "/api/chat"
 OPTIONS: dict[str, Any] = {"heartbeat": 0.1, "max_body_bytes": 65_536, "send_timeout": 5.0}
@@ -87,7 +91,8 @@ def write_marker(path: Path, record: dict[str, Any]) -> None:
 
 # -- the hosts -----------------------------------------------------------------------------------
 
-stream_app = StreamApp(run, **OPTIONS)
+# Every host also answers GET /_resources (resources.py), for the leak check.
+stream_app = with_asgi_report(StreamApp(run, **OPTIONS))
 
 
 async def fallback(scope: Scope, receive: Receive, send: Send) -> None:
@@ -100,6 +105,8 @@ async def fallback(scope: Scope, receive: Receive, send: Send) -> None:
             elif message["type"] == "lifespan.shutdown":
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+    elif scope["type"] == "http" and scope["path"] == REPORT_PATH:
+        await asgi_report(scope, receive, send)
     elif scope["type"] == "http":
         await send({"type": "http.response.start", "status": 404, "headers": []})
         await send({"type": "http.response.body", "body": b"fallback"})
@@ -107,9 +114,15 @@ async def fallback(scope: Scope, receive: Receive, send: Send) -> None:
 
 middleware_app = StreamMiddleware(fallback, routes={PATH: run}, **OPTIONS)
 
+
+async def starlette_report(request: Request) -> JSONResponse:
+    return JSONResponse(await async_report())
+
+
 starlette_app = Starlette(
     routes=[
         Route(PATH, stream_view(run, **OPTIONS)),
         WebSocketRoute(PATH, websocket_view(run, **OPTIONS)),
+        Route(REPORT_PATH, starlette_report),
     ]
 )

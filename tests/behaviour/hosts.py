@@ -21,7 +21,7 @@ from pathlib import Path
 
 import httpx
 
-from .app import PATH
+from .app import OPTIONS, PATH
 
 TESTS = Path(__file__).resolve().parents[1]
 
@@ -31,6 +31,8 @@ class Server:
     name: str
     argv: Callable[[str, int], list[str]]
     """The command serving ``module:attribute`` on 127.0.0.1 at a port."""
+    sends_connection: bool = False
+    """Whether the server adds a ``Connection`` header itself (WSGI servers do; no app may)."""
 
 
 def _uvicorn(app: str, port: int) -> list[str]:
@@ -52,10 +54,32 @@ def _daphne(app: str, port: int) -> list[str]:
             "--verbosity", "0", app]  # fmt: skip
 
 
+def _uvicorn_no_lifespan(app: str, port: int) -> list[str]:
+    return [*_uvicorn(app, port)[:-2], "--lifespan", "off"]  # Django speaks no lifespan
+
+
+def _gunicorn_gthread(app: str, port: int) -> list[str]:
+    return [sys.executable, "-m", "gunicorn", app, "--bind", f"127.0.0.1:{port}",
+            "--worker-class", "gthread", "--workers", "1", "--threads", "16",
+            "--graceful-timeout", "5", "--no-control-socket", "--log-level", "warning"]  # fmt: skip
+
+
+def _werkzeug(app: str, port: int) -> list[str]:
+    return [sys.executable, "-m", "behaviour.serve_werkzeug", app, str(port)]
+
+
+def _runserver(app: str, port: int) -> list[str]:
+    return [sys.executable, "-m", "behaviour.serve_runserver", app, str(port)]
+
+
 UVICORN = Server("uvicorn", _uvicorn)
 HYPERCORN_ASYNCIO = Server("hypercorn-asyncio", _hypercorn("asyncio"))
 HYPERCORN_TRIO = Server("hypercorn-trio", _hypercorn("trio"))
 DAPHNE = Server("daphne", _daphne)
+UVICORN_NO_LIFESPAN = Server("uvicorn", _uvicorn_no_lifespan)
+GUNICORN_GTHREAD = Server("gunicorn-gthread", _gunicorn_gthread, sends_connection=True)
+WERKZEUG = Server("werkzeug", _werkzeug, sends_connection=True)
+RUNSERVER = Server("runserver", _runserver, sends_connection=True)
 
 
 @dataclass(frozen=True)
@@ -72,6 +96,11 @@ class Host:
     websocket_request_type: str = "dict"
     cancel_within: float = 0.1
     """How soon after a disconnect the run must be cancelled (DESIGN §5: 100 ms on ASGI)."""
+
+
+WSGI_CANCEL_WITHIN = OPTIONS["heartbeat"] + 0.1
+"""DESIGN §5 on WSGI: by the next heartbeat (a write is WSGI's disconnect signal), plus 100 ms.
+(On gunicorn and werkzeug streambridge also watches the socket, and does as well as on ASGI.)"""
 
 
 @dataclass(frozen=True)
@@ -107,19 +136,44 @@ HOSTS += [
     Host("channels-daphne", "behaviour.channels_host.asgi:application", DAPHNE),
     Host(
         "quart-hypercorn-asyncio",
-        "behaviour.quart_host:app",
+        "behaviour.quart_host:served_app",
         HYPERCORN_ASYNCIO,
         request_type="Request",
         websocket_request_type="Websocket",
     ),
     Host(
         "quart-trio-hypercorn-trio",
-        "behaviour.quart_host:trio_app",
+        "behaviour.quart_host:served_trio_app",
         HYPERCORN_TRIO,
         request_type="TrioRequest",
         websocket_request_type="TrioWebsocket",
     ),
 ]
+HOSTS += [
+    Host("django-uvicorn", "behaviour.django_app:asgi_application", UVICORN_NO_LIFESPAN,
+         websocket=False, request_type="ASGIRequest"),
+    Host("django-gunicorn-gthread", "behaviour.django_app:application", GUNICORN_GTHREAD,
+         websocket=False, request_type="WSGIRequest", cancel_within=WSGI_CANCEL_WITHIN),
+    *(
+        Host(f"{name}-{server.name}", app, server, websocket=False, request_type=request_type,
+             cancel_within=WSGI_CANCEL_WITHIN)
+        for name, app, request_type in [
+            ("wsgi-app", "behaviour.wsgi_apps:wsgi_app", "dict"),
+            ("flask", "behaviour.wsgi_apps:flask_app", "Request"),
+        ]
+        for server in (GUNICORN_GTHREAD, WERKZEUG)
+    ),
+]  # fmt: skip
+
+WRITE_PATH_HOSTS = [
+    Host("django-runserver", "behaviour.django_app", RUNSERVER, websocket=False,
+         request_type="WSGIRequest", cancel_within=WSGI_CANCEL_WITHIN),
+    Host("wsgi-app-gunicorn-gthread-no-socket", "behaviour.wsgi_apps:wsgi_app_without_socket",
+         GUNICORN_GTHREAD, websocket=False, cancel_within=WSGI_CANCEL_WITHIN),
+]  # fmt: skip
+"""WSGI hosts whose disconnects only a failed write shows (test_write_path.py): TCP takes the
+first write after the client left, so streambridge sends keepalives every half heartbeat there,
+and the second write, the one that fails, still comes within one heartbeat."""
 
 SERVER_ERRORS = (
     "Exception in ASGI application",  # uvicorn: the app raised
@@ -127,6 +181,11 @@ SERVER_ERRORS = (
     "ASGI callable returned without",  # uvicorn: an unfinished response or handshake
     "Unexpected ASGI message",
     "Exception inside application",  # daphne: the app raised
+    "Error handling request",  # gunicorn: the app raised
+    "Socket error processing request",  # gunicorn: an unexpected socket error
+    "Exception in worker process",  # gunicorn: the app failed to load
+    "Error on request",  # werkzeug: the app raised
+    "Internal Server Error",  # Django: a view raised
 )
 """Lines a server logs when an app misbehaves; none may appear in a session's logs."""
 

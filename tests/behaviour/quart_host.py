@@ -1,4 +1,4 @@
-"""``hypercorn behaviour.quart_host:app``: the test app's run as a Quart route and websocket."""
+"""``hypercorn behaviour.quart_host:served_app``: the test run as a Quart route and websocket."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from quart_trio import QuartTrio
 from streambridge_quart import stream_view, websocket_view
 
 from .app import OPTIONS, PATH, run
+from .resources import with_asgi_report
 
 app = Quart(__name__)
 # Shorter than the paced and idle runs (0.3 s, 0.35 s): were a stream not exempt from Quart's
@@ -21,3 +22,7 @@ trio_app = QuartTrio(__name__)
 trio_app.config["RESPONSE_TIMEOUT"] = 0.2
 trio_app.add_url_rule(PATH, view_func=stream_view(run, **OPTIONS))
 trio_app.add_websocket(PATH, view_func=websocket_view(run, **OPTIONS))
+
+# What the servers serve: the apps with GET /_resources for the leak check (resources.py).
+served_app = with_asgi_report(app)
+served_trio_app = with_asgi_report(trio_app)

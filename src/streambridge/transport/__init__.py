@@ -15,16 +15,21 @@ and response objects; everything it decides lives here, one idea per module:
 ``events``    cutting a protocol's bytes into single events, by its framing
 ``envelope``  the WebSocket envelope frames (AI SDK WebSocket chat transport)
 ``session``   one WebSocket connection serving envelope frames
+``portal``    :class:`EventLoopThread`: the one event loop the WSGI hosts of a process share
+``blocking``  :class:`BlockingStream`: a run's bytes for a request thread (WSGI), cancelled by
+              a failed write or a closed socket
 """
 
 from __future__ import annotations
 
+from .blocking import BlockingStream, cut_connection
 from .endpoint import StreamEndpoint
 from .envelope import chunk_event
 from .errors import SHUTDOWN_MESSAGE, ClientDisconnected, HTTPError
 from .events import Event, EventSplitter, event_text
 from .headers import error_headers, stream_headers
 from .options import StreamOptions
+from .portal import EventLoopThread, shared_portal, stop_shared_portal
 from .pull import pull
 from .pump import Ending, pump
 from .request import (
@@ -35,6 +40,8 @@ from .request import (
     parse_input,
     protocol_from_query,
     read_limited,
+    read_limited_blocking,
+    read_request_blocking,
     select_protocol,
 )
 from .session import (
@@ -50,9 +57,11 @@ __all__ = [
     "ALLOWED_METHODS",
     "SHUTDOWN_MESSAGE",
     "TRY_AGAIN_LATER",
+    "BlockingStream",
     "ClientDisconnected",
     "Ending",
     "Event",
+    "EventLoopThread",
     "EventSplitter",
     "HTTPError",
     "OpenStreams",
@@ -64,6 +73,7 @@ __all__ = [
     "check_method",
     "chunk_event",
     "close_session",
+    "cut_connection",
     "decode_json",
     "error_headers",
     "event_text",
@@ -72,7 +82,11 @@ __all__ = [
     "pull",
     "pump",
     "read_limited",
+    "read_limited_blocking",
+    "read_request_blocking",
     "select_protocol",
     "serve_session",
+    "shared_portal",
+    "stop_shared_portal",
     "stream_headers",
 ]

@@ -73,12 +73,13 @@ class StreamEndpoint:
         run_input: RunInput,
         request: Any,
         *,
-        heartbeat: bool = True,
+        heartbeat: bool | float = True,
     ) -> EncodedStream:
         """The run's bytes in ``protocol``; the run starts at the first read.
 
         ``heartbeat=False`` for transports with no room for keepalive bytes (the WebSocket
-        envelope, whose clients reject unknown frames; the server's pings keep it alive).
+        envelope, whose clients reject unknown frames; the server's pings keep it alive); a
+        number of seconds for a transport that needs keepalives more often than the option says.
         """
         options = self.options
         stream = create_run(
@@ -89,7 +90,7 @@ class StreamEndpoint:
             high_water=options.high_water,
             max_buffered=options.max_buffered,
         )
-        beat = options.heartbeat if heartbeat else None
+        beat = options.heartbeat if heartbeat is True else (heartbeat or None)
         return encode(stream, protocol.name, heartbeat=beat, input=run_input)
 
     async def shutdown(self) -> None:

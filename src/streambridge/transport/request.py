@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, Callable
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -28,6 +28,8 @@ __all__ = [
     "parse_input",
     "protocol_from_query",
     "read_limited",
+    "read_limited_blocking",
+    "read_request_blocking",
     "select_protocol",
 ]
 
@@ -91,6 +93,45 @@ async def read_limited(chunks: AsyncIterable[bytes], limit: int) -> bytes:
         if aclose is not None:
             await aclose()
     return b"".join(parts)
+
+
+def read_limited_blocking(read: Callable[[int], bytes], limit: int) -> bytes:
+    """:func:`read_limited` for a file-like body read on a thread (``read(size)``, ``b""`` at
+    its end), as WSGI servers and frameworks give it."""
+    parts: list[bytes] = []
+    size = 0
+    while chunk := read(min(_READ_SIZE, limit + 1 - size)):
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+_READ_SIZE = 65_536
+
+
+def read_request_blocking(
+    options: StreamOptions,
+    *,
+    method: str,
+    query_string: bytes | str,
+    content_length: str | None,
+    read: Callable[[int], bytes],
+    closing: bool = False,
+) -> tuple[WireProtocol, RunInput | None]:
+    """Every step above for a host that reads its request on a thread: the protocol, and the
+    run's input (``None`` for a HEAD, which reads no body).  ``closing``: the host is shutting
+    down, so a POST gets a 503."""
+    check_method(method)
+    protocol = select_protocol(options, protocol_from_query(query_string))
+    if method == "HEAD":
+        return protocol, None
+    if closing:
+        raise HTTPError(503, "the server is shutting down; try again", {"Retry-After": "1"})
+    check_content_length(content_length, options.max_body_bytes)
+    body = read_limited_blocking(read, options.max_body_bytes)
+    return protocol, parse_input(protocol, decode_json(body))
 
 
 def _too_large(limit: int) -> HTTPError:

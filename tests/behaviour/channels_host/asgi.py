@@ -15,11 +15,17 @@ from django.urls import path  # noqa: E402
 from streambridge_channels import StreamConsumer, StreamWebsocketConsumer  # noqa: E402
 
 from ..app import OPTIONS, PATH, run  # noqa: E402
+from ..resources import with_asgi_report  # noqa: E402
 
 route = PATH.lstrip("/")
-application = ProtocolTypeRouter(
-    {
-        "http": URLRouter([path(route, StreamConsumer.as_asgi(run=run, **OPTIONS))]),
-        "websocket": URLRouter([path(route, StreamWebsocketConsumer.as_asgi(run=run, **OPTIONS))]),
-    }
+# GET /_resources answers the leak check (resources.py), as on every host.
+application = with_asgi_report(
+    ProtocolTypeRouter(
+        {
+            "http": URLRouter([path(route, StreamConsumer.as_asgi(run=run, **OPTIONS))]),
+            "websocket": URLRouter(
+                [path(route, StreamWebsocketConsumer.as_asgi(run=run, **OPTIONS))]
+            ),
+        }
+    )
 )

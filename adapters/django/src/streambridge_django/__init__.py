@@ -1,0 +1,163 @@
+"""Serve a streambridge run from a Django view, under ASGI and under WSGI.
+
+>>> from django.urls import path
+>>> from django.views.decorators.csrf import csrf_exempt
+>>> urlpatterns = [path("api/chat", csrf_exempt(stream_view(run)))]
+
+or, as a decorator on the run::
+
+    @csrf_exempt
+    @stream_view(heartbeat=10)
+    async def chat(controller): ...
+
+``controller.request`` is Django's :class:`~django.http.HttpRequest`.  The view is async.  Under
+ASGI it returns a :class:`~django.http.StreamingHttpResponse` over an async iterator, which
+Django's ASGI handler streams and cancels when the client disconnects.  Under WSGI, where Django
+would collect an async iterator whole before sending it, it returns one over a sync iterator that
+the server's request thread pulls from streambridge's shared event loop
+(:class:`streambridge.transport.BlockingStream`).  Every behaviour (protocols, heartbeats,
+disconnects, errors) is streambridge's own: this package only hands Django's objects over.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any, overload
+
+from asgiref.sync import markcoroutinefunction
+from django.core.handlers.asgi import ASGIRequest
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
+
+from streambridge import EncodedStream, RunFunction
+from streambridge.transport import (
+    HTTPError,
+    StreamEndpoint,
+    StreamOptions,
+    error_headers,
+    read_request_blocking,
+    stream_headers,
+)
+from streambridge.wsgi import end_streams, respond, wsgi_socket
+
+__all__ = ["StreamView", "stream_view"]
+
+NOT_COMPRESSED = ("Content-Encoding", "identity")
+"""Set on every stream, so GZipMiddleware (and any middleware or proxy that compresses only
+responses with no content encoding yet) leaves it alone: Django's gzip collects a sync stream
+until it has a sizeable block to send, which holds a chat stream back for its whole length."""
+
+
+class StreamView:
+    """An async Django view that streams ``run`` back to a POST (HEAD: the headers; other
+    methods: a JSON 405).  Mount it with ``path(route, view)``; wrap it in ``csrf_exempt`` or
+    have the client send the CSRF token (see the README)."""
+
+    def __init__(self, run: RunFunction, **options: Any) -> None:
+        self.endpoint = StreamEndpoint(run, StreamOptions.from_kwargs(**options))
+        # Django names views after their function: in error pages, logs and ``reverse()``.
+        self.__name__ = self.__qualname__ = getattr(run, "__name__", type(self).__name__)
+        self.__module__ = getattr(run, "__module__", __name__)
+        self.__doc__ = getattr(run, "__doc__", None)
+        markcoroutinefunction(self)  # Django calls it as the async view it is
+
+    async def __call__(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if isinstance(request, ASGIRequest):
+            return self._asgi_response(request)
+        return self._wsgi_response(request)
+
+    def _asgi_response(self, request: ASGIRequest) -> HttpResponseBase:
+        # Django's ASGI handler has read the whole body into a file already.
+        method = request.method or "GET"
+        meta = request.META
+        try:
+            protocol, run_input = read_request_blocking(
+                self.endpoint.options,
+                method=method,
+                query_string=meta.get("QUERY_STRING", ""),
+                content_length=meta.get("CONTENT_LENGTH") or None,
+                read=request.read,
+            )
+        except HTTPError as error:
+            return _error_response(error, head=method == "HEAD")
+        headers = [*stream_headers(protocol), NOT_COMPRESSED]
+        if run_input is None:
+            return StreamingHttpResponse(_no_body(), headers=dict(headers))
+        body = self.endpoint.open(protocol, run_input, request)
+        return StreamingHttpResponse(_async_body(body), headers=dict(headers))
+
+    def _wsgi_response(self, request: HttpRequest) -> HttpResponseBase:
+        meta = request.META
+        read: Callable[[int], bytes] = request.read
+        content_length = meta.get("CONTENT_LENGTH") or None
+        if content_length is None and meta.get("wsgi.input_terminated"):
+            # A chunked body, which Django's WSGIRequest does not read (it reads only
+            # CONTENT_LENGTH bytes): the server has framed it, read it from the server.
+            read = meta["wsgi.input"].read
+        answer = respond(
+            self.endpoint,
+            method=request.method or "GET",
+            query_string=meta.get("QUERY_STRING", ""),
+            content_length=content_length,
+            read=read,
+            request=request,
+            connection=wsgi_socket(meta),
+        )
+        if answer.status != 200:
+            body = b"".join(answer.body)
+            return HttpResponse(body, status=answer.status, headers=dict(answer.headers))
+        # StreamingHttpResponse registers the stream's close(), so the WSGI server's close()
+        # of the response reaches it.
+        headers = dict([*answer.headers, NOT_COMPRESSED])
+        return StreamingHttpResponse(answer.body, headers=headers)
+
+    def shutdown(self, timeout: float | None = None) -> None:
+        """End the streams this view serves to WSGI threads cleanly (the protocol's error event
+        and end), waiting at most ``timeout`` seconds; new requests get a 503 from then on.
+        (Under ASGI, Django has no lifespan: a server that stops cancels the streams' runs.)"""
+        end_streams(self.endpoint, timeout)
+
+
+@overload
+def stream_view(run: RunFunction, /, **options: Any) -> StreamView: ...
+
+
+@overload
+def stream_view(run: None = None, /, **options: Any) -> Callable[[RunFunction], StreamView]: ...
+
+
+def stream_view(
+    run: RunFunction | None = None, /, **options: Any
+) -> StreamView | Callable[[RunFunction], StreamView]:
+    """A Django view streaming ``run``; ``options`` as for ``streambridge.asgi.StreamApp``.
+
+    ``stream_view(run, heartbeat=10)``, or as a decorator: ``@stream_view`` or
+    ``@stream_view(heartbeat=10)`` on ``async def run(controller)``.
+    """
+    if run is None:
+        StreamOptions.from_kwargs(**options)  # a mistake raises here, at the decorator
+
+        def decorate(run: RunFunction) -> StreamView:
+            return StreamView(run, **options)
+
+        return decorate
+    return StreamView(run, **options)
+
+
+def _error_response(error: HTTPError, *, head: bool) -> HttpResponse:
+    body = error.body()
+    headers = dict(error_headers(error, len(body)))
+    return HttpResponse(b"" if head else body, status=error.status, headers=headers)
+
+
+async def _async_body(body: EncodedStream) -> AsyncIterator[bytes]:
+    # Django's ASGI handler cancels the task iterating this when the client disconnects; the
+    # run is then cancelled (after its grace) and its finally blocks run before Django goes on.
+    async with body:
+        async for data in body:
+            yield data
+
+
+async def _no_body() -> AsyncIterator[bytes]:
+    return
+    yield

@@ -1,0 +1,125 @@
+"""streambridge-flask in the ways a Flask app mounts it.  (In-process, with Flask's test client:
+what is asserted here is routing, the request object, Flask's contexts in the run and the answers;
+streaming over real servers is judged in tests/behaviour.)"""
+
+from __future__ import annotations
+
+from importlib.metadata import entry_points
+from typing import Any
+
+import flask
+import pytest
+from flask import Flask
+
+import streambridge as sb
+from streambridge.client import accumulate, decode
+from streambridge.transport import SHUTDOWN_MESSAGE
+from streambridge_flask import StreamView, stream_view
+
+EVENTS: list[Any] = []
+
+
+async def chat(controller: sb.RunController) -> None:
+    EVENTS.append(("request", type(controller.request).__name__, controller.request.path))
+    # The view's contexts reach the run, though it runs in streambridge's loop thread.
+    EVENTS.append(("contexts", flask.current_app.name, flask.request.path, flask.g.user))
+    try:
+        controller.append_text("hi")
+    finally:
+        EVENTS.append("run finally")
+
+
+def make_app(**options: Any) -> Flask:
+    app = Flask("chat_app")
+    app.add_url_rule("/api/chat", view_func=stream_view(chat, heartbeat=None, **options))
+    app.add_url_rule(
+        "/api/strict", endpoint="strict", view_func=stream_view(chat), methods=["POST", "HEAD"]
+    )
+
+    @app.before_request
+    def who() -> None:
+        flask.g.user = "ada"
+
+    @app.teardown_request
+    def teardown(error: BaseException | None) -> None:
+        EVENTS.append("teardown")
+
+    return app
+
+
+@pytest.fixture
+def events() -> list[Any]:
+    EVENTS.clear()
+    return EVENTS
+
+
+def test_post_streams_the_run_with_flasks_request_and_contexts(events: list[Any]) -> None:
+    response = make_app().test_client().post("/api/chat", json={"messages": []})
+    assert response.status_code == 200
+    assert response.headers["x-vercel-ai-data-stream"] == "v1"
+    assert response.headers["cache-control"] == "no-store"
+    assert response.headers["x-accel-buffering"] == "no"
+    assert "content-length" not in response.headers
+    assert accumulate(decode(response.get_data(), "data-stream")).text == "hi"
+    # Flask tears the request context down when the view returns, before the stream; the run
+    # still has the view's request, app and g.
+    assert events == [
+        "teardown",
+        ("request", "Request", "/api/chat"),
+        ("contexts", "chat_app", "/api/chat", "ada"),
+        "run finally",
+    ]
+
+
+def test_view_answers_bad_input_and_other_methods_with_json(events: list[Any]) -> None:
+    client = make_app(max_body_bytes=100).test_client()
+    wrong = client.put("/api/chat")
+    assert wrong.status_code == 405
+    assert wrong.headers["allow"] == "POST, HEAD"
+    assert set(wrong.get_json()) == {"error"}
+    assert client.post("/api/chat", data=b"{").status_code == 400
+    assert client.post("/api/chat", json={"messages": "no"}).status_code == 422
+    too_big = client.post("/api/chat", json={"messages": [], "pad": "x" * 200})
+    assert too_big.status_code == 413
+    assert too_big.headers["content-type"] == "application/json"
+    assert client.post("/api/chat?protocol=nope", json={}).status_code == 400
+    head = client.head("/api/chat")
+    assert head.status_code == 200
+    assert head.headers["content-type"] == sb.get_protocol("data-stream").media_type
+    assert head.get_data() == b""
+    assert set(events) == {"teardown"}  # no run started
+
+
+def test_with_methods_flask_answers_the_other_methods() -> None:
+    client = make_app().test_client()
+    assert client.get("/api/strict").status_code == 405  # Flask's own (HTML) 405
+    assert client.post("/api/strict", json={"messages": []}).status_code == 200
+
+
+def test_endpoint_is_named_after_the_run() -> None:
+    app = make_app()
+    assert app.view_functions["chat"].endpoint.run is chat  # type: ignore[attr-defined]
+    assert isinstance(app.view_functions["strict"], StreamView)
+
+
+def test_shutdown_ends_open_streams_cleanly_then_refuses() -> None:
+    view = stream_view(chat, heartbeat=None)
+    app = Flask("chat_app")
+    app.add_url_rule("/api/chat", view_func=view)
+    app.before_request(lambda: setattr(flask.g, "user", "ada"))
+    view.shutdown()
+    refused = app.test_client().post("/api/chat", json={"messages": []})
+    assert refused.status_code == 503
+    assert SHUTDOWN_MESSAGE  # (open streams get it: tests/test_wsgi.py)
+
+
+def test_adapter_is_registered_as_a_plugin() -> None:
+    found = {ep.name: ep.value for ep in entry_points(group="streambridge.adapters")}
+    assert found["flask"] == "streambridge_flask"
+
+
+def test_options_are_checked_when_the_view_is_built() -> None:
+    with pytest.raises(TypeError, match="heartbeet"):
+        stream_view(chat, heartbeet=1)
+    with pytest.raises(ValueError, match="protocol"):
+        stream_view(chat, protocol="nope")
