@@ -12,16 +12,15 @@ import anyio
 import pytest
 from channels.routing import URLRouter
 from channels.testing import ApplicationCommunicator, HttpCommunicator, WebsocketCommunicator
-from django.conf import settings
 from django.urls import path
 
 import streambridge as sb
+from django_settings import configure_django
 from streambridge.client import accumulate, decode
 from streambridge.transport import SHUTDOWN_MESSAGE
 from streambridge_channels import StreamConsumer, StreamWebsocketConsumer
 
-if not settings.configured:  # the least Channels needs (another test module may have done it)
-    settings.configure(INSTALLED_APPS=["channels"], DATABASES={}, USE_TZ=True)
+configure_django()
 
 pytestmark = pytest.mark.anyio
 

@@ -12,38 +12,23 @@ from importlib.metadata import entry_points
 from typing import Any
 
 import anyio
-import django
 import pytest
-from django.conf import settings
 
 import streambridge as sb
+from django_settings import configure_django
 from streambridge.client import accumulate, decode
 
-if not settings.configured:
-    settings.configure(
-        SECRET_KEY="streambridge tests",
-        ALLOWED_HOSTS=["testserver"],
-        ROOT_URLCONF=__name__,
-        MIDDLEWARE=[
-            "django.middleware.gzip.GZipMiddleware",
-            "django.middleware.common.CommonMiddleware",
-            "django.middleware.csrf.CsrfViewMiddleware",
-        ],
-        INSTALLED_APPS=[],
-        DATABASES={},
-        USE_TZ=True,
-    )
-    django.setup()
+configure_django()
 
 # These need the settings.
-from django.core.handlers.asgi import ASGIHandler
-from django.core.handlers.wsgi import WSGIHandler
-from django.middleware.csrf import get_token
-from django.test import AsyncClient, Client, RequestFactory
-from django.urls import path
-from django.views.decorators.csrf import csrf_exempt
+from django.core.handlers.asgi import ASGIHandler  # noqa: E402  (after configure_django)
+from django.core.handlers.wsgi import WSGIHandler  # noqa: E402  (after configure_django)
+from django.middleware.csrf import get_token  # noqa: E402  (after configure_django)
+from django.test import AsyncClient, Client, RequestFactory  # noqa: E402  (after configure_django)
+from django.urls import path  # noqa: E402  (after configure_django)
+from django.views.decorators.csrf import csrf_exempt  # noqa: E402  (after configure_django)
 
-from streambridge_django import StreamView, stream_view
+from streambridge_django import StreamView, stream_view  # noqa: E402  (after configure_django)
 
 SEEN: list[Any] = []
 ENDED: list[tuple[str, float]] = []
