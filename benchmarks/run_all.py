@@ -2,8 +2,8 @@
 
 uv run python benchmarks/run_all.py [--repeats 5] [--trials 50] [--skip-serving]
 
-The serving section (``serving.py``, about 3.5 minutes of real servers) also rewrites its plot,
-``docs/_static/serving.svg``.
+The serving section (``serving.py`` and ``hosts.py``, about 4.5 minutes of real servers) also
+rewrites ``serving.py``'s plot, ``docs/_static/serving.svg``.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import core_throughput
+import hosts
 import json_libraries
 import outer_cancel
 import protocol_encoding
@@ -121,7 +122,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per case (best of)")
     parser.add_argument("--trials", type=int, default=50, help="cancellation trials per case")
     parser.add_argument(
-        "--skip-serving", action="store_true", help="leave out serving.py (real servers, ~3.5 min)"
+        "--skip-serving",
+        action="store_true",
+        help="leave out serving.py and hosts.py (real servers)",
     )
     args = parser.parse_args(argv)
 
@@ -143,6 +146,9 @@ def main(argv: list[str] | None = None) -> int:
         print()
         print("== benchmarks/serving.py ==")
         serving_lines = serving.run()
+        print()
+        print("== benchmarks/hosts.py ==")
+        serving_lines += ["", "Per host:", "", *hosts.run()]
     elapsed = time.perf_counter() - started
 
     print()
