@@ -16,7 +16,6 @@ from collections.abc import (
     AsyncIterator,
     Awaitable,
     Callable,
-    Collection,
     Mapping,
     MutableMapping,
 )
@@ -36,6 +35,7 @@ from .transport import (
     HTTPError,
     OpenStreams,
     StreamEndpoint,
+    StreamHost,
     StreamOptions,
     close_session,
     error_headers,
@@ -65,40 +65,13 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
-class StreamApp:
+class StreamApp(StreamHost):
     """An ASGI app that serves ``run``: mount it anywhere (Starlette ``Mount``, FastAPI
     ``app.mount``, Django's ASGI router, Quart, ...) or serve it alone.
 
     ``controller.request`` is the ASGI scope.  The options are those of
     :class:`~streambridge.transport.StreamOptions`.
     """
-
-    def __init__(
-        self,
-        run: RunFunction,
-        *,
-        protocol: str = "data-stream",
-        protocols: Collection[str] | None = None,
-        heartbeat: float | None = 15.0,
-        max_body_bytes: int = 1_000_000,
-        send_timeout: float | None = 30.0,
-        grace: float = 0.05,
-        max_buffered: int = 100_000,
-    ) -> None:
-        options = StreamOptions(
-            protocol=protocol,
-            protocols=protocols,
-            heartbeat=heartbeat,
-            max_body_bytes=max_body_bytes,
-            send_timeout=send_timeout,
-            grace=grace,
-            max_buffered=max_buffered,
-        )
-        self.endpoint = StreamEndpoint(run, options)
-
-    @property
-    def options(self) -> StreamOptions:
-        return self.endpoint.options
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]

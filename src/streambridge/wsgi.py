@@ -19,20 +19,19 @@ Django under WSGI), which pass their own request object as ``controller.request`
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any, BinaryIO
 
 import anyio
 
-from .run import RunFunction
 from .transport import (
     BlockingStream,
     ClientDisconnected,
     HTTPError,
     StreamEndpoint,
-    StreamOptions,
+    StreamHost,
     cut_connection,
     error_headers,
     read_request_blocking,
@@ -61,7 +60,7 @@ _SOCKET_KEYS = ("gunicorn.socket", "werkzeug.socket")
 """Where servers put the connection's socket in the environ (there is no standard key)."""
 
 
-class StreamWSGIApp:
+class StreamWSGIApp(StreamHost):
     """A WSGI app that serves ``run``: give it to any WSGI server (gunicorn, uWSGI, mod_wsgi,
     waitress, werkzeug) or mount it under a WSGI dispatcher.
 
@@ -69,33 +68,6 @@ class StreamWSGIApp:
     :class:`~streambridge.transport.StreamOptions`.  Keep ``heartbeat`` set: on a server that
     does not expose its sockets, a write is the only way to learn that a client has gone.
     """
-
-    def __init__(
-        self,
-        run: RunFunction,
-        *,
-        protocol: str = "data-stream",
-        protocols: Collection[str] | None = None,
-        heartbeat: float | None = 15.0,
-        max_body_bytes: int = 1_000_000,
-        send_timeout: float | None = 30.0,
-        grace: float = 0.05,
-        max_buffered: int = 100_000,
-    ) -> None:
-        options = StreamOptions(
-            protocol=protocol,
-            protocols=protocols,
-            heartbeat=heartbeat,
-            max_body_bytes=max_body_bytes,
-            send_timeout=send_timeout,
-            grace=grace,
-            max_buffered=max_buffered,
-        )
-        self.endpoint = StreamEndpoint(run, options)
-
-    @property
-    def options(self) -> StreamOptions:
-        return self.endpoint.options
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         return serve_wsgi(self.endpoint, environ, start_response)

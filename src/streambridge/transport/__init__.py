@@ -7,7 +7,8 @@ and response objects; everything it decides lives here, one idea per module:
 ``request``   from method, ``?protocol=`` and body to a protocol and a ``RunInput``, or an error
 ``errors``    :class:`HTTPError` and its JSON ``{"error": {"message": ...}}`` body
 ``headers``   the headers of a stream response and of an error response
-``endpoint``  :class:`StreamEndpoint`, a run served with one set of options
+``endpoint``  :class:`StreamEndpoint`, a run served with one set of options, and
+              :class:`StreamHost`, the base of every host class (its options, as keywords)
 ``pump``      the streaming loop: one send per ready batch, raced against disconnect, send
               failure, the send timeout and shutdown
 ``pull``      the same loop for a framework that pulls the response body (iterates it)
@@ -23,7 +24,7 @@ and response objects; everything it decides lives here, one idea per module:
 from __future__ import annotations
 
 from .blocking import BlockingStream, cut_connection
-from .endpoint import StreamEndpoint
+from .endpoint import StreamEndpoint, StreamHost
 from .envelope import chunk_event
 from .errors import SHUTDOWN_MESSAGE, ClientDisconnected, HTTPError
 from .events import Event, EventSplitter, event_text
@@ -67,6 +68,7 @@ __all__ = [
     "OpenStreams",
     "SessionEnd",
     "StreamEndpoint",
+    "StreamHost",
     "StreamOptions",
     "WebSocketChannel",
     "check_content_length",

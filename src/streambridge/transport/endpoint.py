@@ -8,7 +8,7 @@ shutdown.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, Collection
 from typing import Any
 
 from ..encoding import EncodedStream, encode
@@ -95,3 +95,35 @@ class StreamEndpoint:
 
     async def shutdown(self) -> None:
         await self.streams.shutdown()
+
+
+class StreamHost:
+    """What every host class shares: a run served with the options every host takes (see
+    :class:`StreamOptions`), checked when the host is built."""
+
+    def __init__(
+        self,
+        run: RunFunction,
+        *,
+        protocol: str = "data-stream",
+        protocols: Collection[str] | None = None,
+        heartbeat: float | None = 15.0,
+        max_body_bytes: int = 1_000_000,
+        send_timeout: float | None = 30.0,
+        grace: float = 0.05,
+        max_buffered: int = 100_000,
+    ) -> None:
+        options = StreamOptions(
+            protocol=protocol,
+            protocols=protocols,
+            heartbeat=heartbeat,
+            max_body_bytes=max_body_bytes,
+            send_timeout=send_timeout,
+            grace=grace,
+            max_buffered=max_buffered,
+        )
+        self.endpoint = StreamEndpoint(run, options)
+
+    @property
+    def options(self) -> StreamOptions:
+        return self.endpoint.options
