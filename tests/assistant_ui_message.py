@@ -46,3 +46,19 @@ def unnamed_data_last(want: dict[str, Any]) -> dict[str, Any]:
     named = [d for d in want["data"] if d["name"] is not None]
     want["data"] = named + [d for d in want["data"] if d["name"] is None]
     return want
+
+
+def assert_scenario_parts(name: str, message: dict[str, Any]) -> None:
+    """What the summary does not show: the parts' order and kinds, named data, parent ids."""
+    if name == "sources_and_file":
+        kinds = [(p["type"], p.get("url") or p.get("mimeType")) for p in message["parts"]]
+        assert kinds == [
+            ("source", "https://example.com/a"),
+            ("source", "https://example.com/b"),
+            ("file", "text/plain"),
+        ]
+    if name == "named_data":
+        assert message["parts"][0]["name"] == "progress"
+        assert message["metadata"]["unstable_data"] == [[1, 2, 3]]
+    if name == "parent_ids":
+        assert {p.get("parentId") for p in message["parts"]} == {"group"}

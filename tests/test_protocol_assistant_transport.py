@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 
 import streambridge as sb
-from assistant_ui_message import message_summary, unnamed_data_last
+from assistant_ui_message import assert_scenario_parts, message_summary, unnamed_data_last
 from chunk_strategies import chunk_sequences, round_trip
 from oracle import run_oracle
 from scenarios import SCENARIOS, Run, expected, fixed_input, produce, scenario_bytes
@@ -679,24 +679,13 @@ async def test_official_client_accepts(name: str, fragment: bool) -> None:
         }
     elif scenario.complete:
         assert message["status"] == {"type": "complete", "reason": "stop"}
-    if name == "sources_and_file":
-        kinds = [(p["type"], p.get("url") or p.get("mimeType")) for p in message["parts"]]
-        assert kinds == [
-            ("source", "https://example.com/a"),
-            ("source", "https://example.com/b"),
-            ("file", "text/plain"),
-        ]
-    if name == "named_data":
-        assert message["parts"][0]["name"] == "progress"
-        assert message["metadata"]["unstable_data"] == [[1, 2, 3]]
+    assert_scenario_parts(name, message)
     if name == "steps_with_usage":
         steps = message["metadata"]["steps"]
         assert [(s["messageId"], s["finishReason"], s["isContinued"]) for s in steps] == [
             ("step-1", "tool-calls", True),
             ("step-2", "stop", False),
         ]
-    if name == "parent_ids":
-        assert {p.get("parentId") for p in message["parts"]} == {"group"}
 
 
 async def test_official_client_requires_action_when_tool_calls_wait_for_results() -> None:

@@ -20,8 +20,10 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from .asgi import serve_lifespan
 from .protocols import protocol_names
 from .run import RunFunction
+from .transport import OpenStreams
 
 if TYPE_CHECKING:
     from .asgi import StreamMiddleware
@@ -86,9 +88,7 @@ def _serve_command(args: argparse.Namespace) -> None:
 
 async def _not_found(scope: Any, receive: Any, send: Any) -> None:
     if scope["type"] == "lifespan":
-        while (await receive())["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        await send({"type": "lifespan.shutdown.complete"})
+        await serve_lifespan(OpenStreams(), receive, send)  # no streams of its own to end
         return
     if scope["type"] != "http":
         return

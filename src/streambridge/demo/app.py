@@ -8,8 +8,9 @@ import mimetypes
 from importlib import resources
 from typing import Any
 
-from ..asgi import StreamMiddleware
+from ..asgi import StreamMiddleware, serve_lifespan
 from ..protocols import protocol_names
+from ..transport import OpenStreams
 from .assistant import demo_run
 
 __all__ = ["demo_app"]
@@ -45,9 +46,7 @@ def _error(message: str) -> bytes:
 async def _page(scope: Any, receive: Any, send: Any) -> None:
     """Serves ``static/`` (``/`` is ``index.html``) and ``/api/protocols``."""
     if scope["type"] == "lifespan":
-        while (await receive())["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        await send({"type": "lifespan.shutdown.complete"})
+        await serve_lifespan(OpenStreams(), receive, send)  # no streams of its own to end
         return
     if scope["type"] == "websocket":  # WebSockets are served at /api/chat only
         await send({"type": "websocket.close", "code": 1008})
