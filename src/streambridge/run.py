@@ -31,9 +31,9 @@ from typing import Any, cast
 
 import anyio
 import anyio.lowlevel
-from anyio.abc import TaskGroup
 
 from ._spawn import spawn_detached
+from ._wakeup import Wakeup
 from .chunks import (
     Annotations,
     Chunk,
@@ -83,20 +83,56 @@ def _random_id(prefix: str) -> str:
 class CancellationSignal:
     """Read-only view of a run's cancellation: ``is_set()`` and ``await wait()``."""
 
-    __slots__ = ("_event",)
+    __slots__ = ("_core",)
 
-    def __init__(self, event: anyio.Event) -> None:
-        self._event = event
+    def __init__(self, core: _RunCore) -> None:
+        self._core = core
 
     def is_set(self) -> bool:
-        return self._event.is_set()
+        return self._core.is_cancelled
 
     async def wait(self) -> None:
-        await self._event.wait()
+        core = self._core
+        if core.is_cancelled:
+            await anyio.lowlevel.checkpoint()
+            return
+        if core.cancel_event is None:
+            core.cancel_event = anyio.Event()
+        await core.cancel_event.wait()
 
 
 class _RunCore:
-    """What one run's controllers share: the buffer, its tool calls, its state, its lifecycle."""
+    """What one run's controllers share: the buffer, its tool calls, its state, its lifecycle.
+
+    A server holds one per open stream, so it keeps no event or task group it may not need:
+    events are made when somebody first waits on them, and the tasks of ``add_stream`` readers
+    only when a run adds a stream.
+    """
+
+    __slots__ = (
+        "buffer",
+        "cancel_event",
+        "done_event",
+        "drained",
+        "failure",
+        "finished",
+        "high_water",
+        "input",
+        "is_cancelled",
+        "is_done",
+        "limit",
+        "max_buffered",
+        "open_args",
+        "readers",
+        "readers_idle",
+        "request",
+        "running",
+        "scope",
+        "state",
+        "state_ops",
+        "tool_calls",
+        "wakeup",
+    )
 
     def __init__(
         self,
@@ -116,14 +152,18 @@ class _RunCore:
         # How many chunks the buffer may hold; -1 once the run has ended or failed, so a late
         # emit takes the slow path and is refused at no cost to the hot path.
         self.limit = max_buffered
-        self.waiter: anyio.Event | None = None  # the consumer, waiting for chunks
+        self.wakeup = Wakeup()  # the consumer, waiting for chunks
         self.drained: anyio.Event | None = None  # producers, waiting for the consumer
-        self.cancelled = anyio.Event()
+        self.is_cancelled = False  # the client is gone (controller.is_cancelled)
+        self.cancel_event: anyio.Event | None = None  # made by the first cancelled.wait()
         self.scope = anyio.CancelScope()  # the run's task: cancelled after the grace
-        self.done = anyio.Event()  # set once the run's task has finished, finally blocks included
+        self.running = False  # between the start of the run's task and its end
+        self.is_done = False  # the run's task has finished, finally blocks included
+        self.done_event: anyio.Event | None = None  # made by a close that waits for it
         self.finished = False
         self.failure: BaseException | None = None
-        self.task_group: TaskGroup | None = None
+        self.readers: set[anyio.CancelScope] = set()  # one per running add_stream reader
+        self.readers_idle: anyio.Event | None = None  # set when the last reader ends
         self.tool_calls: dict[str, ToolCallController] = {}
         self.open_args: dict[str, ToolCallController] = {}
 
@@ -137,8 +177,8 @@ class _RunCore:
         if len(buffer) > self.limit:
             buffer.pop()
             self._refuse()
-        if self.waiter is not None:
-            self.wake()
+        if self.wakeup.waiting:
+            self.wakeup.wake()
 
     def flush_state(self) -> None:
         operations = tuple(self.state_ops)
@@ -148,13 +188,12 @@ class _RunCore:
 
     def wake(self) -> None:
         """Wake the consumer if it waits; it takes the whole buffer (and flushes state)."""
-        if self.waiter is not None:
-            self.waiter.set()
-            self.waiter = None
+        if self.wakeup.waiting:
+            self.wakeup.wake()
 
     def _refuse(self) -> None:
         """The chunk was over the limit and is not sent: say why."""
-        if self.cancelled.is_set() and not self.finished and self.failure is None:
+        if self.is_cancelled and not self.finished and self.failure is None:
             # Nobody will read them: a run that ignores the close costs no memory.
             self.buffer.clear()
             self.state_ops.clear()
@@ -186,20 +225,20 @@ class _RunCore:
 
     def stop(self) -> None:
         """The client is gone: flag it, drop what nobody will read, release waiting producers."""
-        self.cancelled.set()
+        self.is_cancelled = True
+        if self.cancel_event is not None:
+            self.cancel_event.set()
         self.limit = 0  # from now on every emit is dropped (see _refuse)
         if self.drained is not None:
             self.drained.set()
             self.drained = None
 
     async def drain(self) -> None:
-        while (
-            len(self.buffer) + len(self.state_ops) > self.high_water and not self.cancelled.is_set()
-        ):
+        while len(self.buffer) + len(self.state_ops) > self.high_water and not self.is_cancelled:
             if self.drained is None:
                 self.drained = anyio.Event()
             await self.drained.wait()
-        if self.cancelled.is_set():
+        if self.is_cancelled:
             # The client is gone: return, so a cooperative run sees is_cancelled and stops, but
             # always through a checkpoint, where the cancellation after the grace can land.
             await anyio.lowlevel.checkpoint()
@@ -280,7 +319,7 @@ class _RunCore:
         if isinstance(exc, RunError):
             message = str(exc)
         else:
-            if self.cancelled.is_set():
+            if self.is_cancelled:
                 logger.warning("run raised while being cancelled", exc_info=exc)
             else:
                 logger.error("run failed", exc_info=exc)
@@ -289,8 +328,39 @@ class _RunCore:
         self.close_open_args()
         self.emit(Error(message))
         self.limit = -1
-        if self.task_group is not None:
-            self.task_group.cancel_scope.cancel()
+        if self.running:
+            self.cancel()
+
+    def cancel(self) -> None:
+        """Cancel the run's task and its readers."""
+        self.scope.cancel()
+        for reader in self.readers:
+            reader.cancel()
+
+    def start_reader(self, stream: AsyncIterable[Chunk]) -> None:
+        """Read an ``add_stream`` source in a task of its own, cancelled with the run."""
+        if not self.running:
+            raise RuntimeError("add_stream() needs a running run")
+        scope = anyio.CancelScope()
+        if self.scope.cancel_called:
+            scope.cancel()
+        self.readers.add(scope)
+
+        async def read() -> None:
+            try:
+                with scope:
+                    await self.guarded(_read_stream, self, stream)
+            finally:
+                self.readers.discard(scope)
+                if not self.readers and self.readers_idle is not None:
+                    self.readers_idle.set()
+
+        spawn_detached(read)
+
+    async def wait_for_readers(self) -> None:
+        while self.readers:
+            idle = self.readers_idle = anyio.Event()
+            await idle.wait()
 
     def finish(self) -> None:
         """The run returned (or failed, or was cancelled): close what it left open."""
@@ -468,20 +538,17 @@ class RunController:
 
     def add_stream(self, stream: AsyncIterable[Chunk]) -> None:
         """Merge a stream of chunks into this run; the run ends after the stream does."""
-        core = self._core
-        if core.task_group is None:
-            raise RuntimeError("add_stream() needs a running run")
-        core.task_group.start_soon(core.guarded, _read_stream, core, stream)
+        self._core.start_reader(stream)
 
     @property
     def is_cancelled(self) -> bool:
         """True once the client went away; stop soon, the run is cancelled after a grace."""
-        return self._core.cancelled.is_set()
+        return self._core.is_cancelled
 
     @property
     def cancelled(self) -> CancellationSignal:
         """Cancellation signal: ``await controller.cancelled.wait()``."""
-        return CancellationSignal(self._core.cancelled)
+        return CancellationSignal(self._core)
 
     cancelled_event = cancelled  # the assistant-stream name
 
@@ -493,7 +560,7 @@ class RunController:
 async def _read_stream(core: _RunCore, stream: AsyncIterable[Chunk]) -> None:
     try:
         async for chunk in stream:
-            if core.cancelled.is_set():
+            if core.is_cancelled:
                 break  # the client is gone: do not pull more from the source
             core.emit_foreign(chunk)
             if len(core.buffer) > core.high_water:
@@ -510,6 +577,20 @@ class RunStream:
     Iterate it (``async for chunk in stream``) or take whatever is ready at once with
     :meth:`batches`.  ``async with`` or :meth:`aclose` cancels a run that is still going.
     """
+
+    __slots__ = (
+        "__weakref__",
+        "_args",
+        "_batch",
+        "_closed",
+        "_core",
+        "_grace",
+        "_position",
+        "_raise_errors",
+        "_run",
+        "_thread",
+        "input",
+    )
 
     def __init__(
         self,
@@ -548,13 +629,13 @@ class RunStream:
 
     def __del__(self) -> None:
         core = getattr(self, "_core", None)  # None too when __init__ raised
-        if core is None or self._closed or core.done.is_set():
+        if core is None or self._closed or core.is_done:
             return
         if threading.get_ident() != self._thread:
             return  # cancel scopes are not thread-safe; the run ends by itself or at max_buffered
         with contextlib.suppress(Exception):  # e.g. the event loop is already closed
             core.stop()
-            core.scope.cancel()
+            core.cancel()
 
     async def __aenter__(self) -> RunStream:
         return self  # the run starts at the first read
@@ -616,15 +697,8 @@ class RunStream:
                     if self._raise_errors and core.failure is not None:
                         raise core.failure
                     return None
-                waiter = core.waiter = anyio.Event()
-                if idle_timeout is None:
-                    await waiter.wait()
-                else:
-                    with anyio.move_on_after(idle_timeout):
-                        await waiter.wait()
-                    if not waiter.is_set():
-                        core.waiter = None
-                        return []
+                if not await core.wakeup.wait(idle_timeout):
+                    return []  # idle for idle_timeout seconds
         except BaseException:
             # The consumer was cancelled (or failed) while waiting: take the run down with it.
             if not core.finished:
@@ -636,27 +710,34 @@ class RunStream:
         self._closed = True
         self._batch, self._position = [], 0
         core = self._core
-        if core is None or core.done.is_set():
+        if core is None or core.is_done:
             return
         core.stop()
+        done = core.done_event = core.done_event or anyio.Event()
         with anyio.CancelScope(shield=True):
             with anyio.move_on_after(self._grace):
-                await core.done.wait()
-            core.scope.cancel()
-            await core.done.wait()
+                await done.wait()
+            core.cancel()
+            await done.wait()
 
 
 async def _drive(run: RunFunction, core: _RunCore) -> None:
-    """The run's task: the run and its add_stream readers, in one cancellable task group."""
+    """The run's task: the run, then its add_stream readers, all cancelled by ``core.cancel``."""
+    core.running = True
     try:
         with core.scope:
-            async with anyio.create_task_group() as task_group:
-                core.task_group = task_group
-                await core.guarded(run, RunController(core))
+            await core.guarded(run, RunController(core))
+            await core.wait_for_readers()  # the run ends after the streams it added
     finally:
-        core.task_group = None
+        if core.readers:  # cancelled or failed: its readers go with it, and are waited for
+            core.cancel()
+            with anyio.CancelScope(shield=True):
+                await core.wait_for_readers()
+        core.running = False
         core.finish()
-        core.done.set()
+        core.is_done = True
+        if core.done_event is not None:
+            core.done_event.set()
 
 
 class _Batches:

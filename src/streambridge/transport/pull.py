@@ -35,6 +35,7 @@ from ..input import RunInput
 from ..protocols import WireProtocol
 from .endpoint import StreamEndpoint
 from .pump import pump
+from .shutdown import StopSignal
 
 __all__ = ["pull"]
 
@@ -55,7 +56,7 @@ async def pull(
         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
             raise ConnectionResetError("the response body is no longer read") from None
 
-    async def run_pump(stop: anyio.Event) -> None:
+    async def run_pump(stop: StopSignal) -> None:
         async with handoff:
             await pump(
                 endpoint.open(protocol, run_input, request),

@@ -6,25 +6,33 @@ three ways to stop, whichever comes first:
 
 - the client goes away (the host's disconnect signal, e.g. ASGI ``http.disconnect``);
 - a send fails (``OSError``: the socket is gone) or does not finish within ``send_timeout``
-  (the client stopped reading: waiting longer would hold the run and its memory; checked by one
-  watcher, so a stuck send is given up within 1.25 times the timeout);
+  (the client stopped reading: waiting longer would hold the run and its memory);
 - the host shuts down: the protocol's error event and end are sent, so the client sees a clean
   end, not a cut.
 
 However it ends, even by a cancellation from outside (a server cancelling the request task), the
 stream is closed under a shield: the run is cancelled after its grace and its ``finally`` blocks
 run before ``pump`` returns or re-raises.
+
+An open stream is mostly idle, and a server holds thousands, so the race costs one cancel scope,
+a bare task watching the client and a callback on the shutdown signal: no task group, no event.
+The send timeout is the scope's own deadline, set around each send.
 """
 
 from __future__ import annotations
 
+import contextlib
 import enum
+import math
 from collections.abc import Awaitable, Callable
+from functools import partial
 
 import anyio
 
+from .._spawn import spawn_detached
 from ..encoding import EncodedStream
 from .errors import SHUTDOWN_MESSAGE
+from .shutdown import StopSignal
 
 __all__ = ["Deliver", "Ending", "pump"]
 
@@ -50,85 +58,72 @@ async def pump(
     deliver: Deliver,
     *,
     client_gone: Callable[[], Awaitable[object]],
-    shutdown: anyio.Event,
+    shutdown: StopSignal,
     send_timeout: float | None,
 ) -> Ending:
     """Deliver ``body`` until it ends or one of the ways to stop comes first (see the module)."""
+    race = _Race()
+    stop_watching = spawn_detached(partial(_watch_client, client_gone, race))
+    shutdown.on_set(race.shut_down)
     try:
-        ending = await _race(body, deliver, client_gone, shutdown, send_timeout)
+        ending = await _deliver_all(body, deliver, race, send_timeout)
         if ending is Ending.SHUTDOWN:
             tail = await body.close_with_error(SHUTDOWN_MESSAGE)
             if tail and not await _send(deliver, tail, send_timeout):
                 return Ending.SEND_FAILED
         return ending
     finally:
+        shutdown.forget(race.shut_down)
+        stop_watching()
         with anyio.CancelScope(shield=True):
             await body.aclose()
 
 
-class _SendClock:
-    """When the send in progress began; ``None`` between sends."""
+class _Race:
+    """The first way to stop, and the scope it cancels."""
 
-    __slots__ = ("started",)
+    __slots__ = ("ending", "scope")
 
     def __init__(self) -> None:
-        self.started: float | None = None
+        self.ending: Ending | None = None
+        self.scope = anyio.CancelScope()
+
+    def stop(self, ending: Ending) -> None:
+        if self.ending is None:
+            self.ending = ending
+            self.scope.cancel()
+
+    def shut_down(self) -> None:
+        self.stop(Ending.SHUTDOWN)
 
 
-async def _race(
-    body: EncodedStream,
-    deliver: Deliver,
-    client_gone: Callable[[], Awaitable[object]],
-    shutdown: anyio.Event,
-    send_timeout: float | None,
+async def _watch_client(client_gone: Callable[[], Awaitable[object]], race: _Race) -> None:
+    # Any failure to hear from the client means nobody is listening any more; it must not
+    # escape either, since a trio system task that raises ends the whole event loop.
+    with contextlib.suppress(Exception):
+        await client_gone()
+    race.stop(Ending.CLIENT_GONE)
+
+
+async def _deliver_all(
+    body: EncodedStream, deliver: Deliver, race: _Race, send_timeout: float | None
 ) -> Ending:
-    endings: list[Ending] = []  # the first one wins
-    clock = _SendClock()
-
-    async with anyio.create_task_group() as task_group:
-
-        async def stop_when(wait: Callable[[], Awaitable[Ending]]) -> None:
-            endings.append(await wait())
-            task_group.cancel_scope.cancel()
-
-        async def gone() -> Ending:
-            await client_gone()
-            return Ending.CLIENT_GONE
-
-        task_group.start_soon(stop_when, gone)
-        task_group.start_soon(stop_when, lambda: _watch(shutdown, clock, send_timeout))
-        current_time = anyio.current_time
+    scope = race.scope
+    current_time = anyio.current_time
+    with scope:
         async for data in body:
-            clock.started = current_time()
+            if send_timeout is not None:
+                # One timer per send, armed on the scope the stream already has: a timer per
+                # send is cheap; a cancel scope per send was a sixth of the server's time.
+                scope.deadline = current_time() + send_timeout
             try:
                 await deliver(data)
             except OSError:
-                endings.append(Ending.SEND_FAILED)
-                break
-            clock.started = None
-        else:
-            endings.append(Ending.COMPLETE)
-        task_group.cancel_scope.cancel()
-    return endings[0]
-
-
-async def _watch(shutdown: anyio.Event, clock: _SendClock, send_timeout: float | None) -> Ending:
-    """Wait for the shutdown, and give a send up once it has taken ``send_timeout``.
-
-    One watcher wakes every quarter of the timeout, instead of a timer armed around every send:
-    a send then costs no timer at all (it was a sixth of the server's time per token), and a
-    stuck one is given up within 1.25 times the timeout.
-    """
-    if send_timeout is None:
-        await shutdown.wait()
-        return Ending.SHUTDOWN
-    while True:
-        with anyio.move_on_after(send_timeout / 4):
-            await shutdown.wait()
-            return Ending.SHUTDOWN
-        started = clock.started
-        if started is not None and anyio.current_time() - started >= send_timeout:
-            return Ending.SEND_FAILED
+                return Ending.SEND_FAILED
+            scope.deadline = math.inf
+        return Ending.COMPLETE
+    # Cancelled: by whoever set the race's ending, else by the deadline of a send.
+    return race.ending or Ending.SEND_FAILED
 
 
 async def _send(deliver: Deliver, data: bytes, seconds: float | None) -> bool:

@@ -38,6 +38,7 @@ from .errors import HTTPError
 from .events import EventSplitter
 from .pump import Ending, pump
 from .request import parse_input, select_protocol
+from .shutdown import StopSignal
 
 __all__ = ["TRY_AGAIN_LATER", "SessionEnd", "WebSocketChannel", "close_session", "serve_session"]
 
@@ -118,7 +119,7 @@ class _Session:
         endpoint: StreamEndpoint,
         request: Any,
         protocol: str | None,
-        stop: anyio.Event,
+        stop: StopSignal,
     ) -> None:
         self._channel = channel
         self._endpoint = endpoint

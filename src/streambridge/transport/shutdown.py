@@ -5,54 +5,113 @@ stream may stay open for minutes.  ``shutdown()`` asks every open stream to end 
 its protocol's error event and end, then its connection finishes normally.  New requests are
 refused while the host is closing.
 
-Every event is created inside the stream or call that waits on it, never when the host is built,
-so one host object serves any event loop (asyncio or trio) it is called from.
+Each open stream holds a :class:`StopSignal`, which costs nothing until somebody waits on it: the
+pump of an HTTP stream only registers a callback, and an ``anyio.Event`` (2 KB on asyncio) is made
+for the rare caller that waits.  Nothing is made when the host is built, so one host object serves
+any event loop (asyncio or trio) it is called from.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from types import TracebackType
 
 import anyio
+import anyio.lowlevel
 
-__all__ = ["OpenStreams"]
+__all__ = ["OpenStreams", "StopSignal"]
+
+
+class StopSignal:
+    """Set once, when the host shuts down; ``with`` it to count as an open stream.
+
+    Watch it with :meth:`on_set` (a callback, run at once if it is already set) or ``await``
+    :meth:`wait`.
+    """
+
+    __slots__ = ("_callbacks", "_event", "_is_set", "_streams")
+
+    def __init__(self, streams: OpenStreams) -> None:
+        self._streams = streams
+        self._is_set = streams.closing
+        self._callbacks: list[Callable[[], object]] = []
+        self._event: anyio.Event | None = None
+
+    def is_set(self) -> bool:
+        return self._is_set
+
+    def set(self) -> None:
+        if self._is_set:
+            return
+        self._is_set = True
+        for callback in self._callbacks:
+            callback()
+        if self._event is not None:
+            self._event.set()
+
+    async def wait(self) -> None:
+        if self._is_set:
+            await anyio.lowlevel.checkpoint()
+            return
+        if self._event is None:
+            self._event = anyio.Event()
+        await self._event.wait()
+
+    def on_set(self, callback: Callable[[], object]) -> None:
+        """Call ``callback()`` when the signal is set (now, if it is already)."""
+        if self._is_set:
+            callback()
+        else:
+            self._callbacks.append(callback)
+
+    def forget(self, callback: Callable[[], object]) -> None:
+        """Undo :meth:`on_set`."""
+        if callback in self._callbacks:
+            self._callbacks.remove(callback)
+
+    def __enter__(self) -> StopSignal:
+        self._streams._open.add(self)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._streams._closed(self)
 
 
 class OpenStreams:
     def __init__(self) -> None:
-        self._stops: set[anyio.Event] = set()
+        self._open: set[StopSignal] = set()
         self._idle_waiters: list[anyio.Event] = []
         self.closing = False
         """True from ``shutdown()`` until the next ``reopen()``: new requests get a 503."""
 
     def __len__(self) -> int:
-        return len(self._stops)
+        return len(self._open)
 
-    @contextmanager
-    def track(self) -> Iterator[anyio.Event]:
-        """Register one stream for as long as the block runs; the event is set to end it."""
-        stop = anyio.Event()
-        if self.closing:
-            stop.set()
-        self._stops.add(stop)
-        try:
-            yield stop
-        finally:
-            self._stops.discard(stop)
-            if not self._stops:
-                for waiter in self._idle_waiters:
-                    waiter.set()
-                self._idle_waiters.clear()
+    def track(self) -> StopSignal:
+        """``with streams.track() as stop:`` registers one stream for as long as the block runs;
+        ``stop`` is set to end it."""
+        return StopSignal(self)
+
+    def _closed(self, signal: StopSignal) -> None:
+        self._open.discard(signal)
+        if not self._open:
+            for waiter in self._idle_waiters:
+                waiter.set()
+            self._idle_waiters.clear()
 
     async def shutdown(self) -> None:
         """End every open stream cleanly and wait until they have ended; refuse new ones until
         :meth:`reopen`.  (To bound the wait, call it under ``anyio.move_on_after``: the streams
         still end, each within its send timeout.)"""
         self.closing = True
-        for stop in list(self._stops):
-            stop.set()
-        if not self._stops:
+        for signal in list(self._open):
+            signal.set()
+        if not self._open:
             return
         idle = anyio.Event()
         self._idle_waiters.append(idle)

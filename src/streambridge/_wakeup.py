@@ -1,0 +1,73 @@
+"""``Wakeup``: one task sleeps until another wakes it, or until some seconds pass.
+
+It is what a stream's reader waits on between two batches, so an idle open stream holds one of
+them.  An ``anyio.Event`` costs about 2 KB on asyncio (an ``asyncio.Event`` with its deque of
+waiters) and ``move_on_after`` a cancel scope per wait; here a waiting reader holds a bare future
+and a timer, and nothing at all between waits.  Under trio, whose events and cancel scopes are
+cheap, it uses them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import anyio
+
+from ._spawn import in_trio
+
+__all__ = ["Wakeup"]
+
+
+class Wakeup:
+    __slots__ = ("_event", "_future", "_trio", "waiting")
+
+    def __init__(self) -> None:
+        self.waiting = False
+        """True while a task waits (so a producer can skip :meth:`wake` when nobody does)."""
+        self._future: asyncio.Future[bool] | None = None
+        self._event: anyio.Event | None = None
+        self._trio = in_trio()
+
+    def wake(self) -> None:
+        """Wake the waiting task, if there is one."""
+        self.waiting = False
+        future, event = self._future, self._event
+        self._future = self._event = None
+        if future is not None:
+            if not future.done():  # e.g. cancelled with its task
+                future.set_result(True)
+        elif event is not None:
+            event.set()
+
+    async def wait(self, seconds: float | None = None) -> bool:
+        """Wait for :meth:`wake`: ``True`` once woken, ``False`` after ``seconds``."""
+        if self._trio:
+            return await self._wait_trio(seconds)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[bool] = loop.create_future()
+        self._future = future
+        self.waiting = True
+        timer = None if seconds is None else loop.call_later(seconds, _expire, future)
+        try:
+            return await future
+        finally:
+            self.waiting = False
+            self._future = None
+            if timer is not None:
+                timer.cancel()
+
+    async def _wait_trio(self, seconds: float | None) -> bool:
+        event = self._event = anyio.Event()
+        self.waiting = True
+        try:
+            with anyio.move_on_after(seconds):
+                await event.wait()
+            return event.is_set()
+        finally:
+            self.waiting = False
+            self._event = None
+
+
+def _expire(future: asyncio.Future[bool]) -> None:
+    if not future.done():
+        future.set_result(False)
