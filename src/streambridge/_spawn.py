@@ -15,7 +15,8 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 __all__ = ["in_trio", "spawn_detached"]
 
@@ -34,11 +35,11 @@ def in_trio() -> bool:
     return True
 
 
-def spawn_detached(fn: Callable[[], Awaitable[None]]) -> Callable[[], object]:
-    """Run ``fn()`` in a new task of the current event loop, with a copy of the current context;
-    return a function that cancels the task (it then ends at its next checkpoint).
+def spawn_detached(coroutine: Coroutine[Any, Any, None]) -> Callable[[], object]:
+    """Run ``coroutine`` in a new task of the current event loop, with a copy of the current
+    context; return a function that cancels the task (it then ends at its next checkpoint).
 
-    ``fn`` must not raise: on trio it runs as a system task, where an exception is fatal.
+    ``coroutine`` must not raise: on trio it runs as a system task, where an exception is fatal.
     """
     if in_trio():
         import trio
@@ -47,15 +48,12 @@ def spawn_detached(fn: Callable[[], Awaitable[None]]) -> Callable[[], object]:
 
         async def call() -> None:
             with scope:
-                await fn()
+                await coroutine
 
         trio.lowlevel.spawn_system_task(call, context=contextvars.copy_context())
         return scope.cancel
 
-    async def run() -> None:
-        await fn()
-
-    task = asyncio.get_running_loop().create_task(run())
+    task = asyncio.get_running_loop().create_task(coroutine)
     _running.add(task)
     task.add_done_callback(_running.discard)
     return task.cancel

@@ -33,6 +33,8 @@ def _to_bytes(text: str) -> bytes:
 class EncodedStream:
     """The bytes of a run in one protocol.  ``aclose()`` or ``async with`` closes the run."""
 
+    __slots__ = ("_chunks", "_encoder", "_ended", "_heartbeat", "_run", "_stream", "protocol")
+
     def __init__(
         self,
         stream: AsyncIterable[Chunk],
@@ -43,17 +45,17 @@ class EncodedStream:
         self.protocol = protocol
         self._stream = stream
         self._heartbeat = heartbeat
-        self._chunks = None if isinstance(stream, RunStream) else stream.__aiter__()
+        # A run is read a batch at a time; any other stream a chunk at a time.
+        self._run = stream if isinstance(stream, RunStream) else None
+        self._chunks = None if self._run is not None else stream.__aiter__()
         self._encoder: Encoder = protocol.new_encoder(input)
         self._ended = False
 
     def __aiter__(self) -> EncodedStream:
         return self
 
-    async def _next_batch(self) -> list[Chunk] | None:
-        if self._chunks is None:
-            assert isinstance(self._stream, RunStream)
-            return await self._stream.next_batch(self._heartbeat)
+    async def _next_chunk(self) -> list[Chunk] | None:
+        assert self._chunks is not None
         try:
             return [await self._chunks.__anext__()]
         except StopAsyncIteration:
@@ -62,7 +64,11 @@ class EncodedStream:
     async def __anext__(self) -> bytes:
         if self._ended:
             raise StopAsyncIteration
-        batch = await self._next_batch()
+        run = self._run
+        if run is not None:  # awaited here, not in a helper: an idle stream waits in this frame
+            batch = await run.next_batch(self._heartbeat)
+        else:
+            batch = await self._next_chunk()
         if batch is None:
             self._ended = True
             return _to_bytes(self._encoder.finish())

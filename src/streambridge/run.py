@@ -18,7 +18,6 @@ cancels it and waits for its ``finally`` blocks, all shielded from the caller's 
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import random
 import string
@@ -162,7 +161,7 @@ class _RunCore:
         self.done_event: anyio.Event | None = None  # made by a close that waits for it
         self.finished = False
         self.failure: BaseException | None = None
-        self.readers: set[anyio.CancelScope] = set()  # one per running add_stream reader
+        self.readers: set[anyio.CancelScope] | None = None  # one per running add_stream reader
         self.readers_idle: anyio.Event | None = None  # set when the last reader ends
         self.tool_calls: dict[str, ToolCallController] = {}
         self.open_args: dict[str, ToolCallController] = {}
@@ -334,7 +333,7 @@ class _RunCore:
     def cancel(self) -> None:
         """Cancel the run's task and its readers."""
         self.scope.cancel()
-        for reader in self.readers:
+        for reader in self.readers or ():
             reader.cancel()
 
     def start_reader(self, stream: AsyncIterable[Chunk]) -> None:
@@ -344,18 +343,19 @@ class _RunCore:
         scope = anyio.CancelScope()
         if self.scope.cancel_called:
             scope.cancel()
-        self.readers.add(scope)
+        readers = self.readers = self.readers or set()
+        readers.add(scope)
 
         async def read() -> None:
             try:
                 with scope:
                     await self.guarded(_read_stream, self, stream)
             finally:
-                self.readers.discard(scope)
-                if not self.readers and self.readers_idle is not None:
+                readers.discard(scope)
+                if not readers and self.readers_idle is not None:
                     self.readers_idle.set()
 
-        spawn_detached(read)
+        spawn_detached(read())
 
     async def wait_for_readers(self) -> None:
         while self.readers:
@@ -624,7 +624,7 @@ class RunStream:
         self._thread = threading.get_ident()
         # The task holds the core, never this stream: an abandoned stream can be collected,
         # and __del__ then cancels its run.
-        spawn_detached(functools.partial(_drive, self._run, core))
+        spawn_detached(_drive(self._run, core))
         return core
 
     def __del__(self) -> None:

@@ -25,7 +25,6 @@ import contextlib
 import enum
 import math
 from collections.abc import Awaitable, Callable
-from functools import partial
 
 import anyio
 
@@ -63,7 +62,7 @@ async def pump(
 ) -> Ending:
     """Deliver ``body`` until it ends or one of the ways to stop comes first (see the module)."""
     race = _Race()
-    stop_watching = spawn_detached(partial(_watch_client, client_gone, race))
+    stop_watching = spawn_detached(_watch_client(client_gone, race))
     shutdown.on_set(race.shut_down)
     try:
         ending = await _deliver_all(body, deliver, race, send_timeout)
