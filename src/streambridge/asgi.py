@@ -25,8 +25,6 @@ from typing import Any
 
 import anyio
 
-from .input import RunInput
-from .protocols import WireProtocol
 from .run import RunFunction
 from .transport import (
     TRY_AGAIN_LATER,
@@ -171,36 +169,20 @@ async def serve_http(
         return
     except (ClientDisconnected, OSError):
         return
-    request = scope if request is None else request
-    await _stream(endpoint, protocol, run_input, request, receive, send)
 
-
-async def _stream(
-    endpoint: StreamEndpoint,
-    protocol: WireProtocol,
-    run_input: RunInput,
-    request: Any,
-    receive: Receive,
-    send: Send,
-) -> None:
-    timeout = endpoint.options.send_timeout
-
+    # The stream, in this frame rather than a helper's: a server holds one per open stream.
     async def deliver(data: bytes) -> None:
         await send({"type": "http.response.body", "body": data, "more_body": True})
 
+    timeout = endpoint.options.send_timeout
     with endpoint.streams.track() as stop:
-        try:
-            with anyio.fail_after(timeout):
-                await _start(send, 200, stream_headers(protocol))
-        except OSError:
-            return
-        body = endpoint.open(protocol, run_input, request)
         ending = await pump(
-            body,
+            endpoint.open(protocol, run_input, scope if request is None else request),
             deliver,
             client_gone=partial(_until_disconnect, receive),
             shutdown=stop,
             send_timeout=timeout,
+            opening=partial(_start, send, 200, stream_headers(protocol)),
         )
         if ending in (Ending.COMPLETE, Ending.SHUTDOWN):
             with suppress(OSError), anyio.move_on_after(timeout):

@@ -22,17 +22,21 @@ class RunTally:
     )
 
     def __init__(self) -> None:
-        self.awaiting_result: set[str] = set()
+        # Made by the first tool call: an open stream that calls no tool holds no empty set.
+        self.awaiting_result: set[str] | frozenset[str] = frozenset()
         self.errored = False
         self.input_tokens = 0
         self.output_tokens = 0
         self.last_finish_reason: str | None = None
 
     def tool_call(self, tool_call_id: str) -> None:
+        if not isinstance(self.awaiting_result, set):
+            self.awaiting_result = set()
         self.awaiting_result.add(tool_call_id)
 
     def tool_result(self, tool_call_id: str) -> None:
-        self.awaiting_result.discard(tool_call_id)
+        if isinstance(self.awaiting_result, set):
+            self.awaiting_result.discard(tool_call_id)
 
     def error(self) -> None:
         self.errored = True

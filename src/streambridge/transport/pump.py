@@ -14,9 +14,10 @@ However it ends, even by a cancellation from outside (a server cancelling the re
 stream is closed under a shield: the run is cancelled after its grace and its ``finally`` blocks
 run before ``pump`` returns or re-raises.
 
-An open stream is mostly idle, and a server holds thousands, so the race costs one cancel scope,
-a bare task watching the client and a callback on the shutdown signal: no task group, no event.
-The send timeout is the scope's own deadline, set around each send.
+An open stream is mostly idle, and a server holds thousands, so the race costs a small
+:class:`~.interrupt.Interruptible`, a bare task watching the client and a callback on the shutdown
+signal: no task group, no event, no timer.  Sends are timed by the event loop's one
+:mod:`~.watchdog`, so a stuck send is given up within 1.25 times ``send_timeout``.
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ import anyio
 from .._spawn import spawn_detached
 from ..encoding import EncodedStream
 from .errors import SHUTDOWN_MESSAGE
+from .interrupt import Interruptible
 from .shutdown import StopSignal
+from .watchdog import unwatch, watch
 
 __all__ = ["Deliver", "Ending", "pump"]
 
@@ -59,19 +62,28 @@ async def pump(
     client_gone: Callable[[], Awaitable[object]],
     shutdown: StopSignal,
     send_timeout: float | None,
+    opening: Callable[[], Awaitable[object]] | None = None,
 ) -> Ending:
-    """Deliver ``body`` until it ends or one of the ways to stop comes first (see the module)."""
-    race = _Race()
+    """Deliver ``body`` until it ends or one of the ways to stop comes first (see the module).
+
+    ``opening`` is sent first, with the same timeout and the same ways to stop (an HTTP host's
+    response start).
+    """
+    race = _Race(send_timeout, opening)
+    del opening  # sent once: the race lets go of it then, and an open stream holds no copy
     stop_watching = spawn_detached(_watch_client(client_gone, race))
     shutdown.on_set(race.shut_down)
+    if send_timeout is not None:
+        watch(race)
     try:
-        ending = await _deliver_all(body, deliver, race, send_timeout)
+        ending = await _deliver_all(body, deliver, race)
         if ending is Ending.SHUTDOWN:
             tail = await body.close_with_error(SHUTDOWN_MESSAGE)
             if tail and not await _send(deliver, tail, send_timeout):
                 return Ending.SEND_FAILED
         return ending
     finally:
+        unwatch(race)
         shutdown.forget(race.shut_down)
         stop_watching()
         with anyio.CancelScope(shield=True):
@@ -79,21 +91,29 @@ async def pump(
 
 
 class _Race:
-    """The first way to stop, and the scope it cancels."""
+    """The first way to stop wins: it sets ``ending`` and interrupts the delivery."""
 
-    __slots__ = ("ending", "scope")
+    __slots__ = ("block", "ending", "opening", "send_started", "send_timeout")
 
-    def __init__(self) -> None:
+    def __init__(
+        self, send_timeout: float | None, opening: Callable[[], Awaitable[object]] | None
+    ) -> None:
         self.ending: Ending | None = None
-        self.scope = anyio.CancelScope()
+        self.opening = opening
+        self.block = Interruptible()
+        self.send_started: float | None = None
+        self.send_timeout = math.inf if send_timeout is None else send_timeout
 
     def stop(self, ending: Ending) -> None:
         if self.ending is None:
             self.ending = ending
-            self.scope.cancel()
+            self.block.interrupt()
 
     def shut_down(self) -> None:
         self.stop(Ending.SHUTDOWN)
+
+    def time_out(self) -> None:
+        self.stop(Ending.SEND_FAILED)
 
 
 async def _watch_client(client_gone: Callable[[], Awaitable[object]], race: _Race) -> None:
@@ -104,25 +124,24 @@ async def _watch_client(client_gone: Callable[[], Awaitable[object]], race: _Rac
     race.stop(Ending.CLIENT_GONE)
 
 
-async def _deliver_all(
-    body: EncodedStream, deliver: Deliver, race: _Race, send_timeout: float | None
-) -> Ending:
-    scope = race.scope
+async def _deliver_all(body: EncodedStream, deliver: Deliver, race: _Race) -> Ending:
     current_time = anyio.current_time
-    with scope:
-        async for data in body:
-            if send_timeout is not None:
-                # One timer per send, armed on the scope the stream already has: a timer per
-                # send is cheap; a cancel scope per send was a sixth of the server's time.
-                scope.deadline = current_time() + send_timeout
-            try:
+    async with race.block:
+        try:
+            opening, race.opening = race.opening, None
+            if opening is not None:
+                race.send_started = current_time()
+                await opening()
+                del opening
+            async for data in body:
+                race.send_started = current_time()  # all the watchdog needs of a send
                 await deliver(data)
-            except OSError:
-                return Ending.SEND_FAILED
-            scope.deadline = math.inf
+                race.send_started = None
+        except OSError:
+            return Ending.SEND_FAILED
         return Ending.COMPLETE
-    # Cancelled: by whoever set the race's ending, else by the deadline of a send.
-    return race.ending or Ending.SEND_FAILED
+    assert race.ending is not None  # only the race interrupts the block
+    return race.ending
 
 
 async def _send(deliver: Deliver, data: bytes, seconds: float | None) -> bool:
