@@ -10,6 +10,7 @@ cheap, it uses them.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 
 import anyio
 
@@ -47,7 +48,9 @@ class Wakeup:
         future: asyncio.Future[bool] = loop.create_future()
         self._future = future
         self.waiting = True
-        timer = None if seconds is None else loop.call_later(seconds, _expire, future)
+        timer = None
+        if seconds is not None:
+            timer = loop.call_later(seconds, _expire, future, context=_BARE)
         try:
             return await future
         finally:
@@ -66,6 +69,9 @@ class Wakeup:
         finally:
             self.waiting = False
             self._event = None
+
+
+_BARE = contextvars.Context()  # _expire reads no context variable: spare each timer a copy
 
 
 def _expire(future: asyncio.Future[bool]) -> None:

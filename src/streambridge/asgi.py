@@ -179,7 +179,7 @@ async def serve_http(
         ending = await pump(
             endpoint.open(protocol, run_input, scope if request is None else request),
             deliver,
-            client_gone=partial(_until_disconnect, receive),
+            client_gone=_until_disconnect(receive),
             shutdown=stop,
             send_timeout=timeout,
             opening=partial(_start, send, 200, stream_headers(protocol)),

@@ -726,7 +726,10 @@ async def _drive(run: RunFunction, core: _RunCore) -> None:
     core.running = True
     try:
         with core.scope:
-            await core.guarded(run, RunController(core))
+            try:  # not core.guarded(): one frame less for each open stream
+                await run(RunController(core))
+            except Exception as exc:
+                core.fail(exc)
             await core.wait_for_readers()  # the run ends after the streams it added
     finally:
         if core.readers:  # cancelled or failed: its readers go with it, and are waited for

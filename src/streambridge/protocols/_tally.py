@@ -4,6 +4,8 @@ from __future__ import annotations
 
 __all__ = ["RunTally"]
 
+_NONE: frozenset[str] = frozenset()
+
 
 class RunTally:
     """Counts what decides a stream's final finish reason and usage.
@@ -23,7 +25,7 @@ class RunTally:
 
     def __init__(self) -> None:
         # Made by the first tool call: an open stream that calls no tool holds no empty set.
-        self.awaiting_result: set[str] | frozenset[str] = frozenset()
+        self.awaiting_result: set[str] | frozenset[str] = _NONE
         self.errored = False
         self.input_tokens = 0
         self.output_tokens = 0

@@ -166,7 +166,7 @@ class BlockingStream(Iterator[bytes]):
                 self.ending = await pump(
                     body,
                     send.send,  # returns once the thread has taken it (its previous write done)
-                    client_gone=self._until_gone,
+                    client_gone=self._until_gone(),
                     shutdown=shutdown,
                     send_timeout=endpoint.options.send_timeout,
                 )

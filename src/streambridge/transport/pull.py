@@ -61,7 +61,7 @@ async def pull(
             await pump(
                 endpoint.open(protocol, run_input, request),
                 deliver,
-                client_gone=left.wait,
+                client_gone=left.wait(),
                 shutdown=stop,
                 send_timeout=endpoint.options.send_timeout,
             )

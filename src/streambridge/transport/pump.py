@@ -22,7 +22,6 @@ signal: no task group, no event, no timer.  Sends are timed by the event loop's 
 
 from __future__ import annotations
 
-import contextlib
 import enum
 import math
 from collections.abc import Awaitable, Callable
@@ -59,15 +58,16 @@ async def pump(
     body: EncodedStream,
     deliver: Deliver,
     *,
-    client_gone: Callable[[], Awaitable[object]],
+    client_gone: Awaitable[object],
     shutdown: StopSignal,
     send_timeout: float | None,
     opening: Callable[[], Awaitable[object]] | None = None,
 ) -> Ending:
     """Deliver ``body`` until it ends or one of the ways to stop comes first (see the module).
 
-    ``opening`` is sent first, with the same timeout and the same ways to stop (an HTTP host's
-    response start).
+    ``client_gone`` completes when the client has gone (a coroutine: the pump awaits it in a
+    task of its own).  ``opening`` is sent first, with the same timeout and the same ways to
+    stop (an HTTP host's response start).
     """
     race = _Race(send_timeout, opening)
     del opening  # sent once: the race lets go of it then, and an open stream holds no copy
@@ -116,11 +116,13 @@ class _Race:
         self.stop(Ending.SEND_FAILED)
 
 
-async def _watch_client(client_gone: Callable[[], Awaitable[object]], race: _Race) -> None:
-    # Any failure to hear from the client means nobody is listening any more; it must not
-    # escape either, since a trio system task that raises ends the whole event loop.
-    with contextlib.suppress(Exception):
-        await client_gone()
+async def _watch_client(client_gone: Awaitable[object], race: _Race) -> None:
+    try:  # noqa: SIM105 (a try costs nothing while it waits; suppress() would be an object)
+        await client_gone
+    except Exception:
+        # Not hearing from the client means nobody listens any more.  Nothing may escape
+        # either: a trio system task that raises ends the whole event loop.
+        pass
     race.stop(Ending.CLIENT_GONE)
 
 

@@ -218,7 +218,7 @@ class _Session:
             ending = await pump(
                 body,
                 deliver,
-                client_gone=run.abort.wait,
+                client_gone=run.abort.wait(),
                 shutdown=self._stop,
                 send_timeout=self._options.send_timeout,
             )
