@@ -11,8 +11,11 @@ and response objects; everything it decides lives here, one idea per module:
               :class:`StreamHost`, the base of every host class (its options, as keywords)
 ``pump``      the streaming loop: one send per ready batch, raced against disconnect, send
               failure, the send timeout and shutdown
+``interrupt`` :class:`~.interrupt.Interruptible`, the block the pump's stops cancel
+``watchdog``  one task per event loop that gives up sends slower than their timeout
 ``pull``      the same loop for a framework that pulls the response body (iterates it)
-``shutdown``  :class:`OpenStreams`, ending every open stream cleanly on shutdown
+``shutdown``  :class:`OpenStreams` and each stream's :class:`~.shutdown.StopSignal`, ending every
+              open stream cleanly on shutdown
 ``events``    cutting a protocol's bytes into single events, by its framing
 ``envelope``  the WebSocket envelope frames (AI SDK WebSocket chat transport)
 ``session``   one WebSocket connection serving envelope frames
