@@ -6,7 +6,7 @@
 // fetch is replaced by one that answers with the given bytes (whole, or in 1-7 byte pieces), so
 // the agent's own HTTP path reads them: SSE parsing, enforcement, verification, reducer.
 import { HttpAgent } from "@ag-ui/client";
-import { byteStream, failIfWarned, options, readStdin } from "./common.mjs";
+import { byteStream, main } from "./common.mjs";
 
 async function run(bytes, opts) {
   let request;
@@ -49,23 +49,4 @@ async function run(bytes, opts) {
   };
 }
 
-const opts = options();
-const input = await readStdin();
-let result;
-try {
-  if (opts.many) {
-    const cases = JSON.parse(new TextDecoder().decode(input));
-    result = [];
-    for (const item of cases) {
-      result.push(await run(new TextEncoder().encode(item.stream), { ...opts, ...item }));
-    }
-  } else {
-    result = await run(input, opts);
-  }
-} catch (error) {
-  process.stderr.write(`the agent failed: ${error?.stack ?? error}\n`);
-  failIfWarned();
-  process.exit(1);
-}
-failIfWarned();
-process.stdout.write(JSON.stringify(result));
+await main(run);

@@ -13,7 +13,7 @@ import {
   AssistantTransportDecoder,
   unstable_createInitialMessage,
 } from "assistant-stream";
-import { byteStream, failIfWarned, options, readStdin } from "./common.mjs";
+import { byteStream, main } from "./common.mjs";
 
 async function decode(bytes, opts) {
   const initial = unstable_createInitialMessage({ unstable_state: opts.initialState ?? null });
@@ -48,17 +48,4 @@ async function decode(bytes, opts) {
   return { message: { parts, status: last.status, metadata }, chunks, thrown };
 }
 
-const opts = options();
-const input = await readStdin();
-let result;
-if (opts.many) {
-  const cases = JSON.parse(new TextDecoder().decode(input));
-  result = [];
-  for (const item of cases) {
-    result.push(await decode(new TextEncoder().encode(item.stream), { ...opts, ...item }));
-  }
-} else {
-  result = await decode(input, opts);
-}
-failIfWarned();
-process.stdout.write(JSON.stringify(result));
+await main(decode);

@@ -7,14 +7,14 @@ for (const level of ["warn", "error"]) {
   };
 }
 
-export function failIfWarned() {
+function failIfWarned() {
   if (problems.length > 0) {
     process.stderr.write(problems.join("\n") + "\n");
     process.exit(1);
   }
 }
 
-export async function readStdin() {
+async function readStdin() {
   const parts = [];
   for await (const part of process.stdin) parts.push(part);
   return new Uint8Array(Buffer.concat(parts));
@@ -43,6 +43,32 @@ export function byteStream(data, { fragment = false, seed = 1 } = {}) {
   });
 }
 
-export function options() {
+function options() {
   return JSON.parse(process.argv[2] ?? "{}");
+}
+
+// What every oracle script runs: `judge(bytes, opts)` on the stream on stdin, or, with
+// {"many": true}, on each {"stream": "<text>", ...opts} of a JSON array (one process for many
+// streams), then the result as JSON on stdout.  A throw or any warning fails the run.
+export async function main(judge) {
+  const opts = options();
+  const input = await readStdin();
+  let result;
+  try {
+    if (opts.many) {
+      const cases = JSON.parse(new TextDecoder().decode(input));
+      result = [];
+      for (const item of cases) {
+        result.push(await judge(new TextEncoder().encode(item.stream), { ...opts, ...item }));
+      }
+    } else {
+      result = await judge(input, opts);
+    }
+  } catch (error) {
+    process.stderr.write(`the official client failed: ${error?.stack ?? error}\n`);
+    failIfWarned();
+    process.exit(1);
+  }
+  failIfWarned();
+  process.stdout.write(JSON.stringify(result));
 }

@@ -8,7 +8,7 @@ import {
   DataStreamDecoder,
   unstable_createInitialMessage,
 } from "assistant-stream";
-import { byteStream, failIfWarned, options, readStdin } from "./common.mjs";
+import { byteStream, main } from "./common.mjs";
 
 async function decode(bytes, opts) {
   const message = unstable_createInitialMessage({ unstable_state: opts.initialState ?? null });
@@ -23,17 +23,4 @@ async function decode(bytes, opts) {
   return { parts, status: last.status, metadata };
 }
 
-const opts = options();
-const input = await readStdin();
-let result;
-if (opts.many) {
-  const cases = JSON.parse(new TextDecoder().decode(input));
-  result = [];
-  for (const item of cases) {
-    result.push(await decode(new TextEncoder().encode(item.stream), { ...opts, ...item }));
-  }
-} else {
-  result = await decode(input, opts);
-}
-failIfWarned();
-process.stdout.write(JSON.stringify(result));
+await main(decode);

@@ -10,7 +10,7 @@
 // did not allow, or a client failure (e.g. a delta for a part that was never started) fails the
 // run; an "error" chunk is reported, not failed.
 import { parseJsonEventStream, readUIMessageStream, uiMessageChunkSchema } from "ai";
-import { byteStream, failIfWarned, options, readStdin } from "./common.mjs";
+import { byteStream, main } from "./common.mjs";
 
 // The keys each chunk type may have in ai 5.0.92, the oldest release this encoder targets (the
 // first whose `finish` chunk takes `finishReason`; its schema rejected unknown keys).
@@ -110,17 +110,4 @@ async function decode(bytes, opts) {
   return { message, finish, errors, types };
 }
 
-const opts = options();
-const input = await readStdin();
-let result;
-if (opts.many) {
-  const cases = JSON.parse(new TextDecoder().decode(input));
-  result = [];
-  for (const item of cases) {
-    result.push(await decode(new TextEncoder().encode(item.stream), { ...opts, ...item }));
-  }
-} else {
-  result = await decode(input, opts);
-}
-failIfWarned();
-process.stdout.write(JSON.stringify(result));
+await main(decode);
