@@ -22,7 +22,7 @@ ASGI host, which watches for the disconnect while it streams and cancels the run
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol, cast
+from typing import Any, ClassVar, Protocol, cast
 
 # Channels ships no type information: its base classes are Any to mypy.
 from channels.db import aclose_old_connections  # type: ignore[import-untyped]
@@ -49,20 +49,45 @@ class ConsumerApp(Protocol):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None: ...
 
 
-def _endpoint(run: RunFunction, options: dict[str, Any]) -> StreamEndpoint:
-    # Built once per as_asgi() and shared by its consumers, so the options are checked at startup
-    # (like a StreamApp's) and one shutdown() reaches every open stream.
-    return StreamEndpoint(run, StreamOptions.from_kwargs(**options))
+class _Serve(Protocol):
+    def __call__(
+        self, endpoint: StreamEndpoint, scope: Scope, receive: Receive, send: Send, /
+    ) -> Awaitable[None]: ...
 
 
-def _consumer_app(app: Any, endpoint: StreamEndpoint) -> ConsumerApp:
-    consumer_app = cast(ConsumerApp, app)
-    consumer_app.endpoint = endpoint
-    consumer_app.shutdown = endpoint.shutdown
-    return consumer_app
+class _ServesEndpoint:
+    """What both consumers share: built with an endpoint, they hand the connection to the core.
+
+    ``serve`` is the core's host for the consumer's scope type (``serve_http`` or
+    ``serve_websocket``).
+    """
+
+    serve: ClassVar[_Serve]
+
+    def __init__(self, endpoint: StreamEndpoint, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.endpoint = endpoint
+
+    @classmethod
+    def as_asgi(cls, *, run: RunFunction, **options: Any) -> ConsumerApp:
+        """The ASGI app to route: a consumer per connection, all serving ``run`` with
+        ``options`` (those of :class:`~streambridge.asgi.StreamApp`)."""
+        # Built once per as_asgi() and shared by its consumers, so the options are checked at
+        # startup (like a StreamApp's) and one shutdown() reaches every open stream.
+        endpoint = StreamEndpoint(run, StreamOptions.from_kwargs(**options))
+        app = cast(ConsumerApp, super().as_asgi(endpoint=endpoint))  # type: ignore[misc]
+        app.endpoint = endpoint
+        app.shutdown = endpoint.shutdown
+        return app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.scope = scope
+        self.base_send = send
+        await aclose_old_connections()  # as Channels does before each handler
+        await type(self).serve(self.endpoint, scope, receive, send)
 
 
-class StreamConsumer(AsyncHttpConsumer):  # type: ignore[misc]  # Channels is untyped
+class StreamConsumer(_ServesEndpoint, AsyncHttpConsumer):  # type: ignore[misc]  # untyped base
     """An HTTP consumer that streams ``run`` back to a POST (HEAD: the headers; any other
     method: a JSON 405).
 
@@ -71,42 +96,14 @@ class StreamConsumer(AsyncHttpConsumer):  # type: ignore[misc]  # Channels is un
     layer calls ``channels.layers.get_channel_layer()``.
     """
 
-    def __init__(self, endpoint: StreamEndpoint, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.endpoint = endpoint
-
-    @classmethod
-    def as_asgi(cls, *, run: RunFunction, **options: Any) -> ConsumerApp:
-        """The ASGI app to route: a consumer per request, all serving ``run`` with ``options``."""
-        endpoint = _endpoint(run, options)
-        return _consumer_app(super().as_asgi(endpoint=endpoint), endpoint)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        self.scope = scope
-        self.base_send = send
-        await aclose_old_connections()  # as Channels does before each handler
-        await serve_http(self.endpoint, scope, receive, send)
+    serve = staticmethod(serve_http)
 
 
-class StreamWebsocketConsumer(AsyncWebsocketConsumer):  # type: ignore[misc]  # Channels is untyped
+class StreamWebsocketConsumer(_ServesEndpoint, AsyncWebsocketConsumer):  # type: ignore[misc]
     """A WebSocket consumer serving ``run`` in streambridge's envelope (several runs, one at a
     time, each cancellable with an ``abort`` frame; closing the socket cancels the current one).
 
     Route it with ``StreamWebsocketConsumer.as_asgi(run=run, **options)``.
     """
 
-    def __init__(self, endpoint: StreamEndpoint, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.endpoint = endpoint
-
-    @classmethod
-    def as_asgi(cls, *, run: RunFunction, **options: Any) -> ConsumerApp:
-        """The ASGI app to route: a consumer per connection, all serving ``run``."""
-        endpoint = _endpoint(run, options)
-        return _consumer_app(super().as_asgi(endpoint=endpoint), endpoint)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        self.scope = scope
-        self.base_send = send
-        await aclose_old_connections()
-        await serve_websocket(self.endpoint, scope, receive, send)
+    serve = staticmethod(serve_websocket)
