@@ -1,10 +1,15 @@
-"""``Wakeup``: one task sleeps until another wakes it, or until some seconds pass.
+"""Waiting that costs nothing until somebody waits: ``Wakeup`` and ``LazyEvent``.
+
+``Wakeup``: one task sleeps until another wakes it, or until some seconds pass.
 
 It is what a stream's reader waits on between two batches, so an idle open stream holds one of
 them.  An ``anyio.Event`` costs about 2 KB on asyncio (an ``asyncio.Event`` with its deque of
 waiters) and ``move_on_after`` a cancel scope per wait; here a waiting reader holds a bare future
 and a timer, and nothing at all between waits.  Under trio, whose events and cancel scopes are
 cheap, it uses them.
+
+``LazyEvent``: an event that is mostly only read (``is_set()``), so its ``anyio.Event`` is made
+when somebody first waits on it.
 """
 
 from __future__ import annotations
@@ -13,10 +18,11 @@ import asyncio
 import contextvars
 
 import anyio
+import anyio.lowlevel
 
 from ._spawn import in_trio
 
-__all__ = ["Wakeup"]
+__all__ = ["LazyEvent", "Wakeup"]
 
 
 class Wakeup:
@@ -72,6 +78,30 @@ class Wakeup:
 
 
 _BARE = contextvars.Context()  # _expire reads no context variable: spare each timer a copy
+
+
+class LazyEvent:
+    __slots__ = ("_event", "_is_set")
+
+    def __init__(self, is_set: bool = False) -> None:
+        self._is_set = is_set
+        self._event: anyio.Event | None = None
+
+    def is_set(self) -> bool:
+        return self._is_set
+
+    def set(self) -> None:
+        self._is_set = True
+        if self._event is not None:
+            self._event.set()
+
+    async def wait(self) -> None:
+        if self._is_set:
+            await anyio.lowlevel.checkpoint()
+            return
+        if self._event is None:
+            self._event = anyio.Event()
+        await self._event.wait()
 
 
 def _expire(future: asyncio.Future[bool]) -> None:

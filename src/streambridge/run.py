@@ -32,7 +32,7 @@ import anyio
 import anyio.lowlevel
 
 from ._spawn import spawn_detached
-from ._wakeup import Wakeup
+from ._wakeup import LazyEvent, Wakeup
 from .chunks import (
     Annotations,
     Chunk,
@@ -82,22 +82,16 @@ def _random_id(prefix: str) -> str:
 class CancellationSignal:
     """Read-only view of a run's cancellation: ``is_set()`` and ``await wait()``."""
 
-    __slots__ = ("_core",)
+    __slots__ = ("_event",)
 
-    def __init__(self, core: _RunCore) -> None:
-        self._core = core
+    def __init__(self, event: LazyEvent) -> None:
+        self._event = event
 
     def is_set(self) -> bool:
-        return self._core.is_cancelled
+        return self._event.is_set()
 
     async def wait(self) -> None:
-        core = self._core
-        if core.is_cancelled:
-            await anyio.lowlevel.checkpoint()
-            return
-        if core.cancel_event is None:
-            core.cancel_event = anyio.Event()
-        await core.cancel_event.wait()
+        await self._event.wait()
 
 
 class _RunCore:
@@ -110,15 +104,13 @@ class _RunCore:
 
     __slots__ = (
         "buffer",
-        "cancel_event",
-        "done_event",
+        "cancelled",
+        "done",
         "drained",
         "failure",
         "finished",
         "high_water",
         "input",
-        "is_cancelled",
-        "is_done",
         "limit",
         "max_buffered",
         "open_args",
@@ -153,12 +145,10 @@ class _RunCore:
         self.limit = max_buffered
         self.wakeup = Wakeup()  # the consumer, waiting for chunks
         self.drained: anyio.Event | None = None  # producers, waiting for the consumer
-        self.is_cancelled = False  # the client is gone (controller.is_cancelled)
-        self.cancel_event: anyio.Event | None = None  # made by the first cancelled.wait()
+        self.cancelled = LazyEvent()  # the client is gone (controller.is_cancelled)
         self.scope = anyio.CancelScope()  # the run's task: cancelled after the grace
         self.running = False  # between the start of the run's task and its end
-        self.is_done = False  # the run's task has finished, finally blocks included
-        self.done_event: anyio.Event | None = None  # made by a close that waits for it
+        self.done = LazyEvent()  # the run's task has finished, finally blocks included
         self.finished = False
         self.failure: BaseException | None = None
         self.readers: set[anyio.CancelScope] | None = None  # one per running add_stream reader
@@ -192,7 +182,7 @@ class _RunCore:
 
     def _refuse(self) -> None:
         """The chunk was over the limit and is not sent: say why."""
-        if self.is_cancelled and not self.finished and self.failure is None:
+        if self.cancelled.is_set() and not self.finished and self.failure is None:
             # Nobody will read them: a run that ignores the close costs no memory.
             self.buffer.clear()
             self.state_ops.clear()
@@ -224,20 +214,20 @@ class _RunCore:
 
     def stop(self) -> None:
         """The client is gone: flag it, drop what nobody will read, release waiting producers."""
-        self.is_cancelled = True
-        if self.cancel_event is not None:
-            self.cancel_event.set()
+        self.cancelled.set()
         self.limit = 0  # from now on every emit is dropped (see _refuse)
         if self.drained is not None:
             self.drained.set()
             self.drained = None
 
     async def drain(self) -> None:
-        while len(self.buffer) + len(self.state_ops) > self.high_water and not self.is_cancelled:
+        while (
+            len(self.buffer) + len(self.state_ops) > self.high_water and not self.cancelled.is_set()
+        ):
             if self.drained is None:
                 self.drained = anyio.Event()
             await self.drained.wait()
-        if self.is_cancelled:
+        if self.cancelled.is_set():
             # The client is gone: return, so a cooperative run sees is_cancelled and stops, but
             # always through a checkpoint, where the cancellation after the grace can land.
             await anyio.lowlevel.checkpoint()
@@ -318,7 +308,7 @@ class _RunCore:
         if isinstance(exc, RunError):
             message = str(exc)
         else:
-            if self.is_cancelled:
+            if self.cancelled.is_set():
                 logger.warning("run raised while being cancelled", exc_info=exc)
             else:
                 logger.error("run failed", exc_info=exc)
@@ -543,12 +533,12 @@ class RunController:
     @property
     def is_cancelled(self) -> bool:
         """True once the client went away; stop soon, the run is cancelled after a grace."""
-        return self._core.is_cancelled
+        return self._core.cancelled.is_set()
 
     @property
     def cancelled(self) -> CancellationSignal:
         """Cancellation signal: ``await controller.cancelled.wait()``."""
-        return CancellationSignal(self._core)
+        return CancellationSignal(self._core.cancelled)
 
     cancelled_event = cancelled  # the assistant-stream name
 
@@ -560,7 +550,7 @@ class RunController:
 async def _read_stream(core: _RunCore, stream: AsyncIterable[Chunk]) -> None:
     try:
         async for chunk in stream:
-            if core.is_cancelled:
+            if core.cancelled.is_set():
                 break  # the client is gone: do not pull more from the source
             core.emit_foreign(chunk)
             if len(core.buffer) > core.high_water:
@@ -629,7 +619,7 @@ class RunStream:
 
     def __del__(self) -> None:
         core = getattr(self, "_core", None)  # None too when __init__ raised
-        if core is None or self._closed or core.is_done:
+        if core is None or self._closed or core.done.is_set():
             return
         if threading.get_ident() != self._thread:
             return  # cancel scopes are not thread-safe; the run ends by itself or at max_buffered
@@ -710,15 +700,14 @@ class RunStream:
         self._closed = True
         self._batch, self._position = [], 0
         core = self._core
-        if core is None or core.is_done:
+        if core is None or core.done.is_set():
             return
         core.stop()
-        done = core.done_event = core.done_event or anyio.Event()
         with anyio.CancelScope(shield=True):
             with anyio.move_on_after(self._grace):
-                await done.wait()
+                await core.done.wait()
             core.cancel()
-            await done.wait()
+            await core.done.wait()
 
 
 async def _drive(run: RunFunction, core: _RunCore) -> None:
@@ -738,9 +727,7 @@ async def _drive(run: RunFunction, core: _RunCore) -> None:
                 await core.wait_for_readers()
         core.running = False
         core.finish()
-        core.is_done = True
-        if core.done_event is not None:
-            core.done_event.set()
+        core.done.set()
 
 
 class _Batches:

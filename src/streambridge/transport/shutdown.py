@@ -17,7 +17,8 @@ from collections.abc import Callable
 from types import TracebackType
 
 import anyio
-import anyio.lowlevel
+
+from .._wakeup import LazyEvent
 
 __all__ = ["OpenStreams", "StopSignal"]
 
@@ -29,37 +30,29 @@ class StopSignal:
     :meth:`wait`.
     """
 
-    __slots__ = ("_callbacks", "_event", "_is_set", "_streams")
+    __slots__ = ("_callbacks", "_event", "_streams")
 
     def __init__(self, streams: OpenStreams) -> None:
         self._streams = streams
-        self._is_set = streams.closing
+        self._event = LazyEvent(streams.closing)
         self._callbacks: list[Callable[[], object]] = []
-        self._event: anyio.Event | None = None
 
     def is_set(self) -> bool:
-        return self._is_set
+        return self._event.is_set()
 
     def set(self) -> None:
-        if self._is_set:
+        if self._event.is_set():
             return
-        self._is_set = True
+        self._event.set()
         for callback in self._callbacks:
             callback()
-        if self._event is not None:
-            self._event.set()
 
     async def wait(self) -> None:
-        if self._is_set:
-            await anyio.lowlevel.checkpoint()
-            return
-        if self._event is None:
-            self._event = anyio.Event()
         await self._event.wait()
 
     def on_set(self, callback: Callable[[], object]) -> None:
         """Call ``callback()`` when the signal is set (now, if it is already)."""
-        if self._is_set:
+        if self._event.is_set():
             callback()
         else:
             self._callbacks.append(callback)
