@@ -316,6 +316,20 @@ async def test_a_client_that_stops_reading_is_given_up_after_the_send_timeout() 
     assert 0.1 <= runs.ended[0][1] - started < 1
 
 
+async def test_a_run_slower_than_the_send_timeout_to_start_is_not_given_up() -> None:
+    # The send timeout times sends, not the run: the response start went out at once, and a run
+    # that thinks longer than the timeout before its first chunk still streams it.
+    async def thinks_first(controller: sb.RunController) -> None:
+        await anyio.sleep(0.3)
+        controller.append_text("hello")
+
+    client = post()
+    app = StreamApp(thinks_first, heartbeat=None, send_timeout=0.05)
+    with anyio.fail_after(2):
+        await app(http_scope(), client.receive, client.send)
+    assert client.body.startswith(b'0:"hello"\n')
+
+
 # -- websocket -----------------------------------------------------------------------------------
 
 

@@ -130,11 +130,10 @@ async def _deliver_all(body: EncodedStream, deliver: Deliver, race: _Race) -> En
     current_time = anyio.current_time
     async with race.block:
         try:
-            opening, race.opening = race.opening, None
-            if opening is not None:
+            if race.opening is not None:  # read from the race: no local keeps it afterwards
                 race.send_started = current_time()
-                await opening()
-                del opening
+                await race.opening()
+                race.opening = race.send_started = None
             async for data in body:
                 race.send_started = current_time()  # all the watchdog needs of a send
                 await deliver(data)
