@@ -36,9 +36,12 @@ def in_trio() -> bool:
     return True
 
 
-def spawn_detached(coroutine: Coroutine[Any, Any, None]) -> Callable[[], object]:
-    """Run ``coroutine`` in a new task of the current event loop, with a copy of the current
-    context; return a function that cancels the task (it then ends at its next checkpoint).
+def spawn_detached(
+    coroutine: Coroutine[Any, Any, None], context: contextvars.Context | None = None
+) -> Callable[[], object]:
+    """Run ``coroutine`` in a new task of the current event loop, in a copy of ``context``
+    (default: the current one); return a function that cancels the task (it then ends at its
+    next checkpoint).
 
     ``coroutine`` must not raise: on trio it runs as a system task, where an exception is fatal.
     """
@@ -51,10 +54,15 @@ def spawn_detached(coroutine: Coroutine[Any, Any, None]) -> Callable[[], object]
             with scope:
                 await coroutine
 
-        trio.lowlevel.spawn_system_task(call, context=contextvars.copy_context())
+        copy = contextvars.copy_context() if context is None else context.copy()
+        trio.lowlevel.spawn_system_task(call, context=copy)
         return scope.cancel
 
-    task = asyncio.get_running_loop().create_task(coroutine)
+    loop = asyncio.get_running_loop()
+    if context is None:
+        task = loop.create_task(coroutine)
+    else:  # create_task(context=) is Python 3.11+; this copies it on any version
+        task = context.run(loop.create_task, coroutine)
     _running.add(task)
     task.add_done_callback(_running.discard, context=_BARE)
     return task.cancel

@@ -1,6 +1,7 @@
 """Waiting that costs nothing until somebody waits: ``Wakeup`` and ``LazyEvent``.
 
-``Wakeup``: one task sleeps until another wakes it, or until some seconds pass.
+``Wakeup``: one task sleeps until another wakes it, or until some seconds pass; or, instead of a
+sleeping task, a callback is called then.
 
 It is what a stream's reader waits on between two batches, so an idle open stream holds one of
 them.  An ``anyio.Event`` costs about 2 KB on asyncio (an ``asyncio.Event`` with its deque of
@@ -16,27 +17,30 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+from collections.abc import Callable
 
 import anyio
 import anyio.lowlevel
 
-from ._spawn import in_trio
+from ._spawn import in_trio, spawn_detached
 
 __all__ = ["LazyEvent", "Wakeup"]
 
 
 class Wakeup:
-    __slots__ = ("_event", "_future", "_trio", "waiting")
+    __slots__ = ("_callback", "_cancel_timer", "_event", "_future", "_trio", "waiting")
 
     def __init__(self) -> None:
         self.waiting = False
-        """True while a task waits (so a producer can skip :meth:`wake` when nobody does)."""
+        """True while a task or a callback waits (so a producer can skip :meth:`wake`)."""
         self._future: asyncio.Future[bool] | None = None
         self._event: anyio.Event | None = None
+        self._callback: Callable[[bool], object] | None = None
+        self._cancel_timer: Callable[[], object] | None = None
         self._trio = in_trio()
 
     def wake(self) -> None:
-        """Wake the waiting task, if there is one."""
+        """Wake the waiting task, or call the waiting callback, if there is one."""
         self.waiting = False
         future, event = self._future, self._event
         self._future = self._event = None
@@ -45,6 +49,49 @@ class Wakeup:
                 future.set_result(True)
         elif event is not None:
             event.set()
+        elif self._callback is not None:
+            self._call(True)
+
+    def call_on_wake(self, callback: Callable[[bool], object], seconds: float | None) -> None:
+        """Call ``callback(True)`` at the next :meth:`wake`, or ``callback(False)`` once
+        ``seconds`` have passed, whichever comes first, once; no task waits meanwhile.
+
+        ``callback`` runs in the caller of :meth:`wake` (or in a timer) and must not raise.
+        """
+        self.forget()
+        self._callback = callback
+        self.waiting = True
+        if seconds is None:
+            return
+        if self._trio:
+            self._cancel_timer = spawn_detached(_call_later_trio(seconds, self._expire))
+        else:
+            timer = asyncio.get_running_loop().call_later(seconds, self._expire, context=_BARE)
+            self._cancel_timer = timer.cancel
+
+    def forget(self) -> None:
+        """Undo :meth:`call_on_wake` (the callback is not called)."""
+        if self._callback is not None:
+            self.waiting = False
+            self._callback = None
+        if self._cancel_timer is not None:
+            self._cancel_timer()
+            self._cancel_timer = None
+
+    def _expire(self) -> None:
+        self._cancel_timer = None  # it has fired: nothing left to cancel
+        if self._callback is not None:
+            self.waiting = False
+            self._call(False)
+
+    def _call(self, woken: bool) -> None:
+        callback = self._callback
+        assert callback is not None
+        self._callback = None
+        if self._cancel_timer is not None:
+            self._cancel_timer()
+            self._cancel_timer = None
+        callback(woken)
 
     async def wait(self, seconds: float | None = None) -> bool:
         """Wait for :meth:`wake`: ``True`` once woken, ``False`` after ``seconds``."""
@@ -102,6 +149,11 @@ class LazyEvent:
         if self._event is None:
             self._event = anyio.Event()
         await self._event.wait()
+
+
+async def _call_later_trio(seconds: float, callback: Callable[[], object]) -> None:
+    await anyio.sleep(seconds)
+    callback()
 
 
 def _expire(future: asyncio.Future[bool]) -> None:

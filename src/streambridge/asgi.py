@@ -38,7 +38,7 @@ from .transport import (
     close_session,
     error_headers,
     protocol_from_query,
-    pump,
+    push,
     serve_session,
     stream_headers,
 )
@@ -171,15 +171,13 @@ async def serve_http(
         return
 
     # The stream, in this frame rather than a helper's: a server holds one per open stream.
-    async def deliver(data: bytes) -> None:
-        await send({"type": "http.response.body", "body": data, "more_body": True})
-
     timeout = endpoint.options.send_timeout
     with endpoint.streams.track() as stop:
-        ending = await pump(
+        ending = await push(
             endpoint.open(protocol, run_input, scope if request is None else request),
-            deliver,
-            client_gone=_until_disconnect(receive),
+            _BodySender(send),
+            receive=receive,
+            disconnected=_is_disconnect,
             shutdown=stop,
             send_timeout=timeout,
             opening=partial(_start, send, 200, stream_headers(protocol)),
@@ -200,10 +198,20 @@ async def _request_body(receive: Receive) -> AsyncIterator[bytes]:
                 return
 
 
-async def _until_disconnect(receive: Receive) -> None:
-    """Return when the client has gone; every other message is a leftover of the request."""
-    while (await receive())["type"] != "http.disconnect":
-        pass
+def _is_disconnect(message: Message) -> bool:
+    return bool(message["type"] == "http.disconnect")  # else: a leftover of the request
+
+
+class _BodySender:
+    """Sends one part of the response body (a class: smaller than a closure)."""
+
+    __slots__ = ("send",)
+
+    def __init__(self, send: Send) -> None:
+        self.send = send
+
+    async def __call__(self, data: bytes) -> None:
+        await self.send({"type": "http.response.body", "body": data, "more_body": True})
 
 
 async def _start(

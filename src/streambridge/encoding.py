@@ -8,7 +8,7 @@ protocol's finish frames; a stream that was closed early ends with nothing more.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterable
+from collections.abc import AsyncIterable, Callable
 from types import TracebackType
 
 from .chunks import Chunk, Error
@@ -69,6 +69,43 @@ class EncodedStream:
             batch = await run.next_batch(self._heartbeat)
         else:
             batch = await self._next_chunk()
+        data = self._encode(batch)
+        if self._ended and batch is not None:  # a chunk failed to encode: stop the run
+            await self.aclose()
+        return data
+
+    @property
+    def ended(self) -> bool:
+        """True once the protocol's end has been returned (or the stream was closed)."""
+        return self._ended
+
+    @property
+    def heartbeat(self) -> float | None:
+        """Seconds of idleness after which a transport sends the protocol's keepalive."""
+        return self._heartbeat
+
+    def poll(self) -> bytes | None:
+        """The bytes of everything the run has ready, without waiting (the protocol's end once
+        it has ended); ``None`` when nothing is ready, or after the end.
+
+        The first call starts the run; :meth:`on_ready` says when to poll again.  When a chunk
+        fails to encode, the bytes end the stream with an error and the caller closes it.
+        """
+        if self._ended:
+            return None
+        if self._run is None:
+            raise TypeError("poll() needs the stream of create_run(), not another async iterable")
+        batch = self._run.poll_batch()
+        return None if batch == [] else self._encode(batch)
+
+    def on_ready(self, callback: Callable[[bool], object]) -> None:
+        """Call ``callback(True)`` once :meth:`poll` has bytes, or ``callback(False)`` when the
+        heartbeat is due first (see :meth:`RunStream.on_ready`)."""
+        assert self._run is not None, "poll() first"
+        self._run.on_ready(callback, self._heartbeat)
+
+    def _encode(self, batch: list[Chunk] | None) -> bytes:
+        """A batch's bytes: ``None`` is the end of the run, ``[]`` an idle heartbeat."""
         if batch is None:
             self._ended = True
             return _to_bytes(self._encoder.finish())
@@ -82,11 +119,11 @@ class EncodedStream:
                 append(encode(chunk))
         except (TypeError, ValueError):
             # Each chunk is encoded once: the encoder keeps running totals (usage, open calls).
-            return await self._end_after_failure(batch[len(parts)], parts)
+            return self._end_after_failure(batch[len(parts)], parts)
         return _to_bytes("".join(parts))
 
-    async def _end_after_failure(self, chunk: Chunk, parts: list[str]) -> bytes:
-        """Send what encoded, then a generic error and the protocol's end; stop the run."""
+    def _end_after_failure(self, chunk: Chunk, parts: list[str]) -> bytes:
+        """What encoded, then a generic error and the protocol's end; the caller stops the run."""
         logger.exception(
             "a %s chunk could not be encoded as %s JSON; ending the stream "
             "(send only JSON values: dict, list, str, finite numbers, bool, None)",
@@ -96,7 +133,6 @@ class EncodedStream:
         parts.append(self._encoder.encode(Error(GENERIC_ERROR_MESSAGE)))
         parts.append(self._encoder.finish())
         self._ended = True
-        await self.aclose()
         return _to_bytes("".join(parts))
 
     async def close_with_error(self, message: str) -> bytes:

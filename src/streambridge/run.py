@@ -599,7 +599,7 @@ class RunStream:
         self._run = run
         self.input = input
         """What started the run (encoders take their ids and timestamps from it)."""
-        self._args = (state, input, request, high_water, max_buffered)
+        self._args: tuple[Any, ...] = (state, input, request, high_water, max_buffered)
         self._raise_errors = raise_errors
         self._grace = grace
         self._core: _RunCore | None = None
@@ -611,6 +611,7 @@ class RunStream:
     def _start(self) -> _RunCore:
         core = _RunCore(*self._args)
         self._core = core
+        self._args = ()  # only the core needs them now
         self._thread = threading.get_ident()
         # The task holds the core, never this stream: an abandoned stream can be collected,
         # and __del__ then cancels its run.
@@ -673,20 +674,9 @@ class RunStream:
         core = self._core or self._start()
         try:
             while True:
-                if core.state_ops:
-                    core.flush_state()
-                if core.buffer:
-                    batch = core.buffer
-                    core.buffer = []
-                    if core.drained is not None:
-                        core.drained.set()
-                        core.drained = None
+                batch = self._take(core)
+                if batch is None or batch:
                     return batch
-                if core.finished:
-                    self._closed = True
-                    if self._raise_errors and core.failure is not None:
-                        raise core.failure
-                    return None
                 if not await core.wakeup.wait(idle_timeout):
                     return []  # idle for idle_timeout seconds
         except BaseException:
@@ -695,12 +685,60 @@ class RunStream:
                 await self.aclose()
             raise
 
+    def poll_batch(self) -> list[Chunk] | None:
+        """Every chunk that is ready now, without waiting: ``[]`` when none is, ``None`` at the
+        end of the run.  The first call starts the run.
+
+        For a consumer that does not wait in a task: :meth:`on_ready` tells it when to poll again.
+        """
+        if self._position < len(self._batch):
+            rest = self._batch[self._position :]
+            self._batch, self._position = [], 0
+            return rest
+        if self._closed:
+            return None
+        return self._take(self._core or self._start())
+
+    def on_ready(self, callback: Callable[[bool], object], idle_timeout: float | None) -> None:
+        """Call ``callback(True)`` as soon as :meth:`poll_batch` has something to return, or
+        ``callback(False)`` after ``idle_timeout`` seconds without; once.
+
+        Poll first: the run starts there, and what is already ready does not call back.  The
+        callback runs inside the run's own call that made a chunk ready, so it must be quick and
+        must not raise (start a task, set a flag).  :meth:`aclose` forgets it.
+        """
+        core = self._core
+        if core is None:
+            raise RuntimeError("poll_batch() starts the run: call it before on_ready()")
+        core.wakeup.call_on_wake(callback, idle_timeout)
+
+    def _take(self, core: _RunCore) -> list[Chunk] | None:
+        """What the run has ready: a batch, ``[]`` if nothing yet, ``None`` once it has ended."""
+        if core.state_ops:
+            core.flush_state()
+        if core.buffer:
+            batch = core.buffer
+            core.buffer = []
+            if core.drained is not None:
+                core.drained.set()
+                core.drained = None
+            return batch
+        if core.finished:
+            self._closed = True
+            if self._raise_errors and core.failure is not None:
+                raise core.failure
+            return None
+        return []
+
     async def aclose(self) -> None:
         """Cancel the run if it is still going and wait until it has stopped."""
         self._closed = True
         self._batch, self._position = [], 0
         core = self._core
-        if core is None or core.done.is_set():
+        if core is None:
+            return
+        core.wakeup.forget()
+        if core.done.is_set():
             return
         core.stop()
         with anyio.CancelScope(shield=True):

@@ -10,7 +10,8 @@ and response objects; everything it decides lives here, one idea per module:
 ``endpoint``  :class:`StreamEndpoint`, a run served with one set of options, and
               :class:`StreamHost`, the base of every host class (its options, as keywords)
 ``pump``      the streaming loop: one send per ready batch, raced against disconnect, send
-              failure, the send timeout and shutdown
+              failure, the send timeout and shutdown; ``push``, the same for ASGI HTTP, where
+              the request's task waits for the client and short tasks write
 ``interrupt`` :class:`~.interrupt.Interruptible`, the block the pump's stops cancel
 ``watchdog``  one task per event loop that gives up sends slower than their timeout
 ``pull``      the same loop for a framework that pulls the response body (iterates it)
@@ -35,7 +36,7 @@ from .headers import error_headers, stream_headers
 from .options import StreamOptions
 from .portal import EventLoopThread, shared_portal, stop_shared_portal
 from .pull import pull
-from .pump import Ending, pump
+from .pump import Ending, pump, push
 from .request import (
     ALLOWED_METHODS,
     check_content_length,
@@ -86,6 +87,7 @@ __all__ = [
     "protocol_from_query",
     "pull",
     "pump",
+    "push",
     "read_limited",
     "read_limited_blocking",
     "read_request_blocking",

@@ -1,4 +1,5 @@
-"""``pump``: move an encoded stream to a client, and stop its run the moment nobody listens.
+"""``pump`` and ``push``: move an encoded stream to a client, and stop its run the moment nobody
+listens.
 
 Each item of the stream is everything the run had ready, so each is written in one send: a burst
 goes out in one write, a lone token at once, and nothing waits to be coalesced.  Writing races
@@ -12,19 +13,30 @@ three ways to stop, whichever comes first:
 
 However it ends, even by a cancellation from outside (a server cancelling the request task), the
 stream is closed under a shield: the run is cancelled after its grace and its ``finally`` blocks
-run before ``pump`` returns or re-raises.
+run before ``pump`` or ``push`` returns or re-raises.
 
-An open stream is mostly idle, and a server holds thousands, so the race costs a small
-:class:`~.interrupt.Interruptible`, a bare task watching the client and a callback on the shutdown
-signal: no task group, no event, no timer.  Sends are timed by the event loop's one
+Two ways to do the same, for two kinds of host:
+
+- ``pump`` delivers in the caller's task, which waits for the run between sends; a bare task
+  waits for the client meanwhile.  For hosts whose body is pulled (WSGI, ``pull``) or whose
+  client messages are read elsewhere (the WebSocket session).
+- ``push`` leaves the caller's task waiting for the client, as a bare ASGI app does, and writes
+  from short tasks started when the run has something to send (or a heartbeat is due).  For ASGI
+  HTTP, where a server holds thousands of mostly idle streams: an idle one holds no delivery task,
+  no waiting frames and no watcher, only a timer for its heartbeat.
+
+Both keep an open stream cheap: the race costs a small :class:`~.interrupt.Interruptible` and a
+callback on the shutdown signal, no task group, no event; sends are timed by the event loop's one
 :mod:`~.watchdog`, so a stuck send is given up within 1.25 times ``send_timeout``.
 """
 
 from __future__ import annotations
 
+import contextvars
 import enum
 import math
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import anyio
 
@@ -35,7 +47,9 @@ from .interrupt import Interruptible
 from .shutdown import StopSignal
 from .watchdog import unwatch, watch
 
-__all__ = ["Deliver", "Ending", "pump"]
+__all__ = ["Deliver", "Ending", "pump", "push"]
+
+Message = TypeVar("Message")
 
 Deliver = Callable[[bytes], Awaitable[None]]
 """Writes one item to the client (one send); raises ``OSError`` when the client is gone."""
@@ -77,11 +91,7 @@ async def pump(
         watch(race)
     try:
         ending = await _deliver_all(body, deliver, race)
-        if ending is Ending.SHUTDOWN:
-            tail = await body.close_with_error(SHUTDOWN_MESSAGE)
-            if tail and not await _send(deliver, tail, send_timeout):
-                return Ending.SEND_FAILED
-        return ending
+        return await _after(ending, body, deliver, send_timeout)
     finally:
         unwatch(race)
         shutdown.forget(race.shut_down)
@@ -145,6 +155,17 @@ async def _deliver_all(body: EncodedStream, deliver: Deliver, race: _Race) -> En
     return race.ending
 
 
+async def _after(
+    ending: Ending, body: EncodedStream, deliver: Deliver, send_timeout: float | None
+) -> Ending:
+    """On shutdown, the protocol's error event and end go out (unless the stream had ended)."""
+    if ending is Ending.SHUTDOWN:
+        tail = await body.close_with_error(SHUTDOWN_MESSAGE)
+        if tail and not await _send(deliver, tail, send_timeout):
+            return Ending.SEND_FAILED
+    return ending
+
+
 async def _send(deliver: Deliver, data: bytes, seconds: float | None) -> bool:
     """One send; ``False`` when the client is gone or did not take it within ``seconds``."""
     try:
@@ -153,3 +174,133 @@ async def _send(deliver: Deliver, data: bytes, seconds: float | None) -> bool:
     except OSError:  # TimeoutError is an OSError too
         return False
     return True
+
+
+async def push(
+    body: EncodedStream,
+    deliver: Deliver,
+    *,
+    receive: Callable[[], Awaitable[Message]],
+    disconnected: Callable[[Message], bool],
+    shutdown: StopSignal,
+    send_timeout: float | None,
+    opening: Callable[[], Awaitable[object]] | None = None,
+) -> Ending:
+    """Deliver ``body`` from short tasks while this one waits for the client (see the module).
+
+    ``receive()`` gives the client's next message and ``disconnected(message)`` says whether it
+    means the client has gone; the other messages are leftovers of the request.  A ``receive``
+    that raises counts as the client gone.  ``opening`` is sent first, as in :func:`pump`.  An
+    exception a send raises (other than ``OSError``) is re-raised here once the stream is closed.
+    """
+    writer = _Writer(body, deliver, send_timeout, opening)
+    del opening
+    shutdown.on_set(writer.shut_down)
+    if send_timeout is not None:
+        watch(writer)
+    try:
+        writer.write_soon(True)  # the opening, and whatever the run has ready first
+        # The client is heard in this frame, not a helper's: an idle stream waits here.
+        async with writer.block:
+            try:
+                while not disconnected(await receive()):
+                    pass
+            except Exception:
+                pass  # not hearing from the client means nobody listens any more
+        writer.stop(Ending.CLIENT_GONE)  # unless the stream had ended another way first
+        await writer.until_idle()  # an interrupted send returns at once
+        if writer.failure is not None:
+            raise writer.failure
+        assert writer.ending is not None
+        return await _after(writer.ending, body, deliver, send_timeout)
+    finally:
+        writer.stop(Ending.CLIENT_GONE)  # cancelled from outside: no more writes start
+        unwatch(writer)
+        shutdown.forget(writer.shut_down)
+        with anyio.CancelScope(shield=True):
+            await writer.until_idle()
+            await body.aclose()  # forgets the run's callback and cancels its heartbeat timer
+
+
+class _Writer(_Race):
+    """``push``'s state: the race, and the short task that writes what the run has ready.
+
+    ``block`` is the waiting task's (the client's side); each write has a block of its own,
+    ``sending``, which the race interrupts as well.
+    """
+
+    __slots__ = ("body", "context", "deliver", "failure", "idle", "sending", "writers")
+
+    def __init__(
+        self,
+        body: EncodedStream,
+        deliver: Deliver,
+        send_timeout: float | None,
+        opening: Callable[[], Awaitable[object]] | None,
+    ) -> None:
+        super().__init__(send_timeout, opening)
+        self.body = body
+        self.deliver = deliver
+        # Every write runs in the request's context, as if the request's task sent it.
+        self.context = contextvars.copy_context()
+        self.sending: Interruptible | None = None
+        self.writers = 0  # write tasks started and not ended (one at a time, by construction)
+        self.idle: anyio.Event | None = None  # made for whoever waits for the writes to end
+        self.failure: BaseException | None = None
+
+    def stop(self, ending: Ending) -> None:
+        if self.ending is None:
+            super().stop(ending)
+            if self.sending is not None:
+                self.sending.interrupt()
+
+    def write_soon(self, woken: bool) -> None:
+        """Start a write task: the run has something ready (``woken``) or a heartbeat is due.
+
+        The run's callback: it runs in the run's call that made a chunk ready, or in a timer.
+        """
+        if self.ending is None:
+            self.writers += 1
+            spawn_detached(self._write(beat=not woken), self.context)
+
+    async def until_idle(self) -> None:
+        while self.writers:
+            idle = self.idle = anyio.Event()
+            await idle.wait()
+
+    async def _write(self, beat: bool) -> None:
+        try:
+            if self.ending is None:
+                block = self.sending = Interruptible()
+                async with block:
+                    await self._send_ready(beat)
+        except OSError:
+            self.stop(Ending.SEND_FAILED)
+        except Exception as exc:  # a task of its own: nothing may escape (see spawn_detached)
+            self.failure = exc
+            self.stop(Ending.SEND_FAILED)
+        finally:
+            self.sending = None
+            self.writers -= 1
+            if self.idle is not None:
+                self.idle.set()
+
+    async def _send_ready(self, beat: bool) -> None:
+        """Send what is ready (after a keepalive, if ``beat``) until nothing is, then ask the
+        run to call back when there is more."""
+        body, deliver, current_time = self.body, self.deliver, anyio.current_time
+        if self.opening is not None:
+            self.send_started = current_time()
+            await self.opening()
+            self.opening = self.send_started = None
+        data = body.protocol.keepalive if beat else body.poll()
+        while data is not None:
+            self.send_started = current_time()  # all the watchdog needs of a send
+            await deliver(data)
+            self.send_started = None
+            if body.ended:
+                self.sending = None  # the end is out: nothing left to interrupt
+                self.stop(Ending.COMPLETE)
+                return
+            data = body.poll()
+        body.on_ready(self.write_soon)
