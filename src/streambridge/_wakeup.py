@@ -28,7 +28,7 @@ __all__ = ["LazyEvent", "Wakeup"]
 
 
 class Wakeup:
-    __slots__ = ("_callback", "_cancel_timer", "_event", "_future", "_trio", "waiting")
+    __slots__ = ("_callback", "_event", "_future", "_timer", "_trio", "waiting")
 
     def __init__(self) -> None:
         self.waiting = False
@@ -36,7 +36,7 @@ class Wakeup:
         self._future: asyncio.Future[bool] | None = None
         self._event: anyio.Event | None = None
         self._callback: Callable[[bool], object] | None = None
-        self._cancel_timer: Callable[[], object] | None = None
+        self._timer: asyncio.TimerHandle | Callable[[], object] | None = None  # or its cancel
         self._trio = in_trio()
 
     def wake(self) -> None:
@@ -64,22 +64,21 @@ class Wakeup:
         if seconds is None:
             return
         if self._trio:
-            self._cancel_timer = spawn_detached(_call_later_trio(seconds, self._expire))
+            self._timer = spawn_detached(_call_later_trio(seconds, self._expire))
         else:
-            timer = asyncio.get_running_loop().call_later(seconds, self._expire, context=_BARE)
-            self._cancel_timer = timer.cancel
+            self._timer = asyncio.get_running_loop().call_later(
+                seconds, self._expire, context=_BARE
+            )
 
     def forget(self) -> None:
         """Undo :meth:`call_on_wake` (the callback is not called)."""
         if self._callback is not None:
             self.waiting = False
             self._callback = None
-        if self._cancel_timer is not None:
-            self._cancel_timer()
-            self._cancel_timer = None
+        self._stop_timer()
 
     def _expire(self) -> None:
-        self._cancel_timer = None  # it has fired: nothing left to cancel
+        self._timer = None  # it has fired: nothing left to cancel
         if self._callback is not None:
             self.waiting = False
             self._call(False)
@@ -88,10 +87,17 @@ class Wakeup:
         callback = self._callback
         assert callback is not None
         self._callback = None
-        if self._cancel_timer is not None:
-            self._cancel_timer()
-            self._cancel_timer = None
+        self._stop_timer()
         callback(woken)
+
+    def _stop_timer(self) -> None:
+        timer = self._timer
+        if timer is not None:
+            self._timer = None
+            if isinstance(timer, asyncio.TimerHandle):
+                timer.cancel()
+            else:
+                timer()
 
     async def wait(self, seconds: float | None = None) -> bool:
         """Wait for :meth:`wake`: ``True`` once woken, ``False`` after ``seconds``."""

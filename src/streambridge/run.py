@@ -94,6 +94,10 @@ class CancellationSignal:
         await self._event.wait()
 
 
+_NO_CALLS: dict[str, Any] = {}  # read, never written: a core replaces it before its first write
+_NO_CHUNKS: list[Chunk] = []  # the same, for a stream's batch
+
+
 class _RunCore:
     """What one run's controllers share: the buffer, its tool calls, its state, its lifecycle.
 
@@ -153,8 +157,9 @@ class _RunCore:
         self.failure: BaseException | None = None
         self.readers: set[anyio.CancelScope] | None = None  # one per running add_stream reader
         self.readers_idle: anyio.Event | None = None  # set when the last reader ends
-        self.tool_calls: dict[str, ToolCallController] = {}
-        self.open_args: dict[str, ToolCallController] = {}
+        # Shared empty dicts until the run's first tool call, which gives it its own.
+        self.tool_calls: dict[str, ToolCallController] = _NO_CALLS
+        self.open_args: dict[str, ToolCallController] = _NO_CALLS
 
     # -- producing -----------------------------------------------------------------------------
 
@@ -237,6 +242,8 @@ class _RunCore:
     def begin_tool_call(self, call: ToolCallController) -> None:
         if call.tool_call_id in self.tool_calls:
             raise ValueError(f"duplicate tool call id {call.tool_call_id!r}: ids must be unique")
+        if self.tool_calls is _NO_CALLS:
+            self.tool_calls, self.open_args = {}, {}
         self.tool_calls[call.tool_call_id] = call
         self.open_args[call.tool_call_id] = call
         self.emit(ToolCallBegin(call.tool_call_id, call.tool_name, call.parent_id))
@@ -605,7 +612,7 @@ class RunStream:
         self._core: _RunCore | None = None
         self._thread = 0
         self._closed = False
-        self._batch: list[Chunk] = []
+        self._batch = _NO_CHUNKS
         self._position = 0
 
     def _start(self) -> _RunCore:
@@ -666,9 +673,7 @@ class RunStream:
         """Every chunk that is ready (waiting for at least one), ``[]`` after ``idle_timeout``
         seconds without any, or ``None`` at the end of the run."""
         if self._position < len(self._batch):
-            rest = self._batch[self._position :]
-            self._batch, self._position = [], 0
-            return rest
+            return self._rest()
         if self._closed:
             return None
         core = self._core or self._start()
@@ -692,9 +697,7 @@ class RunStream:
         For a consumer that does not wait in a task: :meth:`on_ready` tells it when to poll again.
         """
         if self._position < len(self._batch):
-            rest = self._batch[self._position :]
-            self._batch, self._position = [], 0
-            return rest
+            return self._rest()
         if self._closed:
             return None
         return self._take(self._core or self._start())
@@ -711,6 +714,12 @@ class RunStream:
         if core is None:
             raise RuntimeError("poll_batch() starts the run: call it before on_ready()")
         core.wakeup.call_on_wake(callback, idle_timeout)
+
+    def _rest(self) -> list[Chunk]:
+        """What ``async for`` left of the last batch."""
+        rest = self._batch[self._position :]
+        self._batch, self._position = _NO_CHUNKS, 0
+        return rest
 
     def _take(self, core: _RunCore) -> list[Chunk] | None:
         """What the run has ready: a batch, ``[]`` if nothing yet, ``None`` once it has ended."""
@@ -733,7 +742,7 @@ class RunStream:
     async def aclose(self) -> None:
         """Cancel the run if it is still going and wait until it has stopped."""
         self._closed = True
-        self._batch, self._position = [], 0
+        self._batch, self._position = _NO_CHUNKS, 0
         core = self._core
         if core is None:
             return

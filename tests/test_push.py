@@ -1,0 +1,221 @@
+"""``push`` on its own, with a stand-in client: how each way to stop ends the stream and its run.
+
+The hosts' behaviour suite checks the same over real servers; here each case is exact (which bytes,
+in which order, after which the run's ``finally``), on asyncio and trio.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anyio
+import anyio.lowlevel
+import pytest
+
+import streambridge as sb
+from streambridge.transport import Ending, OpenStreams, push
+from streambridge.transport.shutdown import StopSignal
+
+pytestmark = pytest.mark.anyio
+
+GONE = "gone"
+END = b'd:{"finishReason":"stop","usage":{"inputTokens":0,"outputTokens":0}}\n'
+
+
+class Client:
+    """A client that reads everything (or stops reading after ``reads`` sends) and can leave."""
+
+    def __init__(self, reads: float = math.inf, fail_with: BaseException | None = None) -> None:
+        self.sent: list[bytes] = []
+        self.times: list[float] = []
+        self.reads = reads
+        self.fail_with = fail_with
+        self.left = anyio.Event()
+
+    async def receive(self) -> str:
+        await self.left.wait()
+        return GONE
+
+    async def deliver(self, data: bytes) -> None:
+        if len(self.sent) >= self.reads:
+            if self.fail_with is not None:
+                raise self.fail_with
+            await anyio.sleep_forever()  # a client that stopped reading
+        self.sent.append(data)
+        self.times.append(anyio.current_time())
+
+    async def opening(self) -> None:
+        self.sent.append(b"<start>")
+
+
+class Recorder:
+    """A run that records when its ``finally`` ran."""
+
+    def __init__(self, body: Callable[[sb.RunController], Awaitable[None]]) -> None:
+        self.body = body
+        self.finished_at: float | None = None
+
+    async def __call__(self, controller: sb.RunController) -> None:
+        try:
+            await self.body(controller)
+        finally:
+            self.finished_at = anyio.current_time()
+
+
+async def serve(
+    run: Any,
+    client: Client,
+    *,
+    heartbeat: float | None = None,
+    send_timeout: float | None = 5.0,
+    stop: StopSignal | None = None,
+) -> Ending:
+    body = sb.encode(sb.create_run(run), "data-stream", heartbeat=heartbeat)
+    return await push(
+        body,
+        client.deliver,
+        receive=client.receive,
+        disconnected=lambda message: message == GONE,
+        shutdown=stop or OpenStreams().track(),
+        send_timeout=send_timeout,
+        opening=client.opening,
+    )
+
+
+async def test_a_whole_run_goes_out_after_the_opening_one_send_per_ready_batch() -> None:
+    async def run(controller: sb.RunController) -> None:
+        controller.append_text("a")
+        controller.append_text("b")
+        await anyio.sleep(0.02)
+        controller.append_text("c")
+
+    client = Client()
+    assert await serve(run, client) is Ending.COMPLETE
+    assert client.sent == [b"<start>", b'0:"a"\n0:"b"\n', b'0:"c"\n', END]
+
+
+async def test_a_burst_is_coalesced_into_few_sends() -> None:
+    async def run(controller: sb.RunController) -> None:
+        for _ in range(10_000):
+            controller.append_text("x")
+
+    client = Client()
+    assert await serve(run, client) is Ending.COMPLETE
+    assert b"".join(client.sent[1:]).count(b'0:"x"\n') == 10_000
+    assert len(client.sent) <= 4  # the opening, the burst, the end (maybe split once)
+
+
+async def test_a_client_that_leaves_ends_the_stream_and_the_run_before_push_returns() -> None:
+    run = Recorder(lambda controller: anyio.sleep_forever())
+    client = Client()
+    async with anyio.create_task_group() as task_group:
+        task_group.start_soon(_leave_after, client, 0.05)
+        assert await serve(run, client) is Ending.CLIENT_GONE
+        assert run.finished_at is not None  # the run was cancelled and waited for
+    assert client.sent == [b"<start>"]
+
+
+async def test_an_idle_stream_carries_heartbeats_spaced_by_the_option() -> None:
+    async def run(controller: sb.RunController) -> None:
+        controller.append_text("a")
+        await anyio.sleep(0.35)
+        controller.append_text("b")
+
+    client = Client()
+    start = anyio.current_time()
+    assert await serve(run, client, heartbeat=0.1) is Ending.COMPLETE
+    beats = [t for data, t in zip(client.sent[1:], client.times, strict=True) if data == b"\n"]
+    assert 2 <= len(beats) <= 4
+    assert beats[0] - start >= 0.09
+    assert all(later - earlier >= 0.09 for earlier, later in itertools.pairwise(beats))
+    assert client.sent[-2:] == [b'0:"b"\n', END]
+
+
+async def test_shutdown_sends_the_protocols_error_and_end() -> None:
+    run = Recorder(lambda controller: _text_then_sleep(controller))
+    client = Client()
+    with OpenStreams().track() as stop:
+        async with anyio.create_task_group() as task_group:
+            task_group.start_soon(_set_after, stop, 0.05)
+            assert await serve(run, client, stop=stop) is Ending.SHUTDOWN
+    assert run.finished_at is not None
+    assert client.sent[:2] == [b"<start>", b'0:"a"\n']
+    assert client.sent[2].startswith(b'3:"The server is shutting down')
+    assert client.sent[2].endswith(
+        b'd:{"finishReason":"error","usage":{"inputTokens":0,"outputTokens":0}}\n'
+    )
+
+
+async def test_a_client_that_stops_reading_is_given_up_within_the_send_timeout() -> None:
+    run = Recorder(lambda controller: _text_every(controller, 0.01))
+    client = Client(reads=3)
+    start = anyio.current_time()
+    with anyio.fail_after(2):
+        assert await serve(run, client, send_timeout=0.2) is Ending.SEND_FAILED
+    assert 0.15 <= anyio.current_time() - start <= 0.5
+    assert run.finished_at is not None
+
+
+async def test_a_send_that_fails_ends_the_stream() -> None:
+    run = Recorder(lambda controller: _text_every(controller, 0.01))
+    client = Client(reads=2, fail_with=ConnectionResetError())
+    assert await serve(run, client) is Ending.SEND_FAILED
+    assert run.finished_at is not None
+    assert len(client.sent) == 2
+
+
+async def test_any_other_send_error_is_raised_once_the_run_is_closed() -> None:
+    run = Recorder(lambda controller: _text_every(controller, 0.01))
+    client = Client(reads=2, fail_with=RuntimeError("the server refused the message"))
+    with pytest.raises(RuntimeError, match="refused"):
+        await serve(run, client)
+    assert run.finished_at is not None
+
+
+async def test_a_receive_that_raises_counts_as_the_client_gone() -> None:
+    run = Recorder(lambda controller: anyio.sleep_forever())
+    client = Client()
+
+    async def broken() -> str:
+        await anyio.sleep(0.02)
+        raise OSError("the connection is gone")
+
+    client.receive = broken  # type: ignore[method-assign]
+    assert await serve(run, client) is Ending.CLIENT_GONE
+    assert run.finished_at is not None
+
+
+async def test_a_cancellation_from_outside_closes_the_run_and_stops_every_write() -> None:
+    run = Recorder(lambda controller: _text_every(controller, 0.01))
+    client = Client()
+    with anyio.move_on_after(0.1) as outer:
+        await serve(run, client)
+    assert outer.cancelled_caught
+    assert run.finished_at is not None
+    sent = len(client.sent)
+    await anyio.sleep(0.05)
+    assert len(client.sent) == sent  # no write task outlived push
+
+
+async def _text_then_sleep(controller: sb.RunController) -> None:
+    controller.append_text("a")
+    await anyio.sleep_forever()
+
+
+async def _text_every(controller: sb.RunController, seconds: float) -> None:
+    while True:
+        controller.append_text("t")
+        await anyio.sleep(seconds)
+
+
+async def _leave_after(client: Client, seconds: float) -> None:
+    await anyio.sleep(seconds)
+    client.left.set()
+
+
+async def _set_after(stop: StopSignal, seconds: float) -> None:
+    await anyio.sleep(seconds)
+    stop.set()
