@@ -34,18 +34,29 @@ class Client:
         self.reads = reads
         self.fail_with = fail_with
         self.left = anyio.Event()
+        self.send_seconds = 0.0
+        self.stop_seconds = 0.0
+        self.sending = 0  # sends under way
 
     async def receive(self) -> str:
         await self.left.wait()
         return GONE
 
     async def deliver(self, data: bytes) -> None:
-        if len(self.sent) >= self.reads:
-            if self.fail_with is not None:
-                raise self.fail_with
-            await anyio.sleep_forever()  # a client that stopped reading
-        self.sent.append(data)
-        self.times.append(anyio.current_time())
+        self.sending += 1
+        try:
+            if len(self.sent) >= self.reads:
+                if self.fail_with is not None:
+                    raise self.fail_with
+                await anyio.sleep_forever()  # a client that stopped reading
+            await anyio.sleep(self.send_seconds)
+            self.sent.append(data)
+            self.times.append(anyio.current_time())
+        finally:
+            if self.stop_seconds:
+                with anyio.CancelScope(shield=True):
+                    await anyio.sleep(self.stop_seconds)  # a send that is slow to stop too
+            self.sending -= 1
 
     async def opening(self) -> None:
         self.sent.append(b"<start>")
@@ -149,6 +160,17 @@ async def test_shutdown_sends_the_protocols_error_and_end() -> None:
     )
 
 
+async def test_a_shutdown_before_the_first_write_still_sends_the_opening_first() -> None:
+    run = Recorder(lambda controller: _text_then_sleep(controller))
+    client = Client()
+    with OpenStreams().track() as stop:
+        stop.set()
+        assert await serve(run, client, stop=stop) is Ending.SHUTDOWN
+    assert client.sent[0] == b"<start>"
+    assert client.sent[1].startswith(b'3:"The server is shutting down')
+    assert len(client.sent) == 2
+
+
 async def test_a_client_that_stops_reading_is_given_up_within_the_send_timeout() -> None:
     run = Recorder(lambda controller: _text_every(controller, 0.01))
     client = Client(reads=3)
@@ -191,10 +213,13 @@ async def test_a_receive_that_raises_counts_as_the_client_gone() -> None:
 async def test_a_cancellation_from_outside_closes_the_run_and_stops_every_write() -> None:
     run = Recorder(lambda controller: _text_every(controller, 0.01))
     client = Client()
+    client.send_seconds = 0.03  # so the cancellation comes mid-send
+    client.stop_seconds = 0.2  # longer than the run's grace
     with anyio.move_on_after(0.1) as outer:
         await serve(run, client)
     assert outer.cancelled_caught
     assert run.finished_at is not None
+    assert client.sending == 0  # push returned after the send under way had ended
     sent = len(client.sent)
     await anyio.sleep(0.05)
     assert len(client.sent) == sent  # no write task outlived push

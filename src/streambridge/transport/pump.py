@@ -36,6 +36,7 @@ import contextvars
 import enum
 import math
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import TypeVar
 
 import anyio
@@ -90,8 +91,8 @@ async def pump(
     if send_timeout is not None:
         watch(race)
     try:
-        ending = await _deliver_all(body, deliver, race)
-        return await _after(ending, body, deliver, send_timeout)
+        race.ending = await _deliver_all(body, deliver, race)
+        return await _after(race, body, deliver)
     finally:
         unwatch(race)
         shutdown.forget(race.shut_down)
@@ -155,22 +156,26 @@ async def _deliver_all(body: EncodedStream, deliver: Deliver, race: _Race) -> En
     return race.ending
 
 
-async def _after(
-    ending: Ending, body: EncodedStream, deliver: Deliver, send_timeout: float | None
-) -> Ending:
-    """On shutdown, the protocol's error event and end go out (unless the stream had ended)."""
+async def _after(race: _Race, body: EncodedStream, deliver: Deliver) -> Ending:
+    """On shutdown, the protocol's error event and end go out (unless the stream had ended),
+    after the opening if the shutdown came before it."""
+    ending = race.ending
+    assert ending is not None
     if ending is Ending.SHUTDOWN:
+        seconds = None if race.send_timeout == math.inf else race.send_timeout
         tail = await body.close_with_error(SHUTDOWN_MESSAGE)
-        if tail and not await _send(deliver, tail, send_timeout):
+        if race.opening is not None and not await _send(race.opening, seconds):
+            return Ending.SEND_FAILED
+        if tail and not await _send(partial(deliver, tail), seconds):
             return Ending.SEND_FAILED
     return ending
 
 
-async def _send(deliver: Deliver, data: bytes, seconds: float | None) -> bool:
+async def _send(send: Callable[[], Awaitable[object]], seconds: float | None) -> bool:
     """One send; ``False`` when the client is gone or did not take it within ``seconds``."""
     try:
         with anyio.fail_after(seconds):
-            await deliver(data)
+            await send()
     except OSError:  # TimeoutError is an OSError too
         return False
     return True
@@ -211,8 +216,7 @@ async def push(
         await writer.until_idle()  # an interrupted send returns at once
         if writer.failure is not None:
             raise writer.failure
-        assert writer.ending is not None
-        return await _after(writer.ending, body, deliver, send_timeout)
+        return await _after(writer, body, deliver)
     finally:
         writer.stop(Ending.CLIENT_GONE)  # cancelled from outside: no more writes start
         unwatch(writer)
@@ -225,8 +229,8 @@ async def push(
 class _Writer(_Race):
     """``push``'s state: the race, and the short task that writes what the run has ready.
 
-    ``block`` is the waiting task's (the client's side); each write has a block of its own,
-    ``sending``, which the race interrupts as well.
+    ``block`` is the waiting task's (the client's side); each write has a cancel scope of its
+    own, ``sending``, which the race cancels as well.
     """
 
     __slots__ = ("body", "context", "deliver", "failure", "idle", "sending", "writers")
@@ -243,7 +247,7 @@ class _Writer(_Race):
         self.deliver = deliver
         # Every write runs in the request's context, as if the request's task sent it.
         self.context = contextvars.copy_context()
-        self.sending: Interruptible | None = None
+        self.sending: anyio.CancelScope | None = None
         self.writers = 0  # write tasks started and not ended (one at a time, by construction)
         self.idle: anyio.Event | None = None  # made for whoever waits for the writes to end
         self.failure: BaseException | None = None
@@ -252,7 +256,7 @@ class _Writer(_Race):
         if self.ending is None:
             super().stop(ending)
             if self.sending is not None:
-                self.sending.interrupt()
+                self.sending.cancel()
 
     def write_soon(self, woken: bool) -> None:
         """Start a write task: the run has something ready (``woken``) or a heartbeat is due.
@@ -271,8 +275,9 @@ class _Writer(_Race):
     async def _write(self, beat: bool) -> None:
         try:
             if self.ending is None:
-                block = self.sending = Interruptible()
-                async with block:
+                # An anyio scope, unlike the waiting task's Interruptible, leaves the shielded
+                # sections of a send alone; it lives only as long as the write.
+                with anyio.CancelScope() as self.sending:
                     await self._send_ready(beat)
         except OSError:
             self.stop(Ending.SEND_FAILED)
