@@ -2,7 +2,7 @@
 
 ``async with Interruptible() as block:`` runs the block; ``block.interrupt()``, from anywhere in
 the same event loop, cancels whatever the block awaits and the block is left quietly.  It is how a
-stream's pump stops when the client leaves, a send takes too long or the host shuts down.
+stream's delivery stops when the client leaves, a send takes too long or the host shuts down.
 
 A server holds one per open stream, so on asyncio it is ``asyncio.timeout`` (a small object that
 cancels the task and accounts for it, Python 3.11 and later) rather than an anyio cancel scope,
