@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from streambridge.asgi import StreamApp
+from streambridge.transport.pump import LINGER
 
 BODY = json.dumps({"messages": [{"role": "user", "content": "hi"}]}).encode()
 HARNESS = "stand-in server"
@@ -80,7 +81,7 @@ async def open_streams(app: StreamApp, count: int) -> list[asyncio.Task[None]]:
     firsts = [loop.create_future() for _ in range(count)]
     tasks = [loop.create_task(serve_one(app, first)) for first in firsts]
     await asyncio.gather(*firsts)
-    await asyncio.sleep(0.2)
+    await asyncio.sleep(LINGER + 0.2)  # idle: past the moment a write task waits for more
     return tasks
 
 

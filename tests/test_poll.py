@@ -141,3 +141,20 @@ async def test_poll_needs_a_run_stream() -> None:
     body = sb.encode(chunks(), "data-stream")
     with pytest.raises(TypeError, match="create_run"):
         body.poll()
+
+
+async def test_wait_ready_waits_for_a_chunk_or_the_timeout() -> None:
+    async def run(controller: sb.RunController) -> None:
+        await anyio.sleep(0.05)
+        controller.append_text("a")
+        await anyio.sleep_forever()
+
+    async with sb.create_run(run) as stream:
+        with pytest.raises(RuntimeError, match="poll_batch"):
+            await stream.wait_ready(0.01)
+        assert stream.poll_batch() == []
+        assert not await stream.wait_ready(0.01)
+        with anyio.fail_after(1):
+            assert await stream.wait_ready(None)
+        assert await stream.wait_ready(None)  # still ready: nothing was taken
+        assert stream.poll_batch() == [TextDelta("a")]

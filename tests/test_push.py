@@ -1,13 +1,16 @@
 """``push`` on its own, with a stand-in client: how each way to stop ends the stream and its run.
 
 The hosts' behaviour suite checks the same over real servers; here each case is exact (which bytes,
-in which order, after which the run's ``finally``), on asyncio and trio.
+in which order, after which the run's ``finally``), on asyncio and trio, and each twice: with the
+write task lingering for the next chunk as it does by default, and leaving at once, so every
+stream goes through the run's callback (and its heartbeat timer) between two chunks.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -22,6 +25,15 @@ from streambridge.transport.shutdown import StopSignal
 pytestmark = pytest.mark.anyio
 
 GONE = "gone"
+
+
+@pytest.fixture(autouse=True, params=["linger", "no-linger"])
+def linger(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    if request.param == "no-linger":
+        # The module, not the function the package exports under the same name.
+        monkeypatch.setattr(sys.modules["streambridge.transport.pump"], "LINGER", 0.0)
+
+
 END = b'd:{"finishReason":"stop","usage":{"inputTokens":0,"outputTokens":0}}\n'
 
 
@@ -85,15 +97,16 @@ async def serve(
     stop: StopSignal | None = None,
 ) -> Ending:
     body = sb.encode(sb.create_run(run), "data-stream", heartbeat=heartbeat)
-    return await push(
-        body,
-        client.deliver,
-        receive=client.receive,
-        disconnected=lambda message: message == GONE,
-        shutdown=stop or OpenStreams().track(),
-        send_timeout=send_timeout,
-        opening=client.opening,
-    )
+    with anyio.fail_after(5):  # a stream that stalls fails its test rather than hang it
+        return await push(
+            body,
+            client.deliver,
+            receive=client.receive,
+            disconnected=lambda message: message == GONE,
+            shutdown=stop or OpenStreams().track(),
+            send_timeout=send_timeout,
+            opening=client.opening,
+        )
 
 
 async def test_a_whole_run_goes_out_after_the_opening_one_send_per_ready_batch() -> None:
@@ -244,3 +257,56 @@ async def _leave_after(client: Client, seconds: float) -> None:
 async def _set_after(stop: StopSignal, seconds: float) -> None:
     await anyio.sleep(seconds)
     stop.set()
+
+
+class Writes:
+    """Counts the write tasks ``push`` starts, and how many are alive."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.started = 0
+        self.alive = 0
+        module = sys.modules["streambridge.transport.pump"]
+        spawn = module.spawn_detached
+
+        def counting(coroutine: Any, context: Any = None) -> Any:
+            self.started += 1
+            self.alive += 1
+            return spawn(self._count(coroutine), context)
+
+        monkeypatch.setattr(module, "spawn_detached", counting)
+
+    async def _count(self, coroutine: Any) -> None:
+        try:
+            await coroutine
+        finally:
+            self.alive -= 1
+
+
+async def test_a_streaming_run_keeps_its_write_task_and_a_quiet_one_holds_none(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    lingering = sys.modules["streambridge.transport.pump"].LINGER > 0
+    writes = Writes(monkeypatch)
+    quiet_after_one = anyio.Event()
+
+    async def run(controller: sb.RunController) -> None:
+        controller.append_text("first")
+        await anyio.sleep(0.05)
+        quiet_after_one.set()  # one delta sent, then quiet: no write task may wait
+        await anyio.sleep(0.05)
+        for _ in range(20):
+            controller.append_text("t")
+            await anyio.sleep(0.01)
+
+    async def check_quiet() -> None:
+        await quiet_after_one.wait()
+        assert writes.alive == 0
+
+    client = Client()
+    async with anyio.create_task_group() as task_group:
+        task_group.start_soon(check_quiet)
+        assert await serve(run, client) is Ending.COMPLETE
+    if lingering:
+        assert writes.started <= 5  # the opening's, the first delta's, then one for the stream
+    else:
+        assert writes.started >= 20  # a task per token

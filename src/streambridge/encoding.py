@@ -98,11 +98,16 @@ class EncodedStream:
         batch = self._run.poll_batch()
         return None if batch == [] else self._encode(batch)
 
-    def on_ready(self, callback: Callable[[bool], object]) -> None:
-        """Call ``callback(True)`` once :meth:`poll` has bytes, or ``callback(False)`` when the
-        heartbeat is due first (see :meth:`RunStream.on_ready`)."""
+    def on_ready(self, callback: Callable[[bool], object], seconds: float | None) -> None:
+        """Call ``callback(True)`` once :meth:`poll` has bytes, or ``callback(False)`` after
+        ``seconds`` without (see :meth:`RunStream.on_ready`)."""
         assert self._run is not None, "poll() first"
-        self._run.on_ready(callback, self._heartbeat)
+        self._run.on_ready(callback, seconds)
+
+    async def wait_ready(self, seconds: float | None) -> bool:
+        """Wait until :meth:`poll` has bytes (``True``) or ``seconds`` pass (``False``)."""
+        assert self._run is not None, "poll() first"
+        return await self._run.wait_ready(seconds)
 
     def _encode(self, batch: list[Chunk] | None) -> bytes:
         """A batch's bytes: ``None`` is the end of the run, ``[]`` an idle heartbeat."""

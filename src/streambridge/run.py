@@ -715,6 +715,16 @@ class RunStream:
             raise RuntimeError("poll_batch() starts the run: call it before on_ready()")
         core.wakeup.call_on_wake(callback, idle_timeout)
 
+    async def wait_ready(self, idle_timeout: float | None) -> bool:
+        """Wait until :meth:`poll_batch` has something to return (``True``), or ``idle_timeout``
+        seconds (``False``); poll first, as for :meth:`on_ready`."""
+        core = self._core
+        if core is None:
+            raise RuntimeError("poll_batch() starts the run: call it before wait_ready()")
+        if core.buffer or core.state_ops or core.finished or self._closed:
+            return True
+        return await core.wakeup.wait(idle_timeout)
+
     def _rest(self) -> list[Chunk]:
         """What ``async for`` left of the last batch."""
         rest = self._batch[self._position :]

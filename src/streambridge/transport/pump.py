@@ -48,9 +48,15 @@ from .interrupt import Interruptible
 from .shutdown import StopSignal
 from .watchdog import unwatch, watch
 
-__all__ = ["Deliver", "Ending", "pump", "push"]
+__all__ = ["LINGER", "Deliver", "Ending", "pump", "push"]
 
 Message = TypeVar("Message")
+
+LINGER = 0.25
+"""Seconds a ``push`` write task of a streaming run waits for its next chunk before it leaves the
+stream to a callback (see :meth:`_Writer._send_ready`)."""
+
+_NEVER = -math.inf
 
 Deliver = Callable[[bytes], Awaitable[None]]
 """Writes one item to the client (one send); raises ``OSError`` when the client is gone."""
@@ -233,7 +239,7 @@ class _Writer(_Race):
     own, ``sending``, which the race cancels as well.
     """
 
-    __slots__ = ("body", "context", "deliver", "failure", "idle", "sending", "writers")
+    __slots__ = ("body", "context", "deliver", "failure", "idle", "sending", "sent_at", "writers")
 
     def __init__(
         self,
@@ -251,6 +257,7 @@ class _Writer(_Race):
         self.writers = 0  # write tasks started and not ended (one at a time, by construction)
         self.idle: anyio.Event | None = None  # made for whoever waits for the writes to end
         self.failure: BaseException | None = None
+        self.sent_at = _NEVER  # when the last write ran out of things to send
 
     def stop(self, ending: Ending) -> None:
         if self.ending is None:
@@ -291,14 +298,23 @@ class _Writer(_Race):
                 self.idle.set()
 
     async def _send_ready(self, beat: bool) -> None:
-        """Send what is ready (after a keepalive, if ``beat``) until nothing is, then ask the
-        run to call back when there is more."""
+        """Send what is ready (after a keepalive, if ``beat``), then ask the run to call back
+        when there is more.
+
+        A streaming run's next chunk is usually milliseconds away: when the stream has sent
+        twice within ``LINGER`` seconds, the task waits that long for more before it leaves (a
+        token then costs a wake-up, not a new task).  A stream that sent once and went quiet
+        waits with no task at all.
+        """
         body, deliver, current_time = self.body, self.deliver, anyio.current_time
+        heartbeat = body.heartbeat
+        linger = LINGER if heartbeat is None else min(LINGER, heartbeat)
         if self.opening is not None:
             self.send_started = current_time()
             await self.opening()
             self.opening = self.send_started = None
         data = body.protocol.keepalive if beat else body.poll()
+        waited = 0.0  # of the heartbeat's interval, in _linger
         while data is not None:
             self.send_started = current_time()  # all the watchdog needs of a send
             await deliver(data)
@@ -308,4 +324,20 @@ class _Writer(_Race):
                 self.stop(Ending.COMPLETE)
                 return
             data = body.poll()
-        body.on_ready(self.write_soon)
+            if data is None:
+                data, waited = await self._linger(linger, heartbeat)
+        body.on_ready(self.write_soon, None if heartbeat is None else heartbeat - waited)
+
+    async def _linger(self, linger: float, heartbeat: float | None) -> tuple[bytes | None, float]:
+        """Everything ready has been sent: what to send next if the stream is streaming and
+        more comes within ``linger`` seconds (or the heartbeat is due), and how long it waited.
+        """
+        previous, self.sent_at = self.sent_at, anyio.current_time()
+        if self.sent_at - previous >= LINGER:  # not streaming (yet): leave at once
+            return None, 0.0
+        body = self.body
+        if await body.wait_ready(linger):
+            return body.poll(), linger
+        if linger == heartbeat:  # heartbeats this frequent: this task sends them
+            return body.protocol.keepalive, linger
+        return None, linger

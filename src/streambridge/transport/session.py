@@ -3,8 +3,9 @@
 The connection's reader takes client frames as they come, so an ``abort`` reaches the run while it
 streams; the run's events go out as ``chunk`` frames through :func:`pump`, which races the same
 ways to stop as an HTTP response's ``push``, so a vanished client, a client that stopped reading
-and a server shutdown end a run here exactly as they do a response.  One run streams at a time: a ``send`` during a run is refused with an
-``error`` frame, which keeps memory per connection bounded by one run's.
+and a server shutdown end a run here exactly as they do a response.  One run streams at a time: a
+``send`` during a run is refused with an ``error`` frame, which keeps memory per connection
+bounded by one run's.
 
 The host owns the handshake and the socket; this module needs only a :class:`WebSocketChannel`,
 and :func:`close_session` tells the host how to close the socket once a session has ended.

@@ -5,8 +5,8 @@ stream may stay open for minutes.  ``shutdown()`` asks every open stream to end 
 its protocol's error event and end, then its connection finishes normally.  New requests are
 refused while the host is closing.
 
-Each open stream holds a :class:`StopSignal`, which costs nothing until somebody waits on it: the
-delivery of an HTTP stream only registers a callback, and an ``anyio.Event`` (2 KB on asyncio) is made
+Each open stream holds a :class:`StopSignal`, which costs nothing until somebody waits on it: an
+HTTP stream's delivery only registers a callback, and an ``anyio.Event`` (2 KB on asyncio) is made
 for the rare caller that waits.  Nothing is made when the host is built, so one host object serves
 any event loop (asyncio or trio) it is called from.
 """
