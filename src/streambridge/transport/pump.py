@@ -21,9 +21,11 @@ Two ways to do the same, for two kinds of host:
   waits for the client meanwhile.  For hosts whose body is pulled (WSGI, ``pull``) or whose
   client messages are read elsewhere (the WebSocket session).
 - ``push`` leaves the caller's task waiting for the client, as a bare ASGI app does, and writes
-  from short tasks started when the run has something to send (or a heartbeat is due).  For ASGI
+  from a task started when the run has something to send (or a heartbeat is due).  For ASGI
   HTTP, where a server holds thousands of mostly idle streams: an idle one holds no delivery task,
-  no waiting frames and no watcher, only a timer for its heartbeat.
+  no waiting frames and no watcher, only a timer for its heartbeat.  While chunks keep coming,
+  the write task stays for the next one (up to ``LINGER`` seconds), so a busy stream costs a
+  wake-up per chunk, as with ``pump``, not a new task.
 
 Both keep an open stream cheap: the race costs a small :class:`~.interrupt.Interruptible` and a
 callback on the shutdown signal, no task group, no event; sends are timed by the event loop's one
