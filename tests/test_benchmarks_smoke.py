@@ -35,3 +35,23 @@ def test_serving_benchmark_runs_at_smoke_sizes() -> None:
     figures = {line.split()[1] for line in result.stdout.splitlines() if line.startswith("| (")}
     assert figures == {"(1)", "(2)", "(3)", "(4)"}, result.stdout
     assert "server log:" not in result.stdout, result.stdout
+
+
+@pytest.mark.parametrize(
+    ("script", "arguments", "expect"),
+    [
+        ("idle_heap.py", ["--streams", "20", "--top", "3"], "charged to streambridge lines"),
+        ("token_cpu.py", ["--streams", "2", "--tokens", "5", "--rounds", "1"], "per token:"),
+    ],
+)
+def test_in_process_diagnostics_run(script: str, arguments: list[str], expect: str) -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / script), *arguments],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert expect in result.stdout, result.stdout
