@@ -16,18 +16,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import json
 import linecache
 import tracemalloc
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import stand_in_server
 from streambridge.asgi import StreamApp
 from streambridge.transport.pump import LINGER
 
-BODY = json.dumps({"messages": [{"role": "user", "content": "hi"}]}).encode()
 HARNESS = "stand-in server"
+HARNESS_FILES = {__file__, stand_in_server.__file__}
 
 
 async def hang(controller: Any) -> None:
@@ -35,35 +35,14 @@ async def hang(controller: Any) -> None:
     await asyncio.sleep(3600)
 
 
-def scope() -> dict[str, Any]:
-    length = str(len(BODY)).encode()
-    return {
-        "type": "http",
-        "method": "POST",
-        "path": "/",
-        "query_string": b"",
-        "headers": [(b"content-type", b"application/json"), (b"content-length", length)],
-    }
-
-
 async def serve_one(app: StreamApp, first_delta: asyncio.Future[None]) -> None:
-    """One request, the way a server drives the app: body first, then a wait for disconnect."""
-    body_sent = False
-    never = asyncio.get_running_loop().create_future()
+    """One request; ``first_delta`` is set when the app has sent its first body bytes."""
 
-    async def receive() -> dict[str, Any]:
-        nonlocal body_sent
-        if not body_sent:
-            body_sent = True
-            return {"type": "http.request", "body": BODY, "more_body": False}
-        await never
-        return {"type": "http.disconnect"}
-
-    async def send(message: dict[str, Any]) -> None:
+    def on_send(message: dict[str, Any]) -> None:
         if message.get("body") and not first_delta.done():
             first_delta.set_result(None)
 
-    await app(scope(), receive, send)
+    await stand_in_server.serve_one(app, on_send)
 
 
 def where(traceback: tracemalloc.Traceback) -> str:
@@ -71,7 +50,7 @@ def where(traceback: tracemalloc.Traceback) -> str:
         if "/streambridge/" in frame.filename:
             line = linecache.getline(frame.filename, frame.lineno).strip()
             return f"{frame.filename.split('/streambridge/')[-1]}:{frame.lineno}  {line[:60]}"
-        if frame.filename == __file__:
+        if frame.filename in HARNESS_FILES:
             return HARNESS
     return "elsewhere"
 

@@ -15,23 +15,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import statistics
 import sys
 import time
 from typing import Any
 
+from stand_in_server import serve_one
 from streambridge.asgi import StreamApp
 
 PUSH = sys.modules["streambridge.transport.pump"]  # the module: the package exports a function
-BODY = json.dumps({"messages": [{"role": "user", "content": "hi"}]}).encode()
-SCOPE = {
-    "type": "http",
-    "method": "POST",
-    "path": "/",
-    "query_string": b"",
-    "headers": [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(BODY))],
-}
 
 
 def streaming(tokens: int) -> Any:
@@ -41,24 +33,6 @@ def streaming(tokens: int) -> Any:
             await asyncio.sleep(0.001)
 
     return run
-
-
-async def serve_one(app: StreamApp) -> None:
-    body_sent = False
-    never: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-    async def receive() -> dict[str, Any]:
-        nonlocal body_sent
-        if not body_sent:
-            body_sent = True
-            return {"type": "http.request", "body": BODY, "more_body": False}
-        await never
-        return {"type": "http.disconnect"}
-
-    async def send(message: dict[str, Any]) -> None:
-        pass
-
-    await app(dict(SCOPE), receive, send)
 
 
 async def cpu_per_token(app: StreamApp, streams: int, tokens: int) -> float:

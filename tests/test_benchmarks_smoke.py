@@ -23,15 +23,7 @@ def test_serving_benchmark_runs_at_smoke_sizes() -> None:
     for module in ("assistant_stream", "uvicorn", "starlette"):
         if importlib.util.find_spec(module) is None:
             skip_or_fail(f"{module} is not installed: `uv sync` installs the bench group")
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "serving.py"), "--smoke"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    result = run_script("serving.py", ["--smoke"], timeout=120)
     figures = {line.split()[1] for line in result.stdout.splitlines() if line.startswith("| (")}
     assert figures == {"(1)", "(2)", "(3)", "(4)"}, result.stdout
     assert "server log:" not in result.stdout, result.stdout
@@ -45,13 +37,21 @@ def test_serving_benchmark_runs_at_smoke_sizes() -> None:
     ],
 )
 def test_in_process_diagnostics_run(script: str, arguments: list[str], expect: str) -> None:
+    result = run_script(script, arguments, timeout=60)
+    assert expect in result.stdout, result.stdout
+
+
+def run_script(
+    script: str, arguments: list[str], *, timeout: float
+) -> subprocess.CompletedProcess[str]:
+    """Run ``benchmarks/<script>`` as a user would; it must exit 0."""
     result = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / script), *arguments],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=timeout,
         check=False,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert expect in result.stdout, result.stdout
+    return result
