@@ -158,3 +158,27 @@ async def test_wait_ready_waits_for_a_chunk_or_the_timeout() -> None:
             assert await stream.wait_ready(None)
         assert await stream.wait_ready(None)  # still ready: nothing was taken
         assert stream.poll_batch() == [TextDelta("a")]
+
+
+async def test_on_ready_after_the_end_says_nothing_more_will_come() -> None:
+    stream = sb.create_run(lambda controller: anyio.sleep_forever())
+    assert stream.poll_batch() == []
+    await stream.aclose()
+    with pytest.raises(RuntimeError, match="ended or was closed"):
+        stream.on_ready(Calls(), 0.01)
+
+
+async def test_polling_forgets_a_pending_callback() -> None:
+    async def run(controller: sb.RunController) -> None:
+        await anyio.sleep(0.02)
+        controller.append_text("a")
+        await anyio.sleep_forever()
+
+    async with sb.create_run(run) as stream:
+        assert stream.poll_batch() == []
+        calls = Calls()
+        stream.on_ready(calls, 0.05)
+        assert stream.poll_batch() == []  # the consumer polls on its own instead
+        await anyio.sleep(0.1)
+        assert calls.calls == []  # neither the chunk nor the timer calls back
+        assert stream.poll_batch() == [TextDelta("a")]

@@ -48,6 +48,7 @@ class Client:
         self.left = anyio.Event()
         self.send_seconds = 0.0
         self.stop_seconds = 0.0
+        self.opening_seconds = 0.0
         self.sending = 0  # sends under way
 
     async def receive(self) -> str:
@@ -71,7 +72,10 @@ class Client:
             self.sending -= 1
 
     async def opening(self) -> None:
+        if b"<start>" in self.sent:
+            raise RuntimeError("the response has already started")  # as ASGI servers do
         self.sent.append(b"<start>")
+        await anyio.sleep(self.opening_seconds)  # e.g. a server waiting for its socket to drain
 
 
 class Recorder:
@@ -182,6 +186,18 @@ async def test_a_shutdown_before_the_first_write_still_sends_the_opening_first()
     assert client.sent[0] == b"<start>"
     assert client.sent[1].startswith(b'3:"The server is shutting down')
     assert len(client.sent) == 2
+
+
+async def test_a_shutdown_midway_through_the_opening_never_sends_it_twice() -> None:
+    run = Recorder(lambda controller: _text_then_sleep(controller))
+    client = Client()
+    client.opening_seconds = 0.1
+    with OpenStreams().track() as stop:
+        async with anyio.create_task_group() as task_group:
+            task_group.start_soon(_set_after, stop, 0.02)
+            assert await serve(run, client, stop=stop) is Ending.SEND_FAILED
+    assert client.sent == [b"<start>"]  # the start was cut: nothing can follow it cleanly
+    assert run.finished_at is None  # nor did the run start: it starts after the opening
 
 
 async def test_a_client_that_stops_reading_is_given_up_within_the_send_timeout() -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import logging
 from collections.abc import Callable
 
 import anyio
@@ -25,6 +26,8 @@ import anyio.lowlevel
 from ._spawn import in_trio, spawn_detached
 
 __all__ = ["LazyEvent", "Wakeup"]
+
+logger = logging.getLogger("streambridge")
 
 
 class Wakeup:
@@ -58,6 +61,8 @@ class Wakeup:
 
         ``callback`` runs in the caller of :meth:`wake` (or in a timer) and must not raise.
         """
+        if self._future is not None or self._event is not None:
+            raise RuntimeError("a task waits for this wake-up; a callback cannot too")
         self.forget()
         self._callback = callback
         self.waiting = True
@@ -88,7 +93,10 @@ class Wakeup:
         assert callback is not None
         self._callback = None
         self._stop_timer()
-        callback(woken)
+        try:
+            callback(woken)
+        except Exception:  # it runs inside the run's own call, or in a timer: log, go on
+            logger.exception("a callback waiting for a run's chunks raised")
 
     def _stop_timer(self) -> None:
         timer = self._timer
@@ -101,6 +109,8 @@ class Wakeup:
 
     async def wait(self, seconds: float | None = None) -> bool:
         """Wait for :meth:`wake`: ``True`` once woken, ``False`` after ``seconds``."""
+        if self._callback is not None:
+            raise RuntimeError("a callback waits for this wake-up (on_ready); a task cannot too")
         if self._trio:
             return await self._wait_trio(seconds)
         loop = asyncio.get_running_loop()
@@ -111,7 +121,10 @@ class Wakeup:
         if seconds is not None:
             timer = loop.call_later(seconds, _expire, future, context=_BARE)
         try:
-            return await future
+            woken = await future
+            # A wake() between the timer and this task resuming found the future done, and
+            # only cleared it: it still counts.
+            return woken or self._future is not future
         finally:
             self.waiting = False
             self._future = None

@@ -86,28 +86,29 @@ class EncodedStream:
 
     def poll(self) -> bytes | None:
         """The bytes of everything the run has ready, without waiting (the protocol's end once
-        it has ended); ``None`` when nothing is ready, or after the end.
+        it has ended); ``None`` when nothing is ready, or after the end (see :attr:`ended`).
 
         The first call starts the run; :meth:`on_ready` says when to poll again.  When a chunk
         fails to encode, the bytes end the stream with an error and the caller closes it.
         """
         if self._ended:
             return None
-        if self._run is None:
-            raise TypeError("poll() needs the stream of create_run(), not another async iterable")
-        batch = self._run.poll_batch()
+        batch = self._polled_run().poll_batch()
         return None if batch == [] else self._encode(batch)
 
     def on_ready(self, callback: Callable[[bool], object], seconds: float | None) -> None:
         """Call ``callback(True)`` once :meth:`poll` has bytes, or ``callback(False)`` after
         ``seconds`` without (see :meth:`RunStream.on_ready`)."""
-        assert self._run is not None, "poll() first"
-        self._run.on_ready(callback, seconds)
+        self._polled_run().on_ready(callback, seconds)
 
     async def wait_ready(self, seconds: float | None) -> bool:
         """Wait until :meth:`poll` has bytes (``True``) or ``seconds`` pass (``False``)."""
-        assert self._run is not None, "poll() first"
-        return await self._run.wait_ready(seconds)
+        return await self._polled_run().wait_ready(seconds)
+
+    def _polled_run(self) -> RunStream:
+        if self._run is None:
+            raise TypeError("poll() needs the stream of create_run(), not another async iterable")
+        return self._run
 
     def _encode(self, batch: list[Chunk] | None) -> bytes:
         """A batch's bytes: ``None`` is the end of the run, ``[]`` an idle heartbeat."""

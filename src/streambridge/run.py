@@ -571,8 +571,9 @@ async def _read_stream(core: _RunCore, stream: AsyncIterable[Chunk]) -> None:
 class RunStream:
     """The chunks of one run, in call order.
 
-    Iterate it (``async for chunk in stream``) or take whatever is ready at once with
-    :meth:`batches`.  ``async with`` or :meth:`aclose` cancels a run that is still going.
+    Iterate it (``async for chunk in stream``), take whatever is ready at once with
+    :meth:`batches`, or, without a waiting task, :meth:`poll_batch` when :meth:`on_ready` calls.
+    ``async with`` or :meth:`aclose` cancels a run that is still going.
     """
 
     __slots__ = (
@@ -700,19 +701,25 @@ class RunStream:
             return self._rest()
         if self._closed:
             return None
-        return self._take(self._core or self._start())
+        core = self._core or self._start()
+        core.wakeup.forget()  # polling takes what a pending on_ready would have announced
+        return self._take(core)
 
     def on_ready(self, callback: Callable[[bool], object], idle_timeout: float | None) -> None:
         """Call ``callback(True)`` as soon as :meth:`poll_batch` has something to return, or
         ``callback(False)`` after ``idle_timeout`` seconds without; once.
 
-        Poll first: the run starts there, and what is already ready does not call back.  The
-        callback runs inside the run's own call that made a chunk ready, so it must be quick and
-        must not raise (start a task, set a flag).  :meth:`aclose` forgets it.
+        Poll until nothing is ready first: the run starts there, and what is already ready does
+        not call back.  The callback runs inside the run's own call that made a chunk ready (or
+        in a timer), so it must be quick: start a task, set a flag; an exception it raises is
+        logged.  :meth:`poll_batch` and :meth:`aclose` forget it, and a task may not wait on the
+        same stream (:meth:`next_batch`, :meth:`wait_ready`) while it is pending.
         """
         core = self._core
         if core is None:
             raise RuntimeError("poll_batch() starts the run: call it before on_ready()")
+        if self._closed:
+            raise RuntimeError("this stream has ended or was closed: nothing more will be ready")
         core.wakeup.call_on_wake(callback, idle_timeout)
 
     async def wait_ready(self, idle_timeout: float | None) -> bool:
@@ -721,7 +728,9 @@ class RunStream:
         core = self._core
         if core is None:
             raise RuntimeError("poll_batch() starts the run: call it before wait_ready()")
-        if core.buffer or core.state_ops or core.finished or self._closed:
+        if self._position < len(self._batch) or self._closed:
+            return True  # a batch left by async for, or the end
+        if core.buffer or core.state_ops or core.finished:
             return True
         return await core.wakeup.wait(idle_timeout)
 
@@ -783,8 +792,10 @@ async def _drive(run: RunFunction, core: _RunCore) -> None:
             with anyio.CancelScope(shield=True):
                 await core.wait_for_readers()
         core.running = False
-        core.finish()
-        core.done.set()
+        try:
+            core.finish()
+        finally:
+            core.done.set()  # whatever happens, aclose() must not wait for ever
 
 
 class _Batches:

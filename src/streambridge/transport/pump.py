@@ -23,13 +23,14 @@ Two ways to do the same, for two kinds of host:
 - ``push`` leaves the caller's task waiting for the client, as a bare ASGI app does, and writes
   from a task started when the run has something to send (or a heartbeat is due).  For ASGI
   HTTP, where a server holds thousands of mostly idle streams: an idle one holds no delivery task,
-  no waiting frames and no watcher, only a timer for its heartbeat.  While chunks keep coming,
-  the write task stays for the next one (up to ``LINGER`` seconds), so a busy stream costs a
-  wake-up per chunk, as with ``pump``, not a new task.
+  no waiting frames and no watcher, only a timer for its heartbeat (under trio, a sleeping system
+  task).  While chunks keep coming, the write task stays for the next one (up to ``LINGER``
+  seconds), so a busy stream costs a wake-up per chunk, as with ``pump``, not a new task.
 
 Both keep an open stream cheap: the race costs a small :class:`~.interrupt.Interruptible` and a
-callback on the shutdown signal, no task group, no event; sends are timed by the event loop's one
-:mod:`~.watchdog`, so a stuck send is given up within 1.25 times ``send_timeout``.
+callback on the shutdown signal, and no task group or event while it streams; sends are timed by
+the event loop's one :mod:`~.watchdog`, so a stuck send is given up within 1.25 times
+``send_timeout``.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ Deliver = Callable[[bytes], Awaitable[None]]
 
 
 class Ending(enum.Enum):
-    """Why a pumped stream stopped."""
+    """Why a delivered stream stopped."""
 
     COMPLETE = "complete"
     """The run ended and the protocol's end was delivered."""
@@ -128,6 +129,17 @@ class _Race:
             self.ending = ending
             self.block.interrupt()
 
+    async def open(self) -> None:
+        """Send the opening if it has not been: once, even if this send is interrupted (the
+        client may have it already, and a second response start is an error)."""
+        opening = self.opening
+        if opening is None or opening is _opening_begun:
+            return
+        self.opening = _opening_begun
+        self.send_started = anyio.current_time()
+        await opening()
+        self.opening = self.send_started = None
+
     def shut_down(self) -> None:
         self.stop(Ending.SHUTDOWN)
 
@@ -149,10 +161,7 @@ async def _deliver_all(body: EncodedStream, deliver: Deliver, race: _Race) -> En
     current_time = anyio.current_time
     async with race.block:
         try:
-            if race.opening is not None:  # read from the race: no local keeps it afterwards
-                race.send_started = current_time()
-                await race.opening()
-                race.opening = race.send_started = None
+            await race.open()
             async for data in body:
                 race.send_started = current_time()  # all the watchdog needs of a send
                 await deliver(data)
@@ -170,6 +179,8 @@ async def _after(race: _Race, body: EncodedStream, deliver: Deliver) -> Ending:
     ending = race.ending
     assert ending is not None
     if ending is Ending.SHUTDOWN:
+        if race.opening is _opening_begun:
+            return Ending.SEND_FAILED  # the start was cut midway: nothing can follow it cleanly
         seconds = None if race.send_timeout == math.inf else race.send_timeout
         tail = await body.close_with_error(SHUTDOWN_MESSAGE)
         if race.opening is not None and not await _send(race.opening, seconds):
@@ -177,6 +188,11 @@ async def _after(race: _Race, body: EncodedStream, deliver: Deliver) -> Ending:
         if tail and not await _send(partial(deliver, tail), seconds):
             return Ending.SEND_FAILED
     return ending
+
+
+async def _opening_begun() -> None:
+    """Stands in a race's ``opening`` while (or after) its send was begun and not finished."""
+    raise AssertionError("an opening is sent once")
 
 
 async def _send(send: Callable[[], Awaitable[object]], seconds: float | None) -> bool:
@@ -203,8 +219,9 @@ async def push(
 
     ``receive()`` gives the client's next message and ``disconnected(message)`` says whether it
     means the client has gone; the other messages are leftovers of the request.  A ``receive``
-    that raises counts as the client gone.  ``opening`` is sent first, as in :func:`pump`.  An
-    exception a send raises (other than ``OSError``) is re-raised here once the stream is closed.
+    that raises an ``Exception`` counts as the client gone.  ``opening`` is sent first, as in
+    :func:`pump`.  An exception a send raises (other than ``OSError``) is re-raised here once the
+    stream is closed.
     """
     writer = _Writer(body, deliver, send_timeout, opening)
     del opening
@@ -273,8 +290,8 @@ class _Writer(_Race):
         The run's callback: it runs in the run's call that made a chunk ready, or in a timer.
         """
         if self.ending is None:
-            self.writers += 1
             spawn_detached(self._write(beat=not woken), self.context)
+            self.writers += 1  # once started: until_idle must not wait for a task that never ran
 
     async def until_idle(self) -> None:
         while self.writers:
@@ -303,18 +320,15 @@ class _Writer(_Race):
         """Send what is ready (after a keepalive, if ``beat``), then ask the run to call back
         when there is more.
 
-        A streaming run's next chunk is usually milliseconds away: when the stream has sent
-        twice within ``LINGER`` seconds, the task waits that long for more before it leaves (a
-        token then costs a wake-up, not a new task).  A stream that sent once and went quiet
-        waits with no task at all.
+        A streaming run's next chunk is usually milliseconds away: when two writes of the stream
+        ran out of chunks within ``LINGER`` seconds of each other, the task waits that long (or
+        the heartbeat, if shorter) for more before it leaves, so a token costs a wake-up, not a
+        new task.  A stream that sent once and went quiet waits with no task at all.
         """
         body, deliver, current_time = self.body, self.deliver, anyio.current_time
         heartbeat = body.heartbeat
         linger = LINGER if heartbeat is None else min(LINGER, heartbeat)
-        if self.opening is not None:
-            self.send_started = current_time()
-            await self.opening()
-            self.opening = self.send_started = None
+        await self.open()
         data = body.protocol.keepalive if beat else body.poll()
         waited = 0.0  # of the heartbeat's interval, in _linger
         while data is not None:
