@@ -15,6 +15,12 @@ from streambridge.chunks import TextDelta
 pytestmark = pytest.mark.anyio
 
 
+async def one_chunk_soon(controller: sb.RunController) -> None:
+    await anyio.sleep(0.02)
+    controller.append_text("a")
+    await anyio.sleep_forever()
+
+
 class Calls:
     def __init__(self) -> None:
         self.calls: list[tuple[bool, float]] = []
@@ -72,12 +78,7 @@ async def test_on_ready_calls_back_once_after_the_idle_timeout() -> None:
 
 
 async def test_a_chunk_before_the_idle_timeout_cancels_the_timeout() -> None:
-    async def run(controller: sb.RunController) -> None:
-        await anyio.sleep(0.02)
-        controller.append_text("a")
-        await anyio.sleep_forever()
-
-    async with sb.create_run(run) as stream:
+    async with sb.create_run(one_chunk_soon) as stream:
         assert stream.poll_batch() == []
         calls = Calls()
         stream.on_ready(calls, 0.1)
@@ -169,12 +170,7 @@ async def test_on_ready_after_the_end_says_nothing_more_will_come() -> None:
 
 
 async def test_polling_forgets_a_pending_callback() -> None:
-    async def run(controller: sb.RunController) -> None:
-        await anyio.sleep(0.02)
-        controller.append_text("a")
-        await anyio.sleep_forever()
-
-    async with sb.create_run(run) as stream:
+    async with sb.create_run(one_chunk_soon) as stream:
         assert stream.poll_batch() == []
         calls = Calls()
         stream.on_ready(calls, 0.05)
