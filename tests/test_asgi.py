@@ -15,47 +15,12 @@ import pytest
 
 import streambridge as sb
 from fake_protocols import register_test_sse
+from recorded_runs import Runs
 from streambridge.asgi import Message, Scope, StreamApp, StreamMiddleware, route_path
 from streambridge.client import accumulate, decode
 from streambridge.transport import SHUTDOWN_MESSAGE
 
 pytestmark = pytest.mark.anyio
-
-
-class Runs:
-    """Run functions that record how they ended, when, and what ``controller.request`` was."""
-
-    def __init__(self) -> None:
-        self.ended: list[tuple[str, float, Any]] = []
-
-    def _recorded(self, body: Callable[[sb.RunController], Awaitable[None]]) -> sb.RunFunction:
-        async def run(controller: sb.RunController) -> None:
-            outcome = "raised"
-            try:
-                await body(controller)
-                outcome = "returned"
-            except anyio.get_cancelled_exc_class():
-                outcome = "cancelled"
-                raise
-            finally:
-                self.ended.append((outcome, time.monotonic(), controller.request))
-
-        return run
-
-    @property
-    def hang(self) -> sb.RunFunction:
-        async def hang(controller: sb.RunController) -> None:
-            controller.append_text("waiting")
-            await anyio.sleep_forever()
-
-        return self._recorded(hang)
-
-    @property
-    def hello(self) -> sb.RunFunction:
-        async def hello(controller: sb.RunController) -> None:
-            controller.append_text("hello")
-
-        return self._recorded(hello)
 
 
 class Client:

@@ -15,7 +15,7 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
@@ -24,6 +24,7 @@ import anyio
 import pytest
 
 import streambridge as sb
+from recorded_runs import Runs
 from streambridge.asgi import StreamApp
 from streambridge.client import accumulate, decode
 from streambridge.transport import (
@@ -38,48 +39,6 @@ from streambridge.transport import (
 from streambridge.wsgi import StreamWSGIApp, shutdown
 
 BODY = b'{"messages": []}'
-
-
-class Runs:
-    """Run functions that record, from the event loop's thread, how they ended and when."""
-
-    def __init__(self) -> None:
-        self.ended: list[tuple[str, float, Any]] = []
-        self.done = threading.Event()
-
-    def recorded(self, body: Callable[[sb.RunController], Any]) -> sb.RunFunction:
-        async def run(controller: sb.RunController) -> None:
-            outcome = "raised"
-            try:
-                await body(controller)
-                outcome = "returned"
-            except anyio.get_cancelled_exc_class():
-                outcome = "cancelled"
-                raise
-            finally:
-                self.ended.append((outcome, time.monotonic(), controller.request))
-                self.done.set()
-
-        return run
-
-    @property
-    def hang(self) -> sb.RunFunction:
-        async def hang(controller: sb.RunController) -> None:
-            controller.append_text("waiting")
-            await anyio.sleep_forever()
-
-        return self.recorded(hang)
-
-    @property
-    def hello(self) -> sb.RunFunction:
-        async def hello(controller: sb.RunController) -> None:
-            controller.append_text("hello")
-
-        return self.recorded(hello)
-
-    def wait(self, seconds: float = 2) -> tuple[str, float, Any]:
-        assert self.done.wait(seconds), "the run's finally did not run"
-        return self.ended[-1]
 
 
 @pytest.fixture
