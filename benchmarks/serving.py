@@ -8,7 +8,8 @@ command.  ``--server`` picks it (the output names the server, loop and HTTP pars
   <port> --loop asyncio --http h11 --log-level warning --no-access-log`` (one process; asyncio's
   loop and h11, said explicitly since uvloop and httptools are installed for the next one);
 - ``uvicorn-standard``: the same with ``--loop uvloop --http httptools`` (what
-  ``uvicorn[standard]`` serves with);
+  ``uvicorn[standard]`` serves with; they come from the ``uvicorn-standard`` dependency group,
+  which is not synced by default: ``uv run --group uvicorn-standard python ...``);
 - ``hypercorn-trio``: ``python -m hypercorn serving_apps:<app> --bind 127.0.0.1:<port>
   --worker-class trio --workers 0 --log-level warning`` (one process, trio's loop).
   assistant-stream is asyncio-only, so its row is left out there (the output says so).
@@ -58,7 +59,8 @@ assistant-stream's abandoned runs behind.
 
     uv run python benchmarks/serving.py          # ~4 min; writes docs/_static/serving.svg
     uv run python benchmarks/serving.py --quick  # ~2 min, no plot (--plot PATH for one)
-    uv run python benchmarks/serving.py --quick --figures 4 --server uvicorn-standard
+    uv run --group uvicorn-standard python benchmarks/serving.py --quick --figures 4 \\
+        --server uvicorn-standard
     uv run python benchmarks/serving.py --quick --figures 4 --baseline main
     uv run python benchmarks/serving.py --quick --profile DIR  # servers under cProfile
 """
@@ -1326,6 +1328,13 @@ def main(argv: list[str] | None = None) -> int:
     profile_help = "run the servers under cProfile (not those of memory rounds 2+): DIR/*.prof"
     parser.add_argument("--profile", type=Path, metavar="DIR", help=profile_help)
     args = parser.parse_args(argv)
+    if args.server == "uvicorn-standard":
+        lacking = [name for name in ("uvloop", "httptools") if not importlib.util.find_spec(name)]
+        if lacking:
+            parser.error(
+                f"--server uvicorn-standard needs {' and '.join(lacking)}: run it with `uv run "
+                "--group uvicorn-standard python benchmarks/serving.py ...`"
+            )
     sizes = SMOKE if args.smoke else QUICK if args.quick else FULL
     plot_path: Path | None = args.plot
     if plot_path is None and not (args.no_plot or args.quick or args.smoke):
