@@ -9,7 +9,8 @@ command.  ``--server`` picks it (the output names the server, loop and HTTP pars
   loop and h11, said explicitly since uvloop and httptools are installed for the next one);
 - ``uvicorn-standard``: the same with ``--loop uvloop --http httptools`` (what
   ``uvicorn[standard]`` serves with; they come from the ``uvicorn-standard`` dependency group,
-  which is not synced by default: ``uv run --group uvicorn-standard python ...``);
+  which is not synced by default: ``uv run --isolated --group uvicorn-standard python ...``
+  runs with them in a throwaway environment and leaves ``.venv`` as it was);
 - ``hypercorn-trio``: ``python -m hypercorn serving_apps:<app> --bind 127.0.0.1:<port>
   --worker-class trio --workers 0 --log-level warning`` (one process, trio's loop).
   assistant-stream is asyncio-only, so its row is left out there (the output says so).
@@ -59,8 +60,8 @@ assistant-stream's abandoned runs behind.
 
     uv run python benchmarks/serving.py          # ~4 min; writes docs/_static/serving.svg
     uv run python benchmarks/serving.py --quick  # ~2 min, no plot (--plot PATH for one)
-    uv run --group uvicorn-standard python benchmarks/serving.py --quick --figures 4 \\
-        --server uvicorn-standard
+    uv run --isolated --group uvicorn-standard python benchmarks/serving.py --quick \\
+        --figures 4 --server uvicorn-standard
     uv run python benchmarks/serving.py --quick --figures 4 --baseline main
     uv run python benchmarks/serving.py --quick --profile DIR  # servers under cProfile
 """
@@ -1333,7 +1334,7 @@ def main(argv: list[str] | None = None) -> int:
         if lacking:
             parser.error(
                 f"--server uvicorn-standard needs {' and '.join(lacking)}: run it with `uv run "
-                "--group uvicorn-standard python benchmarks/serving.py ...`"
+                "--isolated --group uvicorn-standard python benchmarks/serving.py ...`"
             )
     sizes = SMOKE if args.smoke else QUICK if args.quick else FULL
     plot_path: Path | None = args.plot
