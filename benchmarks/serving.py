@@ -6,7 +6,7 @@ command.  ``--server`` picks it (the output names the server, loop and HTTP pars
 
 - ``uvicorn`` (the default): ``python -m uvicorn serving_apps:<app> --host 127.0.0.1 --port
   <port> --loop asyncio --http h11 --log-level warning --no-access-log`` (one process; asyncio's
-  loop and h11, said explicitly since uvloop and httptools are installed for the next one);
+  loop and h11, said explicitly: uvicorn's "auto" takes uvloop and httptools where installed);
 - ``uvicorn-standard``: the same with ``--loop uvloop --http httptools`` (what
   ``uvicorn[standard]`` serves with; they come from the ``uvicorn-standard`` dependency group,
   which is not synced by default: ``uv run --isolated --group uvicorn-standard python ...``
