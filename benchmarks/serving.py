@@ -817,9 +817,10 @@ class Search:
         self.retried: set[int] = set()
 
     def next_n(self) -> int | None:
+        if self.passed >= self.sizes.max_n:  # as far as it goes: "≥ max_n"
+            return None
         if self.failed is None:
-            n = self.sizes.start_n if self.passed == 0 else self.passed * 2
-            return n if self.passed < self.sizes.max_n else None
+            return min(self.passed * 2, self.sizes.max_n) if self.passed else self.sizes.start_n
         if self.failed - self.passed <= max(1, self.passed * self.sizes.precision):
             return None
         return (self.passed + self.failed) // 2
@@ -835,7 +836,7 @@ class Search:
         self.passed = min(self.passed, self.sizes.max_n)
 
     def label(self) -> str:
-        if self.failed is None:
+        if self.failed is None or self.passed >= self.sizes.max_n:
             return f"≥ {self.passed:,}"
         return f"{self.passed:,}"
 
