@@ -14,10 +14,10 @@ from flask import Flask
 from werkzeug.test import TestResponse
 
 import streambridge as sb
-from recorded_runs import Runs
 from streambridge.client import accumulate, decode
 from streambridge.transport import SHUTDOWN_MESSAGE
 from streambridge_flask import StreamView, stream_view
+from support.recorded_runs import Runs
 
 EVENTS: list[Any] = []
 
