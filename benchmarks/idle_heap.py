@@ -24,7 +24,6 @@ from typing import Any
 
 import stand_in_server
 from streambridge.asgi import StreamApp
-from streambridge.transport.pump import LINGER
 
 HARNESS = "stand-in server"
 HARNESS_FILES = {__file__, stand_in_server.__file__}
@@ -60,7 +59,7 @@ async def open_streams(app: StreamApp, count: int) -> list[asyncio.Task[None]]:
     firsts = [loop.create_future() for _ in range(count)]
     tasks = [loop.create_task(serve_one(app, first)) for first in firsts]
     await asyncio.gather(*firsts)
-    await asyncio.sleep(LINGER + 0.2)  # idle: past the moment a write task waits for more
+    await asyncio.sleep(0.2)  # idle: every stream has sent its delta and waits
     return tasks
 
 

@@ -25,23 +25,24 @@ from typing import Any
 
 import anyio
 
+from ._spawn import spawn_detached
 from .run import RunFunction
 from .transport import (
     TRY_AGAIN_LATER,
     ClientDisconnected,
+    Driver,
     Ending,
     HTTPError,
-    OpenStreams,
     StreamEndpoint,
     StreamHost,
     StreamOptions,
     close_session,
     error_headers,
     protocol_from_query,
-    push,
     serve_session,
     stream_headers,
 )
+from .transport.shutdown import OpenStreams
 
 __all__ = [
     "ASGIApp",
@@ -170,21 +171,34 @@ async def serve_http(
     except (ClientDisconnected, OSError):
         return
 
-    # The stream, in this frame rather than a helper's: a server holds one per open stream.
     timeout = endpoint.options.send_timeout
-    with endpoint.streams.track() as stop:
-        ending = await push(
-            endpoint.open(protocol, run_input, scope if request is None else request),
-            _BodySender(send),
-            receive=receive,
-            disconnected=_is_disconnect,
-            shutdown=stop,
-            send_timeout=timeout,
-            opening=partial(_start, send, 200, stream_headers(protocol)),
-        )
-        if ending in (Ending.COMPLETE, Ending.SHUTDOWN):
-            with suppress(OSError), anyio.move_on_after(timeout):
-                await send({"type": "http.response.body", "body": b"", "more_body": False})
+    driver = Driver(
+        endpoint.open(protocol, run_input, scope if request is None else request),
+        _BodySender(send),
+        send_timeout=timeout,
+        opening=partial(_start, send, 200, stream_headers(protocol)),
+    )
+    stop_watching = spawn_detached(_watch_client(receive, driver))
+    try:
+        with endpoint.streams.track() as stop:
+            ending = await driver.run(stop)
+    finally:
+        stop_watching()
+    if ending in (Ending.COMPLETE, Ending.SHUTDOWN):
+        with suppress(OSError), anyio.move_on_after(timeout):
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _watch_client(receive: Receive, driver: Driver) -> None:
+    """Tell ``driver`` when the client has gone (the rest of the request is left over)."""
+    try:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+    except Exception:
+        # Not hearing from the client means nobody listens any more.  Nothing may escape
+        # either: a trio system task that raises ends the whole event loop.
+        pass
+    driver.client_gone()
 
 
 async def _request_body(receive: Receive) -> AsyncIterator[bytes]:
@@ -196,10 +210,6 @@ async def _request_body(receive: Receive) -> AsyncIterator[bytes]:
             yield message.get("body", b"")
             if not message.get("more_body", False):
                 return
-
-
-def _is_disconnect(message: Message) -> bool:
-    return bool(message["type"] == "http.disconnect")  # else: a leftover of the request
 
 
 class _BodySender:

@@ -1,0 +1,169 @@
+"""``Driver``: one stream delivered in the calling task, as :class:`~.delivery.Delivery` decides.
+
+Every host serves its streams through a driver.  What differs between hosts is only how bytes are
+sent and how the host learns that the client has gone, and both are given to the driver:
+
+- ``send(data)`` writes one item (an ASGI body message, a hand-over to a thread or a framework
+  that pulls the body, the frames of a WebSocket); ``OSError`` means the client is gone;
+- the host calls :meth:`Driver.client_gone` when the client leaves (ASGI ``http.disconnect``, a
+  WebSocket ``abort``, a framework that stopped pulling, a closed socket).
+
+The driver's task waits in one place, between sends, until the run has something ready
+(:meth:`~streambridge.EncodedStream.when_ready`), the event loop's clock (:mod:`.clock`) reports
+idleness or a stuck send, the host shuts down, or the client goes.  So a token costs one wake-up,
+its encoding and the host's send.  However the delivery ends, even by a cancellation from
+outside, the run is closed under a shield before :meth:`Driver.run` returns or re-raises: it is
+cancelled after its grace, and its ``finally`` blocks have run.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable
+
+import anyio
+
+from .._wakeup import Wakeup
+from ..encoding import EncodedStream
+from . import clock
+from .delivery import Action, Delivery, Ending
+from .errors import SHUTDOWN_MESSAGE
+from .interrupt import Interruptible
+from .shutdown import StopSignal
+
+__all__ = ["Driver", "Send"]
+
+Send = Callable[[bytes], Awaitable[object]]
+"""Writes one item to the client (one send); raises ``OSError`` when the client is gone."""
+
+
+class Driver:
+    """Delivers ``source`` with ``send`` (see the module); ``opening`` is sent first, with the
+    same timeout (an HTTP host's response start).  A send error other than ``OSError`` is raised
+    from :meth:`run`, once the run is closed."""
+
+    __slots__ = (
+        "_block",
+        "_opening",
+        "_send",
+        "_source",
+        "_wakeup",
+        "heartbeat",
+        "last_sent",
+        "machine",
+        "send_started",
+        "send_timeout",
+    )
+
+    def __init__(
+        self,
+        source: EncodedStream,
+        send: Send,
+        *,
+        send_timeout: float | None,
+        opening: Callable[[], Awaitable[object]] | None = None,
+    ) -> None:
+        self.machine = Delivery(opening=opening is not None)
+        self._source = source
+        self._send = send
+        self._opening = opening
+        self._wakeup = Wakeup()
+        self._block = Interruptible()
+        self.send_timeout = math.inf if send_timeout is None else send_timeout
+        self.heartbeat = math.inf if source.heartbeat is None else source.heartbeat
+        self.send_started: float | None = None
+        self.last_sent = clock.monotonic()
+
+    # -- events, from the run, the clock, the host -----------------------------------------------
+
+    def ready(self) -> None:
+        self.machine.ready()
+        self._wakeup.wake()
+
+    def idle(self) -> None:
+        self.machine.idle()
+        self._wakeup.wake()
+
+    def shut_down(self) -> None:
+        self.machine.shutdown()
+        self._wakeup.wake()
+
+    def client_gone(self) -> None:
+        """The client has gone: stop now, whatever the driver is waiting for."""
+        self.machine.client_gone()
+        self._block.interrupt()
+
+    def time_out(self) -> None:
+        self.machine.send_failed()
+        self._block.interrupt()
+
+    # -- delivering ------------------------------------------------------------------------------
+
+    async def run(self, shutdown: StopSignal) -> Ending:
+        """Deliver until the stream ends or one of the ways to stop comes first."""
+        shutdown.on_set(self.shut_down)
+        clock.watch(self)
+        try:
+            async with self._block:
+                await self._deliver()
+        finally:
+            clock.unwatch(self)
+            shutdown.forget(self.shut_down)
+            with anyio.CancelScope(shield=True):
+                await self._source.aclose()
+        ending = self.machine.ending
+        assert ending is not None  # only an ending stops the delivery, or an exception
+        return ending
+
+    async def _deliver(self) -> None:
+        machine, source, send, ready = self.machine, self._source, self._send, self.ready
+        monotonic = clock.monotonic
+        while True:
+            action = machine.next()
+            if action is Action.SEND:  # the hot path: one per token, written out
+                data = source.take()
+                if data:
+                    self.send_started = monotonic()
+                    try:
+                        await send(data)
+                    except OSError:
+                        machine.send_failed()
+                        continue
+                    finally:
+                        self.send_started = None
+                    self.last_sent = monotonic()
+                    machine.sent(end=source.ended)
+                else:
+                    machine.sent()
+                if not source.ended:
+                    source.when_ready(ready)
+            elif action is Action.WAIT:
+                await self._wakeup.wait()
+            elif action is Action.FINISH:
+                return
+            elif action is Action.OPEN:
+                opening, self._opening = self._opening, None
+                assert opening is not None
+                await self._timed(opening)
+                del opening  # the response start's headers are not kept for the whole stream
+            elif action is Action.KEEPALIVE:
+                await self._timed(send, source.protocol.keepalive)
+            else:  # CLOSE
+                tail = await source.close_with_error(SHUTDOWN_MESSAGE)
+                if tail:
+                    await self._timed(send, tail)
+                else:
+                    machine.sent()
+
+    async def _timed(self, send: Callable[..., Awaitable[object]], *data: bytes) -> None:
+        """One send, timed by the clock; what it meant for the delivery goes to the machine."""
+        self.send_started = clock.monotonic()
+        try:
+            await send(*data)
+        except OSError:
+            self.machine.send_failed()
+            return
+        finally:
+            self.send_started = None
+        self.last_sent = clock.monotonic()
+        self.machine.sent()
