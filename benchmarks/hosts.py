@@ -4,7 +4,10 @@ each on the server it is run on, side by side over real HTTP on 127.0.0.1.
 Hosts (apps in ``host_apps/``, every streambridge option at its default; one server process
 each, gunicorn with one gthread worker):
 
-    StreamApp, Starlette plugin, Django (ASGI)     on uvicorn
+    StreamApp, Starlette plugin, Django (ASGI)     on uvicorn (--loop asyncio --http h11)
+    StreamApp                                      on uvicorn-standard (--loop uvloop --http
+                                                   httptools), when uvloop and httptools are
+                                                   installed (``--group uvicorn-standard``)
     Channels                                       on daphne
     Quart                                          on hypercorn (asyncio worker)
     Django (WSGI), Flask, StreamWSGIApp            on gunicorn gthread, --threads 256
@@ -22,12 +25,16 @@ Two figures, measured with ``serving.py``'s client (raw sockets, imported from t
 
     uv run python benchmarks/hosts.py          # ~35 s on 2 cores
     uv run python benchmarks/hosts.py --quick  # ~30 s: 100,000 calls, 300 / 100 streams, 1 round
+    uv run --isolated --group uvicorn-standard python benchmarks/hosts.py  # + uvicorn-standard
+
+A host whose warm-up fails is left out of the figures and its row says so (the others measure).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import os
 import platform
 import subprocess
@@ -58,7 +65,11 @@ WSGI_THREADS = 256
 
 
 def _uvicorn(app: str, port: int) -> list[str]:
-    return server_argv(app, port, None)
+    return server_argv(app, port, None)  # --loop asyncio --http h11
+
+
+def _uvicorn_standard(app: str, port: int) -> list[str]:
+    return server_argv(app, port, None, "uvicorn-standard")  # --loop uvloop --http httptools
 
 
 def _daphne(app: str, port: int) -> list[str]:
@@ -87,8 +98,11 @@ class Host:
     wsgi: bool = False
 
 
+STANDARD = all(importlib.util.find_spec(name) for name in ("uvloop", "httptools"))
 HOSTS = (
     Host("StreamApp", "uvicorn", "host_apps.asgi_apps:stream_app", _uvicorn),
+    *([Host("StreamApp", "uvicorn-standard", "host_apps.asgi_apps:stream_app",
+            _uvicorn_standard)] if STANDARD else []),
     Host("Starlette plugin", "uvicorn", "host_apps.asgi_apps:starlette_app", _uvicorn),
     Host("Django (ASGI)", "uvicorn", "host_apps.django_app:asgi_application", _uvicorn),
     Host("Channels", "daphne", "host_apps.channels_app:application", _daphne),
@@ -128,7 +142,7 @@ def tree_rss_kib(pid: int) -> int:
 
 def launch(host: Host, logs: Path) -> Server:
     port = free_port()
-    log_path = logs / f"{host.name.replace(' ', '-')}-{port}.log"
+    log_path = logs / f"{host.name.replace(' ', '-')}-{host.server.replace(' ', '-')}-{port}.log"
     path = os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])
     with log_path.open("wb") as log:
         process = subprocess.Popen(
@@ -149,6 +163,7 @@ class Result:
     seconds: list[float] = field(default_factory=list)
     before_kib: int = 0
     open_kib: int = 0
+    failed: str = ""  # why its warm-up failed; nothing else was measured then
 
     def rate(self, calls: int) -> float:
         return calls / min(self.seconds)
@@ -185,17 +200,26 @@ def measure(sizes: Sizes) -> tuple[list[Result], list[str]]:
             for host in HOSTS:
                 live.append(launch(host, Path(scratch)))
             phase("starting and warming up the servers")
-            for server in live:
-                wait_ready(server)
-                for _ in range(3):
-                    burst_once(server.port, 5_000)
-                expect(not asyncio.run(open_idle_streams(server.port, 3, close=True)), "not closed")
-            phase("(2) RSS per idle stream, first, on fresh servers")
             for server, result in zip(live, results, strict=True):
+                wait_ready(server)
+                try:
+                    for _ in range(3):
+                        burst_once(server.port, 5_000, timeout=10)
+                    transports = asyncio.run(open_idle_streams(server.port, 3, close=True))
+                    expect(not transports, "not closed")
+                except (OSError, AssertionError) as error:  # a socket timeout is an OSError
+                    said = [line.strip() for line in server.log().splitlines() if line.strip()]
+                    result.failed = f"{type(error).__name__}: {error}" + (
+                        f"; its log's last line: {said[-1]}" if said else ""
+                    )
+                    print(f"{host_label(result.host)}: warm-up failed: {result.failed}")
+            measured = [(s, r) for s, r in zip(live, results, strict=True) if not r.failed]
+            phase("(2) RSS per idle stream, first, on fresh servers")
+            for server, result in measured:
                 asyncio.run(memory_round(server, result, sizes.settle))
             phase("(1) burst: checking the bodies")
             frames = TEXT_FRAME * sizes.burst_calls
-            for server in live:
+            for server, _ in measured:
                 _, _, body = burst_once(server.port, sizes.burst_calls)
                 expect(
                     body.startswith(frames), f"{server.library}: not {sizes.burst_calls:,} lines"
@@ -206,7 +230,7 @@ def measure(sizes: Sizes) -> tuple[list[Result], list[str]]:
                 )
             for round_ in range(1, sizes.burst_repeats + 1):
                 phase(f"(1) burst, round {round_}")
-                for server, result in zip(live, results, strict=True):
+                for server, result in measured:
                     result.seconds.append(burst_once(server.port, sizes.burst_calls)[0])
         finally:
             for server in live:
@@ -215,10 +239,17 @@ def measure(sizes: Sizes) -> tuple[list[Result], list[str]]:
     return results, problems
 
 
+def host_label(host: Host) -> str:
+    return f"{host.name} on {host.server}"
+
+
 def header(sizes: Sizes) -> str:
     servers = ", ".join(
         f"{name} {version(name)}" for name in ("uvicorn", "daphne", "hypercorn", "gunicorn")
     )
+    if STANDARD:
+        servers += f" (uvicorn-standard: uvloop {version('uvloop')}, httptools "
+        servers += f"{version('httptools')})"
     frameworks = ", ".join(
         f"{name} {version(name)}" for name in ("starlette", "django", "channels", "quart", "flask")
     )
@@ -240,6 +271,9 @@ def table(results: list[Result], sizes: Sizes) -> list[str]:
         n = f"{result.streams:,}"
         if host.wsgi:
             n += f" (one thread each; --threads {WSGI_THREADS})"
+        if result.failed:
+            lines.append(f"| {host.name} | {host.server} | failed: {result.failed} | | {n} |")
+            continue
         lines.append(
             f"| {host.name} | {host.server} | {result.rate(sizes.burst_calls):,.0f} "
             f"| {result.per_stream_kib():.1f} KiB | {n} |"
@@ -253,9 +287,11 @@ def run(sizes: Sizes = FULL) -> list[str]:
     print(head, flush=True)
     results, problems = measure(sizes)
     for result in results:
+        if result.failed:
+            continue
         runs = ", ".join(f"{sizes.burst_calls / s:,.0f}" for s in result.seconds)
         print(
-            f"{result.host.name} on {result.host.server}: burst runs {runs} deltas/s; RSS "
+            f"{host_label(result.host)}: burst runs {runs} deltas/s; RSS "
             f"{result.before_kib} KiB before, {result.open_kib} KiB with {result.streams} open"
         )
     for problem in problems:

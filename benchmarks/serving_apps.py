@@ -17,15 +17,26 @@ The request body (JSON) picks the run and its size, so one server serves every f
   after the previous one was due), each ``"t<send time> "`` with the ``time.monotonic()`` taken
   just before ``append_text``.
 
-The run bodies are the same code for both libraries: only the yield of the burst differs.
+The run bodies are the same code for both libraries: only the yield of the burst differs.  They
+sleep with the event loop's own sleep, picked once per run (``asyncio.sleep``, or ``trio.sleep``
+on hypercorn's trio workers), so the same runs serve on either with no anyio frame per token.
 
-``bare_app`` is the floor for the memory figure: no library, a plain ASGI app that answers every
-POST with the response start and one data-stream delta, then waits for the client to leave.
+Two apps without any library, the floors the libraries are measured against:
+
+- ``bare_app`` (the memory figure): answers every POST with the response start and one
+  data-stream delta, then waits for the client to leave;
+- ``bare_paced_app`` (the concurrency figure): reads the POST body ``{"scenario": "paced",
+  "tokens": N}``, sends the response start with the data-stream headers, then runs ``paced``'s
+  loop itself (the same pacing, the same ``"t<send time> "`` texts) and sends each token as one
+  data-stream frame, ``0:"t<time> "\\n`` (the text JSON-encoded as data-stream encodes it), with
+  one ``await send(...)`` from the request's own task, then the end of the body.  No task, queue
+  or encoder between the run and the server: what serving a token costs at least.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -52,13 +63,30 @@ async def burst(controller: Any, calls: int, pause: Callable[[], Awaitable[None]
             await pause()
 
 
+def native_sleep() -> Callable[[float], Awaitable[None]]:
+    """The running event loop's own sleep: ``asyncio.sleep``, or ``trio.sleep`` under trio.
+
+    Picked once per run rather than going through ``anyio.sleep`` at every token: on asyncio the
+    runs then sleep exactly as they did before they could run on trio (the same frames, the same
+    idle memory), and no row pays an extra layer per token that would flatter the ratios.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:  # not asyncio: hypercorn's trio worker
+        import trio
+
+        return trio.sleep
+    return asyncio.sleep
+
+
 async def hang(controller: Any, marker: str | None) -> None:
+    sleep = native_sleep()
     try:
         controller.append_text("x")
         # A slow call that never looks at is_cancelled.  The event loop holds its timer, as it
         # holds the socket of a real model call; an unreferenced asyncio.Event().wait() would
         # let the garbage collector destroy an abandoned run's task (and run its finally).
-        await asyncio.sleep(3600)
+        await sleep(3600)
     finally:
         if marker:
             # A blocking write of a few bytes: fine in a finally, and it works while cancelled.
@@ -66,13 +94,14 @@ async def hang(controller: Any, marker: str | None) -> None:
 
 
 async def paced(controller: Any, tokens: int) -> None:
+    sleep = native_sleep()
     due = time.monotonic()
     for _ in range(tokens):
         controller.append_text(f"t{time.monotonic():.6f} ")
         # 50 ms after the previous token was due, not after it was sent: a loaded loop that
         # wakes the run late does not lower the load it is offered.
         due += TOKEN_INTERVAL
-        await asyncio.sleep(max(0.0, due - time.monotonic()))
+        await sleep(max(0.0, due - time.monotonic()))
 
 
 async def dispatch(controller: Any, body: Any, pause: Callable[[], Awaitable[None]]) -> None:
@@ -120,11 +149,15 @@ assistant_stream_app = Starlette(routes=[Route(PATH, assistant_stream_endpoint, 
 # -- no library: what uvicorn itself keeps per open streaming response ---------------------------
 
 
+async def lifespan(receive: Any, send: Any) -> None:
+    while (await receive())["type"] != "lifespan.shutdown":
+        await send({"type": "lifespan.startup.complete"})
+    await send({"type": "lifespan.shutdown.complete"})
+
+
 async def bare_app(scope: Any, receive: Any, send: Any) -> None:
     if scope["type"] == "lifespan":
-        while (await receive())["type"] != "lifespan.shutdown":
-            await send({"type": "lifespan.startup.complete"})
-        await send({"type": "lifespan.shutdown.complete"})
+        await lifespan(receive, send)
         return
     while (await receive()).get("more_body"):
         pass
@@ -133,3 +166,44 @@ async def bare_app(scope: Any, receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": b'0:"x"\n', "more_body": True})
     while (await receive())["type"] != "http.disconnect":
         pass
+
+
+# -- no library: what serving a paced token costs at least ---------------------------------------
+
+# What StreamApp sends with a data-stream response: the protocol's content type and header, and
+# the stream policy every streambridge response carries (written out: no streambridge here).
+DATA_STREAM_HEADERS = [
+    (b"content-type", b"text/plain; charset=utf-8"),
+    (b"x-vercel-ai-data-stream", b"v1"),
+    (b"cache-control", b"no-store"),
+    (b"x-accel-buffering", b"no"),
+]
+encode_text = json.encoder.encode_basestring  # what data-stream encodes a text with
+
+
+async def bare_paced_app(scope: Any, receive: Any, send: Any) -> None:
+    if scope["type"] == "lifespan":
+        await lifespan(receive, send)
+        return
+    if scope["type"] != "http":
+        return
+    parts = []
+    while True:
+        message = await receive()
+        parts.append(message.get("body", b""))
+        if not message.get("more_body"):
+            break
+    body = json.loads(b"".join(parts))
+    if body.get("scenario") != "paced":
+        raise ValueError(f"bare_paced_app serves only the paced scenario, not {body!r}")
+    tokens = int(body["tokens"])
+    await send({"type": "http.response.start", "status": 200, "headers": DATA_STREAM_HEADERS})
+    # paced(), line for line, with the frame sent where paced() calls append_text.
+    sleep = native_sleep()
+    due = time.monotonic()
+    for _ in range(tokens):
+        frame = "0:" + encode_text(f"t{time.monotonic():.6f} ") + "\n"
+        await send({"type": "http.response.body", "body": frame.encode(), "more_body": True})
+        due += TOKEN_INTERVAL
+        await sleep(max(0.0, due - time.monotonic()))
+    await send({"type": "http.response.body", "body": b"", "more_body": False})

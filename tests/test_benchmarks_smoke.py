@@ -27,6 +27,46 @@ def test_serving_benchmark_runs_at_smoke_sizes() -> None:
     figures = {line.split()[1] for line in result.stdout.splitlines() if line.startswith("| (")}
     assert figures == {"(1)", "(2)", "(3)", "(4)"}, result.stdout
     assert "server log:" not in result.stdout, result.stdout
+    assert "--loop asyncio --http h11" in result.stdout, result.stdout  # the default server
+    rows = table_rows(result.stdout, "| (4) 20 tokens/s a stream, every row")
+    assert set(rows) == {"streambridge", "assistant-stream 0.0.36", "no library"}, result.stdout
+    assert "(≥ 0.8x: " in rows["streambridge"][3], result.stdout  # measured against the bare app
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads RSS from /proc (Linux)")
+def test_serving_benchmark_on_trio_with_a_baseline_row() -> None:
+    """--server hypercorn-trio --figures 4 --baseline HEAD: the rows that run on trio, with
+    streambridge at HEAD imported from an unpacked src/, not the installed one."""
+    for module in ("assistant_stream", "hypercorn", "trio"):
+        if importlib.util.find_spec(module) is None:
+            skip_or_fail(f"{module} is not installed: `uv sync` installs the dev and bench groups")
+    if not (ROOT / ".git").exists():
+        pytest.skip("--baseline needs a git checkout")
+    arguments = ["--smoke", "--figures", "4", "--server", "hypercorn-trio", "--baseline", "HEAD"]
+    result = run_script("serving.py", arguments, timeout=120)
+    assert "server log:" not in result.stdout, result.stdout
+    assert "hypercorn 0.18.0 --worker-class trio" in result.stdout, result.stdout
+    assert "assistant-stream: left out, it runs on asyncio only" in result.stdout, result.stdout
+    figures = {line.split()[1] for line in result.stdout.splitlines() if line.startswith("| (")}
+    assert figures == {"(4)"}, result.stdout
+    rows = table_rows(result.stdout, "| (4) 20 tokens/s a stream, every row")
+    assert set(rows) == {"streambridge", "streambridge@HEAD", "no library"}, result.stdout
+    imported = [line for line in result.stdout.splitlines() if line.startswith("streambridge")]
+    assert len(imported) == 2, result.stdout
+    assert "streambridge-baseline-" in imported[1], result.stdout
+
+
+def table_rows(output: str, header: str) -> dict[str, list[str]]:
+    """The rows of the Markdown table under ``header``: first cell -> the other cells."""
+    lines = output.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(header)) + 2
+    rows = {}
+    for line in lines[start:]:
+        if not line.startswith("|"):
+            break
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        rows[cells[0]] = cells[1:]
+    return rows
 
 
 @pytest.mark.parametrize(
