@@ -14,11 +14,11 @@ import anyio
 import pytest
 
 import streambridge as sb
-from fake_protocols import register_test_sse
-from recorded_runs import Runs
 from streambridge.asgi import Message, Scope, StreamApp, StreamMiddleware, route_path
 from streambridge.client import accumulate, decode
 from streambridge.transport import SHUTDOWN_MESSAGE
+from support.fake_protocols import register_test_sse
+from support.recorded_runs import Runs
 
 pytestmark = pytest.mark.anyio
 

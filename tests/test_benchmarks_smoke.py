@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import skip_or_fail
+from support.ci import skip_or_fail
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -15,10 +15,10 @@ from channels.testing import ApplicationCommunicator, HttpCommunicator, Websocke
 from django.urls import path
 
 import streambridge as sb
-from django_settings import configure_django
 from streambridge.client import accumulate, decode
 from streambridge.transport import SHUTDOWN_MESSAGE
 from streambridge_channels import StreamConsumer, StreamWebsocketConsumer
+from support.django_settings import configure_django
 
 configure_django()
 

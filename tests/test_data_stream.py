@@ -11,11 +11,6 @@ import pytest
 from hypothesis import given, settings
 
 import streambridge as sb
-from assistant_ui_message import assert_scenario_parts, message_summary, unnamed_data_last
-from chunk_strategies import chunk_sequences, round_trip
-from oracle import run_oracle
-from scenarios import SCENARIOS, Run, expected, scenario_bytes
-from scenarios import summary as scenario_summary
 from streambridge.chunks import (
     Annotations,
     Chunk,
@@ -33,6 +28,11 @@ from streambridge.chunks import (
     ToolCallBegin,
     ToolResult,
 )
+from support.assistant_ui_message import assert_scenario_parts, message_summary, unnamed_data_last
+from support.chunk_strategies import chunk_sequences, round_trip
+from support.oracle import run_oracle
+from support.scenarios import SCENARIOS, Run, expected, scenario_bytes
+from support.scenarios import summary as scenario_summary
 
 pytestmark = pytest.mark.anyio
 

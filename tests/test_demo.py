@@ -24,13 +24,13 @@ import httpx
 import pytest
 
 import streambridge as sb
-from conftest import skip_or_fail
 from streambridge.client import Message, accumulate, decode
 from streambridge.demo.app import STATIC, demo_app
 from streambridge.demo.assistant import demo_run, last_user_text
 from streambridge.protocols import get_protocol, protocol_names
 from streambridge.transport.envelope import chunk_frame
 from streambridge.transport.events import EventSplitter
+from support.ci import skip_or_fail
 
 PROTOCOLS = protocol_names()
 QUESTION = "Is it sunny in Buenos Aires today?"

@@ -15,8 +15,8 @@ import anyio
 import pytest
 
 import streambridge as sb
-from django_settings import configure_django
 from streambridge.client import accumulate, decode
+from support.django_settings import configure_django
 
 configure_django()
 

@@ -4,17 +4,20 @@ streaming over real servers is judged in tests/behaviour.)"""
 
 from __future__ import annotations
 
+import threading
 from importlib.metadata import entry_points
 from typing import Any
 
 import flask
 import pytest
 from flask import Flask
+from werkzeug.test import TestResponse
 
 import streambridge as sb
 from streambridge.client import accumulate, decode
 from streambridge.transport import SHUTDOWN_MESSAGE
 from streambridge_flask import StreamView, stream_view
+from support.recorded_runs import Runs
 
 EVENTS: list[Any] = []
 
@@ -53,8 +56,16 @@ def events() -> list[Any]:
     return EVENTS
 
 
+def read(response: TestResponse) -> TestResponse:
+    """``response`` read whole, then closed.  A streamed response left open keeps its stream on
+    the shared event loop (and that loop's send watchdog) until its send times out."""
+    with response:
+        response.get_data()
+    return response
+
+
 def test_post_streams_the_run_with_flasks_request_and_contexts(events: list[Any]) -> None:
-    response = make_app().test_client().post("/api/chat", json={"messages": []})
+    response = read(make_app().test_client().post("/api/chat", json={"messages": []}))
     assert response.status_code == 200
     assert response.headers["x-vercel-ai-data-stream"] == "v1"
     assert response.headers["cache-control"] == "no-store"
@@ -73,17 +84,17 @@ def test_post_streams_the_run_with_flasks_request_and_contexts(events: list[Any]
 
 def test_view_answers_bad_input_and_other_methods_with_json(events: list[Any]) -> None:
     client = make_app(max_body_bytes=100).test_client()
-    wrong = client.put("/api/chat")
+    wrong = read(client.put("/api/chat"))
     assert wrong.status_code == 405
     assert wrong.headers["allow"] == "POST, HEAD"
     assert set(wrong.get_json()) == {"error"}
-    assert client.post("/api/chat", data=b"{").status_code == 400
-    assert client.post("/api/chat", json={"messages": "no"}).status_code == 422
-    too_big = client.post("/api/chat", json={"messages": [], "pad": "x" * 200})
+    assert read(client.post("/api/chat", data=b"{")).status_code == 400
+    assert read(client.post("/api/chat", json={"messages": "no"})).status_code == 422
+    too_big = read(client.post("/api/chat", json={"messages": [], "pad": "x" * 200}))
     assert too_big.status_code == 413
     assert too_big.headers["content-type"] == "application/json"
-    assert client.post("/api/chat?protocol=nope", json={}).status_code == 400
-    head = client.head("/api/chat")
+    assert read(client.post("/api/chat?protocol=nope", json={})).status_code == 400
+    head = read(client.head("/api/chat"))
     assert head.status_code == 200
     assert head.headers["content-type"] == sb.get_protocol("data-stream").media_type
     assert head.get_data() == b""
@@ -92,8 +103,10 @@ def test_view_answers_bad_input_and_other_methods_with_json(events: list[Any]) -
 
 def test_with_methods_flask_answers_the_other_methods() -> None:
     client = make_app().test_client()
-    assert client.get("/api/strict").status_code == 405  # Flask's own (HTML) 405
-    assert client.post("/api/strict", json={"messages": []}).status_code == 200
+    assert read(client.get("/api/strict")).status_code == 405  # Flask's own (HTML) 405
+    streamed = read(client.post("/api/strict", json={"messages": []}))
+    assert streamed.status_code == 200
+    assert accumulate(decode(streamed.get_data(), "data-stream")).text == "hi"
 
 
 def test_endpoint_is_named_after_the_run() -> None:
@@ -103,14 +116,30 @@ def test_endpoint_is_named_after_the_run() -> None:
 
 
 def test_shutdown_ends_open_streams_cleanly_then_refuses() -> None:
-    view = stream_view(chat, heartbeat=None)
+    runs = Runs()
+    view = stream_view(runs.hang, heartbeat=None)
     app = Flask("chat_app")
     app.add_url_rule("/api/chat", view_func=view)
-    app.before_request(lambda: setattr(flask.g, "user", "ada"))
-    view.shutdown()
-    refused = app.test_client().post("/api/chat", json={"messages": []})
+    client = app.test_client()
+    with client.post("/api/chat", json={"messages": []}) as response:
+        assert response.status_code == 200
+        body = response.iter_encoded()
+        items = [next(body)]
+        assert b"waiting" in items[0]  # the stream is open, its run waiting
+        stopper = threading.Thread(target=view.shutdown)
+        stopper.start()
+        items += list(body)  # the error event and the end, then the iteration stops
+        stopper.join(2)
+        assert not stopper.is_alive()
+    message = accumulate(decode(b"".join(items), "data-stream"))
+    assert message.text == "waiting"
+    assert message.errors == [SHUTDOWN_MESSAGE]
+    assert message.finish_reason == "error"
+    assert runs.wait()[0] == "cancelled"
+    refused = read(client.post("/api/chat", json={"messages": []}))
     assert refused.status_code == 503
-    assert SHUTDOWN_MESSAGE  # (open streams get it: tests/test_wsgi.py)
+    assert refused.headers["retry-after"] == "1"
+    assert refused.get_json()["error"]["message"]
 
 
 def test_adapter_is_registered_as_a_plugin() -> None:

@@ -15,10 +15,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import streambridge as sb
-from chunk_strategies import chunk_sequences, round_trip, text
-from oracle import run_oracle
-from scenarios import SCENARIOS, encode_chunks, expected, fixed_input, scenario_bytes
-from scenarios import summary as scenario_summary
 from streambridge.chunks import (
     Annotations,
     Chunk,
@@ -41,6 +37,10 @@ from streambridge.client import ToolCallPart, accumulate, decode
 from streambridge.protocols import StreamEnd
 from streambridge.protocols.ag_ui import AGUIDecoder, AGUIEncoder, json_pointer, parse_request
 from streambridge.state import apply_operation
+from support.chunk_strategies import chunk_sequences, round_trip, text
+from support.oracle import run_oracle
+from support.scenarios import SCENARIOS, encode_chunks, expected, fixed_input, scenario_bytes
+from support.scenarios import summary as scenario_summary
 
 pytestmark = pytest.mark.anyio
 

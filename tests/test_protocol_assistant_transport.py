@@ -14,12 +14,6 @@ import pytest
 from hypothesis import given, settings
 
 import streambridge as sb
-from assistant_ui_message import assert_scenario_parts, message_summary, unnamed_data_last
-from chunk_strategies import chunk_sequences, round_trip
-from oracle import run_oracle
-from scenarios import SCENARIOS, Run, expected, fixed_input, produce, scenario_bytes
-from scenarios import encode_chunks as encode_scenario_chunks
-from scenarios import summary as scenario_summary
 from streambridge.chunks import (
     Annotations,
     Chunk,
@@ -41,6 +35,12 @@ from streambridge.client import accumulate, decode
 from streambridge.protocols import StreamEnd
 from streambridge.protocols.assistant_transport import AssistantTransportDecoder, parse_request
 from streambridge.run import GENERIC_ERROR_MESSAGE
+from support.assistant_ui_message import assert_scenario_parts, message_summary, unnamed_data_last
+from support.chunk_strategies import chunk_sequences, round_trip
+from support.oracle import run_oracle
+from support.scenarios import SCENARIOS, Run, expected, fixed_input, produce, scenario_bytes
+from support.scenarios import encode_chunks as encode_scenario_chunks
+from support.scenarios import summary as scenario_summary
 
 pytestmark = pytest.mark.anyio
 

@@ -25,9 +25,6 @@ from openai.types.beta.threads import TextDelta as SdkTextDelta
 from openai.types.beta.threads.runs import RunStep, ToolCall, ToolCallDelta
 
 import streambridge as sb
-from chunk_strategies import chunk_sequences, round_trip
-from openai_oracle import openai_oracle_client
-from scenarios import SCENARIOS, encode_chunks, expected, scenario_bytes, summary
 from streambridge.chunks import (
     Annotations,
     Chunk,
@@ -53,6 +50,9 @@ from streambridge.protocols.openai_assistants import (
     parse_request,
 )
 from streambridge.state import apply_operation
+from support.chunk_strategies import chunk_sequences, round_trip
+from support.openai_oracle import openai_oracle_client
+from support.scenarios import SCENARIOS, encode_chunks, expected, scenario_bytes, summary
 
 pytestmark = pytest.mark.anyio
 

@@ -20,10 +20,6 @@ from hypothesis import strategies as st
 from openai.types.chat import ChatCompletionChunk
 
 import streambridge as sb
-from chunk_strategies import chunk_sequences, round_trip, tool_call
-from openai_oracle import openai_oracle_client
-from scenarios import SCENARIOS, Scenario, expected, fixed_input, produce, summary
-from scenarios import encode_chunks as scenario_encode
 from streambridge.chunks import (
     Annotations,
     Chunk,
@@ -45,6 +41,10 @@ from streambridge.client import accumulate, decode
 from streambridge.protocols import StreamEnd
 from streambridge.protocols.openai_chat import OpenAIChatDecoder, OpenAIChatEncoder, parse_request
 from streambridge.state import apply_operation
+from support.chunk_strategies import chunk_sequences, round_trip, tool_call
+from support.openai_oracle import openai_oracle_client
+from support.scenarios import SCENARIOS, Scenario, expected, fixed_input, produce, summary
+from support.scenarios import encode_chunks as scenario_encode
 
 pytestmark = pytest.mark.anyio
 

@@ -15,10 +15,6 @@ import pytest
 from hypothesis import given, settings
 
 import streambridge as sb
-from chunk_strategies import chunk_sequences, round_trip
-from openai_oracle import fragments, openai_oracle_client
-from scenarios import SCENARIOS, encode_chunks, expected, fixed_input, produce, scenario_bytes
-from scenarios import summary as scenario_summary
 from streambridge.chunks import (
     Annotations,
     Chunk,
@@ -43,6 +39,17 @@ from streambridge.protocols.openai_responses import (
     OpenAIResponsesEncoder,
     parse_request,
 )
+from support.chunk_strategies import chunk_sequences, round_trip
+from support.openai_oracle import fragments, openai_oracle_client
+from support.scenarios import (
+    SCENARIOS,
+    encode_chunks,
+    expected,
+    fixed_input,
+    produce,
+    scenario_bytes,
+)
+from support.scenarios import summary as scenario_summary
 
 pytestmark = pytest.mark.anyio
 

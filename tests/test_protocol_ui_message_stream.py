@@ -14,9 +14,6 @@ import pytest
 from hypothesis import given, settings
 
 import streambridge as sb
-from chunk_strategies import chunk_sequences, round_trip
-from oracle import run_oracle
-from scenarios import SCENARIOS, encode_chunks, expected, fixed_input, scenario_bytes, summary
 from streambridge.chunks import (
     Annotations,
     Chunk,
@@ -42,6 +39,16 @@ from streambridge.protocols.ui_message_stream import (
     UIMessageStreamDecoder,
     UIMessageStreamEncoder,
     parse_request,
+)
+from support.chunk_strategies import chunk_sequences, round_trip
+from support.oracle import run_oracle
+from support.scenarios import (
+    SCENARIOS,
+    encode_chunks,
+    expected,
+    fixed_input,
+    scenario_bytes,
+    summary,
 )
 
 pytestmark = pytest.mark.anyio

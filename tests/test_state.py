@@ -18,9 +18,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import streambridge as sb
-from oracle import run_oracle
 from streambridge.chunks import StateUpdate, TextDelta
 from streambridge.state import StateError, StateProxy, StateStore
+from support.oracle import run_oracle
 
 UNSAFE = {"__proto__", "constructor", "prototype"}
 

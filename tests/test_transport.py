@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 
 import streambridge as sb
-from fake_protocols import TEST_SSE, register_test_sse
 from streambridge.input import RunInput
 from streambridge.protocols import WireProtocol
 from streambridge.transport import (
@@ -37,6 +36,7 @@ from streambridge.transport.request import (
     read_limited,
     select_protocol,
 )
+from support.fake_protocols import TEST_SSE, register_test_sse
 
 
 @pytest.fixture

@@ -24,7 +24,6 @@ import anyio
 import pytest
 
 import streambridge as sb
-from recorded_runs import Runs
 from streambridge.asgi import StreamApp
 from streambridge.client import accumulate, decode
 from streambridge.transport import (
@@ -37,6 +36,7 @@ from streambridge.transport import (
 )
 from streambridge.transport.request import read_limited_blocking
 from streambridge.wsgi import StreamWSGIApp, shutdown
+from support.recorded_runs import Runs
 
 BODY = b'{"messages": []}'
 

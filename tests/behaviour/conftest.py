@@ -5,8 +5,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from .figures import FIGURES
-from .hosts import HOSTS, LiveHost, ServerPool
+from support.behaviour.figures import FIGURES
+from support.behaviour.hosts import HOSTS, LiveHost, ServerPool
 
 
 @pytest.fixture(scope="session")

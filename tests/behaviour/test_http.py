@@ -13,15 +13,14 @@ import httpx
 import pytest
 
 import streambridge as sb
-from scenarios import SCENARIOS, expected, produce, summary
 from streambridge.client import accumulate, decode
 from streambridge.run import GENERIC_ERROR_MESSAGE
 from streambridge.transport import StreamOptions
-
-from . import app
-from .figures import record
-from .hosts import LiveHost
-from .protocol_table import PROTOCOLS, request_body
+from support.behaviour import app
+from support.behaviour.figures import record
+from support.behaviour.hosts import LiveHost
+from support.behaviour.protocol_table import PROTOCOLS, request_body
+from support.scenarios import SCENARIOS, expected, produce, summary
 
 DEFAULT = StreamOptions().protocol
 WIRE = sb.get_protocol(DEFAULT)

@@ -21,10 +21,10 @@ import anyio
 import httpx
 import pytest
 
-from .app import PATH
-from .hosts import HOSTS, WRITE_PATH_HOSTS, Host, LiveHost, ServerPool
-from .protocol_table import request_body
-from .resources import REPORT_PATH
+from support.behaviour.app import PATH
+from support.behaviour.hosts import HOSTS, WRITE_PATH_HOSTS, Host, LiveHost, ServerPool
+from support.behaviour.protocol_table import request_body
+from support.behaviour.resources import REPORT_PATH
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="the counts are read from /proc/self"

@@ -13,12 +13,11 @@ import httpx
 import pytest
 
 import streambridge as sb
-from scenarios import SCENARIOS, expected, produce, summary
 from streambridge.chunks import Chunk
 from streambridge.client import Message, MessageAccumulator, iter_chunks
-
-from .hosts import LiveHost
-from .protocol_table import PROTOCOLS, request_body
+from support.behaviour.hosts import LiveHost
+from support.behaviour.protocol_table import PROTOCOLS, request_body
+from support.scenarios import SCENARIOS, expected, produce, summary
 
 ORACLE_SCENARIOS = ("one_tool_call", "steps_with_usage", "error_mid_stream")
 

@@ -15,14 +15,14 @@ import pytest
 from httpx_ws import AsyncWebSocketSession, aconnect_ws
 
 import streambridge as sb
-from scenarios import SCENARIOS, expected, produce, summary
 from streambridge.client import Message, MessageAccumulator
 from streambridge.run import GENERIC_ERROR_MESSAGE
 from streambridge.transport import StreamOptions, chunk_event
+from support.behaviour.figures import record
+from support.behaviour.hosts import LiveHost
+from support.behaviour.protocol_table import request_body
+from support.scenarios import SCENARIOS, expected, produce, summary
 
-from .figures import record
-from .hosts import LiveHost
-from .protocol_table import request_body
 from .test_http import wait_for_marker
 
 pytestmark = pytest.mark.anyio

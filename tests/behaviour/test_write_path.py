@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 import streambridge as sb
+from support.behaviour import app
+from support.behaviour.hosts import WRITE_PATH_HOSTS, LiveHost, ServerPool
+from support.behaviour.protocol_table import request_body
 
-from . import app
 from . import test_http as http
-from .hosts import WRITE_PATH_HOSTS, LiveHost, ServerPool
-from .protocol_table import request_body
 
 DEFAULT = http.DEFAULT
 

@@ -8,9 +8,9 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from conftest import skip_or_fail
+from .ci import skip_or_fail
 
-ORACLES = Path(__file__).parent / "oracles"
+ORACLES = Path(__file__).resolve().parents[1] / "oracles"
 
 
 def run_oracle(script: str, data: bytes, **options: Any) -> Any:

@@ -1,4 +1,4 @@
-"""``daphne behaviour.channels_host.asgi:application``."""
+"""``daphne support.behaviour.channels_host.asgi:application``."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import os
 
 import django
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "behaviour.channels_host.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "support.behaviour.channels_host.settings")
 django.setup()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402  (after setup)

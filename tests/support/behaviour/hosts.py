@@ -1,6 +1,6 @@
 """The host table: which app each real server serves, and the pool that starts them.
 
-A :class:`Host` is an app (an import path into ``behaviour/app.py`` or any module on
+A :class:`Host` is an app (an import path into ``support/behaviour/app.py`` or any module on
 ``tests/``) on a :class:`Server` (a command line).  Every ASGI app in ``ASGI_APPS`` runs on every
 server in ``ASGI_SERVERS``; a host of another kind (WSGI, say) is one more ``Host(...)`` line in
 ``HOSTS``.  Servers are real processes on 127.0.0.1, each started once per test session, on first
@@ -23,7 +23,7 @@ import httpx
 
 from .app import OPTIONS, PATH
 
-TESTS = Path(__file__).resolve().parents[1]
+TESTS = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)
@@ -65,11 +65,11 @@ def _gunicorn_gthread(app: str, port: int) -> list[str]:
 
 
 def _werkzeug(app: str, port: int) -> list[str]:
-    return [sys.executable, "-m", "behaviour.serve_werkzeug", app, str(port)]
+    return [sys.executable, "-m", "support.behaviour.serve_werkzeug", app, str(port)]
 
 
 def _runserver(app: str, port: int) -> list[str]:
-    return [sys.executable, "-m", "behaviour.serve_runserver", app, str(port)]
+    return [sys.executable, "-m", "support.behaviour.serve_runserver", app, str(port)]
 
 
 UVICORN = Server("uvicorn", _uvicorn)
@@ -113,9 +113,9 @@ class ASGIApp:
 ASGI_SERVERS = (UVICORN, HYPERCORN_ASYNCIO, HYPERCORN_TRIO)
 
 ASGI_APPS = {
-    "stream-app": ASGIApp("behaviour.app:stream_app"),
-    "middleware": ASGIApp("behaviour.app:middleware_app"),
-    "starlette": ASGIApp("behaviour.app:starlette_app", "Request", "WebSocket"),
+    "stream-app": ASGIApp("support.behaviour.app:stream_app"),
+    "middleware": ASGIApp("support.behaviour.app:middleware_app"),
+    "starlette": ASGIApp("support.behaviour.app:starlette_app", "Request", "WebSocket"),
 }
 
 HOSTS = [
@@ -133,43 +133,44 @@ HOSTS = [
 # Framework plugins on the servers their frameworks are run on.  Quart's own ASGI layer is built
 # on asyncio tasks and queues; on trio it is QuartTrio, from the quart-trio extension.
 HOSTS += [
-    Host("channels-daphne", "behaviour.channels_host.asgi:application", DAPHNE),
+    Host("channels-daphne", "support.behaviour.channels_host.asgi:application", DAPHNE),
     Host(
         "quart-hypercorn-asyncio",
-        "behaviour.quart_host:served_app",
+        "support.behaviour.quart_host:served_app",
         HYPERCORN_ASYNCIO,
         request_type="Request",
         websocket_request_type="Websocket",
     ),
     Host(
         "quart-trio-hypercorn-trio",
-        "behaviour.quart_host:served_trio_app",
+        "support.behaviour.quart_host:served_trio_app",
         HYPERCORN_TRIO,
         request_type="TrioRequest",
         websocket_request_type="TrioWebsocket",
     ),
 ]
 HOSTS += [
-    Host("django-uvicorn", "behaviour.django_app:asgi_application", UVICORN_NO_LIFESPAN,
+    Host("django-uvicorn", "support.behaviour.django_app:asgi_application", UVICORN_NO_LIFESPAN,
          websocket=False, request_type="ASGIRequest"),
-    Host("django-gunicorn-gthread", "behaviour.django_app:application", GUNICORN_GTHREAD,
+    Host("django-gunicorn-gthread", "support.behaviour.django_app:application", GUNICORN_GTHREAD,
          websocket=False, request_type="WSGIRequest", cancel_within=WSGI_CANCEL_WITHIN),
     *(
         Host(f"{name}-{server.name}", app, server, websocket=False, request_type=request_type,
              cancel_within=WSGI_CANCEL_WITHIN)
         for name, app, request_type in [
-            ("wsgi-app", "behaviour.wsgi_apps:wsgi_app", "dict"),
-            ("flask", "behaviour.wsgi_apps:flask_app", "Request"),
+            ("wsgi-app", "support.behaviour.wsgi_apps:wsgi_app", "dict"),
+            ("flask", "support.behaviour.wsgi_apps:flask_app", "Request"),
         ]
         for server in (GUNICORN_GTHREAD, WERKZEUG)
     ),
 ]  # fmt: skip
 
 WRITE_PATH_HOSTS = [
-    Host("django-runserver", "behaviour.django_app", RUNSERVER, websocket=False,
+    Host("django-runserver", "support.behaviour.django_app", RUNSERVER, websocket=False,
          request_type="WSGIRequest", cancel_within=WSGI_CANCEL_WITHIN),
-    Host("wsgi-app-gunicorn-gthread-no-socket", "behaviour.wsgi_apps:wsgi_app_without_socket",
-         GUNICORN_GTHREAD, websocket=False, cancel_within=WSGI_CANCEL_WITHIN),
+    Host("wsgi-app-gunicorn-gthread-no-socket",
+         "support.behaviour.wsgi_apps:wsgi_app_without_socket", GUNICORN_GTHREAD, websocket=False,
+         cancel_within=WSGI_CANCEL_WITHIN),
 ]  # fmt: skip
 """WSGI hosts whose disconnects only a failed write shows (test_write_path.py): TCP takes the
 first write after the client left, so streambridge sends keepalives every half heartbeat there,
@@ -196,6 +197,8 @@ class LiveHost:
     port: int
     process: subprocess.Popen[bytes]
     log_path: Path
+    launched: float
+    """When the server was started (``time.monotonic()``)."""
 
     @property
     def url(self) -> str:
@@ -207,6 +210,12 @@ class LiveHost:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+
+BOOT_SECONDS = 90.0
+"""How long a server may take to answer, from its launch.  The pool starts every server at once,
+and side by side the twenty of them take about 40 s on 2 cores; whichever host the session's first
+test happens to use (tests run in a random order) may be among the last to be ready."""
 
 
 def _free_port() -> int:
@@ -243,25 +252,31 @@ class ServerPool:
         log_path = self._logs / f"{host.name}.log"
         path = os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])
         env = {**os.environ, "PYTHONPATH": path, "PYTHONUNBUFFERED": "1"}
+        launched = time.monotonic()
         with log_path.open("wb") as log:
             process = subprocess.Popen(
                 host.server.argv(host.app, port), stdout=log, stderr=subprocess.STDOUT, env=env
             )
-        return LiveHost(host, port, process, log_path)
+        return LiveHost(host, port, process, log_path, launched)
 
     def _wait_ready(self, live: LiveHost) -> None:
-        deadline = time.monotonic() + 30
+        deadline = live.launched + BOOT_SECONDS
         while time.monotonic() < deadline:
             if live.process.poll() is not None:
                 raise RuntimeError(f"{live.host.name} exited at startup:\n{live.log()}")
             try:
-                httpx.head(live.url, timeout=1)
+                # Connection: close, or the server keeps this probe's connection open until its
+                # keep-alive timeout (hypercorn: 5 s), and the leak check would count it.
+                httpx.head(live.url, headers={"Connection": "close"}, timeout=1)
             except httpx.TransportError:
                 time.sleep(0.05)
             else:
                 return
         live.process.kill()
-        raise RuntimeError(f"{live.host.name} did not answer within 30 s:\n{live.log()}")
+        raise RuntimeError(
+            f"{live.host.name} did not answer within {BOOT_SECONDS:.0f} s of its launch:\n"
+            f"{live.log()}"
+        )
 
     def close(self) -> list[str]:
         """Stop every server; the server-side errors their logs show, one line each."""

@@ -27,10 +27,11 @@ import test_protocol_openai_assistants as openai_assistants
 import test_protocol_openai_chat as openai_chat
 import test_protocol_openai_responses as openai_responses
 import test_protocol_ui_message_stream as ui_message_stream
-from openai_oracle import openai_oracle_client
-from oracle import run_oracle
-from scenarios import summary
 from streambridge.client import Message
+
+from ..openai_oracle import openai_oracle_client
+from ..oracle import run_oracle
+from ..scenarios import summary
 
 
 @dataclass(frozen=True)

@@ -6,4 +6,4 @@ ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
 INSTALLED_APPS = ["channels"]
 DATABASES: dict[str, dict[str, str]] = {}
 USE_TZ = True
-ASGI_APPLICATION = "behaviour.channels_host.asgi.application"
+ASGI_APPLICATION = "support.behaviour.channels_host.asgi.application"

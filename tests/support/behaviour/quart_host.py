@@ -1,4 +1,5 @@
-"""``hypercorn behaviour.quart_host:served_app``: the test run as a Quart route and websocket."""
+"""``hypercorn support.behaviour.quart_host:served_app``: the test run as a Quart route and
+websocket."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""``python -m behaviour.serve_werkzeug module:attribute PORT``: serve a WSGI app on werkzeug's
-threaded development server (what ``flask run`` uses), on 127.0.0.1."""
+"""``python -m support.behaviour.serve_werkzeug module:attribute PORT``: serve a WSGI app on
+werkzeug's threaded development server (what ``flask run`` uses), on 127.0.0.1."""
 
 from __future__ import annotations
 

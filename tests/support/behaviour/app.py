@@ -20,10 +20,10 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
 import streambridge as sb
-from scenarios import SCENARIOS
 from streambridge.asgi import Receive, Scope, Send, StreamApp, StreamMiddleware
 from streambridge_starlette import stream_view, websocket_view
 
+from ..scenarios import SCENARIOS
 from .resources import REPORT_PATH, asgi_report, async_report, with_asgi_report
 
 PATH = "/api/chat"

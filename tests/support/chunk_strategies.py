@@ -12,7 +12,6 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from scenarios import encode_chunks, summary
 from streambridge.chunks import (
     Chunk,
     Data,
@@ -30,6 +29,8 @@ from streambridge.chunks import (
     ToolResult,
 )
 from streambridge.client import accumulate, decode
+
+from .scenarios import encode_chunks, summary
 
 text = st.text(st.characters(exclude_categories=["Cs"]), min_size=1, max_size=12)
 names = st.text("abcdefghij_", min_size=1, max_size=6)

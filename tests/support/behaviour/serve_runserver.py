@@ -1,4 +1,4 @@
-"""``python -m behaviour.serve_runserver module PORT``: serve a Django project configured by
+"""``python -m support.behaviour.serve_runserver module PORT``: serve a Django project configured by
 ``module`` on Django's development server (``manage.py runserver``, without the reloader)."""
 
 from __future__ import annotations
