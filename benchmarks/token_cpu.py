@@ -14,6 +14,14 @@ The process CPU time per token is measured for both, interleaved over ``--rounds
 difference is what streambridge costs a token on top of what the app must do anyway.
 
     uv run python benchmarks/token_cpu.py [--streams N] [--tokens N] [--rounds N]
+
+Instructions rather than time: ``--app streambridge`` (or ``bare``) serves once, unmeasured, so
+that valgrind counts one app; a token's instructions are the difference between two token counts
+divided by the tokens added::
+
+    valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+        .venv/bin/python benchmarks/token_cpu.py --app streambridge --streams 50 --tokens 101
+    # the same with --tokens 1; (Ir at 101 - Ir at 1) / (50 * 100)
 """
 
 from __future__ import annotations
@@ -77,7 +85,12 @@ def main() -> None:
     parser.add_argument("--streams", type=int, default=200)
     parser.add_argument("--tokens", type=int, default=400)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--app", choices=["streambridge", "bare"], help="serve one app, once")
     args = parser.parse_args()
+    if args.app is not None:
+        make = streambridge_app if args.app == "streambridge" else bare_app
+        asyncio.run(cpu_per_token(make(args.tokens), args.streams, args.tokens))
+        return
     ours: list[float] = []
     bare: list[float] = []
     for _ in range(args.rounds):
