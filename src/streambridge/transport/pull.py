@@ -20,8 +20,8 @@ exactly as a sending one does:
         async for data in body:
             await write(data)
 
-The driver runs in a task of its own, which the block waits for when it is left, from whichever
-task leaves it.
+The driver runs in a task group the block sits inside, so the block must be entered and left in
+one task, as ``async with`` and a response body's ``__aenter__``/``__aexit__`` are.
 """
 
 from __future__ import annotations
@@ -32,11 +32,11 @@ from typing import Any
 
 import anyio
 
-from .._spawn import spawn_detached
 from ..input import RunInput
 from ..protocols import WireProtocol
 from .driver import Driver
 from .endpoint import StreamEndpoint
+from .shutdown import StopSignal
 
 __all__ = ["pull"]
 
@@ -61,28 +61,23 @@ async def pull(
         deliver,
         send_timeout=endpoint.options.send_timeout,
     )
-    done = anyio.Event()
-    failures: list[Exception] = []
 
-    async def run_driver() -> None:
-        try:
-            with endpoint.streams.track() as stop:
-                async with handoff:
-                    await driver.run(stop)
-        except Exception as exc:  # a task of its own: nothing may escape (see spawn_detached)
-            failures.append(exc)
-        finally:
-            done.set()
+    async def run_driver(stop: StopSignal) -> None:
+        async with handoff:
+            await driver.run(stop)
 
-    # A task of its own rather than a task group's: a framework may close its body from
-    # another task than the one that opened it (Django's, finalising an abandoned iterator).
-    spawn_detached(run_driver())
-    try:
-        with items:
-            yield items
-    finally:
-        driver.client_gone()  # nothing to do if the stream had ended
-        with anyio.CancelScope(shield=True):
-            await done.wait()
-    if failures:
-        raise failures[0]
+    failure: Exception | None = None
+    with endpoint.streams.track() as stop, items:
+        async with anyio.create_task_group() as task_group:
+            task_group.start_soon(run_driver, stop)
+            try:
+                yield items
+            except Exception as exc:
+                # The framework's own error goes back to it as it was, not in a task group's
+                # exception group, once the run has stopped.
+                failure = exc
+            finally:
+                driver.client_gone()  # nothing to do if the stream had ended
+                items.close()
+    if failure is not None:
+        raise failure
