@@ -91,8 +91,9 @@ async def serve(
     heartbeat: float | None = None,
     send_timeout: float | None = 5.0,
     stop: StopSignal | None = None,
+    protocol: str = "data-stream",
 ) -> Ending:
-    body = sb.encode(sb.create_run(run), "data-stream", heartbeat=heartbeat)
+    body = sb.encode(sb.create_run(run), protocol, heartbeat=heartbeat)
     driver = Driver(body, client.deliver, send_timeout=send_timeout, opening=client.opening)
 
     async def watch_client() -> None:
@@ -122,6 +123,18 @@ async def test_a_whole_run_goes_out_after_the_opening_one_send_per_ready_batch()
     client = Client()
     assert await serve(run, client) is Ending.COMPLETE
     assert client.sent == [b"<start>", b'0:"a"\n0:"b"\n', b'0:"c"\n', END]
+
+
+async def test_a_protocols_empty_end_still_ends_the_stream() -> None:
+    # AG-UI ends a failed run with its RUN_ERROR: the end that follows it is no bytes at all.
+    async def run(controller: sb.RunController) -> None:
+        controller.append_text("a")
+        raise RuntimeError("secret")
+
+    client = Client()
+    assert await serve(run, client, protocol="ag-ui") is Ending.COMPLETE
+    assert b"RUN_ERROR" in client.sent[-1]
+    assert b"secret" not in b"".join(client.sent)
 
 
 async def test_a_burst_is_coalesced_into_few_sends() -> None:

@@ -132,10 +132,11 @@ class Driver:
                     finally:
                         self.send_started = None
                     self.last_sent = monotonic()
-                    machine.sent(end=source.ended)
+                # A protocol's end can be empty (AG-UI's after its RUN_ERROR): it still ends.
+                if source.ended:
+                    machine.sent(end=True)
                 else:
                     machine.sent()
-                if not source.ended:
                     source.when_ready(ready)
             elif action is Action.WAIT:
                 await self._wakeup.wait()
