@@ -38,6 +38,7 @@ class Client:
         self.reads = reads
         self.fail_with = fail_with
         self.left = anyio.Event()
+        self.left_at = math.inf
         self.send_seconds = 0.0
         self.stop_seconds = 0.0
         self.opening_seconds = 0.0
@@ -92,9 +93,21 @@ async def serve(
     send_timeout: float | None = 5.0,
     stop: StopSignal | None = None,
     protocol: str = "data-stream",
+    listen: bool = False,
 ) -> Ending:
+    """Serve ``run`` to ``client``; ``listen``: the driver listens for the client itself (as the
+    ASGI host's does), else a task of the test's tells it."""
     body = sb.encode(sb.create_run(run), protocol, heartbeat=heartbeat)
-    driver = Driver(body, client.deliver, send_timeout=send_timeout, opening=client.opening)
+    driver = Driver(
+        body,
+        client.deliver,
+        send_timeout=send_timeout,
+        opening=client.opening,
+        client=client.receive if listen else None,
+    )
+    if listen:
+        with anyio.fail_after(5):
+            return await driver.run(stop or OpenStreams().track())
 
     async def watch_client() -> None:
         try:
@@ -282,12 +295,55 @@ async def _text_every(controller: sb.RunController, seconds: float) -> None:
 
 async def _leave_after(client: Client, seconds: float) -> None:
     await anyio.sleep(seconds)
+    client.left_at = anyio.current_time()
     client.left.set()
 
 
 async def _set_after(stop: StopSignal, seconds: float) -> None:
     await anyio.sleep(seconds)
     stop.set()
+
+
+async def test_a_quiet_stream_listens_for_its_client_without_a_task_of_its_own() -> None:
+    counts: dict[str, int] = {}
+
+    async def run(controller: sb.RunController) -> None:
+        counts["streaming"] = len(anyio.get_running_tasks())
+        controller.append_text("a")
+        await anyio.sleep(0.3)  # the clock ticks every 0.05 s: the stream is quiet
+        counts["quiet"] = len(anyio.get_running_tasks())
+        controller.append_text("b")
+        await anyio.sleep(0.01)
+        counts["flowing"] = len(anyio.get_running_tasks())
+        controller.append_text("c")
+        await anyio.sleep(0.3)
+        await anyio.sleep_forever()
+
+    client = Client()
+    async with anyio.create_task_group() as task_group:
+        task_group.start_soon(_leave_after, client, 0.6)
+        recorder = Recorder(run)
+        assert await serve(recorder, client, heartbeat=0.4, listen=True) is Ending.CLIENT_GONE
+    assert client.sent == [b"<start>", b'0:"a"\n', b'0:"b"\n', b'0:"c"\n']
+    assert counts["quiet"] == counts["streaming"] - 1  # the listening task is gone
+    assert counts["flowing"] == counts["streaming"]  # and back while the stream flows
+    # Heard in the driver's own task, since the stream was quiet then.
+    assert recorder.finished_at is not None
+    assert recorder.finished_at - client.left_at < 0.1
+
+
+async def test_a_quiet_stream_still_sends_its_heartbeats_and_hears_its_client() -> None:
+    async def run(controller: sb.RunController) -> None:
+        controller.append_text("a")
+        await anyio.sleep_forever()
+
+    client = Client()
+    async with anyio.create_task_group() as task_group:
+        task_group.start_soon(_leave_after, client, 0.5)
+        assert await serve(run, client, heartbeat=0.15, listen=True) is Ending.CLIENT_GONE
+    assert client.sent[:2] == [b"<start>", b'0:"a"\n']
+    assert 2 <= len(client.sent[2:]) <= 3  # keepalives, about every 0.15 s
+    assert all(keepalive == client.sent[2] for keepalive in client.sent[2:])
 
 
 async def test_a_streaming_run_costs_one_send_per_ready_batch_and_no_task() -> None:

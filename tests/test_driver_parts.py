@@ -67,6 +67,10 @@ class _Stream:
         self.last_sent = clock.monotonic()
         self.timed_out_at: float | None = None
         self.idle_at: list[float] = []
+        self.quiet_at: list[float] = []
+
+    def quiet(self) -> None:
+        self.quiet_at.append(clock.monotonic())
 
     def time_out(self) -> None:
         self.timed_out_at = clock.monotonic()
@@ -119,6 +123,23 @@ async def test_an_idle_stream_is_told_every_heartbeat_and_a_sending_one_never() 
     assert quiet.idle_at[0] - start >= 0.08
     assert all(b - a >= 0.08 for a, b in itertools.pairwise(quiet.idle_at))
     assert busy.idle_at == []
+    assert busy.quiet_at == []
+
+
+async def test_a_stream_that_sent_nothing_for_a_tick_is_told_it_is_quiet() -> None:
+    stream = _Stream(heartbeat=0.4)  # the clock ticks every 0.05 s
+    clock.watch(stream)
+    try:
+        await anyio.sleep(0.2)
+        assert stream.quiet_at  # between ticks 1 and 2, and at every tick after
+        assert stream.quiet_at[0] - stream.last_sent >= 0.05
+        stream.last_sent = clock.monotonic()  # a send
+        told = len(stream.quiet_at)
+        await anyio.sleep(0.03)  # less than a tick after it
+        assert len(stream.quiet_at) == told
+    finally:
+        clock.unwatch(stream)
+    assert stream.idle_at == []
 
 
 async def test_the_clock_task_ends_with_the_last_stream() -> None:

@@ -25,7 +25,6 @@ from typing import Any
 
 import anyio
 
-from ._spawn import spawn_detached
 from .run import RunFunction
 from .transport import (
     TRY_AGAIN_LATER,
@@ -172,33 +171,19 @@ async def serve_http(
         return
 
     timeout = endpoint.options.send_timeout
+    exchange = _Exchange(receive, send)
     driver = Driver(
         endpoint.open(protocol, run_input, scope if request is None else request),
-        _BodySender(send),
+        exchange,
         send_timeout=timeout,
         opening=partial(_start, send, 200, stream_headers(protocol)),
+        client=exchange.client_gone,
     )
-    stop_watching = spawn_detached(_watch_client(receive, driver))
-    try:
-        with endpoint.streams.track() as stop:
-            ending = await driver.run(stop)
-    finally:
-        stop_watching()
+    with endpoint.streams.track() as stop:
+        ending = await driver.run(stop)
     if ending in (Ending.COMPLETE, Ending.SHUTDOWN):
         with suppress(OSError), anyio.move_on_after(timeout):
             await send({"type": "http.response.body", "body": b"", "more_body": False})
-
-
-async def _watch_client(receive: Receive, driver: Driver) -> None:
-    """Tell ``driver`` when the client has gone (the rest of the request is left over)."""
-    try:
-        while (await receive())["type"] != "http.disconnect":
-            pass
-    except Exception:
-        # Not hearing from the client means nobody listens any more.  Nothing may escape
-        # either: a trio system task that raises ends the whole event loop.
-        pass
-    driver.client_gone()
 
 
 async def _request_body(receive: Receive) -> AsyncIterator[bytes]:
@@ -212,16 +197,28 @@ async def _request_body(receive: Receive) -> AsyncIterator[bytes]:
                 return
 
 
-class _BodySender:
-    """Sends one part of the response body (a class: smaller than a closure)."""
+class _Exchange:
+    """The response body's sends and the client's leaving, for the driver (a class: smaller than
+    two closures)."""
 
-    __slots__ = ("send",)
+    __slots__ = ("receive", "send")
 
-    def __init__(self, send: Send) -> None:
+    def __init__(self, receive: Receive, send: Send) -> None:
+        self.receive = receive
         self.send = send
 
     async def __call__(self, data: bytes) -> None:
         await self.send({"type": "http.response.body", "body": data, "more_body": True})
+
+    async def client_gone(self) -> None:
+        """Return once the client has gone (the rest of the request is left over)."""
+        try:
+            while (await self.receive())["type"] != "http.disconnect":
+                pass
+        except Exception:
+            # Not hearing from the client means nobody listens any more.  Nothing may escape
+            # either: a trio system task that raises ends the whole event loop.
+            return
 
 
 async def _start(

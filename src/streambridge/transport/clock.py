@@ -5,8 +5,8 @@ A stream sends a keepalive after ``heartbeat`` idle seconds and gives a send up 
 send every token its time; instead each stream only notes when its send under way began and when
 its last send ended, and one task per event loop looks at all of them every eighth of the
 shortest interval it watches.  So a keepalive comes within 1.125 heartbeats of the last send and
-a stuck send is given up within 1.125 times its timeout.  The task ends with the loop's last
-stream.
+a stuck send is given up within 1.125 times its timeout.  A stream that sent nothing for a whole
+tick is told it is quiet.  The task ends with the loop's last stream.
 """
 
 from __future__ import annotations
@@ -39,6 +39,9 @@ class Timed(Protocol):
     def idle(self) -> None:
         """Nothing was sent for a heartbeat."""
 
+    def quiet(self) -> None:
+        """Nothing was sent for a tick (called each tick until something is)."""
+
 
 class _Clock:
     def __init__(self, key: object, tick: float, watched: set[Timed]) -> None:
@@ -59,6 +62,8 @@ class _Clock:
                             item.time_out()
                     elif now - item.last_sent >= item.heartbeat:
                         item.idle()
+                    elif now - item.last_sent >= self.tick:
+                        item.quiet()
         finally:
             if _clocks.get(self.key) is self:
                 del _clocks[self.key]

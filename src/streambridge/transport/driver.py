@@ -6,12 +6,15 @@ sent and how the host learns that the client has gone, and both are given to the
 - ``send(data)`` writes one item (an ASGI body message, a hand-over to a thread or a framework
   that pulls the body, the frames of a WebSocket); ``OSError`` means the client is gone;
 - the host calls :meth:`Driver.client_gone` when the client leaves (ASGI ``http.disconnect``, a
-  WebSocket ``abort``, a framework that stopped pulling, a closed socket).
+  WebSocket ``abort``, a framework that stopped pulling, a closed socket), or gives the driver
+  ``client``, a function that returns when the client has gone, and the driver listens itself.
 
 The driver's task waits in one place, between sends, until the run has something ready
 (:meth:`~streambridge.EncodedStream.when_ready`), the event loop's clock (:mod:`.clock`) reports
 idleness or a stuck send, the host shuts down, or the client goes.  So a token costs one wake-up,
-its encoding and the host's send.  However the delivery ends, even by a cancellation from
+its encoding and the host's send.  A driver given ``client`` listens in a task of its own while
+the stream flows, and in its own task once the stream has been quiet for a tick of the clock,
+so an idle stream costs one task fewer.  However the delivery ends, even by a cancellation from
 outside, the run is closed under a shield before :meth:`Driver.run` returns or re-raises: it is
 cancelled after its grace, and its ``finally`` blocks have run.
 """
@@ -23,6 +26,7 @@ from collections.abc import Awaitable, Callable
 
 import anyio
 
+from .._spawn import spawn_detached
 from .._wakeup import Wakeup
 from ..encoding import EncodedStream
 from . import clock
@@ -39,12 +43,17 @@ Send = Callable[[bytes], Awaitable[object]]
 
 class Driver:
     """Delivers ``source`` with ``send`` (see the module); ``opening`` is sent first, with the
-    same timeout (an HTTP host's response start).  A send error other than ``OSError`` is raised
-    from :meth:`run`, once the run is closed."""
+    same timeout (an HTTP host's response start); ``client()`` returns once the client has gone
+    (never raises: not hearing from the client means it has gone), and can be cancelled and
+    called again.  A send error other than
+    ``OSError`` is raised from :meth:`run`, once the run is closed."""
 
     __slots__ = (
         "_block",
+        "_client",
+        "_listening",
         "_opening",
+        "_quiet",
         "_send",
         "_source",
         "_wakeup",
@@ -62,6 +71,7 @@ class Driver:
         *,
         send_timeout: float | None,
         opening: Callable[[], Awaitable[object]] | None = None,
+        client: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
         self.machine = Delivery(opening=opening is not None)
         self._source = source
@@ -69,6 +79,11 @@ class Driver:
         self._opening = opening
         self._wakeup = Wakeup()
         self._block = Interruptible()
+        self._client = client
+        # Who listens for the client: a task (its cancel function), or, while the stream is
+        # quiet, the driver's own task (the block it waits in).
+        self._listening: Callable[[], object] | Interruptible | None = None
+        self._quiet = False
         self.send_timeout = math.inf if send_timeout is None else send_timeout
         self.heartbeat = math.inf if source.heartbeat is None else source.heartbeat
         self.send_started: float | None = None
@@ -78,15 +93,34 @@ class Driver:
 
     def ready(self) -> None:
         self.machine.ready()
-        self._wakeup.wake()
+        self._quiet = False  # data flows again: a task listens for the client meanwhile
+        self._wake()
 
     def idle(self) -> None:
         self.machine.idle()
+        self._wake()
+
+    def quiet(self) -> None:
+        """Nothing was sent for a tick of the clock: listen for the client in the driver's task."""
+        if self._quiet or self._client is None:
+            return
+        self._quiet = True
+        listening = self._listening
+        if listening is not None and not isinstance(listening, Interruptible):
+            self._listening = None
+            listening()  # cancel the listening task
         self._wakeup.wake()
 
     def shut_down(self) -> None:
         self.machine.shutdown()
-        self._wakeup.wake()
+        self._wake()
+
+    def _wake(self) -> None:
+        listening = self._listening
+        if isinstance(listening, Interruptible):
+            listening.interrupt()
+        else:
+            self._wakeup.wake()
 
     def client_gone(self) -> None:
         """The client has gone: stop now, whatever the driver is waiting for."""
@@ -103,10 +137,14 @@ class Driver:
         """Deliver until the stream ends or one of the ways to stop comes first."""
         shutdown.on_set(self.shut_down)
         clock.watch(self)
+        self._listen()
         try:
             async with self._block:
                 await self._deliver()
         finally:
+            listening, self._listening = self._listening, None
+            if listening is not None and not isinstance(listening, Interruptible):
+                listening()
             clock.unwatch(self)
             shutdown.forget(self.shut_down)
             with anyio.CancelScope(shield=True):
@@ -139,7 +177,18 @@ class Driver:
                     machine.sent()
                     source.when_ready(ready)
             elif action is Action.WAIT:
-                await self._wakeup.wait()
+                if not self._quiet:
+                    await self._wakeup.wait()
+                    continue
+                # Quiet: listen for the client here until the next event (the listening task
+                # is gone, see quiet()).  Inline: an idle stream waits in this frame.
+                block = self._listening = Interruptible()
+                async with block:
+                    await self._client()  # type: ignore[misc]  # quiet only with a client
+                    machine.client_gone()
+                self._listening = None
+                if not self._quiet:
+                    self._listen()
             elif action is Action.FINISH:
                 return
             elif action is Action.OPEN:
@@ -155,6 +204,18 @@ class Driver:
                     await self._timed(send, tail)
                 else:
                     machine.sent()
+
+    # -- listening for the client ----------------------------------------------------------------
+
+    def _listen(self) -> None:
+        """Listen for the client in a task of its own (while the stream flows)."""
+        if self._client is not None and self._listening is None:
+            self._listening = spawn_detached(self._listen_in_task())
+
+    async def _listen_in_task(self) -> None:
+        assert self._client is not None
+        await self._client()
+        self.client_gone()
 
     async def _timed(self, send: Callable[..., Awaitable[object]], *data: bytes) -> None:
         """One send, timed by the clock; what it meant for the delivery goes to the machine."""
