@@ -308,25 +308,27 @@ async def test_a_quiet_stream_listens_for_its_client_without_a_task_of_its_own()
     counts: dict[str, int] = {}
 
     async def run(controller: sb.RunController) -> None:
-        counts["streaming"] = len(anyio.get_running_tasks())
+        counts["start"] = len(anyio.get_running_tasks())
         controller.append_text("a")
-        await anyio.sleep(0.3)  # the clock ticks every 0.05 s: the stream is quiet
+        await anyio.sleep(0.3)  # the clock ticks every 0.1 s: the stream is quiet
         counts["quiet"] = len(anyio.get_running_tasks())
-        controller.append_text("b")
-        await anyio.sleep(0.01)
+        for piece in "bcd":  # data flows: a task listens for the client meanwhile
+            controller.append_text(piece)
+            await anyio.sleep(0.01)
         counts["flowing"] = len(anyio.get_running_tasks())
-        controller.append_text("c")
         await anyio.sleep(0.3)
+        counts["quiet again"] = len(anyio.get_running_tasks())
         await anyio.sleep_forever()
 
     client = Client()
+    recorder = Recorder(run)
     async with anyio.create_task_group() as task_group:
-        task_group.start_soon(_leave_after, client, 0.6)
-        recorder = Recorder(run)
-        assert await serve(recorder, client, heartbeat=0.4, listen=True) is Ending.CLIENT_GONE
-    assert client.sent == [b"<start>", b'0:"a"\n', b'0:"b"\n', b'0:"c"\n']
-    assert counts["quiet"] == counts["streaming"] - 1  # the listening task is gone
-    assert counts["flowing"] == counts["streaming"]  # and back while the stream flows
+        task_group.start_soon(_leave_after, client, 0.75)
+        assert await serve(recorder, client, heartbeat=0.8, listen=True) is Ending.CLIENT_GONE
+    assert client.sent == [b"<start>", b'0:"a"\n', b'0:"b"\n', b'0:"c"\n', b'0:"d"\n']
+    assert counts["quiet"] == counts["start"]
+    assert counts["flowing"] == counts["start"] + 1
+    assert counts["quiet again"] == counts["start"]
     # Heard in the driver's own task, since the stream was quiet then.
     assert recorder.finished_at is not None
     assert recorder.finished_at - client.left_at < 0.1

@@ -52,6 +52,56 @@ async def test_a_cancellation_from_outside_still_goes_through() -> None:
     assert not block.interrupted
 
 
+async def test_an_inner_block_interrupted_leaves_the_outer_one_running() -> None:
+    outer, inner = Interruptible(), Interruptible()
+    after_inner = False
+    async with anyio.create_task_group() as task_group:
+        task_group.start_soon(_interrupt_soon, inner)
+        async with outer:
+            async with inner:
+                await anyio.sleep(5)
+            after_inner = True
+            await anyio.sleep(0.01)  # no cancellation is left over
+    assert after_inner
+    assert not outer.interrupted
+
+
+async def test_both_blocks_interrupted_at_once_end_at_the_outer_one() -> None:
+    outer, inner = Interruptible(), Interruptible()
+    after_inner = False
+
+    async def interrupt_both() -> None:
+        await anyio.sleep(0.02)
+        inner.interrupt()
+        outer.interrupt()
+
+    async with anyio.create_task_group() as task_group:
+        task_group.start_soon(interrupt_both)
+        async with outer:
+            async with inner:
+                await anyio.sleep(5)
+            after_inner = True
+    assert not after_inner
+    await anyio.sleep(0.01)  # and nothing is cancelled later on
+
+
+async def test_an_interrupt_with_a_cancellation_from_outside_lets_that_through() -> None:
+    block = Interruptible()
+    with anyio.CancelScope() as outer:
+
+        async def both() -> None:
+            await anyio.sleep(0.02)
+            outer.cancel()
+            block.interrupt()
+
+        async with anyio.create_task_group() as task_group:
+            task_group.start_soon(both)
+            async with block:
+                await anyio.sleep(5)
+            pytest.fail("the outer cancellation was swallowed")
+    assert outer.cancelled_caught
+
+
 async def _interrupt_soon(block: Interruptible) -> None:
     await anyio.sleep(0.02)
     block.interrupt()

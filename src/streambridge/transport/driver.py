@@ -12,11 +12,13 @@ sent and how the host learns that the client has gone, and both are given to the
 The driver's task waits in one place, between sends, until the run has something ready
 (:meth:`~streambridge.EncodedStream.when_ready`), the event loop's clock (:mod:`.clock`) reports
 idleness or a stuck send, the host shuts down, or the client goes.  So a token costs one wake-up,
-its encoding and the host's send.  A driver given ``client`` listens in a task of its own while
-the stream flows, and in its own task once the stream has been quiet for a tick of the clock,
-so an idle stream costs one task fewer.  However the delivery ends, even by a cancellation from
-outside, the run is closed under a shield before :meth:`Driver.run` returns or re-raises: it is
-cancelled after its grace, and its ``finally`` blocks have run.
+its encoding and the host's send.  A driver given ``client`` listens for it in its own task
+while the stream is quiet (the run's next batch interrupts that), and in a task of its own
+while data flows (from the second batch after a quiet tick of the clock to the next quiet
+tick), so an idle stream costs no task and a token no interruption.  However the delivery
+ends, even by a cancellation from outside, the run is closed under a shield before
+:meth:`Driver.run` returns or re-raises: it is cancelled after its grace, and its ``finally``
+blocks have run.
 """
 
 from __future__ import annotations
@@ -45,8 +47,8 @@ class Driver:
     """Delivers ``source`` with ``send`` (see the module); ``opening`` is sent first, with the
     same timeout (an HTTP host's response start); ``client()`` returns once the client has gone
     (never raises: not hearing from the client means it has gone), and can be cancelled and
-    called again.  A send error other than
-    ``OSError`` is raised from :meth:`run`, once the run is closed."""
+    called again.  A send error other than ``OSError`` is raised from :meth:`run`, once the run
+    is closed."""
 
     __slots__ = (
         "_block",
@@ -56,6 +58,7 @@ class Driver:
         "_quiet",
         "_send",
         "_source",
+        "_wakes",
         "_wakeup",
         "heartbeat",
         "last_sent",
@@ -80,10 +83,11 @@ class Driver:
         self._wakeup = Wakeup()
         self._block = Interruptible()
         self._client = client
-        # Who listens for the client: a task (its cancel function), or, while the stream is
-        # quiet, the driver's own task (the block it waits in).
+        # Who listens for the client: a task (its cancel function) while the stream flows, or,
+        # while it is quiet, the driver's own task (the block it waits in, or nobody mid-send).
         self._listening: Callable[[], object] | Interruptible | None = None
-        self._quiet = False
+        self._quiet = client is not None
+        self._wakes = 0  # batches made ready in this quiet spell
         self.send_timeout = math.inf if send_timeout is None else send_timeout
         self.heartbeat = math.inf if source.heartbeat is None else source.heartbeat
         self.send_started: float | None = None
@@ -93,7 +97,11 @@ class Driver:
 
     def ready(self) -> None:
         self.machine.ready()
-        self._quiet = False  # data flows again: a task listens for the client meanwhile
+        if self._quiet:
+            # Each wake-up of a quiet stream interrupts its listening; from the second batch
+            # of a spell, data flows: a task listens instead, so a token costs no interruption.
+            self._wakes += 1
+            self._quiet = self._wakes < 2
         self._wake()
 
     def idle(self) -> None:
@@ -102,7 +110,10 @@ class Driver:
 
     def quiet(self) -> None:
         """Nothing was sent for a tick of the clock: listen for the client in the driver's task."""
-        if self._quiet or self._client is None:
+        if self._client is None:
+            return
+        self._wakes = 0
+        if self._quiet:
             return
         self._quiet = True
         listening = self._listening
@@ -135,12 +146,41 @@ class Driver:
 
     async def run(self, shutdown: StopSignal) -> Ending:
         """Deliver until the stream ends or one of the ways to stop comes first."""
+        # One frame for the whole delivery, not a helper's too: every open stream holds it.
+        machine, source, send, ready = self.machine, self._source, self._send, self.ready
+        monotonic = clock.monotonic
         shutdown.on_set(self.shut_down)
         clock.watch(self)
-        self._listen()
         try:
             async with self._block:
-                await self._deliver()
+                while (action := machine.next()) is not Action.FINISH:
+                    if action is Action.SEND:  # the hot path: one per token, written out
+                        data = source.take()
+                        if data:
+                            self.send_started = monotonic()
+                            try:
+                                await send(data)
+                            except OSError:
+                                machine.send_failed()
+                                continue
+                            finally:
+                                self.send_started = None
+                            self.last_sent = monotonic()
+                        # A protocol's end can be empty (AG-UI's after RUN_ERROR): it still ends.
+                        if source.ended:
+                            machine.sent(end=True)
+                        else:
+                            machine.sent()
+                            source.when_ready(ready)
+                    elif action is Action.WAIT:
+                        if self._quiet:
+                            await self._listen_here()
+                        else:
+                            if self._listening is None:
+                                self._listen()
+                            await self._wakeup.wait()
+                    else:
+                        await self._act(action)
         finally:
             listening, self._listening = self._listening, None
             if listening is not None and not isinstance(listening, Interruptible):
@@ -148,62 +188,25 @@ class Driver:
             clock.unwatch(self)
             shutdown.forget(self.shut_down)
             with anyio.CancelScope(shield=True):
-                await self._source.aclose()
-        ending = self.machine.ending
+                await source.aclose()
+        ending = machine.ending
         assert ending is not None  # only an ending stops the delivery, or an exception
         return ending
 
-    async def _deliver(self) -> None:
-        machine, source, send, ready = self.machine, self._source, self._send, self.ready
-        monotonic = clock.monotonic
-        while True:
-            action = machine.next()
-            if action is Action.SEND:  # the hot path: one per token, written out
-                data = source.take()
-                if data:
-                    self.send_started = monotonic()
-                    try:
-                        await send(data)
-                    except OSError:
-                        machine.send_failed()
-                        continue
-                    finally:
-                        self.send_started = None
-                    self.last_sent = monotonic()
-                # A protocol's end can be empty (AG-UI's after its RUN_ERROR): it still ends.
-                if source.ended:
-                    machine.sent(end=True)
-                else:
-                    machine.sent()
-                    source.when_ready(ready)
-            elif action is Action.WAIT:
-                if not self._quiet:
-                    await self._wakeup.wait()
-                    continue
-                # Quiet: listen for the client here until the next event (the listening task
-                # is gone, see quiet()).  Inline: an idle stream waits in this frame.
-                block = self._listening = Interruptible()
-                async with block:
-                    await self._client()  # type: ignore[misc]  # quiet only with a client
-                    machine.client_gone()
-                self._listening = None
-                if not self._quiet:
-                    self._listen()
-            elif action is Action.FINISH:
-                return
-            elif action is Action.OPEN:
-                opening, self._opening = self._opening, None
-                assert opening is not None
-                await self._timed(opening)
-                del opening  # the response start's headers are not kept for the whole stream
-            elif action is Action.KEEPALIVE:
-                await self._timed(send, source.protocol.keepalive)
-            else:  # CLOSE
-                tail = await source.close_with_error(SHUTDOWN_MESSAGE)
-                if tail:
-                    await self._timed(send, tail)
-                else:
-                    machine.sent()
+    async def _act(self, action: Action) -> None:
+        """What the machine asks for, other than a batch or a wait."""
+        if action is Action.OPEN:
+            opening, self._opening = self._opening, None
+            assert opening is not None
+            await self._timed(opening)
+        elif action is Action.KEEPALIVE:
+            await self._timed(self._send, self._source.protocol.keepalive)
+        else:  # CLOSE
+            tail = await self._source.close_with_error(SHUTDOWN_MESSAGE)
+            if tail:
+                await self._timed(self._send, tail)
+            else:
+                self.machine.sent()
 
     # -- listening for the client ----------------------------------------------------------------
 
@@ -211,6 +214,16 @@ class Driver:
         """Listen for the client in a task of its own (while the stream flows)."""
         if self._client is not None and self._listening is None:
             self._listening = spawn_detached(self._listen_in_task())
+
+    async def _listen_here(self) -> None:
+        """Listen for the client in the driver's task until the next event (a quiet stream's
+        wait: its listening task is gone, see :meth:`quiet`)."""
+        assert self._client is not None
+        block = self._listening = Interruptible()
+        async with block:
+            await self._client()
+            self.machine.client_gone()
+        self._listening = None
 
     async def _listen_in_task(self) -> None:
         assert self._client is not None
