@@ -25,6 +25,7 @@ from typing import Any
 
 import anyio
 
+from .protocols import WireProtocol
 from .run import RunFunction
 from .transport import (
     TRY_AGAIN_LATER,
@@ -161,7 +162,7 @@ async def serve_http(
             _request_body(receive) if body is None else body,
         )
         if run_input is None:  # HEAD
-            await _start(send, 200, stream_headers(protocol), body_follows=False)
+            await _start(send, _stream_headers(protocol), body_follows=False)
             return
     except HTTPError as error:
         with suppress(OSError):
@@ -171,12 +172,12 @@ async def serve_http(
         return
 
     timeout = endpoint.options.send_timeout
-    exchange = _Exchange(receive, send)
+    exchange = _Exchange(receive, send, _stream_headers(protocol))
     driver = Driver(
         endpoint.open(protocol, run_input, scope if request is None else request),
         exchange,
         send_timeout=timeout,
-        opening=partial(_start, send, 200, stream_headers(protocol)),
+        opening=exchange.start,
         client=exchange.client_gone,
     )
     with endpoint.streams.track() as stop:
@@ -201,11 +202,15 @@ class _Exchange:
     """The response body's sends and the client's leaving, for the driver (a class: smaller than
     two closures)."""
 
-    __slots__ = ("receive", "send")
+    __slots__ = ("headers", "receive", "send")
 
-    def __init__(self, receive: Receive, send: Send) -> None:
+    def __init__(self, receive: Receive, send: Send, headers: RawHeaders) -> None:
         self.receive = receive
         self.send = send
+        self.headers = headers
+
+    async def start(self) -> None:
+        await _start(self.send, self.headers)
 
     async def __call__(self, data: bytes) -> None:
         await self.send({"type": "http.response.body", "body": data, "more_body": True})
@@ -221,18 +226,31 @@ class _Exchange:
             return
 
 
-async def _start(
-    send: Send, status: int, headers: list[tuple[str, str]], *, body_follows: bool = True
-) -> None:
-    raw = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers]
-    await send({"type": "http.response.start", "status": status, "headers": raw})
+RawHeaders = list[tuple[bytes, bytes]]
+_STREAM_HEADERS: dict[str, tuple[WireProtocol, RawHeaders]] = {}
+
+
+def _stream_headers(protocol: WireProtocol) -> RawHeaders:
+    """A stream's response headers, encoded once per protocol (the list is shared: read only)."""
+    cached = _STREAM_HEADERS.get(protocol.name)
+    if cached is None or cached[0] is not protocol:
+        cached = _STREAM_HEADERS[protocol.name] = (protocol, _raw(stream_headers(protocol)))
+    return cached[1]
+
+
+def _raw(headers: list[tuple[str, str]]) -> RawHeaders:
+    return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers]
+
+
+async def _start(send: Send, headers: RawHeaders, *, body_follows: bool = True) -> None:
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
     if not body_follows:
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 async def _answer_error(send: Send, error: HTTPError, *, head: bool) -> None:
     body = error.body()
-    raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in error_headers(error, len(body))]
+    raw = _raw(error_headers(error, len(body)))
     await send({"type": "http.response.start", "status": error.status, "headers": raw})
     await send({"type": "http.response.body", "body": b"" if head else body})
 

@@ -26,8 +26,6 @@ from __future__ import annotations
 import math
 from collections.abc import Awaitable, Callable
 
-import anyio
-
 from .._spawn import spawn_detached
 from .._wakeup import Wakeup
 from ..encoding import EncodedStream
@@ -187,8 +185,8 @@ class Driver:
                 listening()
             clock.unwatch(self)
             shutdown.forget(self.shut_down)
-            with anyio.CancelScope(shield=True):
-                await source.aclose()
+            # Shielded where it waits, so even a cancelled driver waits for the run to stop.
+            await source.aclose()
         ending = machine.ending
         assert ending is not None  # only an ending stops the delivery, or an exception
         return ending
