@@ -36,14 +36,14 @@ async def serve_one(
 ) -> None:
     """One request through ``app``; it returns when the app does."""
     body_sent = False
-    never: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    never = asyncio.Event()  # as servers wait: each receive() on a future of its own
 
     async def receive() -> Message:
         nonlocal body_sent
         if not body_sent:
             body_sent = True
             return {"type": "http.request", "body": BODY, "more_body": False}
-        await never
+        await never.wait()
         return {"type": "http.disconnect"}
 
     async def send(message: Message) -> None:

@@ -73,7 +73,11 @@ def table_rows(output: str, header: str) -> dict[str, list[str]]:
     ("script", "arguments", "expect"),
     [
         ("idle_heap.py", ["--streams", "20", "--top", "3"], "charged to streambridge lines"),
-        ("token_cpu.py", ["--streams", "2", "--tokens", "5", "--rounds", "1"], "per token:"),
+        (
+            "token_cpu.py",
+            ["--streams", "2", "--tokens", "5", "--rounds", "1"],
+            "streambridge's part:",
+        ),
     ],
 )
 def test_in_process_diagnostics_run(script: str, arguments: list[str], expect: str) -> None:

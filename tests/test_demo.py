@@ -28,8 +28,8 @@ from streambridge.client import Message, accumulate, decode
 from streambridge.demo.app import STATIC, demo_app
 from streambridge.demo.assistant import demo_run, last_user_text
 from streambridge.protocols import get_protocol, protocol_names
-from streambridge.transport import EventSplitter
 from streambridge.transport.envelope import chunk_frame
+from streambridge.transport.events import EventSplitter
 from support.ci import skip_or_fail
 
 PROTOCOLS = protocol_names()

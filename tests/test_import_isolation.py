@@ -130,7 +130,7 @@ def test_core_imports_and_runs_with_web_frameworks_blocked() -> None:
         {"streambridge.asgi", "streambridge.transport"}
         | {
             f"streambridge.transport.{name}"
-            for name in ("endpoint", "envelope", "errors", "events", "headers", "options", "pump")
+            for name in ("endpoint", "envelope", "errors", "events", "headers", "options", "driver")
         }
         | {f"streambridge.transport.{name}" for name in ("request", "session", "shutdown")}
         | {"streambridge.wsgi", "streambridge.transport.blocking", "streambridge.transport.portal"}

@@ -12,20 +12,11 @@ import streambridge as sb
 from streambridge.input import RunInput
 from streambridge.protocols import WireProtocol
 from streambridge.transport import (
-    Event,
-    EventSplitter,
     HTTPError,
     StreamOptions,
-    check_content_length,
-    check_method,
     chunk_event,
-    decode_json,
     error_headers,
-    event_text,
-    parse_input,
     protocol_from_query,
-    read_limited,
-    select_protocol,
     stream_headers,
 )
 from streambridge.transport.envelope import (
@@ -35,6 +26,15 @@ from streambridge.transport.envelope import (
     Send,
     chunk_frame,
     parse_client_frame,
+)
+from streambridge.transport.events import Event, EventSplitter, event_text
+from streambridge.transport.request import (
+    check_content_length,
+    check_method,
+    decode_json,
+    parse_input,
+    read_limited,
+    select_protocol,
 )
 from support.fake_protocols import TEST_SSE, register_test_sse
 

@@ -32,9 +32,9 @@ from streambridge.transport import (
     EventLoopThread,
     StreamEndpoint,
     StreamOptions,
-    read_limited_blocking,
     stream_headers,
 )
+from streambridge.transport.request import read_limited_blocking
 from streambridge.wsgi import StreamWSGIApp, shutdown
 from support.recorded_runs import Runs
 

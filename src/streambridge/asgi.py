@@ -25,23 +25,24 @@ from typing import Any
 
 import anyio
 
+from .protocols import WireProtocol
 from .run import RunFunction
 from .transport import (
     TRY_AGAIN_LATER,
     ClientDisconnected,
+    Driver,
     Ending,
     HTTPError,
-    OpenStreams,
     StreamEndpoint,
     StreamHost,
     StreamOptions,
     close_session,
     error_headers,
     protocol_from_query,
-    push,
     serve_session,
     stream_headers,
 )
+from .transport.shutdown import OpenStreams
 
 __all__ = [
     "ASGIApp",
@@ -161,7 +162,7 @@ async def serve_http(
             _request_body(receive) if body is None else body,
         )
         if run_input is None:  # HEAD
-            await _start(send, 200, stream_headers(protocol), body_follows=False)
+            await _start(send, _stream_headers(protocol), body_follows=False)
             return
     except HTTPError as error:
         with suppress(OSError):
@@ -170,21 +171,20 @@ async def serve_http(
     except (ClientDisconnected, OSError):
         return
 
-    # The stream, in this frame rather than a helper's: a server holds one per open stream.
     timeout = endpoint.options.send_timeout
+    exchange = _Exchange(receive, send, _stream_headers(protocol))
+    driver = Driver(
+        endpoint.open(protocol, run_input, scope if request is None else request),
+        exchange,
+        send_timeout=timeout,
+        opening=exchange.start,
+        client=exchange.client_gone,
+    )
     with endpoint.streams.track() as stop:
-        ending = await push(
-            endpoint.open(protocol, run_input, scope if request is None else request),
-            _BodySender(send),
-            receive=receive,
-            disconnected=_is_disconnect,
-            shutdown=stop,
-            send_timeout=timeout,
-            opening=partial(_start, send, 200, stream_headers(protocol)),
-        )
-        if ending in (Ending.COMPLETE, Ending.SHUTDOWN):
-            with suppress(OSError), anyio.move_on_after(timeout):
-                await send({"type": "http.response.body", "body": b"", "more_body": False})
+        ending = await driver.run(stop)
+    if ending in (Ending.COMPLETE, Ending.SHUTDOWN):
+        with suppress(OSError), anyio.move_on_after(timeout):
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 async def _request_body(receive: Receive) -> AsyncIterator[bytes]:
@@ -198,34 +198,59 @@ async def _request_body(receive: Receive) -> AsyncIterator[bytes]:
                 return
 
 
-def _is_disconnect(message: Message) -> bool:
-    return bool(message["type"] == "http.disconnect")  # else: a leftover of the request
+class _Exchange:
+    """The response body's sends and the client's leaving, for the driver (a class: smaller than
+    two closures)."""
 
+    __slots__ = ("headers", "receive", "send")
 
-class _BodySender:
-    """Sends one part of the response body (a class: smaller than a closure)."""
-
-    __slots__ = ("send",)
-
-    def __init__(self, send: Send) -> None:
+    def __init__(self, receive: Receive, send: Send, headers: RawHeaders) -> None:
+        self.receive = receive
         self.send = send
+        self.headers = headers
+
+    async def start(self) -> None:
+        await _start(self.send, self.headers)
 
     async def __call__(self, data: bytes) -> None:
         await self.send({"type": "http.response.body", "body": data, "more_body": True})
 
+    async def client_gone(self) -> None:
+        """Return once the client has gone (the rest of the request is left over)."""
+        try:
+            while (await self.receive())["type"] != "http.disconnect":
+                pass
+        except Exception:
+            # Not hearing from the client means nobody listens any more.  Nothing may escape
+            # either: a trio system task that raises ends the whole event loop.
+            return
 
-async def _start(
-    send: Send, status: int, headers: list[tuple[str, str]], *, body_follows: bool = True
-) -> None:
-    raw = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers]
-    await send({"type": "http.response.start", "status": status, "headers": raw})
+
+RawHeaders = list[tuple[bytes, bytes]]
+_STREAM_HEADERS: dict[str, tuple[WireProtocol, RawHeaders]] = {}
+
+
+def _stream_headers(protocol: WireProtocol) -> RawHeaders:
+    """A stream's response headers, encoded once per protocol (the list is shared: read only)."""
+    cached = _STREAM_HEADERS.get(protocol.name)
+    if cached is None or cached[0] is not protocol:
+        cached = _STREAM_HEADERS[protocol.name] = (protocol, _raw(stream_headers(protocol)))
+    return cached[1]
+
+
+def _raw(headers: list[tuple[str, str]]) -> RawHeaders:
+    return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers]
+
+
+async def _start(send: Send, headers: RawHeaders, *, body_follows: bool = True) -> None:
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
     if not body_follows:
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 async def _answer_error(send: Send, error: HTTPError, *, head: bool) -> None:
     body = error.body()
-    raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in error_headers(error, len(body))]
+    raw = _raw(error_headers(error, len(body)))
     await send({"type": "http.response.start", "status": error.status, "headers": raw})
     await send({"type": "http.response.body", "body": b"" if head else body})
 

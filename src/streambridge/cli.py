@@ -23,7 +23,7 @@ import anyio
 from .asgi import serve_lifespan
 from .protocols import protocol_names
 from .run import RunFunction
-from .transport import OpenStreams
+from .transport.shutdown import OpenStreams
 
 if TYPE_CHECKING:
     from .asgi import StreamMiddleware

@@ -84,30 +84,28 @@ class EncodedStream:
         """Seconds of idleness after which a transport sends the protocol's keepalive."""
         return self._heartbeat
 
-    def poll(self) -> bytes | None:
+    def take(self) -> bytes | None:
         """The bytes of everything the run has ready, without waiting (the protocol's end once
         it has ended); ``None`` when nothing is ready, or after the end (see :attr:`ended`).
 
-        The first call starts the run; :meth:`on_ready` says when to poll again.  When a chunk
-        fails to encode, the bytes end the stream with an error and the caller closes it.
+        The first call starts the run; :meth:`when_ready` says when to take again.  When a
+        chunk fails to encode, the bytes end the stream with an error and the caller closes it.
         """
-        if self._ended:
+        run = self._run
+        if self._ended or run is None:
+            if run is None:
+                self._taken_run()  # raises: say what is wrong
             return None
-        batch = self._polled_run().poll_batch()
+        batch = run.take_batch()
         return None if batch == [] else self._encode(batch)
 
-    def on_ready(self, callback: Callable[[bool], object], seconds: float | None) -> None:
-        """Call ``callback(True)`` once :meth:`poll` has bytes, or ``callback(False)`` after
-        ``seconds`` without (see :meth:`RunStream.on_ready`)."""
-        self._polled_run().on_ready(callback, seconds)
+    def when_ready(self, callback: Callable[[], object]) -> None:
+        """Call ``callback()`` once :meth:`take` has bytes (see :meth:`RunStream.when_ready`)."""
+        self._taken_run().when_ready(callback)
 
-    async def wait_ready(self, seconds: float | None) -> bool:
-        """Wait until :meth:`poll` has bytes (``True``) or ``seconds`` pass (``False``)."""
-        return await self._polled_run().wait_ready(seconds)
-
-    def _polled_run(self) -> RunStream:
+    def _taken_run(self) -> RunStream:
         if self._run is None:
-            raise TypeError("poll() needs the stream of create_run(), not another async iterable")
+            raise TypeError("take() needs the stream of create_run(), not another async iterable")
         return self._run
 
     def _encode(self, batch: list[Chunk] | None) -> bytes:

@@ -117,6 +117,7 @@ class _RunCore:
         "input",
         "limit",
         "max_buffered",
+        "notify",
         "open_args",
         "readers",
         "readers_idle",
@@ -126,7 +127,6 @@ class _RunCore:
         "state",
         "state_ops",
         "tool_calls",
-        "wakeup",
     )
 
     def __init__(
@@ -147,7 +147,8 @@ class _RunCore:
         # How many chunks the buffer may hold; -1 once the run has ended or failed, so a late
         # emit takes the slow path and is refused at no cost to the hot path.
         self.limit = max_buffered
-        self.wakeup = Wakeup()  # the consumer, waiting for chunks
+        # The consumer's: called once, when the next batch is ready (see RunStream.when_ready).
+        self.notify: Callable[[], object] | None = None
         self.drained: anyio.Event | None = None  # producers, waiting for the consumer
         self.cancelled = LazyEvent()  # the client is gone (controller.is_cancelled)
         self.scope = anyio.CancelScope()  # the run's task: cancelled after the grace
@@ -171,8 +172,8 @@ class _RunCore:
         if len(buffer) > self.limit:
             buffer.pop()
             self._refuse()
-        if self.wakeup.waiting:
-            self.wakeup.wake()
+        if self.notify is not None:
+            self.wake()
 
     def flush_state(self) -> None:
         operations = tuple(self.state_ops)
@@ -181,9 +182,12 @@ class _RunCore:
         self.wake()
 
     def wake(self) -> None:
-        """Wake the consumer if it waits; it takes the whole buffer (and flushes state)."""
-        if self.wakeup.waiting:
-            self.wakeup.wake()
+        """Tell the consumer, if it waits, that a batch is ready; it takes the whole buffer (and
+        flushes state).  Once: the consumer asks again after its next take."""
+        notify = self.notify
+        if notify is not None:
+            self.notify = None
+            notify()
 
     def _refuse(self) -> None:
         """The chunk was over the limit and is not sent: say why."""
@@ -572,7 +576,8 @@ class RunStream:
     """The chunks of one run, in call order.
 
     Iterate it (``async for chunk in stream``), take whatever is ready at once with
-    :meth:`batches`, or, without a waiting task, :meth:`poll_batch` when :meth:`on_ready` calls.
+    :meth:`batches`, or, without a waiting task, :meth:`take_batch` when :meth:`when_ready`
+    calls.
     ``async with`` or :meth:`aclose` cancels a run that is still going.
     """
 
@@ -587,6 +592,7 @@ class RunStream:
         "_raise_errors",
         "_run",
         "_thread",
+        "_wakeup",
         "input",
     )
 
@@ -615,6 +621,7 @@ class RunStream:
         self._closed = False
         self._batch = _NO_CHUNKS
         self._position = 0
+        self._wakeup: Wakeup | None = None  # made when a task first waits for a batch
 
     def _start(self) -> _RunCore:
         core = _RunCore(*self._args)
@@ -683,7 +690,10 @@ class RunStream:
                 batch = self._take(core)
                 if batch is None or batch:
                     return batch
-                if not await core.wakeup.wait(idle_timeout):
+                wakeup = self._wakeup = self._wakeup or Wakeup()
+                core.notify = wakeup.wake
+                if not await wakeup.wait(idle_timeout):
+                    core.notify = None
                     return []  # idle for idle_timeout seconds
         except BaseException:
             # The consumer was cancelled (or failed) while waiting: take the run down with it.
@@ -691,48 +701,39 @@ class RunStream:
                 await self.aclose()
             raise
 
-    def poll_batch(self) -> list[Chunk] | None:
+    def take_batch(self) -> list[Chunk] | None:
         """Every chunk that is ready now, without waiting: ``[]`` when none is, ``None`` at the
         end of the run.  The first call starts the run.
 
-        For a consumer that does not wait in a task: :meth:`on_ready` tells it when to poll again.
+        For a consumer that does not wait in a loop of its own: :meth:`when_ready` says when
+        to take again.
         """
         if self._position < len(self._batch):
             return self._rest()
         if self._closed:
             return None
-        core = self._core or self._start()
-        core.wakeup.forget()  # polling takes what a pending on_ready would have announced
-        return self._take(core)
+        return self._take(self._core or self._start())
 
-    def on_ready(self, callback: Callable[[bool], object], idle_timeout: float | None) -> None:
-        """Call ``callback(True)`` as soon as :meth:`poll_batch` has something to return, or
-        ``callback(False)`` after ``idle_timeout`` seconds without; once.
+    def when_ready(self, callback: Callable[[], object]) -> None:
+        """Call ``callback()`` once :meth:`take_batch` has something to return (at once if it
+        has now); once, and not after :meth:`aclose`.
 
-        Poll until nothing is ready first: the run starts there, and what is already ready does
-        not call back.  The callback runs inside the run's own call that made a chunk ready (or
-        in a timer), so it must be quick: start a task, set a flag; an exception it raises is
-        logged.  :meth:`poll_batch` and :meth:`aclose` forget it, and a task may not wait on the
-        same stream (:meth:`next_batch`, :meth:`wait_ready`) while it is pending.
+        The callback runs inside the run's own call that made a chunk ready, so it must be
+        quick and must not raise: set a flag, wake a task.
         """
         core = self._core
         if core is None:
-            raise RuntimeError("poll_batch() starts the run: call it before on_ready()")
-        if self._closed:
-            raise RuntimeError("this stream has ended or was closed: nothing more will be ready")
-        core.wakeup.call_on_wake(callback, idle_timeout)
-
-    async def wait_ready(self, idle_timeout: float | None) -> bool:
-        """Wait until :meth:`poll_batch` has something to return (``True``), or ``idle_timeout``
-        seconds (``False``); poll first, as for :meth:`on_ready`."""
-        core = self._core
-        if core is None:
-            raise RuntimeError("poll_batch() starts the run: call it before wait_ready()")
-        if self._position < len(self._batch) or self._closed:
-            return True  # a batch left by async for, or the end
-        if core.buffer or core.state_ops or core.finished:
-            return True
-        return await core.wakeup.wait(idle_timeout)
+            raise RuntimeError("take_batch() starts the run: call it before when_ready()")
+        if (
+            self._position < len(self._batch)
+            or self._closed
+            or core.buffer
+            or core.state_ops
+            or core.finished
+        ):
+            callback()
+        else:
+            core.notify = callback
 
     def _rest(self) -> list[Chunk]:
         """What ``async for`` left of the last batch."""
@@ -765,7 +766,7 @@ class RunStream:
         core = self._core
         if core is None:
             return
-        core.wakeup.forget()
+        core.notify = None
         if core.done.is_set():
             return
         core.stop()

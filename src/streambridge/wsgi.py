@@ -32,13 +32,13 @@ from .transport import (
     HTTPError,
     StreamEndpoint,
     StreamHost,
-    cut_connection,
     error_headers,
     read_request_blocking,
     shared_portal,
-    stop_shared_portal,
     stream_headers,
 )
+from .transport.blocking import cut_connection
+from .transport.portal import stop_shared_portal
 
 __all__ = [
     "Answer",

@@ -10,7 +10,7 @@ from typing import Any
 
 from ..asgi import StreamMiddleware, serve_lifespan
 from ..protocols import protocol_names
-from ..transport import OpenStreams
+from ..transport.shutdown import OpenStreams
 from .assistant import demo_run
 
 __all__ = ["demo_app"]

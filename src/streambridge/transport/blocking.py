@@ -1,11 +1,11 @@
 """``BlockingStream``: a run's bytes for a thread outside the event loop (a WSGI server's).
 
 The run streams in the shared event loop (:mod:`.portal`) exactly as on an ASGI host: one
-:func:`~.pump.pump` per stream moves each ready batch, heartbeats while idle, and stops the run
-the moment nobody listens.  Its "send" hands the batch to the request thread, which iterates this
-object, writes each item and comes back for the next: so a batch leaves as soon as it is ready, a
-client that reads slowly holds the run back (the run's own buffer, bounded, absorbs the rest),
-and a write that takes longer than ``send_timeout`` gives the run up.
+:class:`~.driver.Driver` per stream moves each ready batch, heartbeats while idle, and stops the
+run the moment nobody listens.  Its "send" hands the batch to the request thread, which iterates
+this object, writes each item and comes back for the next: so a batch leaves as soon as it is
+ready, a client that reads slowly holds the run back (the run's own buffer, bounded, absorbs the
+rest), and a write that takes longer than ``send_timeout`` gives the run up.
 
 WSGI has no disconnect event.  A client that left shows up as:
 
@@ -42,9 +42,10 @@ from anyio.streams.memory import MemoryObjectReceiveStream
 
 from ..input import RunInput
 from ..protocols import WireProtocol
+from .delivery import Ending
+from .driver import Driver
 from .endpoint import StreamEndpoint
 from .portal import shared_portal
-from .pump import Ending, pump
 
 __all__ = ["BlockingStream", "cut_connection"]
 
@@ -94,10 +95,10 @@ class BlockingStream(Iterator[bytes]):
         self._context = contextvars.copy_context()
         self._task: Future[None] | None = None
         self._receive: MemoryObjectReceiveStream[bytes] | None = None
-        self._gone: anyio.Event | None = None
+        self._driver: Driver | None = None
         self._closed = False
         self.ending: Ending | None = None
-        """Why the stream stopped (see :class:`~.pump.Ending`), once it has."""
+        """Why the stream stopped (see :class:`~.delivery.Ending`), once it has."""
 
     def __iter__(self) -> BlockingStream:
         return self
@@ -156,20 +157,18 @@ class BlockingStream(Iterator[bytes]):
         endpoint = self._endpoint
         send, receive = anyio.create_memory_object_stream[bytes]()  # a hand-over, no buffer
         self._receive = receive
-        self._gone = anyio.Event()
+        body = endpoint.open(
+            self._protocol, self._input, self._request, heartbeat=self._heartbeat()
+        )
+        # Its send returns once the thread has taken the item (its previous write is done).
+        driver = self._driver = Driver(body, send.send, send_timeout=endpoint.options.send_timeout)
         with receive, endpoint.streams.track() as shutdown:
             task_status.started()
-            async with send:
-                body = endpoint.open(
-                    self._protocol, self._input, self._request, heartbeat=self._heartbeat()
-                )
-                self.ending = await pump(
-                    body,
-                    send.send,  # returns once the thread has taken it (its previous write done)
-                    client_gone=self._until_gone(),
-                    shutdown=shutdown,
-                    send_timeout=endpoint.options.send_timeout,
-                )
+            async with send, anyio.create_task_group() as task_group:
+                if self._connection is not None:
+                    task_group.start_soon(_watch_socket, self._connection, driver)
+                self.ending = await driver.run(shutdown)
+                task_group.cancel_scope.cancel()
 
     def _heartbeat(self) -> bool | float:
         """The option's heartbeat where the socket is watched; else half of it (see the module:
@@ -187,24 +186,8 @@ class BlockingStream(Iterator[bytes]):
             return None
 
     async def _leave(self) -> None:
-        assert self._gone is not None
-        self._gone.set()
-
-    async def _until_gone(self) -> None:
-        """Return when the client has gone: the thread said so, or the socket shows it."""
-        assert self._gone is not None
-        if self._connection is None:
-            await self._gone.wait()
-            return
-        async with anyio.create_task_group() as task_group:
-
-            async def watch(connection: socket.socket) -> None:
-                await _until_closed(connection)
-                task_group.cancel_scope.cancel()
-
-            task_group.start_soon(watch, self._connection)
-            await self._gone.wait()
-            task_group.cancel_scope.cancel()
+        assert self._driver is not None
+        self._driver.client_gone()
 
 
 # anyio >= 4.7; before it, the same under its older name.
@@ -214,6 +197,11 @@ _wait_readable = getattr(anyio, "wait_readable", None) or anyio.wait_socket_read
 def _watchable(connection: socket.socket | None) -> bool:
     # A TLS socket's bytes are records, not the client's: peeking at them says nothing.
     return type(connection) is socket.socket and connection.fileno() >= 0
+
+
+async def _watch_socket(connection: socket.socket, driver: Driver) -> None:
+    await _until_closed(connection)
+    driver.client_gone()
 
 
 async def _until_closed(connection: socket.socket) -> None:

@@ -126,4 +126,5 @@ class StreamHost:
 
     @property
     def options(self) -> StreamOptions:
+        """The options this host was built with."""
         return self.endpoint.options

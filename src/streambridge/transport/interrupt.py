@@ -2,12 +2,14 @@
 
 ``async with Interruptible() as block:`` runs the block; ``block.interrupt()``, from anywhere in
 the same event loop, cancels whatever the block awaits and the block is left quietly.  It is how a
-stream's delivery stops when the client leaves, a send takes too long or the host shuts down.
+stream's delivery stops when the client leaves, a send takes too long or the host shuts down, and
+how a quiet stream stops listening for its client when the run has something to send.
 
-A server holds one per open stream, so on asyncio it is ``asyncio.timeout`` (a small object that
-cancels the task and accounts for it, Python 3.11 and later) rather than an anyio cancel scope,
-which costs about 860 bytes more per stream.  Under trio, and on Python 3.10, it is an anyio cancel
-scope.
+A server holds one or two per open stream and interrupts one per quiet spell, so on asyncio it
+cancels the task itself and counts its own cancellation off again at the end of the block, as
+``asyncio.timeout`` does, without a timeout object or a loop callback (an anyio cancel scope
+costs about 860 bytes more).  Under trio, and on Python 3.10 (no ``Task.uncancel``), it is an
+anyio cancel scope.
 """
 
 from __future__ import annotations
@@ -22,30 +24,33 @@ from .._spawn import in_trio
 
 __all__ = ["Interruptible"]
 
-_asyncio_timeout: Any = getattr(asyncio, "timeout", None)  # Python 3.11+
+_UNCANCEL = hasattr(asyncio.Task, "uncancel")  # Python 3.11+
 
 
 class Interruptible:
-    __slots__ = ("_scope", "_timeout", "interrupted")
+    __slots__ = ("_cancelling", "_scope", "_task", "interrupted")
 
     def __init__(self) -> None:
         self.interrupted = False
         """True once :meth:`interrupt` was called."""
         self._scope: anyio.CancelScope | None = None
-        self._timeout: Any = None  # asyncio.Timeout while the block runs
+        # The block's task while it runs (asyncio): Any, as mypy checks for Python 3.10, where
+        # tasks lack cancelling() and uncancel() (and this path is not taken).
+        self._task: Any = None
+        self._cancelling = 0  # the task's pending cancellations when the block began
 
     async def __aenter__(self) -> Interruptible:
-        if _asyncio_timeout is None or in_trio():
+        if not _UNCANCEL or in_trio():
             scope = self._scope = anyio.CancelScope()
             scope.__enter__()
             if self.interrupted:
                 scope.cancel()
             return self
-        timeout = _asyncio_timeout(None)
-        await timeout.__aenter__()
-        self._timeout = timeout
+        task: Any = asyncio.current_task()
+        self._task = task
+        self._cancelling = task.cancelling()
         if self.interrupted:
-            timeout.reschedule(asyncio.get_running_loop().time())
+            task.cancel()
         return self
 
     async def __aexit__(
@@ -54,15 +59,15 @@ class Interruptible:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> bool:
-        scope, timeout = self._scope, self._timeout
-        self._scope = self._timeout = None
+        scope, task = self._scope, self._task
+        self._scope = self._task = None
         if scope is not None:
             return bool(scope.__exit__(exc_type, exc, tb))
-        try:
-            await timeout.__aexit__(exc_type, exc, tb)
-        except TimeoutError:  # it expired, so interrupt() was called: the block is over
-            return True
-        return False
+        if task is None or not self.interrupted:
+            return False
+        # This block cancelled the task: take that back.  What comes out of the block is this
+        # block's own cancellation only when no other one is pending (as asyncio.timeout).
+        return bool(task.uncancel() <= self._cancelling and exc_type is asyncio.CancelledError)
 
     def interrupt(self) -> None:
         if self.interrupted:
@@ -70,6 +75,5 @@ class Interruptible:
         self.interrupted = True
         if self._scope is not None:
             self._scope.cancel()
-        elif self._timeout is not None:
-            # Expire now: the task is cancelled where it waits, inside the block.
-            self._timeout.reschedule(asyncio.get_running_loop().time())
+        elif self._task is not None:
+            self._task.cancel()  # where the task waits, inside the block

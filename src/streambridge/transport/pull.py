@@ -1,9 +1,10 @@
 """``pull``: serve a run to a framework that pulls the response body instead of being sent it.
 
 Some frameworks take an async iterable as a response body and write each item themselves
-(Quart's ``Response`` is one): the host never calls ``send``, it is asked for the next item.
-``pull`` runs :func:`pump` beside the framework and hands each item over when it is asked for, so
-such a host ends a run exactly as a sending one does:
+(Quart's ``Response``, Django's ``StreamingHttpResponse`` under ASGI): the host never calls
+``send``, it is asked for the next item.  ``pull`` runs the stream's :class:`~.driver.Driver`
+beside the framework and hands each item over when it is asked for, so such a host ends a run
+exactly as a sending one does:
 
 - the framework asking for the next item is the sign that its last write has finished, so a write
   that takes longer than ``send_timeout`` gives the stream up (the stuck write itself is the
@@ -19,8 +20,8 @@ such a host ends a run exactly as a sending one does:
         async for data in body:
             await write(data)
 
-The pump runs in a task group the block sits inside, so the block must be entered and left in one
-task, as ``async with`` and a response body's ``__aenter__``/``__aexit__`` are.
+The driver runs in a task group the block sits inside, so the block must be entered and left in
+one task, as ``async with`` and a response body's ``__aenter__``/``__aexit__`` are.
 """
 
 from __future__ import annotations
@@ -33,8 +34,8 @@ import anyio
 
 from ..input import RunInput
 from ..protocols import WireProtocol
+from .driver import Driver
 from .endpoint import StreamEndpoint
-from .pump import pump
 from .shutdown import StopSignal
 
 __all__ = ["pull"]
@@ -48,7 +49,6 @@ async def pull(
     ``request`` becomes ``controller.request``."""
     # No buffer: an item changes hands only when the framework asks for it.
     handoff, items = anyio.create_memory_object_stream[bytes](0)
-    left = anyio.Event()
 
     async def deliver(data: bytes) -> None:
         try:
@@ -56,20 +56,20 @@ async def pull(
         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
             raise ConnectionResetError("the response body is no longer read") from None
 
-    async def run_pump(stop: StopSignal) -> None:
+    driver = Driver(
+        endpoint.open(protocol, run_input, request),
+        deliver,
+        send_timeout=endpoint.options.send_timeout,
+    )
+
+    async def run_driver(stop: StopSignal) -> None:
         async with handoff:
-            await pump(
-                endpoint.open(protocol, run_input, request),
-                deliver,
-                client_gone=left.wait(),
-                shutdown=stop,
-                send_timeout=endpoint.options.send_timeout,
-            )
+            await driver.run(stop)
 
     failure: Exception | None = None
     with endpoint.streams.track() as stop, items:
         async with anyio.create_task_group() as task_group:
-            task_group.start_soon(run_pump, stop)
+            task_group.start_soon(run_driver, stop)
             try:
                 yield items
             except Exception as exc:
@@ -77,7 +77,7 @@ async def pull(
                 # exception group, once the run has stopped.
                 failure = exc
             finally:
-                left.set()
+                driver.client_gone()  # nothing to do if the stream had ended
                 items.close()
     if failure is not None:
         raise failure

@@ -50,6 +50,8 @@ def check_method(method: str) -> None:
 
 def protocol_from_query(query_string: bytes | str) -> str | None:
     """The ``protocol`` query parameter (the last one given), or ``None``."""
+    if not query_string:
+        return None  # most requests: no query at all
     if isinstance(query_string, bytes):
         query_string = query_string.decode("latin-1")
     values = parse_qs(query_string, keep_blank_values=True).get("protocol")
@@ -59,12 +61,13 @@ def protocol_from_query(query_string: bytes | str) -> str | None:
 def select_protocol(options: StreamOptions, requested: str | None) -> WireProtocol:
     """The protocol asked for (``None`` or ``""``: the host's default), if the host offers it."""
     name = requested or options.protocol
-    offered = ", ".join(options.offered())
     if not options.offers(name):
+        offered = ", ".join(options.offered())
         raise HTTPError(400, f"protocol {name!r} is not offered here; choose one of: {offered}")
     try:
         return get_protocol(name)
     except ValueError:
+        offered = ", ".join(options.offered())
         raise HTTPError(400, f"unknown protocol {name!r}; choose one of: {offered}") from None
 
 
@@ -142,12 +145,17 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+# One decoder for every request: json.loads() with an option builds a new one per call.
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
+
+
 def decode_json(body: bytes) -> Any:
     """The JSON value of a request body (strict: no NaN or Infinity)."""
     if not body.strip():
         raise HTTPError(400, "the request body is empty: send the run's request as JSON")
     try:
-        return json.loads(body, parse_constant=_refuse_constant)
+        # As json.loads() reads bytes: UTF-8, -16 or -32, found from the first bytes.
+        return _DECODER.decode(body.decode(json.detect_encoding(body), "surrogatepass"))
     except (ValueError, RecursionError):  # RecursionError: nesting deeper than Python's stack
         raise HTTPError(400, "the request body is not valid JSON") from None
 

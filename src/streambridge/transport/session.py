@@ -1,11 +1,10 @@
 """One WebSocket connection speaking the envelope: runs one after another, each cancellable.
 
 The connection's reader takes client frames as they come, so an ``abort`` reaches the run while it
-streams; the run's events go out as ``chunk`` frames through :func:`pump`, which races the same
-ways to stop as an HTTP response's ``push``, so a vanished client, a client that stopped reading
-and a server shutdown end a run here exactly as they do a response.  One run streams at a time: a
-``send`` during a run is refused with an ``error`` frame, which keeps memory per connection
-bounded by one run's.
+streams; the run's events go out as ``chunk`` frames through the same :class:`~.driver.Driver` an
+HTTP response uses, so a vanished client, a client that stopped reading and a server shutdown end
+a run here exactly as they do a response.  One run streams at a time: a ``send`` during a run is
+refused with an ``error`` frame, which keeps memory per connection bounded by one run's.
 
 The host owns the handshake and the socket; this module needs only a :class:`WebSocketChannel`,
 and :func:`close_session` tells the host how to close the socket once a session has ended.
@@ -21,8 +20,8 @@ from typing import Any, Protocol
 import anyio
 from anyio.abc import TaskGroup
 
-from ..input import RunInput
-from ..protocols import WireProtocol
+from .delivery import Ending
+from .driver import Driver
 from .endpoint import StreamEndpoint
 from .envelope import (
     Abort,
@@ -37,7 +36,6 @@ from .envelope import (
 )
 from .errors import HTTPError
 from .events import EventSplitter
-from .pump import Ending, pump
 from .request import parse_input, select_protocol
 from .shutdown import StopSignal
 
@@ -105,11 +103,11 @@ async def close_session(
 
 
 class _Run:
-    __slots__ = ("abort", "done", "request_id")
+    __slots__ = ("done", "driver", "request_id")
 
-    def __init__(self, request_id: str) -> None:
+    def __init__(self, request_id: str, driver: Driver) -> None:
         self.request_id = request_id
-        self.abort = anyio.Event()
+        self.driver = driver
         self.done = anyio.Event()
 
 
@@ -156,7 +154,7 @@ class _Session:
         await self._stop.wait()
         current = self._current
         if current is not None:
-            await current.done.wait()  # its pump sends the protocol's error, end, then `end`
+            await current.done.wait()  # its driver sends the protocol's error, end, then `end`
         self._end(SessionEnd.SHUTDOWN)
 
     # -- client frames -----------------------------------------------------------------------
@@ -172,7 +170,7 @@ class _Session:
         elif isinstance(frame, Abort):
             current = self._current
             if current is not None and frame.request_id in (None, current.request_id):
-                current.abort.set()
+                current.driver.client_gone()
         elif isinstance(frame, Resume):
             await self._send(error_frame(frame.request_id, RESUME_UNSUPPORTED))
 
@@ -193,36 +191,32 @@ class _Session:
         except HTTPError as exc:
             await self._send(error_frame(frame.request_id, exc.message))
             return
-        run = self._current = _Run(frame.request_id)  # taken now: a second send is refused
+        body = self._endpoint.open(protocol, run_input, self._request, heartbeat=False)
+        splitter = EventSplitter(protocol.framing)
+        sequence = 0
+        request_id = frame.request_id
+
+        async def deliver(data: bytes) -> None:
+            nonlocal sequence
+            for event in splitter.feed(data):
+                chunk = chunk_frame(request_id, sequence, event, protocol.framing)
+                if chunk is not None:
+                    await self._send_now(chunk)
+                    sequence += 1
+
+        driver = Driver(body, deliver, send_timeout=self._options.send_timeout)
+        run = self._current = _Run(request_id, driver)  # taken now: a second send is refused
         assert self._task_group is not None
-        self._task_group.start_soon(self._stream, run, protocol, run_input)
+        self._task_group.start_soon(self._stream, run)
 
     # -- one run -----------------------------------------------------------------------------
 
-    async def _stream(self, run: _Run, protocol: WireProtocol, run_input: RunInput) -> None:
+    async def _stream(self, run: _Run) -> None:
         request_id = run.request_id
         try:
             if not await self._send(start_frame(request_id)):
                 return
-            body = self._endpoint.open(protocol, run_input, self._request, heartbeat=False)
-            splitter = EventSplitter(protocol.framing)
-            sequence = 0
-
-            async def deliver(data: bytes) -> None:
-                nonlocal sequence
-                for event in splitter.feed(data):
-                    frame = chunk_frame(request_id, sequence, event, protocol.framing)
-                    if frame is not None:
-                        await self._send_now(frame)
-                        sequence += 1
-
-            ending = await pump(
-                body,
-                deliver,
-                client_gone=run.abort.wait(),
-                shutdown=self._stop,
-                send_timeout=self._options.send_timeout,
-            )
+            ending = await run.driver.run(self._stop)
             if ending is Ending.SEND_FAILED:
                 self._end(SessionEnd.SEND_FAILED)
                 return

@@ -12,7 +12,9 @@ or, as a decorator on the run::
 
 ``controller.request`` is Django's :class:`~django.http.HttpRequest`.  The view is async.  Under
 ASGI it returns a :class:`~django.http.StreamingHttpResponse` over an async iterator, which
-Django's ASGI handler streams and cancels when the client disconnects.  Under WSGI, where Django
+Django's ASGI handler pulls and cancels when the client disconnects; the run is delivered by
+:func:`streambridge.transport.pull`, with the send timeout and clean shutdown of every host.
+Under WSGI, where Django
 would collect an async iterator whole before sending it, it returns one over a sync iterator that
 the server's request thread pulls from streambridge's shared event loop
 (:class:`streambridge.transport.BlockingStream`).  Every behaviour (protocols, heartbeats,
@@ -29,12 +31,15 @@ from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 
-from streambridge import EncodedStream, RunFunction
+from streambridge import RunFunction
+from streambridge.input import RunInput
+from streambridge.protocols import WireProtocol
 from streambridge.transport import (
     HTTPError,
     StreamEndpoint,
     StreamOptions,
     error_headers,
+    pull,
     read_request_blocking,
     stream_headers,
 )
@@ -83,8 +88,8 @@ class StreamView:
         headers = [*stream_headers(protocol), NOT_COMPRESSED]
         if run_input is None:
             return StreamingHttpResponse(_no_body(), headers=dict(headers))
-        body = self.endpoint.open(protocol, run_input, request)
-        return StreamingHttpResponse(_async_body(body), headers=dict(headers))
+        body = _async_body(self.endpoint, protocol, run_input, request)
+        return StreamingHttpResponse(body, headers=dict(headers))
 
     def _wsgi_response(self, request: HttpRequest) -> HttpResponseBase:
         meta = request.META
@@ -114,7 +119,8 @@ class StreamView:
     def shutdown(self, timeout: float | None = None) -> None:
         """End the streams this view serves to WSGI threads cleanly (the protocol's error event
         and end), waiting at most ``timeout`` seconds; new requests get a 503 from then on.
-        (Under ASGI, Django has no lifespan: a server that stops cancels the streams' runs.)"""
+        (Under ASGI, Django has no lifespan: from the server's event loop,
+        ``await view.endpoint.shutdown()`` ends the view's streams the same way.)"""
         end_streams(self.endpoint, timeout)
 
 
@@ -150,10 +156,12 @@ def _error_response(error: HTTPError, *, head: bool) -> HttpResponse:
     return HttpResponse(b"" if head else body, status=error.status, headers=headers)
 
 
-async def _async_body(body: EncodedStream) -> AsyncIterator[bytes]:
+async def _async_body(
+    endpoint: StreamEndpoint, protocol: WireProtocol, run_input: RunInput, request: HttpRequest
+) -> AsyncIterator[bytes]:
     # Django's ASGI handler cancels the task iterating this when the client disconnects; the
     # run is then cancelled (after its grace) and its finally blocks run before Django goes on.
-    async with body:
+    async with pull(endpoint, protocol, run_input, request) as body:
         async for data in body:
             yield data
 

@@ -160,7 +160,7 @@ class _StreamBody(ResponseBody):
     """The run's bytes as a Quart response body, pulled by Quart as it writes them.
 
     Quart enters, iterates and leaves it in the task that sends the response, and cancels that
-    task when the client goes away: :func:`pull` runs the pump beside it for exactly that span.
+    task when the client goes away: :func:`pull` runs the driver beside it for exactly that span.
     The request context is pushed again for the span, as ``quart.stream_with_context`` does,
     since Quart pops it before it sends the body.
     """

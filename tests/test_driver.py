@@ -1,16 +1,15 @@
-"""``push`` on its own, with a stand-in client: how each way to stop ends the stream and its run.
+"""The ``Driver`` on its own, with a stand-in client: how each way to stop ends the stream and its
+run.
 
 The hosts' behaviour suite checks the same over real servers; here each case is exact (which bytes,
-in which order, after which the run's ``finally``), on asyncio and trio, and each twice: with the
-write task lingering for the next chunk as it does by default, and leaving at once, so every
-stream goes through the run's callback (and its heartbeat timer) between two chunks.
+in which order, after which the run's ``finally``), on asyncio and trio.  The client's leaving
+reaches the driver as a host's would: a task waiting on the client calls ``client_gone()``.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -19,19 +18,12 @@ import anyio.lowlevel
 import pytest
 
 import streambridge as sb
-from streambridge.transport import Ending, OpenStreams, push
-from streambridge.transport.shutdown import StopSignal
+from streambridge.transport import Driver, Ending
+from streambridge.transport.shutdown import OpenStreams, StopSignal
 
 pytestmark = pytest.mark.anyio
 
 GONE = "gone"
-
-
-@pytest.fixture(autouse=True, params=["linger", "no-linger"])
-def linger(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
-    if request.param == "no-linger":
-        # The module, not the function the package exports under the same name.
-        monkeypatch.setattr(sys.modules["streambridge.transport.pump"], "LINGER", 0.0)
 
 
 END = b'd:{"finishReason":"stop","usage":{"inputTokens":0,"outputTokens":0}}\n'
@@ -46,6 +38,7 @@ class Client:
         self.reads = reads
         self.fail_with = fail_with
         self.left = anyio.Event()
+        self.left_at = math.inf
         self.send_seconds = 0.0
         self.stop_seconds = 0.0
         self.opening_seconds = 0.0
@@ -99,18 +92,38 @@ async def serve(
     heartbeat: float | None = None,
     send_timeout: float | None = 5.0,
     stop: StopSignal | None = None,
+    protocol: str = "data-stream",
+    listen: bool = False,
 ) -> Ending:
-    body = sb.encode(sb.create_run(run), "data-stream", heartbeat=heartbeat)
+    """Serve ``run`` to ``client``; ``listen``: the driver listens for the client itself (as the
+    ASGI host's does), else a task of the test's tells it."""
+    body = sb.encode(sb.create_run(run), protocol, heartbeat=heartbeat)
+    driver = Driver(
+        body,
+        client.deliver,
+        send_timeout=send_timeout,
+        opening=client.opening,
+        client=client.receive if listen else None,
+    )
+    if listen:
+        with anyio.fail_after(5):
+            return await driver.run(stop or OpenStreams().track())
+
+    async def watch_client() -> None:
+        try:
+            while await client.receive() != GONE:
+                pass
+        except Exception:
+            pass  # not hearing from the client: nobody listens any more
+        driver.client_gone()
+
     with anyio.fail_after(5):  # a stream that stalls fails its test rather than hang it
-        return await push(
-            body,
-            client.deliver,
-            receive=client.receive,
-            disconnected=lambda message: message == GONE,
-            shutdown=stop or OpenStreams().track(),
-            send_timeout=send_timeout,
-            opening=client.opening,
-        )
+        async with anyio.create_task_group() as task_group:
+            task_group.start_soon(watch_client)
+            try:
+                return await driver.run(stop or OpenStreams().track())
+            finally:
+                task_group.cancel_scope.cancel()
 
 
 async def test_a_whole_run_goes_out_after_the_opening_one_send_per_ready_batch() -> None:
@@ -125,6 +138,18 @@ async def test_a_whole_run_goes_out_after_the_opening_one_send_per_ready_batch()
     assert client.sent == [b"<start>", b'0:"a"\n0:"b"\n', b'0:"c"\n', END]
 
 
+async def test_a_protocols_empty_end_still_ends_the_stream() -> None:
+    # AG-UI ends a failed run with its RUN_ERROR: the end that follows it is no bytes at all.
+    async def run(controller: sb.RunController) -> None:
+        controller.append_text("a")
+        raise RuntimeError("secret")
+
+    client = Client()
+    assert await serve(run, client, protocol="ag-ui") is Ending.COMPLETE
+    assert b"RUN_ERROR" in client.sent[-1]
+    assert b"secret" not in b"".join(client.sent)
+
+
 async def test_a_burst_is_coalesced_into_few_sends() -> None:
     async def run(controller: sb.RunController) -> None:
         for _ in range(10_000):
@@ -136,7 +161,7 @@ async def test_a_burst_is_coalesced_into_few_sends() -> None:
     assert len(client.sent) <= 4  # the opening, the burst, the end (maybe split once)
 
 
-async def test_a_client_that_leaves_ends_the_stream_and_the_run_before_push_returns() -> None:
+async def test_a_client_that_leaves_ends_the_stream_and_the_run_before_run_returns() -> None:
     run = Recorder(lambda controller: anyio.sleep_forever())
     client = Client()
     async with anyio.create_task_group() as task_group:
@@ -188,15 +213,17 @@ async def test_a_shutdown_before_the_first_write_still_sends_the_opening_first()
     assert len(client.sent) == 2
 
 
-async def test_a_shutdown_midway_through_the_opening_never_sends_it_twice() -> None:
+async def test_a_shutdown_midway_through_the_opening_lets_it_finish_then_closes() -> None:
     run = Recorder(lambda controller: _text_then_sleep(controller))
     client = Client()
     client.opening_seconds = 0.1
     with OpenStreams().track() as stop:
         async with anyio.create_task_group() as task_group:
             task_group.start_soon(_set_after, stop, 0.02)
-            assert await serve(run, client, stop=stop) is Ending.SEND_FAILED
-    assert client.sent == [b"<start>"]  # the start was cut: nothing can follow it cleanly
+            assert await serve(run, client, stop=stop) is Ending.SHUTDOWN
+    assert client.sent[0] == b"<start>"  # once: a shutdown does not cut a send midway
+    assert client.sent[1].startswith(b'3:"The server is shutting down')
+    assert len(client.sent) == 2
     assert run.finished_at is None  # nor did the run start: it starts after the opening
 
 
@@ -221,7 +248,8 @@ async def test_a_send_that_fails_ends_the_stream() -> None:
 async def test_any_other_send_error_is_raised_once_the_run_is_closed() -> None:
     run = Recorder(lambda controller: _text_every(controller, 0.01))
     client = Client(reads=2, fail_with=RuntimeError("the server refused the message"))
-    with pytest.raises(RuntimeError, match="refused"):
+    # (In the test's task group, as it would be in a host's.)
+    with pytest.RaisesGroup(pytest.RaisesExc(RuntimeError, match="refused")):
         await serve(run, client)
     assert run.finished_at is not None
 
@@ -248,10 +276,10 @@ async def test_a_cancellation_from_outside_closes_the_run_and_stops_every_write(
         await serve(run, client)
     assert outer.cancelled_caught
     assert run.finished_at is not None
-    assert client.sending == 0  # push returned after the send under way had ended
+    assert client.sending == 0  # run() returned after the send under way had ended
     sent = len(client.sent)
     await anyio.sleep(0.05)
-    assert len(client.sent) == sent  # no write task outlived push
+    assert len(client.sent) == sent  # nothing is written after run() returned
 
 
 async def _text_then_sleep(controller: sb.RunController) -> None:
@@ -267,6 +295,7 @@ async def _text_every(controller: sb.RunController, seconds: float) -> None:
 
 async def _leave_after(client: Client, seconds: float) -> None:
     await anyio.sleep(seconds)
+    client.left_at = anyio.current_time()
     client.left.set()
 
 
@@ -275,54 +304,77 @@ async def _set_after(stop: StopSignal, seconds: float) -> None:
     stop.set()
 
 
-class Writes:
-    """Counts the write tasks ``push`` starts, and how many are alive."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.started = 0
-        self.alive = 0
-        module = sys.modules["streambridge.transport.pump"]
-        spawn = module.spawn_detached
-
-        def counting(coroutine: Any, context: Any = None) -> Any:
-            self.started += 1
-            self.alive += 1
-            return spawn(self._count(coroutine), context)
-
-        monkeypatch.setattr(module, "spawn_detached", counting)
-
-    async def _count(self, coroutine: Any) -> None:
-        try:
-            await coroutine
-        finally:
-            self.alive -= 1
-
-
-async def test_a_streaming_run_keeps_its_write_task_and_a_quiet_one_holds_none(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    lingering = sys.modules["streambridge.transport.pump"].LINGER > 0
-    writes = Writes(monkeypatch)
-    quiet_after_one = anyio.Event()
+async def test_a_quiet_stream_listens_for_its_client_without_a_task_of_its_own() -> None:
+    counts: dict[str, int] = {}
 
     async def run(controller: sb.RunController) -> None:
-        controller.append_text("first")
-        await anyio.sleep(0.05)
-        quiet_after_one.set()  # one delta sent, then quiet: no write task may wait
-        await anyio.sleep(0.05)
+        counts["start"] = len(anyio.get_running_tasks())
+        controller.append_text("a")
+        await anyio.sleep(0.3)  # the clock ticks every 0.1 s: the stream is quiet
+        counts["quiet"] = len(anyio.get_running_tasks())
+        for piece in "bcd":  # data flows: a task listens for the client meanwhile
+            controller.append_text(piece)
+            await anyio.sleep(0.01)
+        counts["flowing"] = len(anyio.get_running_tasks())
+        await anyio.sleep(0.3)
+        counts["quiet again"] = len(anyio.get_running_tasks())
+        await anyio.sleep_forever()
+
+    client = Client()
+    recorder = Recorder(run)
+    async with anyio.create_task_group() as task_group:
+        task_group.start_soon(_leave_after, client, 0.75)
+        assert await serve(recorder, client, heartbeat=0.8, listen=True) is Ending.CLIENT_GONE
+    assert client.sent == [b"<start>", b'0:"a"\n', b'0:"b"\n', b'0:"c"\n', b'0:"d"\n']
+    assert counts["quiet"] == counts["start"]
+    assert counts["flowing"] == counts["start"] + 1
+    assert counts["quiet again"] == counts["start"]
+    # Heard in the driver's own task, since the stream was quiet then.
+    assert recorder.finished_at is not None
+    assert recorder.finished_at - client.left_at < 0.1
+
+
+async def test_a_quiet_stream_still_sends_its_heartbeats_and_hears_its_client() -> None:
+    async def run(controller: sb.RunController) -> None:
+        controller.append_text("a")
+        await anyio.sleep_forever()
+
+    client = Client()
+    async with anyio.create_task_group() as task_group:
+        task_group.start_soon(_leave_after, client, 0.5)
+        assert await serve(run, client, heartbeat=0.15, listen=True) is Ending.CLIENT_GONE
+    assert client.sent[:2] == [b"<start>", b'0:"a"\n']
+    assert 2 <= len(client.sent[2:]) <= 3  # keepalives, about every 0.15 s
+    assert all(keepalive == client.sent[2] for keepalive in client.sent[2:])
+
+
+async def test_a_streaming_run_costs_one_send_per_ready_batch_and_no_task() -> None:
+    async def run(controller: sb.RunController) -> None:
         for _ in range(20):
             controller.append_text("t")
             await anyio.sleep(0.01)
 
-    async def check_quiet() -> None:
-        await quiet_after_one.wait()
-        assert writes.alive == 0
-
     client = Client()
+    tasks_before = len(_tasks())
     async with anyio.create_task_group() as task_group:
-        task_group.start_soon(check_quiet)
-        assert await serve(run, client) is Ending.COMPLETE
-    if lingering:
-        assert writes.started <= 5  # the opening's, the first delta's, then one for the stream
-    else:
-        assert writes.started >= 20  # a task per token
+
+        async def count_tasks() -> None:
+            await anyio.sleep(0.1)
+            # The test's own two (this one and the client watcher), the run's, the clock's.
+            assert len(_tasks()) - tasks_before <= 4
+
+        task_group.start_soon(count_tasks)
+        assert await serve(run, client, send_timeout=5.0) is Ending.COMPLETE
+    assert client.sent.count(b'0:"t"\n') == 20  # each token alone, as it came
+
+
+def _tasks() -> set[object]:
+    import asyncio
+
+    import sniffio
+
+    if sniffio.current_async_library() == "trio":
+        import trio
+
+        return set(trio.lowlevel.current_root_task().child_nurseries[0].child_tasks)
+    return set(asyncio.all_tasks())

@@ -1,0 +1,242 @@
+"""``Driver``: one stream delivered in the calling task, as :class:`~.delivery.Delivery` decides.
+
+Every host serves its streams through a driver.  What differs between hosts is only how bytes are
+sent and how the host learns that the client has gone, and both are given to the driver:
+
+- ``send(data)`` writes one item (an ASGI body message, a hand-over to a thread or a framework
+  that pulls the body, the frames of a WebSocket); ``OSError`` means the client is gone;
+- the host calls :meth:`Driver.client_gone` when the client leaves (ASGI ``http.disconnect``, a
+  WebSocket ``abort``, a framework that stopped pulling, a closed socket), or gives the driver
+  ``client``, a function that returns when the client has gone, and the driver listens itself.
+
+The driver's task waits in one place, between sends, until the run has something ready
+(:meth:`~streambridge.EncodedStream.when_ready`), the event loop's clock (:mod:`.clock`) reports
+idleness or a stuck send, the host shuts down, or the client goes.  So a token costs one wake-up,
+its encoding and the host's send.  A driver given ``client`` listens for it in its own task
+while the stream is quiet (the run's next batch interrupts that), and in a task of its own
+while data flows (from the second batch after a quiet tick of the clock to the next quiet
+tick), so an idle stream costs no task and a token no interruption.  However the delivery
+ends, even by a cancellation from outside, the run is closed under a shield before
+:meth:`Driver.run` returns or re-raises: it is cancelled after its grace, and its ``finally``
+blocks have run.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable
+
+from .._spawn import spawn_detached
+from .._wakeup import Wakeup
+from ..encoding import EncodedStream
+from . import clock
+from .delivery import Action, Delivery, Ending
+from .errors import SHUTDOWN_MESSAGE
+from .interrupt import Interruptible
+from .shutdown import StopSignal
+
+__all__ = ["Driver", "Send"]
+
+Send = Callable[[bytes], Awaitable[object]]
+"""Writes one item to the client (one send); raises ``OSError`` when the client is gone."""
+
+
+class Driver:
+    """Delivers ``source`` with ``send`` (see the module); ``opening`` is sent first, with the
+    same timeout (an HTTP host's response start); ``client()`` returns once the client has gone
+    (never raises: not hearing from the client means it has gone), and can be cancelled and
+    called again.  A send error other than ``OSError`` is raised from :meth:`run`, once the run
+    is closed."""
+
+    __slots__ = (
+        "_block",
+        "_client",
+        "_listening",
+        "_opening",
+        "_quiet",
+        "_send",
+        "_source",
+        "_wakes",
+        "_wakeup",
+        "heartbeat",
+        "last_sent",
+        "machine",
+        "send_started",
+        "send_timeout",
+    )
+
+    def __init__(
+        self,
+        source: EncodedStream,
+        send: Send,
+        *,
+        send_timeout: float | None,
+        opening: Callable[[], Awaitable[object]] | None = None,
+        client: Callable[[], Awaitable[object]] | None = None,
+    ) -> None:
+        self.machine = Delivery(opening=opening is not None)
+        self._source = source
+        self._send = send
+        self._opening = opening
+        self._wakeup = Wakeup()
+        self._block = Interruptible()
+        self._client = client
+        # Who listens for the client: a task (its cancel function) while the stream flows, or,
+        # while it is quiet, the driver's own task (the block it waits in, or nobody mid-send).
+        self._listening: Callable[[], object] | Interruptible | None = None
+        self._quiet = client is not None
+        self._wakes = 0  # batches made ready in this quiet spell
+        self.send_timeout = math.inf if send_timeout is None else send_timeout
+        self.heartbeat = math.inf if source.heartbeat is None else source.heartbeat
+        self.send_started: float | None = None
+        self.last_sent = clock.monotonic()
+
+    # -- events, from the run, the clock, the host -----------------------------------------------
+
+    def ready(self) -> None:
+        self.machine.ready()
+        if self._quiet:
+            # Each wake-up of a quiet stream interrupts its listening; from the second batch
+            # of a spell, data flows: a task listens instead, so a token costs no interruption.
+            self._wakes += 1
+            self._quiet = self._wakes < 2
+        self._wake()
+
+    def idle(self) -> None:
+        self.machine.idle()
+        self._wake()
+
+    def quiet(self) -> None:
+        """Nothing was sent for a tick of the clock: listen for the client in the driver's task."""
+        if self._client is None:
+            return
+        self._wakes = 0
+        if self._quiet:
+            return
+        self._quiet = True
+        listening = self._listening
+        if listening is not None and not isinstance(listening, Interruptible):
+            self._listening = None
+            listening()  # cancel the listening task
+        self._wakeup.wake()
+
+    def shut_down(self) -> None:
+        self.machine.shutdown()
+        self._wake()
+
+    def _wake(self) -> None:
+        listening = self._listening
+        if isinstance(listening, Interruptible):
+            listening.interrupt()
+        else:
+            self._wakeup.wake()
+
+    def client_gone(self) -> None:
+        """The client has gone: stop now, whatever the driver is waiting for."""
+        self.machine.client_gone()
+        self._block.interrupt()
+
+    def time_out(self) -> None:
+        self.machine.send_failed()
+        self._block.interrupt()
+
+    # -- delivering ------------------------------------------------------------------------------
+
+    async def run(self, shutdown: StopSignal) -> Ending:
+        """Deliver until the stream ends or one of the ways to stop comes first."""
+        # One frame for the whole delivery, not a helper's too: every open stream holds it.
+        machine, source, send, ready = self.machine, self._source, self._send, self.ready
+        monotonic = clock.monotonic
+        shutdown.on_set(self.shut_down)
+        clock.watch(self)
+        try:
+            async with self._block:
+                while (action := machine.next()) is not Action.FINISH:
+                    if action is Action.SEND:  # the hot path: one per token, written out
+                        data = source.take()
+                        if data:
+                            self.send_started = monotonic()
+                            try:
+                                await send(data)
+                            except OSError:
+                                machine.send_failed()
+                                continue
+                            finally:
+                                self.send_started = None
+                            self.last_sent = monotonic()
+                        # A protocol's end can be empty (AG-UI's after RUN_ERROR): it still ends.
+                        if source.ended:
+                            machine.sent(end=True)
+                        else:
+                            machine.sent()
+                            source.when_ready(ready)
+                    elif action is Action.WAIT:
+                        if self._quiet:
+                            await self._listen_here()
+                        else:
+                            if self._listening is None:
+                                self._listen()
+                            await self._wakeup.wait()
+                    else:
+                        await self._act(action)
+        finally:
+            listening, self._listening = self._listening, None
+            if listening is not None and not isinstance(listening, Interruptible):
+                listening()
+            clock.unwatch(self)
+            shutdown.forget(self.shut_down)
+            # Shielded where it waits, so even a cancelled driver waits for the run to stop.
+            await source.aclose()
+        ending = machine.ending
+        assert ending is not None  # only an ending stops the delivery, or an exception
+        return ending
+
+    async def _act(self, action: Action) -> None:
+        """What the machine asks for, other than a batch or a wait."""
+        if action is Action.OPEN:
+            opening, self._opening = self._opening, None
+            assert opening is not None
+            await self._timed(opening)
+        elif action is Action.KEEPALIVE:
+            await self._timed(self._send, self._source.protocol.keepalive)
+        else:  # CLOSE
+            tail = await self._source.close_with_error(SHUTDOWN_MESSAGE)
+            if tail:
+                await self._timed(self._send, tail)
+            else:
+                self.machine.sent()
+
+    # -- listening for the client ----------------------------------------------------------------
+
+    def _listen(self) -> None:
+        """Listen for the client in a task of its own (while the stream flows)."""
+        if self._client is not None and self._listening is None:
+            self._listening = spawn_detached(self._listen_in_task())
+
+    async def _listen_here(self) -> None:
+        """Listen for the client in the driver's task until the next event (a quiet stream's
+        wait: its listening task is gone, see :meth:`quiet`)."""
+        assert self._client is not None
+        block = self._listening = Interruptible()
+        async with block:
+            await self._client()
+            self.machine.client_gone()
+        self._listening = None
+
+    async def _listen_in_task(self) -> None:
+        assert self._client is not None
+        await self._client()
+        self.client_gone()
+
+    async def _timed(self, send: Callable[..., Awaitable[object]], *data: bytes) -> None:
+        """One send, timed by the clock; what it meant for the delivery goes to the machine."""
+        self.send_started = clock.monotonic()
+        try:
+            await send(*data)
+        except OSError:
+            self.machine.send_failed()
+            return
+        finally:
+            self.send_started = None
+        self.last_sent = clock.monotonic()
+        self.machine.sent()
