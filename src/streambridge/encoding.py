@@ -33,7 +33,16 @@ def _to_bytes(text: str) -> bytes:
 class EncodedStream:
     """The bytes of a run in one protocol.  ``aclose()`` or ``async with`` closes the run."""
 
-    __slots__ = ("_chunks", "_encoder", "_ended", "_heartbeat", "_run", "_stream", "protocol")
+    __slots__ = (
+        "_chunks",
+        "_encoder",
+        "_ended",
+        "_heartbeat",
+        "_run",
+        "_run_id",
+        "_stream",
+        "protocol",
+    )
 
     def __init__(
         self,
@@ -49,6 +58,7 @@ class EncodedStream:
         self._run = stream if isinstance(stream, RunStream) else None
         self._chunks = None if self._run is not None else stream.__aiter__()
         self._encoder: Encoder = protocol.new_encoder(input)
+        self._run_id = input.run_id  # for the log, when a chunk fails to encode
         self._ended = False
 
     def __aiter__(self) -> EncodedStream:
@@ -121,7 +131,8 @@ class EncodedStream:
         try:
             for chunk in batch:
                 append(encode(chunk))
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, RecursionError):
+            # RecursionError: nesting deeper than Python's stack (json encodes recursively).
             # Each chunk is encoded once: the encoder keeps running totals (usage, open calls).
             return self._end_after_failure(batch[len(parts)], parts)
         return _to_bytes("".join(parts))
@@ -129,8 +140,10 @@ class EncodedStream:
     def _end_after_failure(self, chunk: Chunk, parts: list[str]) -> bytes:
         """What encoded, then a generic error and the protocol's end; the caller stops the run."""
         logger.exception(
-            "a %s chunk could not be encoded as %s JSON; ending the stream "
-            "(send only JSON values: dict, list, str, finite numbers, bool, None)",
+            "run %s: a %s chunk could not be encoded as %s JSON; ending the stream "
+            "(send only JSON values: dict, list, str, finite numbers, bool, None, "
+            "nested no deeper than Python's recursion limit)",
+            self._run_id,
             chunk.type,
             self.protocol.name,
         )
