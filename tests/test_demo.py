@@ -10,7 +10,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -31,6 +30,7 @@ from streambridge.protocols import get_protocol, protocol_names
 from streambridge.transport.envelope import chunk_frame
 from streambridge.transport.events import EventSplitter
 from support.ci import skip_or_fail
+from support.ports import free_port
 
 PROTOCOLS = protocol_names()
 QUESTION = "Is it sunny in Buenos Aires today?"
@@ -608,17 +608,11 @@ def _cli() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "streambridge.cli"]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def _server(*args: str, cwd: Path | None = None) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """``streambridge <args> --port P`` running: its base URL and process.  At the end it gets
     Ctrl+C (SIGINT) and must exit 0 without a traceback."""
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [*_cli(), *args, "--port", str(port)],
         cwd=cwd,

@@ -4,7 +4,6 @@ answer of the demo assistant, so the examples and their commands cannot rot."""
 from __future__ import annotations
 
 import shlex
-import socket
 import subprocess
 import sys
 import tempfile
@@ -21,6 +20,7 @@ import httpx
 import pytest
 
 from streambridge.client import Message, fetch_message
+from support.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "examples" / "README.md"
@@ -65,12 +65,6 @@ def _body(protocol: str) -> dict[str, Any]:
     return BODIES.get(protocol, {"messages": [{"role": "user", "content": QUESTION}]})
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _argv(command: str, port: int) -> list[str]:
     """The README's command, on a free port (and, for gunicorn, without the control socket that
     several gunicorns at once would share)."""
@@ -105,7 +99,7 @@ def examples() -> Iterator[dict[str, Example]]:
     with ExitStack() as stack:
         pool = stack.enter_context(ThreadPoolExecutor(len(EXAMPLES)))
         for name, (command, protocol) in EXAMPLES.items():
-            port = _free_port()
+            port = free_port()
             log = stack.enter_context(tempfile.TemporaryFile())
             server = subprocess.Popen(_argv(command, port), cwd=ROOT, stdout=log, stderr=log)
             stack.callback(_stop, server)

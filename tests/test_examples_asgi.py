@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,6 +21,7 @@ from httpx_ws import connect_ws
 import streambridge as sb
 from streambridge.client import Message, MessageAccumulator, accumulate, decode
 from streambridge.transport import chunk_event
+from support.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -70,14 +70,8 @@ class Running:
         return self.log.read_text(errors="replace")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _start(name: str, example: Example, logs: Path) -> Running:
-    port = _free_port()
+    port = free_port()
     log = logs / f"{name}.log"
     # `uv run X` runs the environment's X: here, the console script beside this interpreter.
     script, *options = example.command

@@ -310,3 +310,23 @@ async def test_data_chunk_reaches_the_consumer_unencoded() -> None:
 
     async with sb.create_run(run) as stream:
         assert [chunk async for chunk in stream] == [Data(marker)]
+
+
+async def test_text_that_is_not_a_str_is_refused_where_the_run_appends_it() -> None:
+    refused: list[str] = []
+
+    async def run(controller: sb.RunController) -> None:
+        call = controller.add_tool_call("lookup")
+        for append in (controller.append_text, controller.append_reasoning, call.append_args_text):
+            try:
+                append(None)  # type: ignore[arg-type]
+            except TypeError as exc:
+                refused.append(str(exc))
+        controller.append_text("still running")
+
+    chunks = [chunk async for chunk in sb.create_run(run)]
+    assert [c.text for c in chunks if isinstance(c, TextDelta)] == ["still running"]
+    assert len(refused) == 3
+    assert refused[0].startswith("append_text() takes a str, got NoneType")
+    assert "skip a delta whose text is None" in refused[0]
+    assert refused[2].startswith("append_args_text() takes a str")

@@ -411,6 +411,8 @@ class ToolCallController:
                 f"tool call {self.tool_call_id!r}: its arguments are already closed "
                 "(close_args(), set_response() or the end of its step); append them before"
             )
+        if not isinstance(text, str):
+            raise _not_text("append_args_text", text)
         self._core.emit(ToolCallArgsDelta(self.tool_call_id, text))
 
     def close_args(self) -> None:
@@ -461,9 +463,13 @@ class RunController:
         return RunController(self._core, parent_id)
 
     def append_text(self, text: str) -> None:
+        if not isinstance(text, str):
+            raise _not_text("append_text", text)
         self._core.emit(TextDelta(text, self._parent_id))
 
     def append_reasoning(self, text: str) -> None:
+        if not isinstance(text, str):
+            raise _not_text("append_reasoning", text)
         self._core.emit(ReasoningDelta(text, self._parent_id))
 
     def add_tool_call(self, tool_name: str, tool_call_id: str | None = None) -> ToolCallController:
@@ -775,6 +781,15 @@ class RunStream:
                 await core.done.wait()
             core.cancel()
             await core.done.wait()
+
+
+def _not_text(method: str, value: object) -> TypeError:
+    """Refused where it is called, so the traceback points at the run's line (a text that
+    reached an encoder would only end the stream there)."""
+    hint = " (skip a delta whose text is None: a model's first delta often has none)"
+    return TypeError(
+        f"{method}() takes a str, got {type(value).__name__}{hint if value is None else ''}"
+    )
 
 
 async def _drive(run: RunFunction, core: _RunCore) -> None:

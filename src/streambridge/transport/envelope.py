@@ -71,16 +71,30 @@ def chunk_frame(request_id: str, sequence: int, event: Event, framing: str) -> s
     if framing == "sse":
         if event.data == _DONE:
             return None
-        try:
-            frame["chunk"] = json.loads(event.data)
-        except ValueError:
-            frame["chunk"] = event.data
-            frame["raw"] = True
         if event.name is not None:
             frame["event"] = event.name
+        try:
+            frame["chunk"] = json.loads(event.data)
+            return _sendable(dumps(frame))
+        except (ValueError, RecursionError):
+            # Not JSON, or nested too deep to parse again: the event's text as it is.
+            frame["chunk"] = event.data
+            frame["raw"] = True
     else:
         frame["chunk"] = event.data
-    return dumps(frame)
+    return _sendable(dumps(frame))
+
+
+def _sendable(text: str) -> str:
+    """``text`` as a WebSocket can send it: UTF-8, so a lone surrogate (which can only sit
+    inside a JSON string here) becomes its ``\\uXXXX`` escape, the same code unit once decoded."""
+    if text.isascii():
+        return text
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode()
+    return text
 
 
 def chunk_event(frame: dict[str, Any], framing: Literal["sse", "lines"]) -> Event:

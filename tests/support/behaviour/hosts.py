@@ -10,7 +10,6 @@ use, and stopped at its end; their logs are checked for server-side errors then.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import httpx
 
+from ..ports import free_port
 from .app import OPTIONS, PATH
 
 TESTS = Path(__file__).resolve().parents[2]
@@ -216,18 +216,13 @@ side the twenty of them take about 40 s on 2 cores; whichever host the session's
 happens to use (tests run in a random order) may be among the last to be ready."""
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class ServerPool:
     """Starts each host's server once and keeps it for the session."""
 
     def __init__(self) -> None:
         self._live: dict[str, LiveHost] = {}
         self._ready: set[str] = set()
+        self._ports: set[int] = set()
         self._logs = Path(tempfile.mkdtemp(prefix="streambridge-hosts-"))
 
     def start(self, hosts: list[Host]) -> None:
@@ -246,7 +241,7 @@ class ServerPool:
         return live
 
     def _launch(self, host: Host) -> LiveHost:
-        port = _free_port()
+        port = free_port(self._ports)
         log_path = self._logs / f"{host.name}.log"
         path = os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])
         env = {**os.environ, "PYTHONPATH": path, "PYTHONUNBUFFERED": "1"}
