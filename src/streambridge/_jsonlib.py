@@ -15,13 +15,37 @@ from typing import Any
 
 __all__ = ["dumps", "dumps_str", "loads"]
 
-dumps: Callable[[Any], str] = json.JSONEncoder(
+_encode: Callable[[Any], str] = json.JSONEncoder(
     ensure_ascii=False, separators=(",", ":"), allow_nan=False
 ).encode
-"""Compact JSON text of a value; raises ``ValueError`` for NaN/Infinity, ``TypeError`` for
-anything JSON cannot hold."""
+_encode_str: Callable[[str], str] = json.encoder.encode_basestring
 
-dumps_str: Callable[[str], str] = json.encoder.encode_basestring
-"""JSON text of a ``str`` (the fast path for text deltas)."""
+
+def dumps(value: Any) -> str:
+    """Compact JSON text of a value; raises ``ValueError`` for NaN/Infinity, ``TypeError`` for
+    anything JSON cannot hold."""
+    return _one_line(_encode(value))
+
+
+def dumps_str(text: str) -> str:
+    """JSON text of a ``str`` (the fast path for text deltas)."""
+    return _one_line(_encode_str(text))
+
+
+def _one_line(text: str) -> str:
+    """``text`` with U+2028, U+2029 and U+0085 escaped.  JSON allows them raw, but Python's
+    ``str.splitlines`` (and so a line-based reader) breaks a line at each.  They can only sit
+    inside JSON strings, where the escape is the same character; an ASCII text (the usual
+    case, and an O(1) check) has none."""
+    if text.isascii():
+        return text
+    if "\u2028" in text:
+        text = text.replace("\u2028", "\\u2028")
+    if "\u2029" in text:
+        text = text.replace("\u2029", "\\u2029")
+    if "\x85" in text:
+        text = text.replace("\x85", "\\u0085")
+    return text
+
 
 loads: Callable[[str | bytes], Any] = json.loads
