@@ -1075,9 +1075,12 @@ def concurrency_table(results: Results) -> list[str]:
             continue
         cpu = search.cpu_at(ns)
         streams, per_token = ratio(search.passed, bare_n), ratio(cpu, bare_cpu)
-        if name.startswith(STREAMBRIDGE) and bare_n and bare_cpu:
+        # Each target where its floor was measured (at the smallest sizes the bare app's CPU
+        # time can read 0: /proc counts it in clock ticks).
+        if name.startswith(STREAMBRIDGE) and bare_n:
             streams += f" (≥ {BARE_STREAMS_TARGET}x: "
             streams += f"{yes(search.passed >= BARE_STREAMS_TARGET * bare_n)})"
+        if name.startswith(STREAMBRIDGE) and bare_cpu:
             per_token += f" (≤ {BARE_CPU_TARGET}x: {yes(cpu <= BARE_CPU_TARGET * bare_cpu)})"
         lines.append(
             f"| {label} | {search.label()} | {search.cpu_per_token_us():.0f} µs | {cpu:.0f} µs "

@@ -409,7 +409,9 @@ DONE = [("done", "[DONE]")]
 
 
 def compact(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    """Compact JSON as streambridge writes it: U+2028 escaped, so that every event is one line."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return text.replace("\u2028", "\\u2028")
 
 
 def wire(frames: list[tuple[str, Any]]) -> str:
@@ -509,7 +511,7 @@ def test_text_frames() -> None:
                     (
                         "thread.message.delta",
                         '{"id":"msg_g_1","object":"thread.message.delta","delta":{"content":'
-                        '[{"index":0,"type":"text","text":{"value":"“there” \u2028"}}]}}',
+                        '[{"index":0,"type":"text","text":{"value":"“there” \\u2028"}}]}}',
                     )
                 ],
             ),

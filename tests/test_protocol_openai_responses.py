@@ -61,10 +61,11 @@ GENERIC = sb.run.GENERIC_ERROR_MESSAGE
 
 
 def frame(type_: str, seq: int, **fields: Any) -> str:
-    """One event as OpenAI frames it: its type as the SSE event name, compact JSON data."""
+    """One event as OpenAI frames it: its type as the SSE event name, compact JSON data (with
+    U+2028 escaped, which streambridge writes so that every event is one line)."""
     data = json.dumps(
         {"type": type_, "sequence_number": seq, **fields}, ensure_ascii=False, separators=(",", ":")
-    )
+    ).replace("\u2028", "\\u2028")
     return f"event: {type_}\ndata: {data}\n\n"
 
 
