@@ -120,6 +120,25 @@ async def test_post_streams_the_run_and_its_request_is_the_scope() -> None:
     assert runs.ended[0][2] is scope
 
 
+async def test_a_middleware_that_adds_headers_in_place_adds_them_to_its_response_only() -> None:
+    # As Starlette's MutableHeaders(scope=message) does: the list the app sent, extended.
+    app = StreamApp(Runs().hello)
+
+    async def adds_a_header(scope: Scope, receive: Any, send: Any) -> None:
+        async def send_with_header(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"].append((b"x-added", b"1"))
+            await send(message)
+
+        await app(scope, receive, send_with_header)
+
+    for _ in range(2):
+        client = post()
+        await adds_a_header(http_scope(), client.receive, client.send)
+        names = [name for name, _ in client.messages[0]["headers"]]
+        assert names.count(b"x-added") == 1
+
+
 async def test_head_error_has_the_headers_of_the_json_but_no_body() -> None:
     client = Client([])
     await StreamApp(Runs().hello)(

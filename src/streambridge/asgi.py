@@ -231,7 +231,8 @@ _STREAM_HEADERS: dict[str, tuple[WireProtocol, RawHeaders]] = {}
 
 
 def _stream_headers(protocol: WireProtocol) -> RawHeaders:
-    """A stream's response headers, encoded once per protocol (the list is shared: read only)."""
+    """A stream's response headers, encoded once per protocol (shared: :func:`_start` sends a
+    copy, since middleware may add to a response's header list in place)."""
     cached = _STREAM_HEADERS.get(protocol.name)
     if cached is None or cached[0] is not protocol:
         cached = _STREAM_HEADERS[protocol.name] = (protocol, _raw(stream_headers(protocol)))
@@ -243,7 +244,7 @@ def _raw(headers: list[tuple[str, str]]) -> RawHeaders:
 
 
 async def _start(send: Send, headers: RawHeaders, *, body_follows: bool = True) -> None:
-    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.start", "status": 200, "headers": list(headers)})
     if not body_follows:
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
