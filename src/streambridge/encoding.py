@@ -101,10 +101,8 @@ class EncodedStream:
         The first call starts the run; :meth:`when_ready` says when to take again.  When a
         chunk fails to encode, the bytes end the stream with an error and the caller closes it.
         """
-        run = self._run
-        if self._ended or run is None:
-            if run is None:
-                self._taken_run()  # raises: say what is wrong
+        run = self._taken_run()
+        if self._ended:
             return None
         batch = run.take_batch()
         return None if batch == [] else self._encode(batch)
