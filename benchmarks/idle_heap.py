@@ -26,7 +26,6 @@ import stand_in_server
 from streambridge.asgi import StreamApp
 
 HARNESS = "stand-in server"
-QUIET = 2 * 15.0 / 8 + 0.5  # seconds: two ticks of the clock at the default heartbeat, and some
 HARNESS_FILES = {__file__, stand_in_server.__file__}
 
 
@@ -60,9 +59,7 @@ async def open_streams(app: StreamApp, count: int) -> list[asyncio.Task[None]]:
     firsts = [loop.create_future() for _ in range(count)]
     tasks = [loop.create_task(serve_one(app, first)) for first in firsts]
     await asyncio.gather(*firsts)
-    # Idle: every stream has sent its delta and waits, and has been quiet for over a tick of the
-    # clock (a default heartbeat / 8), so it listens for its client in its own task.
-    await asyncio.sleep(QUIET)
+    await asyncio.sleep(0.2)  # idle: every stream has sent its delta and waits
     return tasks
 
 

@@ -33,8 +33,8 @@ the rows interleaved in each (each round runs every row):
     ``0:"x"`` lines).
 (2) memory: 2,000 idle open streams (one delta, then the run waits on a 1-hour sleep without
     looking at cancellation; heartbeats at each library's default).  Server RSS
-    (``/proc/<pid>/status`` VmRSS) with them open for 4.5 s minus its RSS before, after a
-    warm-up, divided by 2,000; median of 2 rounds, each on fresh servers.  The same is measured
+    (``/proc/<pid>/status`` VmRSS) with them open minus its RSS before, after a warm-up,
+    divided by 2,000; median of 2 rounds, each on fresh servers.  The same is measured
     for a bare ASGI app (no library), the floor that the server itself costs per open response.
 (3) disconnect: the client reads the first delta of such a stream and closes its socket; the
     run's ``finally`` writes ``time.monotonic()`` (one clock for every process on Linux) to a
@@ -131,10 +131,6 @@ class Sizes:
     precision: float = 0.15
     confirm_failures: bool = True
     settle: float = 1.0  # seconds a server is left alone before its RSS is read
-    # Seconds (2)'s streams idle before the RSS is read: over two ticks of streambridge's clock at
-    # the default heartbeat (15 s / 8), after which an idle stream has gone quiet (docs: the
-    # architecture page).
-    idle_wait: float = 4.5
 
 
 FULL = Sizes(memory_rounds=2)
@@ -160,7 +156,6 @@ SMOKE = Sizes(
     precision=1.0,
     confirm_failures=False,
     settle=0.1,
-    idle_wait=0.1,
 )
 
 
@@ -609,7 +604,7 @@ async def memory_round(server: Server, sizes: Sizes, result: Memory) -> None:
     await asyncio.sleep(sizes.settle / 2)
     result.idle_kib.append(server.rss_kib())
     transports = await open_idle_streams(server.port, sizes.idle_streams)
-    await asyncio.sleep(sizes.idle_wait)
+    await asyncio.sleep(sizes.settle)
     result.open_kib.append(server.rss_kib())
     for transport in transports:
         transport.close()
