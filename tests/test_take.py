@@ -49,13 +49,17 @@ async def test_take_starts_the_run_and_when_ready_calls_back_once_when_a_chunk_i
 
 
 async def test_when_ready_calls_back_at_once_when_something_is_ready() -> None:
+    appended = anyio.Event()
+
     async def run(controller: sb.RunController) -> None:
         controller.append_text("a")
+        appended.set()
         await anyio.sleep_forever()
 
     async with sb.create_run(run) as stream:
         assert stream.take_batch() == []
-        await anyio.lowlevel.checkpoint()  # the run appends "a"
+        with anyio.fail_after(1):
+            await appended.wait()
         calls = Calls()
         stream.when_ready(calls)
         assert calls.count == 1
