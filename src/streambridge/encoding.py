@@ -10,15 +10,29 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterable, Callable
 from types import TracebackType
+from typing import Protocol
 
 from .chunks import Chunk, Error
 from .input import RunInput, new_run_id
 from .protocols import Encoder, WireProtocol, get_protocol
 from .run import GENERIC_ERROR_MESSAGE, RunStream
 
-__all__ = ["EncodedStream", "encode"]
+__all__ = ["BatchSource", "EncodedStream", "encode"]
 
 logger = logging.getLogger("streambridge")
+
+
+class BatchSource(Protocol):
+    """What an encoded stream reads batches from: a run's own stream
+    (:class:`~streambridge.RunStream`), or a reader of a stored run's log."""
+
+    def take_batch(self) -> list[Chunk] | None: ...
+
+    def when_ready(self, callback: Callable[[], object]) -> None: ...
+
+    async def next_batch(self, idle_timeout: float | None = None) -> list[Chunk] | None: ...
+
+    async def aclose(self) -> None: ...
 
 
 def _to_bytes(text: str) -> bytes:
@@ -40,23 +54,35 @@ class EncodedStream:
         "_heartbeat",
         "_run",
         "_run_id",
+        "_separator",
+        "_skip",
         "_stream",
         "protocol",
     )
 
     def __init__(
         self,
-        stream: AsyncIterable[Chunk],
+        stream: AsyncIterable[Chunk] | BatchSource,
         protocol: WireProtocol,
         heartbeat: float | None,
         input: RunInput,
+        *,
+        skip_events: int = 0,
     ) -> None:
         self.protocol = protocol
         self._stream = stream
         self._heartbeat = heartbeat
-        # A run is read a batch at a time; any other stream a chunk at a time.
-        self._run = stream if isinstance(stream, RunStream) else None
-        self._chunks = None if self._run is not None else stream.__aiter__()
+        # A run (or a stored run's log) is read a batch at a time; any other stream a chunk
+        # at a time.
+        self._run: BatchSource | None = None
+        self._chunks = None
+        if hasattr(stream, "take_batch"):
+            self._run = stream  # type: ignore[assignment]
+        else:
+            self._chunks = stream.__aiter__()
+        # A reader resuming after the events it has: the same encoding, those events left out.
+        self._skip = skip_events
+        self._separator = "\n\n" if protocol.framing == "sse" else "\n"
         self._encoder: Encoder = protocol.new_encoder(input)
         self._run_id = input.run_id  # for the log, when a chunk fails to encode
         self._ended = False
@@ -111,7 +137,7 @@ class EncodedStream:
         """Call ``callback()`` once :meth:`take` has bytes (see :meth:`RunStream.when_ready`)."""
         self._taken_run().when_ready(callback)
 
-    def _taken_run(self) -> RunStream:
+    def _taken_run(self) -> BatchSource:
         if self._run is None:
             raise TypeError("take() needs the stream of create_run(), not another async iterable")
         return self._run
@@ -120,7 +146,7 @@ class EncodedStream:
         """A batch's bytes: ``None`` is the end of the run, ``[]`` an idle heartbeat."""
         if batch is None:
             self._ended = True
-            return _to_bytes(self._encoder.finish())
+            return self._out(self._encoder.finish())
         if not batch:
             return self.protocol.keepalive
         encode = self._encoder.encode
@@ -133,7 +159,21 @@ class EncodedStream:
             # RecursionError: nesting deeper than Python's stack (json encodes recursively).
             # Each chunk is encoded once: the encoder keeps running totals (usage, open calls).
             return self._end_after_failure(batch[len(parts)], parts)
-        return _to_bytes("".join(parts))
+        return self._out("".join(parts))
+
+    def _out(self, text: str) -> bytes:
+        if self._skip:
+            text = self._skip_events(text)
+        return _to_bytes(text)
+
+    def _skip_events(self, text: str) -> str:
+        """``text`` without its first events, as many as are left to skip (an encoder's text
+        is whole events, each ended by the framing's separator)."""
+        separator, start = self._separator, 0
+        while self._skip and (end := text.find(separator, start)) >= 0:
+            start = end + len(separator)
+            self._skip -= 1
+        return text[start:]
 
     def _end_after_failure(self, chunk: Chunk, parts: list[str]) -> bytes:
         """What encoded, then a generic error and the protocol's end; the caller stops the run."""
@@ -148,7 +188,7 @@ class EncodedStream:
         parts.append(self._encoder.encode(Error(GENERIC_ERROR_MESSAGE)))
         parts.append(self._encoder.finish())
         self._ended = True
-        return _to_bytes("".join(parts))
+        return self._out("".join(parts))
 
     async def close_with_error(self, message: str) -> bytes:
         """Stop the run and return the protocol's error event and end, for a host that must end
@@ -160,7 +200,7 @@ class EncodedStream:
             await self.aclose()
             return b""
         await self.aclose()
-        return _to_bytes(self._encoder.encode(Error(message)) + self._encoder.finish())
+        return self._out(self._encoder.encode(Error(message)) + self._encoder.finish())
 
     async def aclose(self) -> None:
         """Close the chunk stream (cancelling its run if it is still going)."""

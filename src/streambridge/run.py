@@ -741,6 +741,24 @@ class RunStream:
         else:
             core.notify = callback
 
+    @property
+    def ended(self) -> bool:
+        """True once the run has finished (returned, failed or been cancelled)."""
+        core = self._core
+        return core is not None and core.finished
+
+    @property
+    def cancelled(self) -> bool:
+        """True when the stream was closed before the run finished by itself."""
+        core = self._core
+        return core is not None and core.cancelled.is_set()
+
+    @property
+    def failed(self) -> bool:
+        """True when the run ended with an error (its stream's last chunk is the Error)."""
+        core = self._core
+        return core is not None and core.failure is not None
+
     def _rest(self) -> list[Chunk]:
         """What ``async for`` left of the last batch."""
         rest = self._batch[self._position :]

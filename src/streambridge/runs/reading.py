@@ -1,0 +1,97 @@
+"""The readers' side: a stored run's log, encoded in any protocol from its start.
+
+Encoders are pure, so a reader gets the bytes the run's first reader got, in its own protocol:
+the log replayed through a fresh encoder, the events the reader already has left out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import anyio
+
+from ..chunks import Chunk, Error
+from ..encoding import EncodedStream
+from ..protocols import WireProtocol
+from .store import LogCursor, LogTrimmedError, RunRecord, RunStore
+
+__all__ = ["TRIMMED_MESSAGE", "read_run"]
+
+TRIMMED_MESSAGE = "This answer is too long to be replayed from here; reload the conversation."
+"""What a reader sees when the run's log no longer holds what it needs (see the store's
+limits): the start, for a new reader, or the next chunks, for one that fell behind."""
+
+
+async def read_run(
+    store: RunStore,
+    record: RunRecord,
+    protocol: WireProtocol,
+    *,
+    heartbeat: float | None,
+    skip_events: int = 0,
+    stop_on_close: bool = False,
+) -> EncodedStream:
+    """The run's bytes in ``protocol``, from its start, without its first ``skip_events``
+    events.  ``stop_on_close``: closing the stream before the run's end stops the run (the
+    reader that started it, when a disconnect cancels runs).
+
+    A log whose start was trimmed, or a reader that fell behind a trimmed log, gets an error
+    and the protocol's end: never a replay with a gap.
+    """
+    cursor: LogCursor | None
+    try:
+        cursor = await store.read(record.run_id)
+    except (LogTrimmedError, KeyError):  # KeyError: expired since the record was looked up
+        cursor = None
+    reader = _Reader(cursor, store if stop_on_close else None, record.run_id)
+    return EncodedStream(reader, protocol, heartbeat, record.input, skip_events=skip_events)
+
+
+class _Reader:
+    """A cursor as an encoded stream reads it: a gap becomes an error and the end, and an early
+    close may stop the run."""
+
+    __slots__ = ("_cursor", "_ended", "_gap", "_run_id", "_stopping")
+
+    def __init__(self, cursor: LogCursor | None, stopping: RunStore | None, run_id: str) -> None:
+        self._cursor = cursor
+        self._stopping = stopping
+        self._run_id = run_id
+        self._ended = False
+        self._gap = cursor is None  # the chunks this reader needs are gone
+
+    def take_batch(self) -> list[Chunk] | None:
+        cursor = self._cursor
+        if cursor is not None:
+            try:
+                batch = cursor.take_batch()
+            except LogTrimmedError:
+                self._cursor, self._gap = None, True
+        if self._cursor is None:
+            batch = [Error(TRIMMED_MESSAGE)] if self._gap else None
+            self._gap = False
+        self._ended = batch is None
+        return batch
+
+    def when_ready(self, callback: Callable[[], object]) -> None:
+        if self._cursor is None:
+            callback()
+        else:
+            self._cursor.when_ready(callback)
+
+    async def next_batch(self, idle_timeout: float | None = None) -> list[Chunk] | None:
+        while not (batch := self.take_batch()) and batch is not None:
+            ready = anyio.Event()
+            self.when_ready(ready.set)
+            with anyio.move_on_after(idle_timeout):
+                await ready.wait()
+            if not ready.is_set():
+                return []
+        return batch
+
+    async def aclose(self) -> None:
+        with anyio.CancelScope(shield=True):
+            if self._cursor is not None:
+                await self._cursor.aclose()
+            if self._stopping is not None and not self._ended:
+                await self._stopping.request_stop(self._run_id)
