@@ -52,3 +52,23 @@ async def test_no_protocol_writes_a_line_break_that_json_allows_raw(protocol: st
     decoded = body.decode()
     assert not any(char in decoded for char in LINE_BREAKS_JSON_ALLOWS)
     assert "one\\u2028two\\u2029three\\u0085four" in decoded
+
+
+def test_json_carried_as_text_keeps_its_characters() -> None:
+    """A tool's error result travels as its JSON text; the frame escapes U+0085 once, so the
+    client reads the text the run made, not an escape of it."""
+    import streambridge as sb
+    from streambridge.chunks import ToolCallArgsFinish, ToolCallBegin, ToolResult
+    from streambridge.client import accumulate, decode
+
+    chunks = [
+        ToolCallBegin("c1", "t"),
+        ToolCallArgsFinish("c1"),
+        ToolResult("c1", ["\x85"], None, True),
+    ]
+    for protocol in ("ui-message-stream", "ag-ui"):
+        encoder = sb.get_protocol(protocol).new_encoder(sb.RunInput(run_id="r", created_at=1))
+        data = ("".join(encoder.encode(c) for c in chunks) + encoder.finish()).encode()
+        assert "\x85".encode() not in data  # the frame has it escaped
+        message = accumulate(list(decode(data, protocol)))
+        assert message.tool_calls[0].result in (["\x85"], '["\x85"]'), protocol

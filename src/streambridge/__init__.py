@@ -21,17 +21,20 @@ from .run import (
     ToolCallController,
     create_run,
 )
+from .runs import MemoryStore, RunStatus
 from .state import StateError, StateProxy
 
 __all__ = [
     "BufferOverflowError",
     "CancellationSignal",
     "EncodedStream",
+    "MemoryStore",
     "RequestError",
     "RunController",
     "RunError",
     "RunFunction",
     "RunInput",
+    "RunStatus",
     "RunStream",
     "StateError",
     "StateProxy",

@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["dumps", "dumps_str", "loads"]
+__all__ = ["dumps", "dumps_str", "json_text", "loads"]
 
 _encode: Callable[[Any], str] = json.JSONEncoder(
     ensure_ascii=False, separators=(",", ":"), allow_nan=False
@@ -25,6 +25,13 @@ def dumps(value: Any) -> str:
     """Compact JSON text of a value; raises ``ValueError`` for NaN/Infinity, ``TypeError`` for
     anything JSON cannot hold."""
     return _one_line(_encode(value))
+
+
+def json_text(value: Any) -> str:
+    """:func:`dumps` for JSON that travels as a string's content (a tool's error text): the
+    frame around it escapes what a line-based reader needs, and escaping here too would change
+    the text the client reads."""
+    return _encode(value)
 
 
 def dumps_str(text: str) -> str:

@@ -33,6 +33,7 @@ from .transport import (
     Driver,
     Ending,
     HTTPError,
+    Reply,
     StreamEndpoint,
     StreamHost,
     StreamOptions,
@@ -105,11 +106,15 @@ class StreamMiddleware:
         self.routes = {
             path: StreamEndpoint(run, stream_options, self.streams) for path, run in routes.items()
         }
+        self.keeps_runs = stream_options.store is not None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind in ("http", "websocket"):
-            endpoint = self.routes.get(route_path(scope))
+            path = route_path(scope)
+            endpoint = self.routes.get(path)
+            if endpoint is None and kind == "http" and self.keeps_runs:
+                endpoint = self._keeper_of(scope["method"], path)
             if endpoint is not None:
                 serve = serve_http if kind == "http" else serve_websocket
                 await serve(endpoint, scope, receive, send)
@@ -117,6 +122,14 @@ class StreamMiddleware:
         elif kind == "lifespan":
             receive = partial(_lifespan_receive, self.streams, receive)
         await self.app(scope, receive, send)
+
+    def _keeper_of(self, method: str, path: str) -> StreamEndpoint | None:
+        """The route below whose path ``path`` is a request about one of its runs (see
+        :mod:`streambridge.transport.attach`); anything else there is the app's."""
+        for prefix, endpoint in self.routes.items():
+            if path.startswith(prefix.rstrip("/") + "/") and endpoint.run_request(method, path):
+                return endpoint
+        return None
 
     async def shutdown(self) -> None:
         """End every open stream of every route cleanly (see :meth:`StreamApp.shutdown`)."""
@@ -154,14 +167,33 @@ async def serve_http(
     :class:`~streambridge.transport.ClientDisconnected` if the client leaves mid-body.
     """
     method = scope["method"]
+    request = scope if request is None else request
     try:
-        protocol, run_input = await endpoint.read_request(
-            method,
-            scope.get("query_string", b""),
-            _header(scope, b"content-length"),
-            _request_body(receive) if body is None else body,
-        )
-        if run_input is None:  # HEAD
+        run_request = endpoint.run_request(method, scope["path"])
+        if run_request is not None:
+            source = await endpoint.answer(
+                run_request,
+                query_string=scope.get("query_string", b""),
+                last_event_id=_header(scope, b"last-event-id"),
+                request=request,
+            )
+            if isinstance(source, Reply):
+                await _reply(send, source, head=method == "HEAD")
+                return
+            protocol = source.protocol
+        else:
+            protocol, run_input = await endpoint.read_request(
+                method,
+                scope.get("query_string", b""),
+                _header(scope, b"content-length"),
+                _request_body(receive) if body is None else body,
+            )
+            if run_input is None:  # HEAD
+                await _start(send, _stream_headers(protocol), body_follows=False)
+                return
+            source = await endpoint.open(protocol, run_input, request)
+        if method == "HEAD":
+            await source.aclose()
             await _start(send, _stream_headers(protocol), body_follows=False)
             return
     except HTTPError as error:
@@ -172,9 +204,13 @@ async def serve_http(
         return
 
     timeout = endpoint.options.send_timeout
-    exchange = _Exchange(receive, send, _stream_headers(protocol))
+    headers = _stream_headers(protocol)
+    if endpoint.options.store is not None and source.run_id is not None:
+        # The id to attach to this run by, or to stop it with, from another request.
+        headers = [*headers, (RUN_ID_HEADER, source.run_id.encode("latin-1"))]
+    exchange = _Exchange(receive, send, headers)
     driver = Driver(
-        endpoint.open(protocol, run_input, scope if request is None else request),
+        source,
         exchange,
         send_timeout=timeout,
         opening=exchange.start,
@@ -227,6 +263,7 @@ class _Exchange:
 
 
 RawHeaders = list[tuple[bytes, bytes]]
+RUN_ID_HEADER = b"x-resumable-stream-id"
 _STREAM_HEADERS: dict[str, tuple[WireProtocol, RawHeaders]] = {}
 
 
@@ -247,6 +284,12 @@ async def _start(send: Send, headers: RawHeaders, *, body_follows: bool = True) 
     await send({"type": "http.response.start", "status": 200, "headers": list(headers)})
     if not body_follows:
         await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _reply(send: Send, reply: Reply, *, head: bool) -> None:
+    raw = _raw(reply.headers())
+    await send({"type": "http.response.start", "status": reply.status, "headers": raw})
+    await send({"type": "http.response.body", "body": b"" if head else reply.body()})
 
 
 async def _answer_error(send: Send, error: HTTPError, *, head: bool) -> None:

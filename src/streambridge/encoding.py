@@ -116,6 +116,11 @@ class EncodedStream:
         return self._ended
 
     @property
+    def run_id(self) -> str | None:
+        """The id of the run these bytes are of."""
+        return self._run_id
+
+    @property
     def heartbeat(self) -> float | None:
         """Seconds of idleness after which a transport sends the protocol's keepalive."""
         return self._heartbeat

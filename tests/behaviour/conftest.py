@@ -17,7 +17,7 @@ def servers(request: pytest.FixtureRequest) -> Iterator[ServerPool]:
         params[name].name: params[name]
         for item in request.session.items
         if (params := getattr(getattr(item, "callspec", None), "params", None))
-        for name in ("host", "ws_host")
+        for name in ("host", "ws_host", "stored_host")
         if name in params
     }
     pool.start(list(wanted.values()))

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, cast
 
-from .._jsonlib import dumps, dumps_str, loads
+from .._jsonlib import dumps, dumps_str, json_text, loads
 from ..chunks import (
     Annotations,
     Chunk,
@@ -246,7 +246,7 @@ class AGUIEncoder:
             "type": "TOOL_CALL_RESULT",
             "messageId": f"{self._run_id}-result-{chunk.tool_call_id}",
             "toolCallId": chunk.tool_call_id,
-            "content": result if is_text else dumps(result),
+            "content": result if is_text else json_text(result),
             "role": "tool",
         }
         meta = _meta(

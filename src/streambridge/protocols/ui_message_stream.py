@@ -20,7 +20,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from .._jsonlib import dumps, dumps_str, loads
+from .._jsonlib import dumps, dumps_str, json_text, loads
 from ..chunks import (
     Annotations,
     Chunk,
@@ -240,7 +240,7 @@ class UIMessageStreamEncoder:
         if call is None:
             return ""  # the client fails on a result for a call it never saw
         if chunk.is_error:
-            error = chunk.result if isinstance(chunk.result, str) else dumps(chunk.result)
+            error = chunk.result if isinstance(chunk.result, str) else json_text(chunk.result)
             frame = sse_json(
                 {"type": "tool-output-error", "toolCallId": chunk.tool_call_id, "errorText": error}
             )

@@ -12,10 +12,11 @@ import anyio
 
 from ..chunks import Chunk, Error
 from ..encoding import EncodedStream
+from ..input import RunInput
 from ..protocols import WireProtocol
 from .store import LogCursor, LogTrimmedError, RunRecord, RunStore
 
-__all__ = ["TRIMMED_MESSAGE", "read_run"]
+__all__ = ["TRIMMED_MESSAGE", "read_run", "refusal"]
 
 TRIMMED_MESSAGE = "This answer is too long to be replayed from here; reload the conversation."
 """What a reader sees when the run's log no longer holds what it needs (see the store's
@@ -43,33 +44,50 @@ async def read_run(
         cursor = await store.read(record.run_id)
     except (LogTrimmedError, KeyError):  # KeyError: expired since the record was looked up
         cursor = None
-    reader = _Reader(cursor, store if stop_on_close else None, record.run_id)
+    reader = _Reader(
+        cursor,
+        store if stop_on_close else None,
+        record.run_id,
+        TRIMMED_MESSAGE if cursor is None else None,
+    )
     return EncodedStream(reader, protocol, heartbeat, record.input, skip_events=skip_events)
+
+
+def refusal(protocol: WireProtocol, run_input: RunInput, message: str) -> EncodedStream:
+    """A stream of one error and the protocol's end, for a host that has sent its headers
+    before it learns that the run cannot be served."""
+    return EncodedStream(_Reader(None, None, "", message), protocol, None, run_input)
 
 
 class _Reader:
     """A cursor as an encoded stream reads it: a gap becomes an error and the end, and an early
     close may stop the run."""
 
-    __slots__ = ("_cursor", "_ended", "_gap", "_run_id", "_stopping")
+    __slots__ = ("_cursor", "_ended", "_error", "_run_id", "_stopping")
 
-    def __init__(self, cursor: LogCursor | None, stopping: RunStore | None, run_id: str) -> None:
+    def __init__(
+        self,
+        cursor: LogCursor | None,
+        stopping: RunStore | None,
+        run_id: str,
+        error: str | None = None,
+    ) -> None:
         self._cursor = cursor
         self._stopping = stopping
         self._run_id = run_id
         self._ended = False
-        self._gap = cursor is None  # the chunks this reader needs are gone
+        self._error = error  # without a cursor: the error the stream ends with
 
     def take_batch(self) -> list[Chunk] | None:
         cursor = self._cursor
         if cursor is not None:
             try:
                 batch = cursor.take_batch()
-            except LogTrimmedError:
-                self._cursor, self._gap = None, True
+            except LogTrimmedError:  # it fell behind: the chunks it needs are gone
+                self._cursor, self._error = None, TRIMMED_MESSAGE
         if self._cursor is None:
-            batch = [Error(TRIMMED_MESSAGE)] if self._gap else None
-            self._gap = False
+            batch = None if self._error is None else [Error(self._error)]
+            self._error = None
         self._ended = batch is None
         return batch
 

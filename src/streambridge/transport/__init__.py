@@ -18,6 +18,7 @@ host ends its stream for a shutdown; :data:`TRY_AGAIN_LATER` closes a refused ha
 
 from __future__ import annotations
 
+from .attach import Reply, RunRequest
 from .blocking import BlockingStream
 from .delivery import Ending
 from .driver import Driver
@@ -40,6 +41,8 @@ __all__ = [
     "Ending",
     "EventLoopThread",
     "HTTPError",
+    "Reply",
+    "RunRequest",
     "SessionEnd",
     "StreamEndpoint",
     "StreamHost",

@@ -157,7 +157,7 @@ class BlockingStream(Iterator[bytes]):
         endpoint = self._endpoint
         send, receive = anyio.create_memory_object_stream[bytes]()  # a hand-over, no buffer
         self._receive = receive
-        body = endpoint.open(
+        body = await endpoint.open_late(
             self._protocol, self._input, self._request, heartbeat=self._heartbeat()
         )
         # Its send returns once the thread has taken the item (its previous write is done).

@@ -9,14 +9,17 @@ shutdown.
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, Collection
-from typing import Any
+from typing import Any, Literal
 
 from ..encoding import EncodedStream, encode
 from ..input import RunInput
 from ..protocols import WireProtocol
 from ..run import RunFunction, create_run
+from ..runs import RunExistsError, RunRecord, RunStore, read_run, record
+from ..runs.reading import refusal
+from .attach import Reply, RunRequest, admitted, answer_run_request, match_run_request
 from .errors import HTTPError
-from .options import StreamOptions
+from .options import Authorize, StreamOptions
 from .request import (
     check_content_length,
     check_method,
@@ -67,7 +70,33 @@ class StreamEndpoint:
         data = await read_limited(body, limit)
         return protocol, parse_input(protocol, decode_json(data))
 
-    def open(
+    def run_request(self, method: str, path: str) -> RunRequest | None:
+        """The request about a stored run that ``method`` and ``path`` make (attach, status,
+        stop: see :mod:`.attach`), or ``None`` for a request that starts a run.  Only a host
+        that keeps runs has these routes."""
+        if self.options.store is None:
+            return None
+        return match_run_request(method, path)
+
+    async def answer(
+        self,
+        run_request: RunRequest,
+        *,
+        query_string: bytes | str,
+        last_event_id: str | None,
+        request: Any,
+    ) -> EncodedStream | Reply:
+        """The stream or the JSON reply for a request about a stored run (or
+        :class:`HTTPError`)."""
+        return await answer_run_request(
+            run_request,
+            self.options,
+            query_string=query_string,
+            last_event_id=last_event_id,
+            request=request,
+        )
+
+    async def open(
         self,
         protocol: WireProtocol,
         run_input: RunInput,
@@ -75,13 +104,23 @@ class StreamEndpoint:
         *,
         heartbeat: bool | float = True,
     ) -> EncodedStream:
-        """The run's bytes in ``protocol``; the run starts at the first read.
+        """The run's bytes in ``protocol``; the run starts at the first read (with a store: now,
+        and it is kept there for other readers).
 
         ``heartbeat=False`` for transports with no room for keepalive bytes (the WebSocket
         envelope, whose clients reject unknown frames; the server's pings keep it alive); a
         number of seconds for a transport that needs keepalives more often than the option says.
+
+        With a store, a request naming a run that is still going attaches to it (a run has one
+        producer, ever); one naming a finished run gets a 409.
         """
         options = self.options
+        beat = options.heartbeat if heartbeat is True else (heartbeat or None)
+        store = options.store
+        if store is not None and run_input.run_id is not None:
+            existing = await store.get(run_input.run_id)
+            if existing is not None:
+                return await self._attach(existing, protocol, request, beat)
         stream = create_run(
             self.run,
             input=run_input,
@@ -90,8 +129,50 @@ class StreamEndpoint:
             high_water=options.high_water,
             max_buffered=options.max_buffered,
         )
-        beat = options.heartbeat if heartbeat is True else (heartbeat or None)
-        return encode(stream, protocol.name, heartbeat=beat, input=run_input)
+        if store is None:
+            return encode(stream, protocol.name, heartbeat=beat, input=run_input)
+        try:
+            started = await record(store, stream, protocol.name)
+        except RunExistsError:  # started by another request since the lookup above
+            existing = await store.get(stream.input.run_id or "")
+            if existing is None:
+                raise HTTPError(409, "this run id was just used; start with a new one") from None
+            return await self._attach(existing, protocol, request, beat)
+        return await read_run(
+            store,
+            started,
+            protocol,
+            heartbeat=beat,
+            stop_on_close=options.on_disconnect == "cancel",
+        )
+
+    async def open_late(
+        self,
+        protocol: WireProtocol,
+        run_input: RunInput,
+        request: Any,
+        *,
+        heartbeat: bool | float = True,
+    ) -> EncodedStream:
+        """:meth:`open` for a host that has answered with its headers already: a refusal
+        becomes the protocol's error event and end."""
+        try:
+            return await self.open(protocol, run_input, request, heartbeat=heartbeat)
+        except HTTPError as error:
+            return refusal(protocol, run_input, error.message)
+
+    async def _attach(
+        self, existing: RunRecord, protocol: WireProtocol, request: Any, beat: float | None
+    ) -> EncodedStream:
+        store = self.options.store
+        assert store is not None
+        if existing.finished:
+            raise HTTPError(
+                409, f"run {existing.run_id!r} has ended; start a new run with a new id"
+            )
+        if await admitted(store, self.options, existing.run_id, request, "read") is None:
+            raise HTTPError(409, f"run id {existing.run_id!r} is taken; start with a new one")
+        return await read_run(store, existing, protocol, heartbeat=beat)
 
     async def shutdown(self) -> None:
         await self.streams.shutdown()
@@ -112,6 +193,9 @@ class StreamHost:
         send_timeout: float | None = 30.0,
         grace: float = 0.05,
         max_buffered: int = 100_000,
+        store: RunStore | None = None,
+        on_disconnect: Literal["cancel", "continue"] | None = None,
+        authorize: Authorize | None = None,
     ) -> None:
         options = StreamOptions(
             protocol=protocol,
@@ -121,6 +205,9 @@ class StreamHost:
             send_timeout=send_timeout,
             grace=grace,
             max_buffered=max_buffered,
+            store=store,
+            on_disconnect=on_disconnect,
+            authorize=authorize,
         )
         self.endpoint = StreamEndpoint(run, options)
 

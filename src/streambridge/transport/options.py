@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Collection
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from ..protocols import get_protocol, protocol_names
+from ..runs import RunRecord, RunStore
 
-__all__ = ["StreamOptions"]
+__all__ = ["Authorize", "StreamOptions"]
+
+Authorize = Callable[[Any, RunRecord, str], "bool | Awaitable[bool]"]
+"""``authorize(request, record, action)``: may this request ``"read"`` or ``"stop"`` the run?"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +41,16 @@ class StreamOptions:
         Seconds a run whose client went away may take to stop by itself before it is cancelled.
     ``max_buffered``
         Unread chunks a run may pile up before it fails (bounded memory per stream).
+    ``store``
+        Where runs are kept so they outlive their connection (e.g. ``MemoryStore()``): any
+        request may then attach to a run by id, resume it after the events it has, or stop it
+        (see :mod:`streambridge.transport.attach` for the routes).
+    ``on_disconnect``
+        What a client that goes away does to the run it started: ``"cancel"`` it (the default
+        without a store) or let it ``"continue"`` for readers to come back (the default with one).
+    ``authorize``
+        ``authorize(request, record, action)``, sync or async: whether ``request`` may
+        ``"read"`` or ``"stop"`` a stored run; by default any request that names the run may.
     """
 
     protocol: str = "data-stream"
@@ -46,6 +60,9 @@ class StreamOptions:
     send_timeout: float | None = 30.0
     grace: float = 0.05
     max_buffered: int = 100_000
+    store: RunStore | None = None
+    on_disconnect: Literal["cancel", "continue"] | None = None
+    authorize: Authorize | None = None
 
     def __post_init__(self) -> None:
         _known_protocol("protocol", self.protocol)
@@ -65,6 +82,28 @@ class StreamOptions:
         _seconds("grace", self.grace, allow_none=False, allow_zero=True)
         _count("max_body_bytes", self.max_body_bytes, minimum=1)
         _count("max_buffered", self.max_buffered, minimum=2)
+        self._check_runs()
+
+    def _check_runs(self) -> None:
+        if self.store is not None and not all(
+            callable(getattr(self.store, name, None)) for name in ("create", "read", "get")
+        ):
+            raise TypeError(f"store= takes a run store such as MemoryStore(), got {self.store!r}")
+        if self.on_disconnect is None:
+            object.__setattr__(
+                self, "on_disconnect", "cancel" if self.store is None else "continue"
+            )
+        elif self.on_disconnect not in ("cancel", "continue"):
+            raise ValueError(
+                f"on_disconnect= is 'cancel' or 'continue', got {self.on_disconnect!r}"
+            )
+        elif self.on_disconnect == "continue" and self.store is None:
+            raise ValueError(
+                "on_disconnect='continue' needs store=: a run that outlives its connection is "
+                "kept there for readers to come back to (e.g. store=streambridge.MemoryStore())"
+            )
+        if self.authorize is not None and not callable(self.authorize):
+            raise TypeError(f"authorize= takes a function, got {self.authorize!r}")
 
     @classmethod
     def from_kwargs(cls, **options: Any) -> StreamOptions:

@@ -57,7 +57,7 @@ async def pull(
             raise ConnectionResetError("the response body is no longer read") from None
 
     driver = Driver(
-        endpoint.open(protocol, run_input, request),
+        await endpoint.open_late(protocol, run_input, request),
         deliver,
         send_timeout=endpoint.options.send_timeout,
     )

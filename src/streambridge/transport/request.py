@@ -27,6 +27,7 @@ __all__ = [
     "decode_json",
     "parse_input",
     "protocol_from_query",
+    "query_value",
     "read_limited",
     "read_limited_blocking",
     "read_request_blocking",
@@ -50,11 +51,16 @@ def check_method(method: str) -> None:
 
 def protocol_from_query(query_string: bytes | str) -> str | None:
     """The ``protocol`` query parameter (the last one given), or ``None``."""
+    return query_value(query_string, "protocol")
+
+
+def query_value(query_string: bytes | str, name: str) -> str | None:
+    """The query parameter ``name`` (the last one given), or ``None``."""
     if not query_string:
         return None  # most requests: no query at all
     if isinstance(query_string, bytes):
         query_string = query_string.decode("latin-1")
-    values = parse_qs(query_string, keep_blank_values=True).get("protocol")
+    values = parse_qs(query_string, keep_blank_values=True).get(name)
     return values[-1] if values else None
 
 

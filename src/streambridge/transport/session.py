@@ -191,7 +191,11 @@ class _Session:
         except HTTPError as exc:
             await self._send(error_frame(frame.request_id, exc.message))
             return
-        body = self._endpoint.open(protocol, run_input, self._request, heartbeat=False)
+        try:
+            body = await self._endpoint.open(protocol, run_input, self._request, heartbeat=False)
+        except HTTPError as exc:
+            await self._send(error_frame(frame.request_id, exc.message))
+            return
         splitter = EventSplitter(protocol.framing)
         sequence = 0
         request_id = frame.request_id

@@ -1,0 +1,296 @@
+"""Runs that outlive their connection, on real servers: attach, resume, stop by id, who may.
+
+Each test starts a run with a POST, then reads or stops it from other requests, as a second tab,
+a reloaded page or a Stop button would.  The hosts keep their runs in a ``MemoryStore``.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+
+import streambridge as sb
+from support.behaviour.figures import record
+from support.behaviour.hosts import HYPERCORN_TRIO, UVICORN, Host, LiveHost, ServerPool
+from support.behaviour.protocol_table import request_body
+from support.behaviour.stored_app import LONG_INTERVAL, LONG_PIECES
+
+pytestmark = [
+    pytest.mark.anyio,
+    # A reader that stops mid-body is the point of these tests; httpx's nested body generators
+    # cannot all be closed from outside, and trio reports the ones it finalises (httpx's own
+    # issue, not a leak of the server's).
+    pytest.mark.filterwarnings(r"ignore:Async generator 'http(x|core)\.:ResourceWarning"),
+]
+
+STORED_HOSTS = [
+    Host("stored-app-uvicorn", "support.behaviour.stored_app:stored_app", UVICORN),
+    Host("stored-app-hypercorn-trio", "support.behaviour.stored_app:stored_app", HYPERCORN_TRIO),
+    Host("stored-middleware-uvicorn", "support.behaviour.stored_app:stored_middleware_app",
+         UVICORN),
+]  # fmt: skip
+CANCEL_HOST = Host(
+    "stored-cancel-uvicorn", "support.behaviour.stored_app:stored_cancel_app", UVICORN
+)
+
+
+@pytest.fixture(params=STORED_HOSTS, ids=[host.name for host in STORED_HOSTS])
+def stored_host(request: pytest.FixtureRequest, servers: ServerPool) -> LiveHost:
+    return servers.get(request.param)
+
+
+def origin(host: LiveHost) -> str:
+    return f"http://127.0.0.1:{host.port}"
+
+
+def events(data: bytes, protocol: str) -> list[bytes]:
+    """The protocol's events, keepalives left out (each reader gets its own)."""
+    if sb.get_protocol(protocol).framing == "sse":
+        parts = [part for part in data.split(b"\n\n") if part and not part.startswith(b":")]
+    else:
+        parts = [part for part in data.split(b"\n") if part]
+    return parts
+
+
+class Events:
+    """The events of an open response, read as many at a time as a test wants."""
+
+    def __init__(self, response: httpx.Response, protocol: str) -> None:
+        self.response = response
+        self.protocol = protocol
+        self._raw = response.aiter_raw()
+        self._buffer = b""
+        self._ready: list[bytes] = []
+        self._separator = b"\n\n" if sb.get_protocol(protocol).framing == "sse" else b"\n"
+
+    async def take(self, count: int | None = None) -> list[bytes]:
+        """``count`` events (fewer at the end), or all until the end."""
+        while count is None or len(self._ready) < count:
+            try:
+                data = await self._raw.__anext__()
+            except StopAsyncIteration:
+                break
+            *whole, self._buffer = (self._buffer + data).split(self._separator)
+            self._ready += events(self._separator.join([*whole, b""]), self.protocol)
+        got = self._ready if count is None else self._ready[:count]
+        self._ready = self._ready[len(got) :]
+        return got
+
+    async def aclose(self) -> None:
+        await self._raw.aclose()  # type: ignore[attr-defined]
+        await self.response.aclose()
+
+
+async def start(
+    client: httpx.AsyncClient, host: LiveHost, protocol: str, **extra: Any
+) -> tuple[Events, str]:
+    """POST a long run; its events as they come, and the run's id."""
+    body = request_body(protocol, scenario="long", **extra)
+    request = client.build_request("POST", f"{host.url}?protocol={protocol}", json=body)
+    response = await client.send(request, stream=True)
+    assert response.status_code == 200, await response.aread()
+    return Events(response, protocol), response.headers["x-resumable-stream-id"]
+
+
+async def attach(
+    client: httpx.AsyncClient, host: LiveHost, run_id: str, wire: str, **params: Any
+) -> Events:
+    """Attach to the run; ``wire`` is the protocol the answer is read as."""
+    url = f"{host.url}/runs/{run_id}/stream"
+    headers = params.pop("headers", {})
+    response = await client.send(
+        client.build_request("GET", url, params=params, headers=headers), stream=True
+    )
+    assert response.status_code == 200, await response.aread()
+    return Events(response, wire)
+
+
+@pytest.mark.parametrize("protocol", ["data-stream", "ui-message-stream"])
+async def test_a_second_reader_attaches_mid_run_and_gets_every_event(
+    stored_host: LiveHost, protocol: str
+) -> None:
+    async with httpx.AsyncClient(timeout=10) as client:
+        first, run_id = await start(client, stored_host, protocol)
+        head = await first.take(10)
+        second = await attach(client, stored_host, run_id, protocol)
+        assert second.response.headers["content-type"] == sb.get_protocol(protocol).media_type
+        late = await second.take()
+        rest = await first.take()
+        await first.aclose()
+    whole = head + rest
+    assert late == whole[: len(late)]
+    assert len(late) == len(whole)  # every event, once, in order, from the start
+    assert sum(b'" ' in event or b' "' in event for event in whole) >= LONG_PIECES
+
+
+async def test_attach_in_another_protocol(stored_host: LiveHost) -> None:
+    async with httpx.AsyncClient(timeout=10) as client:
+        first, run_id = await start(client, stored_host, "data-stream")
+        await first.take(3)
+        other = await attach(
+            client, stored_host, run_id, "ui-message-stream", protocol="ui-message-stream"
+        )
+        text = b"".join(await other.take())
+        await first.aclose()
+    assert text.count(b'"type":"text-delta"') == LONG_PIECES
+    assert b'"type":"finish"' in text
+
+
+async def test_the_run_goes_on_when_its_client_leaves_and_a_reader_comes_back(
+    stored_host: LiveHost,
+) -> None:
+    async with httpx.AsyncClient(timeout=10) as client:
+        first, run_id = await start(client, stored_host, "data-stream")
+        await first.take(2)
+        await first.aclose()  # the tab is closed
+        await anyio.sleep(LONG_INTERVAL * 5)
+        again = await attach(client, stored_host, run_id, "data-stream")
+        got = await again.take()
+        status = (await client.get(f"{stored_host.url}/runs/{run_id}")).json()
+    assert sum(event.startswith(b"0:") for event in got) == LONG_PIECES
+    assert got[-1].startswith(b"d:")
+    assert status["status"] == "done"
+    assert status["id"] == run_id
+
+
+async def test_resume_after_many_cuts_gives_the_uncut_stream(stored_host: LiveHost) -> None:
+    """Cut the connection at random points; each time resume after the last event seen."""
+    rng = random.Random(13)
+    protocol = "ui-message-stream"
+    async with httpx.AsyncClient(timeout=10) as client:
+        first, run_id = await start(client, stored_host, protocol)
+        await first.aclose()
+        seen: list[bytes] = []
+        cuts = 0
+        while True:
+            reader = await attach(
+                client, stored_host, run_id, protocol, headers={"last-event-id": str(len(seen) - 1)}
+            )
+            got = await reader.take(rng.randint(1, 4))
+            await reader.aclose()
+            if not got:  # resumed after the last event: an empty stream
+                break
+            seen += got
+            cuts += 1
+        whole = await (await attach(client, stored_host, run_id, protocol)).take()
+    assert cuts > 10
+    assert seen == whole
+
+
+async def test_stop_by_id_cancels_the_run_quickly(stored_host: LiveHost, tmp_path: Path) -> None:
+    marker = tmp_path / "marker.json"
+    async with httpx.AsyncClient(timeout=10) as client:
+        first, run_id = await start(client, stored_host, "data-stream", marker=str(marker))
+        await first.take(2)
+        asked = time.monotonic()
+        stopped = await client.post(f"{stored_host.url}/runs/{run_id}/cancel")
+        assert stopped.status_code == 200
+        assert stopped.json()["id"] == run_id
+        rest = await first.take()  # the reader gets the end, no hang
+        await first.aclose()
+        with anyio.fail_after(5):
+            while not marker.exists():  # noqa: ASYNC110 (another process writes it)
+                await anyio.sleep(0.005)
+        status = (await client.get(f"{stored_host.url}/runs/{run_id}")).json()["status"]
+    ended = json.loads(marker.read_text())
+    record("stop by id: request to cancelled", ended["ended"] - asked)
+    assert ended["outcome"] == "cancelled"
+    assert ended["ended"] - asked < 0.1 + 0.05  # DESIGN: within 100 ms (+ the run's grace)
+    assert rest[-1].startswith(b"d:")
+    assert status == "cancelled"
+
+
+async def test_unknown_and_foreign_runs_get_the_same_404(stored_host: LiveHost) -> None:
+    async with httpx.AsyncClient(timeout=10) as client:
+        first, run_id = await start(client, stored_host, "data-stream", owner="alice")
+        await first.take(1)
+        answers = {}
+        for name, target, headers in [
+            ("unknown", "run_" + "0" * 32, {}),
+            ("foreign", run_id, {"x-owner": "mallory"}),
+        ]:
+            for method, suffix in [("GET", ""), ("GET", "/stream"), ("POST", "/cancel")]:
+                response = await client.request(
+                    method, f"{stored_host.url}/runs/{target}{suffix}", headers=headers
+                )
+                answers[name, method, suffix] = (response.status_code, response.json())
+        owner = await client.get(f"{stored_host.url}/runs/{run_id}", headers={"x-owner": "alice"})
+        await first.aclose()
+    for (name, _, _), (status, body) in answers.items():
+        assert status == 404, (name, body)
+        assert "no run" in body["error"]["message"]
+    foreign = {
+        k[1:]: v[1]["error"]["message"].replace(run_id, "ID")
+        for k, v in answers.items()
+        if k[0] == "foreign"
+    }
+    unknown = {
+        k[1:]: v[1]["error"]["message"].replace("run_" + "0" * 32, "ID")
+        for k, v in answers.items()
+        if k[0] == "unknown"
+    }
+    assert foreign == unknown  # a guess learns nothing
+    assert owner.status_code == 200
+
+
+async def test_the_ai_sdk_resume_route_finds_the_chats_running_run(stored_host: LiveHost) -> None:
+    protocol = "ui-message-stream"
+    chat = f"chat-{random.randrange(1 << 60)}"
+    async with httpx.AsyncClient(timeout=10) as client:
+        none = await client.get(f"{stored_host.url}/{chat}/stream")
+        assert none.status_code == 204
+        first, _ = await start(client, stored_host, protocol, id=chat)
+        await first.take(2)
+        resumed = await client.send(
+            client.build_request("GET", f"{stored_host.url}/{chat}/stream"), stream=True
+        )
+        assert resumed.status_code == 200
+        assert resumed.headers["x-vercel-ai-ui-message-stream"] == "v1"
+        got = await Events(resumed, protocol).take()
+        await first.aclose()
+        after = await client.get(f"{stored_host.url}/{chat}/stream")
+    assert got[0] == b'data: {"type":"start","messageId":' + got[0].split(b'messageId":', 1)[1]
+    assert b"".join(got).count(b'"type":"text-delta"') == LONG_PIECES
+    assert after.status_code == 204  # the chat's run has ended
+
+
+async def test_a_run_id_is_started_once(stored_host: LiveHost) -> None:
+    protocol = "ag-ui"
+    run_id = f"run-{random.randrange(1 << 60)}"
+    async with httpx.AsyncClient(timeout=10) as client:
+        first, got_id = await start(client, stored_host, protocol, runId=run_id)
+        assert got_id == run_id
+        head = await first.take(3)
+        again, _ = await start(client, stored_host, protocol, runId=run_id)  # attaches
+        replay = await again.take()
+        rest = await first.take()
+        await first.aclose()
+        body = request_body(protocol, scenario="long", runId=run_id)
+        late = await client.post(f"{stored_host.url}?protocol={protocol}", json=body)
+    assert replay == head + rest
+    assert late.status_code == 409
+    assert "has ended" in late.json()["error"]["message"]
+
+
+async def test_with_on_disconnect_cancel_a_leaving_client_stops_its_run(
+    servers: ServerPool, tmp_path: Path
+) -> None:
+    host = servers.get(CANCEL_HOST)
+    marker = tmp_path / "marker.json"
+    async with httpx.AsyncClient(timeout=10) as client:
+        first, run_id = await start(client, host, "data-stream", marker=str(marker))
+        await first.take(2)
+        await first.aclose()
+        with anyio.fail_after(5):
+            while not marker.exists():  # noqa: ASYNC110 (another process writes it)
+                await anyio.sleep(0.005)
+        status = (await client.get(f"{host.url}/runs/{run_id}")).json()["status"]
+    assert json.loads(marker.read_text())["outcome"] == "cancelled"
+    assert status == "cancelled"
