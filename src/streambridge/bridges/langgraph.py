@@ -10,8 +10,9 @@
 - A whole ``AIMessage`` (a model that did not stream, or a node's output) adds what its chunks
   did not already send, so a message is never sent twice; a ``ToolMessage`` becomes its call's
   result (``status="error"`` marks a tool error).
-- Each top-level AI message is a step, finished with its usage and finish reason.  A subgraph's
-  output is grouped under ``with_parent_id(namespace)``.
+- Each AI message is a step (a new message, or a tool result, finishes the step before it), with
+  its usage and finish reason.  A subgraph's output is grouped under
+  ``with_parent_id(namespace)``.
 - Interrupts become data parts named ``"langgraph-interrupt"``; custom stream writes become data
   parts named ``"langgraph-custom"`` (``on_custom_event``: named after the event).
 - ``nodes=`` keeps only the messages of those nodes.
@@ -146,7 +147,7 @@ class _GraphBridge:
         self.messages: dict[str, _Message] = {}
         self.calls: dict[str, ToolCallController] = {}  # every begun call, by id
         self.targets: dict[tuple[str, ...], RunController] = {(): controller}
-        self.step: _Message | None = None  # the top-level message whose step is open
+        self.step: _Message | None = None  # the message whose step is open
 
     def target(self, namespace: tuple[str, ...]) -> RunController:
         target = self.targets.get(namespace)
@@ -192,6 +193,14 @@ class _GraphBridge:
             checkpoint_ns = metadata.get("langgraph_checkpoint_ns") or ""
             namespace = tuple(checkpoint_ns.split("|")[:-1]) if checkpoint_ns else ()
             self.on_message(namespace, message)
+        elif kind == "on_chain_stream":
+            # A node's output: the ToolMessages a ToolNode made of failed tools (which have no
+            # on_tool_end) are only here.
+            chunk = data.get("chunk")
+            if isinstance(chunk, dict):
+                for message in chunk.get("messages") or ():
+                    if field(message, "type") == "tool":
+                        self.on_tool(message)
         elif kind == "on_custom_event":
             self.controller.add_data(_plain(data), event.get("name") or CUSTOM_DATA)
 
@@ -210,10 +219,9 @@ class _GraphBridge:
         target = self.target(namespace)
         if state is None:
             state = self.messages[message_id] = _Message()
-            if not namespace:
-                self.finish_step()
-                self.step = state
-                self.controller.add_step_start(message_id=message_id or None)
+            self.finish_step()
+            self.step = state
+            self.controller.add_step_start(message_id=message_id or None)
         elif whole:
             # The message its chunks built: send only what they did not.
             self.add_whole_calls(target, state, message)
