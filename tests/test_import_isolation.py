@@ -126,6 +126,21 @@ SCRIPT = textwrap.dedent(
     for backend in ("asyncio", "trio"):
         print("bridges", backend, anyio.run(bridge_main, backend=backend))
 
+    # The one bridge option that needs its SDK says which extra installs it.
+    async def state_sync(controller):
+        await langgraph(controller, [], state_sync=True)
+
+
+    async def state_sync_main():
+        async with sb.create_run(state_sync, raise_errors=True) as stream:
+            return [chunk async for chunk in stream]
+
+
+    try:
+        anyio.run(state_sync_main)
+    except ImportError as exc:
+        print("extra", exc)
+
     leaked = sorted(name for name in sys.modules if name.partition(".")[0] in BLOCKED)
     if leaked:
         raise SystemExit(f"framework modules imported: {leaked}")
@@ -165,6 +180,10 @@ def test_core_imports_and_runs_with_web_frameworks_and_model_sdks_blocked() -> N
     assert expected_core | serving | bridges | {"streambridge.protocols.data_stream"} <= imported
     for backend in ("asyncio", "trio"):
         assert f"bridges {backend} ab" in lines
+    assert (
+        "extra this bridge needs the 'langchain_core' package: "
+        "pip install 'streambridge[langgraph]'" in lines
+    )
     body = 'b\'0:"hi"\\naui-state:[{"type":"set","path":["k"],"value":1}]\\nd:'
     for backend in ("asyncio", "trio"):
         [line] = [line for line in lines if line.startswith(backend + " ")]
