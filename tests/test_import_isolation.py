@@ -7,6 +7,9 @@ import sys
 import textwrap
 
 BLOCKED = ["starlette", "django", "flask", "quart", "channels", "fastapi", "werkzeug"]
+# The bridges read SDK objects and dicts alike: neither the core nor streambridge.bridges may
+# import a model SDK (each is an optional extra).
+SDKS = ["openai", "anthropic", "langgraph", "langchain", "langchain_core"]
 
 SCRIPT = textwrap.dedent(
     """
@@ -31,7 +34,7 @@ SCRIPT = textwrap.dedent(
     sys.meta_path.insert(0, BlockFrameworks())
 
     # The blocker works (starlette is installed in the dev environment, for the benchmarks).
-    for name in ("starlette", "starlette.responses", "django", "werkzeug"):
+    for name in ("starlette", "starlette.responses", "django", "werkzeug", "openai", "anthropic"):
         try:
             importlib.import_module(name)
         except ImportError:
@@ -103,6 +106,41 @@ SCRIPT = textwrap.dedent(
     print("wsgi", (int(started[0][0].split()[0]), b"".join(answer)))
     answer.close()
 
+    # A bridge runs on plain dicts with every SDK blocked.
+    from streambridge.bridges import anthropic_messages, langgraph, openai_chat
+
+
+    async def bridged(controller):
+        delta = {"index": 0, "delta": {"content": "a"}}
+        await openai_chat(controller, [{"id": "c", "choices": [delta]}])
+        await anthropic_messages(controller, [{"type": "content_block_start", "index": 0,
+                                               "content_block": {"type": "text", "text": "b"}}])
+        await langgraph(controller, [])
+
+
+    async def bridge_main():
+        async with sb.create_run(bridged) as stream:
+            return "".join([getattr(chunk, "text", "") async for chunk in stream])
+
+
+    for backend in ("asyncio", "trio"):
+        print("bridges", backend, anyio.run(bridge_main, backend=backend))
+
+    # The one bridge option that needs its SDK says which extra installs it.
+    async def state_sync(controller):
+        await langgraph(controller, [], state_sync=True)
+
+
+    async def state_sync_main():
+        async with sb.create_run(state_sync, raise_errors=True) as stream:
+            return [chunk async for chunk in stream]
+
+
+    try:
+        anyio.run(state_sync_main)
+    except ImportError as exc:
+        print("extra", exc)
+
     leaked = sorted(name for name in sys.modules if name.partition(".")[0] in BLOCKED)
     if leaked:
         raise SystemExit(f"framework modules imported: {leaked}")
@@ -111,9 +149,9 @@ SCRIPT = textwrap.dedent(
 )
 
 
-def test_core_imports_and_runs_with_web_frameworks_blocked() -> None:
+def test_core_imports_and_runs_with_web_frameworks_and_model_sdks_blocked() -> None:
     result = subprocess.run(
-        [sys.executable, "-c", SCRIPT, ",".join(BLOCKED)],
+        [sys.executable, "-c", SCRIPT, ",".join(BLOCKED + SDKS)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -135,7 +173,17 @@ def test_core_imports_and_runs_with_web_frameworks_blocked() -> None:
         | {f"streambridge.transport.{name}" for name in ("request", "session", "shutdown")}
         | {"streambridge.wsgi", "streambridge.transport.blocking", "streambridge.transport.portal"}
     )
-    assert expected_core | serving | {"streambridge.protocols.data_stream"} <= imported
+    bridges = {"streambridge.bridges"} | {
+        f"streambridge.bridges.{name}"
+        for name in ("openai_chat", "openai_responses", "anthropic_messages", "langgraph")
+    }
+    assert expected_core | serving | bridges | {"streambridge.protocols.data_stream"} <= imported
+    for backend in ("asyncio", "trio"):
+        assert f"bridges {backend} ab" in lines
+    assert (
+        "extra this bridge needs the 'langchain_core' package: "
+        "pip install 'streambridge[langgraph]'" in lines
+    )
     body = 'b\'0:"hi"\\naui-state:[{"type":"set","path":["k"],"value":1}]\\nd:'
     for backend in ("asyncio", "trio"):
         [line] = [line for line in lines if line.startswith(backend + " ")]

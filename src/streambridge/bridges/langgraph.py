@@ -1,0 +1,466 @@
+"""LangGraph and LangChain streams to a run.
+
+``await langgraph(controller, graph.astream(inputs, stream_mode=["messages", "updates",
+"custom"]))`` (with ``subgraphs=True`` too, and ``version="v2"`` stream parts) or
+``await langgraph(controller, graph.astream_events(inputs, version="v2"))``.
+
+- Messages are keyed by their id, tool-call chunks by message id and ``index`` (never "the
+  current call"): parallel calls, or two models streaming at once, keep their own arguments.  A
+  call begins once its id and name are known.
+- A whole ``AIMessage`` (a model that did not stream, or a node's output) adds what its chunks
+  did not already send, so a message is never sent twice; a ``ToolMessage`` becomes its call's
+  result (``status="error"`` marks a tool error).
+- Each AI message is a step (a new message, or a tool result, finishes the step before it), with
+  its usage and finish reason.  A subgraph's output is grouped under
+  ``with_parent_id(namespace)``.
+- Interrupts become data parts named ``"langgraph-interrupt"``; custom stream writes become data
+  parts named ``"langgraph-custom"`` (``on_custom_event``: named after the event).
+- ``nodes=`` keeps only the messages of those nodes.
+- ``state_sync=True`` writes the graph's messages and channels into ``controller.state`` the way
+  assistant-stream's ``append_langgraph_event`` does (the same resulting state, sent as small
+  operations), for assistant-ui's LangGraph and assistant-transport frontends, instead of
+  message chunks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+from .._jsonlib import dumps
+from ..run import RunController, ToolCallController
+from ..state import StateProxy
+from ._common import field, pump, require
+
+__all__ = ["CUSTOM_DATA", "INTERRUPT_DATA", "langgraph"]
+
+INTERRUPT_DATA = "langgraph-interrupt"
+CUSTOM_DATA = "langgraph-custom"
+
+_FINISH_REASONS = {
+    "stop": "stop",
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "STOP": "stop",
+    "length": "length",
+    "max_tokens": "length",
+    "MAX_TOKENS": "length",
+    "tool_calls": "tool-calls",
+    "tool_use": "tool-calls",
+    "function_call": "tool-calls",
+    "content_filter": "content-filter",
+    "refusal": "content-filter",
+}
+
+
+async def langgraph(
+    controller: RunController,
+    stream: Any,
+    *,
+    nodes: Collection[str] | None = None,
+    state_sync: bool = False,
+) -> None:
+    """Stream a LangGraph run (or a LangChain ``astream_events`` stream) into this run.
+
+    ``stream`` is ``graph.astream(..., stream_mode=[...])`` with any of ``"messages"``,
+    ``"updates"`` and ``"custom"`` (a list, so each item names its mode), with or without
+    ``subgraphs=True``, or ``graph.astream_events(..., version="v2")``; sync ``graph.stream``
+    works too.  ``nodes`` keeps only the messages those nodes produce.  With ``state_sync``, the
+    graph's state is mirrored into ``controller.state`` (see the module's documentation).
+    Returns when the upstream ends; a cancelled run closes it.
+    """
+    if state_sync:
+        require("langchain_core", "langgraph")
+        sync = _StateSync(controller)
+        await pump(stream, controller, sync.on_event)
+        return
+    bridge = _GraphBridge(controller, None if nodes is None else frozenset(nodes))
+    if await pump(stream, controller, bridge.on_event):
+        bridge.finish()
+
+
+def _parts(event: Any) -> tuple[tuple[str, ...], str, Any] | None:
+    """``(namespace, mode, payload)`` of an ``astream`` item, in any of its shapes."""
+    if type(event) is tuple:
+        if len(event) == 3 and isinstance(event[1], str):
+            return tuple(event[0]), event[1], event[2]
+        if len(event) == 2:
+            if isinstance(event[0], str):
+                return (), event[0], event[1]
+            return (), "messages", event  # stream_mode="messages" alone: (message, metadata)
+        return None
+    if isinstance(event, dict):
+        if "event" in event:
+            return None  # astream_events: handled apart
+        if "type" in event and "data" in event and "ns" in event:  # version="v2" parts
+            return tuple(event["ns"]), event["type"], event["data"]
+        return (), "updates", event  # stream_mode="updates" alone
+    return None
+
+
+def _plain(value: Any) -> Any:
+    dump = getattr(value, "model_dump", None)
+    if dump is not None:
+        return dump(mode="json")
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    return value
+
+
+def _interrupts(value: Any) -> list[Any]:
+    return [{"value": _plain(field(item, "value")), "id": field(item, "id")} for item in value]
+
+
+class _Call:
+    __slots__ = ("args", "call", "has_args", "id", "name", "target")
+
+    def __init__(self, target: RunController) -> None:
+        self.target = target
+        self.id: str | None = None
+        self.name: str | None = None
+        self.args: list[str] = []
+        self.has_args = False
+        self.call: ToolCallController | None = None
+
+
+class _Message:
+    """What has been sent of one AI message."""
+
+    __slots__ = ("calls", "finish_reason", "input_tokens", "output_tokens", "sent_text")
+
+    def __init__(self) -> None:
+        self.calls: dict[Any, _Call] = {}
+        self.sent_text = False
+        self.finish_reason: str | None = None
+        self.input_tokens = 0
+        self.output_tokens = 0
+
+
+class _GraphBridge:
+    __slots__ = ("calls", "controller", "messages", "nodes", "step", "targets")
+
+    def __init__(self, controller: RunController, nodes: frozenset[str] | None) -> None:
+        self.controller = controller
+        self.nodes = nodes
+        self.messages: dict[str, _Message] = {}
+        self.calls: dict[str, ToolCallController] = {}  # every begun call, by id
+        self.targets: dict[tuple[str, ...], RunController] = {(): controller}
+        self.step: _Message | None = None  # the message whose step is open
+
+    def target(self, namespace: tuple[str, ...]) -> RunController:
+        target = self.targets.get(namespace)
+        if target is None:
+            target = self.controller.with_parent_id("|".join(namespace))
+            self.targets[namespace] = target
+        return target
+
+    def on_event(self, event: Any) -> None:
+        parts = _parts(event)
+        if parts is None:
+            if isinstance(event, dict) and "event" in event:
+                self.on_langchain_event(event)
+            return
+        namespace, mode, payload = parts
+        if mode == "messages":
+            message, metadata = payload
+            if self.admits(metadata):
+                self.on_message(namespace, message)
+        elif mode == "updates":
+            if isinstance(payload, dict) and "__interrupt__" in payload:
+                self.controller.add_data(_interrupts(payload["__interrupt__"]), INTERRUPT_DATA)
+        elif mode == "custom":
+            self.controller.add_data(_plain(payload), CUSTOM_DATA)
+
+    def admits(self, metadata: Any) -> bool:
+        if self.nodes is None:
+            return True
+        return isinstance(metadata, dict) and metadata.get("langgraph_node") in self.nodes
+
+    def on_langchain_event(self, event: dict[str, Any]) -> None:
+        kind = event["event"]
+        metadata = event.get("metadata") or {}
+        data = event.get("data") or {}
+        if kind in ("on_chat_model_stream", "on_chat_model_end", "on_tool_end"):
+            if not self.admits(metadata) and kind != "on_tool_end":
+                return
+            message = data.get("chunk") if kind == "on_chat_model_stream" else data.get("output")
+            if message is None or not hasattr(message, "type"):
+                return
+            # The node's task is the last part of its checkpoint namespace; the rest is the
+            # subgraph it runs in, as astream(subgraphs=True) names it.
+            checkpoint_ns = metadata.get("langgraph_checkpoint_ns") or ""
+            namespace = tuple(checkpoint_ns.split("|")[:-1]) if checkpoint_ns else ()
+            self.on_message(namespace, message)
+        elif kind == "on_chain_stream":
+            # A node's output: the ToolMessages a ToolNode made of failed tools (which have no
+            # on_tool_end) are only here.
+            chunk = data.get("chunk")
+            if isinstance(chunk, dict):
+                for message in chunk.get("messages") or ():
+                    if field(message, "type") == "tool":
+                        self.on_tool(message)
+        elif kind == "on_custom_event":
+            self.controller.add_data(_plain(data), event.get("name") or CUSTOM_DATA)
+
+    def on_message(self, namespace: tuple[str, ...], message: Any) -> None:
+        kind = field(message, "type")
+        if kind == "AIMessageChunk":
+            self.on_ai(namespace, message, whole=False)
+        elif kind == "ai":
+            self.on_ai(namespace, message, whole=True)
+        elif kind == "tool":
+            self.on_tool(message)
+
+    def on_ai(self, namespace: tuple[str, ...], message: Any, *, whole: bool) -> None:
+        message_id = field(message, "id") or ""
+        state = self.messages.get(message_id)
+        target = self.target(namespace)
+        if state is None:
+            state = self.messages[message_id] = _Message()
+            self.finish_step()
+            self.step = state
+            self.controller.add_step_start(message_id=message_id or None)
+        elif whole:
+            # The message its chunks built: send only what they did not.
+            self.add_whole_calls(target, state, message)
+            self.close_calls(state)
+            self.note_end(state, message, usage=False)
+            return
+        if not (whole and state.sent_text):
+            self.add_content(target, state, field(message, "content"))
+            reasoning = (field(message, "additional_kwargs") or {}).get("reasoning_content")
+            if isinstance(reasoning, str) and reasoning:
+                target.append_reasoning(reasoning)
+        if whole:
+            self.add_whole_calls(target, state, message)
+            self.close_calls(state)
+        else:
+            for position, chunk in enumerate(field(message, "tool_call_chunks") or ()):
+                self.on_call_chunk(target, state, message_id, position, chunk)
+        self.note_end(state, message, usage=True)
+
+    def add_content(self, target: RunController, state: _Message, content: Any) -> None:
+        if isinstance(content, str):
+            if content:
+                state.sent_text = True
+                target.append_text(content)
+            return
+        for block in content or ():
+            if isinstance(block, str):
+                if block:
+                    state.sent_text = True
+                    target.append_text(block)
+                continue
+            kind = block.get("type") if isinstance(block, dict) else None
+            if kind == "text" and block.get("text"):
+                state.sent_text = True
+                target.append_text(block["text"])
+            elif kind == "thinking" and block.get("thinking"):
+                target.append_reasoning(block["thinking"])
+            elif kind == "reasoning":
+                text = block.get("reasoning")
+                if not text and isinstance(block.get("summary"), list):
+                    text = "".join(part.get("text", "") for part in block["summary"])
+                if text:
+                    target.append_reasoning(text)
+
+    def on_call_chunk(
+        self, target: RunController, state: _Message, message_id: str, position: int, chunk: Any
+    ) -> None:
+        index = field(chunk, "index")
+        if index is None:
+            index = field(chunk, "id") or position
+        pending = state.calls.get(index)
+        if pending is None:
+            pending = state.calls[index] = _Call(target)
+        if pending.call is None:
+            pending.id = pending.id or field(chunk, "id") or None
+            pending.name = pending.name or field(chunk, "name") or None
+        args = field(chunk, "args")
+        if args:
+            pending.has_args = True
+            if pending.call is None:
+                pending.args.append(args)
+            else:
+                pending.call.append_args_text(args)
+        if pending.call is None and pending.id and pending.name:
+            self.begin(pending)
+
+    def begin(self, pending: _Call) -> None:
+        if pending.id is not None and pending.id in self.calls:
+            return  # the call already came through another message (a subgraph's re-emit)
+        call = pending.call = pending.target.add_tool_call(pending.name or "unknown", pending.id)
+        self.calls[call.tool_call_id] = call
+        if pending.args:
+            call.append_args_text("".join(pending.args))
+            pending.args = []
+
+    def add_whole_calls(self, target: RunController, state: _Message, message: Any) -> None:
+        for tool_call in field(message, "tool_calls") or ():
+            call_id = field(tool_call, "id")
+            if call_id in self.calls:
+                continue
+            if any(pending.id == call_id for pending in state.calls.values()):
+                continue
+            pending = state.calls[call_id or len(state.calls)] = _Call(target)
+            pending.id, pending.name = call_id, field(tool_call, "name")
+            pending.args = [dumps(field(tool_call, "args") or {})]
+            pending.has_args = True
+            self.begin(pending)
+
+    def close_calls(self, state: _Message) -> None:
+        for pending in state.calls.values():
+            if pending.call is None:
+                self.begin(pending)
+            call = pending.call
+            if call is not None and not call.args_closed and not call.has_result:
+                if not pending.has_args:
+                    call.append_args_text("{}")
+                    pending.has_args = True
+                call.close_args()
+
+    def note_end(self, state: _Message, message: Any, *, usage: bool) -> None:
+        metadata = field(message, "response_metadata") or {}
+        reason = metadata.get("finish_reason") or metadata.get("stop_reason")
+        if reason:
+            state.finish_reason = _FINISH_REASONS.get(reason, "other")
+        counts = field(message, "usage_metadata")
+        if usage and counts:
+            # Chunks carry increments (LangChain adds them up when it merges chunks).
+            state.input_tokens += counts.get("input_tokens") or 0
+            state.output_tokens += counts.get("output_tokens") or 0
+        if field(message, "chunk_position") == "last":
+            self.close_calls(state)
+
+    def on_tool(self, message: Any) -> None:
+        call = self.calls.get(field(message, "tool_call_id") or "")
+        if call is None or call.has_result:
+            return  # a call of an earlier turn, or a result already sent
+        self.finish_step()
+        call.set_response(
+            _plain(field(message, "content")),
+            artifact=_plain(field(message, "artifact")),
+            is_error=field(message, "status") == "error",
+        )
+
+    def finish_step(self) -> None:
+        state = self.step
+        if state is None:
+            return
+        self.step = None
+        self.close_calls(state)
+        reason = state.finish_reason
+        if reason is None or (reason == "stop" and state.calls):
+            reason = "tool-calls" if state.calls else "stop"
+        self.controller.add_step_finish(
+            finish_reason=reason,
+            input_tokens=state.input_tokens,
+            output_tokens=state.output_tokens,
+        )
+
+    def finish(self) -> None:
+        for state in self.messages.values():
+            self.close_calls(state)
+        self.finish_step()
+
+
+class _StateSync:
+    """The run's state, kept as assistant-stream's ``append_langgraph_event`` keeps it."""
+
+    __slots__ = ("add_ai_message_chunks", "chunk_type", "controller")
+
+    def __init__(self, controller: RunController) -> None:
+        from langchain_core.messages.ai import AIMessageChunk, add_ai_message_chunks
+
+        self.controller = controller
+        self.chunk_type = AIMessageChunk
+        self.add_ai_message_chunks = add_ai_message_chunks
+
+    def on_event(self, event: Any) -> None:
+        parts = _parts(event)
+        if parts is None:
+            return
+        _, mode, payload = parts
+        state = self.controller.state
+        if mode == "messages":
+            self.on_message(state, payload[0])
+        elif mode == "updates" and isinstance(payload, dict):
+            for channels in payload.values():
+                if not isinstance(channels, dict):
+                    continue
+                for name, value in channels.items():
+                    if name != "messages":
+                        _patch(state, name, _plain(value))
+
+    def on_message(self, state: StateProxy, message: Any) -> None:
+        if not isinstance(state.value, dict) or "messages" not in state.value:
+            state["messages"] = []
+        messages: list[Any] = state.value["messages"]
+        new = message.model_dump()
+        is_chunk = new.get("type") == "AIMessageChunk"
+        if is_chunk:
+            new["type"] = "ai"
+        index = _find_message(messages, new)
+        if index is None:
+            state["messages"].append(new)
+        elif is_chunk:
+            current = messages[index]
+            chunk = self.chunk_type
+            merged = self.add_ai_message_chunks(
+                chunk(**{**current, "type": "AIMessageChunk"}),
+                chunk(**{**new, "type": "AIMessageChunk"}),
+            ).model_dump()
+            merged["type"] = "ai"
+            _patch(state["messages"], index, merged)
+        else:
+            state["messages"][index] = new
+
+
+def _find_message(messages: list[Any], new: dict[str, Any]) -> int | None:
+    message_id, tool_call_id = new.get("id"), new.get("tool_call_id")
+    for index, current in enumerate(messages):
+        if not isinstance(current, dict):
+            continue
+        if message_id is not None and current.get("id") == message_id:
+            return index
+        if tool_call_id is not None and current.get("tool_call_id") == tool_call_id:
+            return index
+    return None
+
+
+def _patch(parent: StateProxy, key: str | int, new: Any) -> None:
+    """Write ``new`` at ``parent[key]`` with the fewest operations: new keys and list items
+    are added, a string that grows is appended to, anything else is set."""
+    current = parent.value[key] if _has(parent.value, key) else _MISSING
+    if current == new:
+        return
+    if isinstance(current, dict) and isinstance(new, dict) and current.keys() <= new.keys():
+        child = parent[key]
+        for name, value in new.items():
+            if name in current:
+                _patch(child, name, value)
+            else:
+                child[name] = value
+        return
+    if isinstance(current, list) and isinstance(new, list) and len(current) <= len(new):
+        child = parent[key]
+        for index, value in enumerate(new):
+            if index < len(current):
+                _patch(child, index, value)
+            else:
+                child.append(value)
+        return
+    parent[key] = new  # a string that extends the current one becomes append-text
+
+
+_MISSING = object()
+
+
+def _has(container: Any, key: str | int) -> bool:
+    if isinstance(container, dict):
+        return key in container
+    if isinstance(container, list) and isinstance(key, int):
+        return key < len(container)
+    return False

@@ -1,0 +1,161 @@
+"""Real LangGraph graphs for the bridge tests: a tool-calling agent whose chat model is a
+scripted fake (langchain-core's BaseChatModel streaming set chunks), a ToolNode, and the same
+agent inside a parent graph as a subgraph."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.tools import tool
+from langgraph.config import get_stream_writer
+from langgraph.graph import END, START, MessagesState, StateGraph
+from langgraph.prebuilt import ToolNode, tools_condition
+
+
+def _call(index: int, args: str, call_id: str | None = None, name: str | None = None) -> Any:
+    return {"index": index, "id": call_id, "name": name, "args": args, "type": "tool_call_chunk"}
+
+
+USAGE = {"input_tokens": 10, "output_tokens": 5, "total_tokens": 15}
+
+# The first turn streams text, then two parallel calls whose argument chunks interleave; the
+# second answers.
+TURNS: list[list[dict[str, Any]]] = [
+    [
+        {"content": "Let me "},
+        {"content": "look."},
+        {"tool_call_chunks": [_call(0, "", "call_a", "get_weather")]},
+        {"tool_call_chunks": [_call(1, '{"rea', "call_b", "explode")]},
+        {"tool_call_chunks": [_call(0, '{"city": "Ber')]},
+        {"tool_call_chunks": [_call(1, 'son": "x"}'), _call(0, 'lin 🐻"}')]},
+        {
+            "usage_metadata": USAGE,
+            "response_metadata": {"finish_reason": "tool_calls"},
+            "chunk_position": "last",
+        },
+    ],
+    [
+        {"content": "Sunny in "},
+        {"content": "Berlin."},
+        {
+            "usage_metadata": USAGE,
+            "response_metadata": {"finish_reason": "stop"},
+            "chunk_position": "last",
+        },
+    ],
+]
+
+
+class ScriptedChatModel(BaseChatModel):
+    """Streams the chunks of ``TURNS``, one turn per call (by the number of AI messages in the
+    conversation so far)."""
+
+    @property
+    def _llm_type(self) -> str:
+        return "scripted"
+
+    def _turn(self, messages: list[BaseMessage]) -> int:
+        return sum(isinstance(m, AIMessage) for m in messages)
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        turn = self._turn(messages)
+        for fields in TURNS[turn]:
+            chunk = ChatGenerationChunk(
+                message=AIMessageChunk(**{"content": "", "id": f"ai-{turn}", **fields})
+            )
+            if run_manager is not None:
+                run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+            yield chunk
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        total: Any = None
+        for chunk in self._stream(messages, stop, None, **kwargs):
+            total = chunk if total is None else total + chunk
+        message = total.message
+        return ChatResult(
+            generations=[
+                ChatGeneration(
+                    message=AIMessage(
+                        id=message.id,
+                        content=message.content,
+                        tool_calls=message.tool_calls,
+                        usage_metadata=message.usage_metadata,
+                        response_metadata=message.response_metadata,
+                    )
+                )
+            ]
+        )
+
+
+@tool
+def get_weather(city: str) -> str:
+    """The weather in a city."""
+    get_stream_writer()({"progress": f"looking up {city}"})
+    return f"sunny in {city}"
+
+
+@tool
+def explode(reason: str) -> str:
+    """Always fails."""
+    raise ValueError(f"boom: {reason}")
+
+
+def agent_graph() -> Any:
+    model = ScriptedChatModel()
+
+    def agent(state: MessagesState) -> dict[str, Any]:
+        return {"messages": [model.invoke(state["messages"])]}
+
+    graph = StateGraph(MessagesState)
+    graph.add_node("agent", agent)
+    graph.add_node("tools", ToolNode([get_weather, explode], handle_tool_errors=True))
+    graph.add_edge(START, "agent")
+    graph.add_conditional_edges("agent", tools_condition)
+    graph.add_edge("tools", "agent")
+    return graph.compile()
+
+
+def parent_graph() -> Any:
+    graph = StateGraph(MessagesState)
+    graph.add_node("assistant", agent_graph())
+    graph.add_edge(START, "assistant")
+    graph.add_edge("assistant", END)
+    return graph.compile()
+
+
+INPUT = {"messages": [HumanMessage("Weather in Berlin?", id="human-1")]}
+MODES = ["messages", "updates", "custom"]
+
+
+def record(graph: Any, **options: Any) -> list[Any]:
+    """The items of ``graph.astream(...)``, recorded on asyncio (LangGraph's own loop)."""
+
+    async def collect() -> list[Any]:
+        return [item async for item in graph.astream(INPUT, **options)]
+
+    return asyncio.run(collect())
+
+
+def record_events(graph: Any) -> list[Any]:
+    async def collect() -> list[Any]:
+        return [item async for item in graph.astream_events(INPUT, version="v2")]
+
+    return asyncio.run(collect())
