@@ -66,7 +66,10 @@ async def test_when_ready_calls_back_at_once_when_something_is_ready() -> None:
 
 
 async def test_the_end_of_the_run_calls_back_too() -> None:
-    async with sb.create_run(lambda controller: anyio.sleep(0.02)) as stream:
+    async def run(controller: sb.RunController) -> None:
+        await anyio.sleep(0.02)
+
+    async with sb.create_run(run) as stream:
         assert stream.take_batch() == []
         calls = Calls()
         stream.when_ready(calls)
@@ -76,7 +79,10 @@ async def test_the_end_of_the_run_calls_back_too() -> None:
 
 
 async def test_closing_the_stream_forgets_the_callback() -> None:
-    stream = sb.create_run(lambda controller: anyio.sleep_forever())
+    async def run(controller: sb.RunController) -> None:
+        await anyio.sleep_forever()
+
+    stream = sb.create_run(run)
     assert stream.take_batch() == []
     calls = Calls()
     stream.when_ready(calls)

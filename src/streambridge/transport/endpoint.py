@@ -14,7 +14,7 @@ from typing import Any
 from ..encoding import EncodedStream, encode
 from ..input import RunInput
 from ..protocols import WireProtocol
-from ..run import RunFunction, create_run
+from ..run import FinishHook, RunFunction, check_run_function, create_run
 from .errors import HTTPError
 from .options import StreamOptions
 from .request import (
@@ -35,8 +35,7 @@ class StreamEndpoint:
     def __init__(
         self, run: RunFunction, options: StreamOptions, streams: OpenStreams | None = None
     ) -> None:
-        if not callable(run):
-            raise TypeError(f"run must be an async function run(controller), got {run!r}")
+        check_run_function(run)
         self.run = run
         self.options = options
         self.streams = streams if streams is not None else OpenStreams()
@@ -89,6 +88,7 @@ class StreamEndpoint:
             grace=options.grace,
             high_water=options.high_water,
             max_buffered=options.max_buffered,
+            on_finish=options.on_finish,
         )
         beat = options.heartbeat if heartbeat is True else (heartbeat or None)
         return encode(stream, protocol.name, heartbeat=beat, input=run_input)
@@ -112,6 +112,7 @@ class StreamHost:
         send_timeout: float | None = 30.0,
         grace: float = 0.05,
         max_buffered: int = 100_000,
+        on_finish: FinishHook | None = None,
     ) -> None:
         options = StreamOptions(
             protocol=protocol,
@@ -121,6 +122,7 @@ class StreamHost:
             send_timeout=send_timeout,
             grace=grace,
             max_buffered=max_buffered,
+            on_finish=on_finish,
         )
         self.endpoint = StreamEndpoint(run, options)
 

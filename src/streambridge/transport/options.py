@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..protocols import get_protocol, protocol_names
+from ..run import FinishHook, check_finish_hook
 
 __all__ = ["StreamOptions"]
 
@@ -37,6 +38,9 @@ class StreamOptions:
         Seconds a run whose client went away may take to stop by itself before it is cancelled.
     ``max_buffered``
         Unread chunks a run may pile up before it fails (bounded memory per stream).
+    ``on_finish``
+        ``on_finish(message)``, called once each run has ended with its final message (see
+        :func:`~streambridge.create_run`).
     """
 
     protocol: str = "data-stream"
@@ -46,6 +50,7 @@ class StreamOptions:
     send_timeout: float | None = 30.0
     grace: float = 0.05
     max_buffered: int = 100_000
+    on_finish: FinishHook | None = None
 
     def __post_init__(self) -> None:
         _known_protocol("protocol", self.protocol)
@@ -65,6 +70,7 @@ class StreamOptions:
         _seconds("grace", self.grace, allow_none=False, allow_zero=True)
         _count("max_body_bytes", self.max_body_bytes, minimum=1)
         _count("max_buffered", self.max_buffered, minimum=2)
+        check_finish_hook(self.on_finish)
 
     @classmethod
     def from_kwargs(cls, **options: Any) -> StreamOptions:
