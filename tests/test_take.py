@@ -92,7 +92,10 @@ async def test_closing_the_stream_forgets_the_callback() -> None:
 
 
 async def test_when_ready_before_the_first_take_says_what_to_do() -> None:
-    stream = sb.create_run(lambda controller: anyio.lowlevel.checkpoint())
+    async def run(controller: sb.RunController) -> None:
+        await anyio.lowlevel.checkpoint()
+
+    stream = sb.create_run(run)
     with pytest.raises(RuntimeError, match="take_batch"):
         stream.when_ready(Calls())
 
