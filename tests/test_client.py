@@ -165,7 +165,7 @@ async def test_fetch_message_posts_the_body_and_builds_the_message() -> None:
 
     async def run(controller: sb.RunController) -> None:
         controller.append_text("Hi ")
-        controller.append_text(controller.input.messages[-1]["content"])
+        controller.append_text(controller.input.last_user_text)
 
     async def handler(request: httpx.Request) -> httpx.Response:
         seen.append(request.content)

@@ -138,7 +138,11 @@ async def test_protocol_metadata() -> None:
     with pytest.raises(
         ValueError, match=r"unknown protocol 'nope'; known protocols: .*'data-stream'"
     ):
-        sb.encode(sb.create_run(lambda c: anyio.lowlevel.checkpoint()), protocol="nope")
+        sb.encode(sb.create_run(_checkpoint), protocol="nope")
+
+
+async def _checkpoint(controller: sb.RunController) -> None:
+    await anyio.lowlevel.checkpoint()
 
 
 async def test_heartbeat_sends_keepalive_lines_while_idle() -> None:
@@ -299,7 +303,7 @@ def test_parse_request_reads_the_data_stream_runtime_body() -> None:
         "state": {"draft": ""},
     }
     run_input = sb.get_protocol("data-stream").parse_request(body)
-    assert run_input.messages == body["messages"]
+    assert run_input.messages == [sb.Message([sb.TextPart("Hi")], "user")]
     assert run_input.tools == [
         {"name": "get_weather", "description": "Weather", "parameters": {"type": "object"}}
     ]

@@ -25,7 +25,7 @@ import pytest
 import streambridge as sb
 from streambridge.client import Message, accumulate, decode
 from streambridge.demo.app import STATIC, demo_app
-from streambridge.demo.assistant import demo_run, last_user_text
+from streambridge.demo.assistant import demo_run
 from streambridge.protocols import get_protocol, protocol_names
 from streambridge.transport.envelope import chunk_frame
 from streambridge.transport.events import EventSplitter
@@ -131,8 +131,8 @@ async def test_the_demo_run_reads_back_through_every_protocol(protocol: str) -> 
 
 def test_the_assistant_finds_the_question_in_every_message_shape() -> None:
     for protocol, body in BODIES.items():
-        assert last_user_text(get_protocol(protocol).parse_request(body)) == QUESTION, protocol
-    assert last_user_text(sb.RunInput(messages=[])) == "What is the weather in Paris?"
+        assert get_protocol(protocol).parse_request(body).last_user_text == QUESTION, protocol
+    assert sb.RunInput(messages=[]).last_user_text == ""
 
 
 # -- the page app --------------------------------------------------------------------------------
@@ -584,17 +584,20 @@ async def test_the_page_builds_each_protocol_s_request_with_the_conversation(
     }
     body = run_node(spec)["request"]
     run_input = get_protocol(protocol).parse_request(body)
-    assert last_user_text(run_input) == second
+    assert run_input.last_user_text == second
     if protocol == "assistant-transport":  # the runtime sends only the new command and the state
         assert len(run_input.messages) == 1
         assert run_input.state == {"status": "done"}
     else:  # the first question and its answer (with the tool call, where the protocol has one)
-        text = json.dumps(run_input.messages, ensure_ascii=False)
-        assert QUESTION in text
-        assert f"In {CITY} it is 21 °C" in text
+        roles = [m.role for m in run_input.messages]
+        assert roles == ["user", "assistant", "user"], roles
+        assert run_input.messages[0].text == QUESTION
+        assert f"In {CITY} it is 21 °C" in run_input.messages[1].text
         if protocol != "openai-assistants":
-            assert "get_weather" in text
-            assert "wind_kph" in text  # the tool result
+            [call] = run_input.messages[1].tool_calls
+            assert (call.tool_name, call.args["city"]) == ("get_weather", CITY)
+            assert call.has_result
+            assert "wind_kph" in json.dumps(call.result)  # the tool result, paired with its call
     answer = accumulate(decode(await demo_bytes(protocol, body), protocol))
     assert "In Rome it is 21 °C" in answer.text
     assert answer.finish_reason == "stop"
@@ -649,7 +652,7 @@ def _server(*args: str, cwd: Path | None = None) -> Iterator[tuple[str, subproce
 
 RUN_MODULE = """
 async def run(controller):
-    controller.append_text("hello from " + controller.input.messages[-1]["content"])
+    controller.append_text("hello from " + controller.input.last_user_text)
 """
 
 

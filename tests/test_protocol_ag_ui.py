@@ -420,7 +420,25 @@ def test_parse_request_reads_run_agent_input() -> None:
     run_input = parse_request(RUN_AGENT_INPUT)
     assert run_input.thread_id == "thread_1"
     assert run_input.run_id == "run_1"
-    assert run_input.messages == RUN_AGENT_INPUT["messages"]
+    assert run_input.messages == [
+        sb.Message([sb.TextPart("Be brief.")], "system", "m1"),
+        sb.Message([sb.TextPart("Weather in Paris?")], "user", "m2"),
+        sb.Message(
+            [
+                sb.ToolCallPart(
+                    "call_1",
+                    "get_weather",
+                    '{"city":"Paris"}',
+                    args_complete=True,
+                    has_result=True,
+                    result='{"temp":21}',
+                )
+            ],
+            "assistant",
+            "m3",
+        ),
+    ]
+    assert run_input.raw["messages"] == RUN_AGENT_INPUT["messages"]
     assert run_input.tools == RUN_AGENT_INPUT["tools"]
     assert run_input.state == {"doc": {"title": "Draft"}}
     assert run_input.options == {
@@ -471,7 +489,7 @@ async def test_parse_request_reads_what_the_official_client_sends() -> None:
     got = await anyio.to_thread.run_sync(lambda: run_oracle("ag-ui.mjs", data, **options))
     run_input = parse_request(got["request"])
     assert (run_input.thread_id, run_input.run_id) == ("thread_9", "run_9")
-    assert run_input.messages == [{"id": "u1", "role": "user", "content": "Hi"}]
+    assert run_input.messages == [sb.Message([sb.TextPart("Hi")], "user", "u1")]
     assert run_input.state == {"count": 1}
     assert run_input.tools == RUN_AGENT_INPUT["tools"]
     assert run_input.options == {

@@ -390,21 +390,16 @@ def realistic_body() -> dict[str, Any]:
 async def test_parse_request_reads_the_runtime_body() -> None:
     body = realistic_body()
     run_input = sb.get_protocol(PROTOCOL).parse_request(body)
+    # The result's call is in the application's state, not in this request: a tool message.
     assert run_input.messages == [
-        {
-            "role": "tool",
-            "parts": [
-                {
-                    "type": "tool-result",
-                    "toolCallId": "call_1",
-                    "toolName": "get_weather",
-                    "result": {"temp": 21},
-                    "isError": False,
-                    "artifact": {"chart": "..."},
-                }
-            ],
-        },
-        body["commands"][1]["message"],
+        sb.Message(
+            [sb.ToolResultPart("call_1", {"temp": 21}, "get_weather", artifact={"chart": "..."})],
+            "tool",
+        ),
+        sb.Message(
+            [sb.TextPart("And tomorrow?"), sb.FilePart("aGk=", "image/png")],
+            "user",
+        ),
     ]
     assert run_input.tools == [
         {

@@ -1248,7 +1248,12 @@ def test_parse_request_reads_the_sdk_create_run_body() -> None:
     body = json.loads(request.content)
     assert body["stream"] is True
     input = parse_request(body)
-    assert input.messages == messages
+    assert input.raw["additional_messages"] == messages
+    assert input.messages == [
+        sb.Message([sb.TextPart("What's the weather?")], "user"),
+        sb.Message([sb.TextPart("Where?")], "assistant"),
+        sb.Message([sb.TextPart("Paris")], "user", metadata={"k": "v"}),
+    ]
     assert input.tools == tools
     assert input.system == "Be brief.\n\nUse metric units."
     assert input.thread_id is None  # it is in the URL: the host sets it from its route
@@ -1275,7 +1280,7 @@ def test_parse_request_reads_the_sdk_create_thread_and_run_body() -> None:
     )
     assert request.url.path == "/v1/threads/runs"
     input = parse_request(json.loads(request.content))
-    assert input.messages == [{"role": "user", "content": "Hi"}]
+    assert input.messages == [sb.Message([sb.TextPart("Hi")], "user")]
     assert input.options == {"assistant_id": "asst_1", "create_thread": True}
     assert (input.system, input.tools, input.thread_id) == (None, [], None)
 

@@ -339,7 +339,21 @@ REALISTIC_BODY: dict[str, Any] = {
 def test_parse_request_of_a_realistic_body() -> None:
     body = copy.deepcopy(REALISTIC_BODY)
     run_input = parse_request(body)
-    assert run_input.messages == REALISTIC_BODY["messages"]
+    assert run_input.raw["messages"] == REALISTIC_BODY["messages"]
+    system, developer, user, assistant = run_input.messages
+    assert [m.role for m in run_input.messages] == ["system", "system", "user", "assistant"]
+    assert (system.text, developer.text) == ("Be brief.", "Answer in French.")
+    assert user.parts == [
+        sb.TextPart("Weather?"),
+        sb.FilePart(None, "image/*", url="https://example.com/a.png"),
+    ]
+    [call] = assistant.tool_calls  # the tool message's content is the call's result
+    assert (call.tool_call_id, call.tool_name, call.args) == (
+        "call_1",
+        "get_weather",
+        {"city": "Paris"},
+    )
+    assert (call.has_result, call.result) == (True, '{"temp":21}')
     assert run_input.system == "Be brief.\n\nAnswer in French."
     assert run_input.tools == [
         {

@@ -644,7 +644,13 @@ def test_parse_request_reads_what_the_sdk_sends() -> None:
         assert list(stream) == []
     body = oracle.request_json(0)
     run_input = parse_request(body)
-    assert run_input.messages == items
+    assert run_input.raw["input"] == items
+    call = sb.ToolCallPart("c1", "get_weather", "{}", args_complete=True)
+    call.set_result('{"temp":21}')
+    assert run_input.messages == [
+        sb.Message([sb.TextPart("Weather in Paris?")], "user"),
+        sb.Message([call], "assistant"),
+    ]
     assert run_input.tools == tools
     assert run_input.system == "Be brief"
     assert run_input.thread_id == "conv_1"
@@ -661,7 +667,7 @@ def test_parse_request_takes_a_string_input_as_one_user_message() -> None:
     run_input = parse_request(
         {"model": "m", "input": "Hi", "stream": True, "conversation": {"id": "conv_2"}}
     )
-    assert run_input.messages == [{"role": "user", "content": "Hi"}]
+    assert run_input.messages == [sb.Message([sb.TextPart("Hi")], "user")]
     assert run_input.thread_id == "conv_2"
     assert run_input.options == {"model": "m"}
     assert parse_request({}).messages == []

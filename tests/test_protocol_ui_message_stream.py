@@ -363,7 +363,17 @@ def realistic_body() -> dict[str, Any]:
 def test_parse_request_of_a_use_chat_body() -> None:
     body = realistic_body()
     run_input = sb.get_protocol(PROTOCOL).parse_request(body)
-    assert run_input.messages == body["messages"]
+    call = sb.ToolCallPart("call_1", "get_weather", '{"city": "Paris"}', args_complete=True)
+    call.set_result({"temp": 21})
+    assert run_input.messages == [
+        sb.Message([sb.TextPart("Weather in Paris?")], "user", "msg_u1"),
+        sb.Message(
+            [call],
+            "assistant",
+            "msg_a1",
+            metadata={"usage": {"inputTokens": 3, "outputTokens": 4}},
+        ),
+    ]
     assert run_input.thread_id == "chat_123"
     assert run_input.run_id == "msg_a1"  # the response continues the last assistant message
     assert run_input.state == {"draft": "x"}
@@ -385,7 +395,11 @@ def test_parse_request_of_a_first_message_leaves_the_run_id_to_create_run() -> N
         None,
         {},
     )
-    assert sb.create_run(lambda c: anyio.lowlevel.checkpoint(), input=run_input).input.run_id
+    assert sb.create_run(_checkpoint, input=run_input).input.run_id
+
+
+async def _checkpoint(controller: sb.RunController) -> None:
+    await anyio.lowlevel.checkpoint()
 
 
 @pytest.mark.parametrize(

@@ -66,7 +66,10 @@ async def test_when_ready_calls_back_at_once_when_something_is_ready() -> None:
 
 
 async def test_the_end_of_the_run_calls_back_too() -> None:
-    async with sb.create_run(lambda controller: anyio.sleep(0.02)) as stream:
+    async def run(controller: sb.RunController) -> None:
+        await anyio.sleep(0.02)
+
+    async with sb.create_run(run) as stream:
         assert stream.take_batch() == []
         calls = Calls()
         stream.when_ready(calls)
@@ -76,7 +79,10 @@ async def test_the_end_of_the_run_calls_back_too() -> None:
 
 
 async def test_closing_the_stream_forgets_the_callback() -> None:
-    stream = sb.create_run(lambda controller: anyio.sleep_forever())
+    async def run(controller: sb.RunController) -> None:
+        await anyio.sleep_forever()
+
+    stream = sb.create_run(run)
     assert stream.take_batch() == []
     calls = Calls()
     stream.when_ready(calls)
@@ -86,7 +92,10 @@ async def test_closing_the_stream_forgets_the_callback() -> None:
 
 
 async def test_when_ready_before_the_first_take_says_what_to_do() -> None:
-    stream = sb.create_run(lambda controller: anyio.lowlevel.checkpoint())
+    async def run(controller: sb.RunController) -> None:
+        await anyio.lowlevel.checkpoint()
+
+    stream = sb.create_run(run)
     with pytest.raises(RuntimeError, match="take_batch"):
         stream.when_ready(Calls())
 

@@ -12,9 +12,25 @@ from . import chunks
 from .encoding import EncodedStream, encode
 from .exceptions import BufferOverflowError, RequestError, RunError
 from .input import RunInput
+from .messages import (
+    DataPart,
+    FilePart,
+    Message,
+    MessageAccumulator,
+    Part,
+    ReasoningPart,
+    SourcePart,
+    TextPart,
+    Tool,
+    ToolApproval,
+    ToolCallPart,
+    ToolResultPart,
+    Usage,
+)
 from .protocols import WireProtocol, get_protocol, protocol_names
 from .run import (
     CancellationSignal,
+    FinishHook,
     RunController,
     RunFunction,
     RunStream,
@@ -27,8 +43,15 @@ from .state import StateError, StateProxy
 __all__ = [
     "BufferOverflowError",
     "CancellationSignal",
+    "DataPart",
     "EncodedStream",
     "MemoryStore",
+    "FilePart",
+    "FinishHook",
+    "Message",
+    "MessageAccumulator",
+    "Part",
+    "ReasoningPart",
     "RequestError",
     "RunController",
     "RunError",
@@ -36,9 +59,16 @@ __all__ = [
     "RunInput",
     "RunStatus",
     "RunStream",
+    "SourcePart",
     "StateError",
     "StateProxy",
+    "TextPart",
+    "Tool",
+    "ToolApproval",
     "ToolCallController",
+    "ToolCallPart",
+    "ToolResultPart",
+    "Usage",
     "WireProtocol",
     "chunks",
     "create_run",

@@ -18,6 +18,9 @@ cancels it and waits for its ``finally`` blocks, all shielded from the caller's 
 from __future__ import annotations
 
 import contextlib
+import copy
+import functools
+import inspect
 import logging
 import random
 import string
@@ -53,11 +56,13 @@ from .chunks import (
 )
 from .exceptions import BufferOverflowError, RunError
 from .input import RunInput, new_run_id
+from .messages import Message, MessageAccumulator
 from .state import PathSegment, StateProxy, StateStore, copy_json, to_path
 
 __all__ = [
     "GENERIC_ERROR_MESSAGE",
     "CancellationSignal",
+    "FinishHook",
     "RunController",
     "RunFunction",
     "RunStream",
@@ -71,6 +76,51 @@ GENERIC_ERROR_MESSAGE = "The assistant ran into an error. Please try again."
 """What the client sees when a run raises anything but :class:`~streambridge.RunError`."""
 
 RunFunction = Callable[["RunController"], Awaitable[None]]
+
+FinishHook = Callable[[Message], object]
+"""``on_finish(message)``: an async function or a quick plain one, given the run's final
+message once it has ended."""
+
+
+def check_run_function(run: object) -> None:
+    """Refuse, where a run is handed over, what cannot be a run: every request would fail."""
+    if not callable(run):
+        raise TypeError(f"run must be an async function run(controller), got {run!r}")
+    kind = _function_kind(run)
+    if kind == "async generator":
+        raise TypeError(
+            f"run {run!r} is an async generator function; a run is `async def run(controller)` "
+            "that calls controller methods (controller.append_text(...)) instead of yielding"
+        )
+    if kind != "async":
+        raise TypeError(
+            f"run {run!r} is not an async function; define it with `async def run(controller)` "
+            "(a plain function that returns an awaitable can be marked with "
+            "inspect.markcoroutinefunction)"
+        )
+
+
+def check_finish_hook(on_finish: object) -> None:
+    if on_finish is not None and not callable(on_finish):
+        raise TypeError(f"on_finish must be a function on_finish(message), got {on_finish!r}")
+
+
+def _function_kind(fn: Any) -> str:
+    """``"async"``, ``"async generator"`` or ``"plain"`` for a function, a partial, a method,
+    a decorated function or an object with ``__call__``."""
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    if not (inspect.isfunction(fn) or inspect.ismethod(fn) or inspect.isbuiltin(fn)):
+        if inspect.isclass(fn):
+            return "plain"
+        fn = type(fn).__call__  # a callable object: its __call__ decides
+    unwrapped = inspect.unwrap(fn)
+    if inspect.isasyncgenfunction(fn) or inspect.isasyncgenfunction(unwrapped):
+        return "async generator"
+    if inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(unwrapped):
+        return "async"
+    return "plain"
+
 
 _ID_ALPHABET = string.ascii_letters + string.digits
 
@@ -107,6 +157,7 @@ class _RunCore:
     """
 
     __slots__ = (
+        "accumulator",
         "buffer",
         "cancelled",
         "done",
@@ -118,9 +169,11 @@ class _RunCore:
         "limit",
         "max_buffered",
         "notify",
+        "on_finish",
         "open_args",
         "readers",
         "readers_idle",
+        "reported",
         "request",
         "running",
         "scope",
@@ -136,6 +189,7 @@ class _RunCore:
         request: Any,
         high_water: int,
         max_buffered: int,
+        on_finish: FinishHook | None = None,
     ) -> None:
         self.buffer: list[Chunk] = []
         self.state_ops: list[Any] = []
@@ -161,6 +215,11 @@ class _RunCore:
         # Shared empty dicts until the run's first tool call, which gives it its own.
         self.tool_calls: dict[str, ToolCallController] = _NO_CALLS
         self.open_args: dict[str, ToolCallController] = _NO_CALLS
+        # on_finish: the consumer feeds what it takes to the accumulator; the stream's end is
+        # read only once the hook has been called (``reported``).
+        self.on_finish = on_finish
+        self.accumulator = None if on_finish is None else MessageAccumulator(apply_state=False)
+        self.reported = on_finish is None
 
     # -- producing -----------------------------------------------------------------------------
 
@@ -372,6 +431,29 @@ class _RunCore:
         self.finished = True
         self.limit = -1
         self.wake()
+
+    async def report(self, on_finish: FinishHook) -> None:
+        """Call ``on_finish`` with the final message: what the consumer took, and what it
+        has yet to take.  Its failure is logged; the client never hears of it."""
+        accumulator, self.accumulator = self.accumulator, None
+        try:
+            assert accumulator is not None
+            for chunk in self.buffer:
+                accumulator.add(chunk)
+            message = accumulator.end()
+            message.id = self.input.run_id
+            message.state = copy.deepcopy(self.state.value)
+            if self.cancelled.is_set() and self.failure is None:
+                message.finish_reason = "cancelled"
+            with anyio.CancelScope(shield=True):
+                result = on_finish(message)
+                if inspect.isawaitable(result):
+                    await result
+        except Exception:
+            logger.exception("on_finish failed")
+        finally:
+            self.reported = True
+            self.wake()
 
 
 class ToolCallController:
@@ -613,13 +695,14 @@ class RunStream:
         grace: float,
         high_water: int,
         max_buffered: int,
+        on_finish: FinishHook | None = None,
     ) -> None:
         if high_water < 1 or max_buffered <= high_water:
             raise ValueError("need 1 <= high_water < max_buffered")
         self._run = run
         self.input = input
         """What started the run (encoders take their ids and timestamps from it)."""
-        self._args: tuple[Any, ...] = (state, input, request, high_water, max_buffered)
+        self._args: tuple[Any, ...] = (state, input, request, high_water, max_buffered, on_finish)
         self._raise_errors = raise_errors
         self._grace = grace
         self._core: _RunCore | None = None
@@ -735,7 +818,7 @@ class RunStream:
             or self._closed
             or core.buffer
             or core.state_ops
-            or core.finished
+            or (core.finished and core.reported)
         ):
             callback()
         else:
@@ -775,8 +858,12 @@ class RunStream:
             if core.drained is not None:
                 core.drained.set()
                 core.drained = None
+            accumulator = core.accumulator
+            if accumulator is not None:
+                for chunk in batch:
+                    accumulator.add(chunk)
             return batch
-        if core.finished:
+        if core.finished and core.reported:
             self._closed = True
             if self._raise_errors and core.failure is not None:
                 raise core.failure
@@ -828,6 +915,8 @@ async def _drive(run: RunFunction, core: _RunCore) -> None:
         core.running = False
         try:
             core.finish()
+            if core.on_finish is not None:
+                await core.report(core.on_finish)
         finally:
             core.done.set()  # whatever happens, aclose() must not wait for ever
 
@@ -859,6 +948,7 @@ def create_run(
     grace: float = 0.05,
     high_water: int = 1024,
     max_buffered: int = 100_000,
+    on_finish: FinishHook | None = None,
 ) -> RunStream:
     """Start ``run(controller)`` when the returned stream is first read, and stream its chunks.
 
@@ -867,7 +957,17 @@ def create_run(
     :class:`~streambridge.RunError`), then the stream ends normally; ``raise_errors=True``
     re-raises it from the stream at the end instead, for tests.  Closing the stream early sets
     ``controller.is_cancelled``, waits ``grace`` seconds, then cancels the run.
+
+    ``on_finish(message)`` is called once when a started run has ended (done, failed or
+    cancelled), before the stream's end is read: ``message`` is the assistant
+    :class:`~streambridge.Message` it produced, with its ``finish_reason`` (``"cancelled"``
+    when the client went away first; what the run made after that was dropped), ``usage``, the
+    run's final ``state`` and the run id as ``id``.  An exception it raises is logged.
+
+    ``run`` must be an ``async def`` function: anything else raises ``TypeError`` here.
     """
+    check_run_function(run)
+    check_finish_hook(on_finish)
     run_input = input if input is not None else RunInput()
     if state is not None:
         run_input.state = state  # encoders that send whole state values start from it
@@ -882,4 +982,5 @@ def create_run(
         grace=grace,
         high_water=high_water,
         max_buffered=max_buffered,
+        on_finish=on_finish,
     )

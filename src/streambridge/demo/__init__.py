@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from .assistant import demo_run, last_user_text
+from .assistant import demo_run
 
-__all__ = ["demo_run", "last_user_text"]
+__all__ = ["demo_run"]

@@ -8,42 +8,17 @@ calls) and reports token usage.  No model and no API key: the words are a script
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import anyio
 
-from ..input import RunInput
 from ..run import RunController
 
-__all__ = ["demo_run", "last_user_text"]
+__all__ = ["demo_run"]
 
 DEFAULT_QUESTION = "What is the weather in Paris?"
 TOKEN_DELAY = 0.035
 """Seconds between tokens: about 30 tokens a second, like a fast hosted model."""
 TOOL_DELAY = 0.4
-
-
-def _text_of(content: Any) -> str:
-    """The text of one message's content, in any of the shapes the protocols send."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return " ".join(_text_of(part) for part in content).strip()
-    if isinstance(content, dict):
-        for key in ("text", "content", "input_text"):
-            if isinstance(content.get(key), str):
-                return str(content[key])
-    return ""
-
-
-def last_user_text(run_input: RunInput) -> str:
-    """The last thing the user wrote, whatever protocol carried it."""
-    for message in reversed(run_input.messages):
-        if isinstance(message, dict) and message.get("role") == "user":
-            text = _text_of(message.get("content") or message.get("parts"))
-            if text:
-                return text
-    return DEFAULT_QUESTION
 
 
 def _city(question: str) -> str:
@@ -57,7 +32,7 @@ def _tokens(text: str) -> list[str]:
 
 async def demo_run(controller: RunController, *, delay: float = TOKEN_DELAY) -> None:
     """The demo assistant.  ``delay`` paces the tokens (0 streams as fast as possible)."""
-    question = last_user_text(controller.input)
+    question = controller.input.last_user_text.strip() or DEFAULT_QUESTION
     city = _city(question)
     state = controller.state
     state["status"] = "thinking"

@@ -41,8 +41,10 @@ from ..chunks import (
 )
 from ..exceptions import RequestError
 from ..input import RunInput
+from ..messages import FilePart, Message, Part, ReasoningPart, TextPart, ToolCallPart
 from ..state import apply_operation, copy_json
 from . import Decoded, StreamEnd, WireProtocol, register
+from ._conversation import Conversation, args_text, file_from, string, text_of
 from ._request import optional, require_object
 from ._sse import KEEPALIVE, sse
 from ._tally import RunTally
@@ -449,6 +451,81 @@ def _objects(body: dict[str, Any], key: str, required: tuple[str, ...]) -> list[
     return items
 
 
+def parse_messages(messages: list[dict[str, Any]]) -> list[Message]:
+    """AG-UI messages, typed: ``developer`` and ``system`` are system messages; a user's text
+    and media parts (``image``/``audio``/``video``/``document`` with a ``source``, and the
+    older ``binary``); an assistant's ``content`` and ``toolCalls``; a ``reasoning`` message
+    is an assistant message of reasoning; a ``tool`` message's content (and ``error``) is the
+    result of the call it names.  ``activity`` messages are not conversation: left out."""
+    out = Conversation()
+    for message in messages:
+        role, content, id = message["role"], message.get("content"), message["id"]
+        if role == "tool":
+            call_id = string(message.get("toolCallId"))
+            if call_id is not None:
+                error = string(message.get("error"))
+                result = content if isinstance(content, str) else _text(content)
+                out.result(
+                    call_id, error if error is not None else result, is_error=error is not None
+                )
+        elif role in ("system", "developer"):
+            out.add("system", text_of(content), id)
+        elif role == "user":
+            out.add("user", _user_parts(content), id)
+        elif role == "reasoning" and isinstance(content, str):
+            out.assistant([ReasoningPart(content)], id)
+        elif role == "assistant":
+            target = out.assistant(text_of(content), id)
+            for call in message.get("toolCalls") or []:
+                function = call.get("function") if isinstance(call, dict) else None
+                if isinstance(function, dict) and isinstance(call.get("id"), str):
+                    part = ToolCallPart(
+                        call["id"],
+                        str(function.get("name", "")),
+                        args_text(function.get("arguments")),
+                        True,
+                    )
+                    out.add_tool_call(target, part)
+    return out.messages
+
+
+def _text(content: Any) -> str:
+    return "".join(p.text for p in text_of(content) if isinstance(p, TextPart))
+
+
+def _user_parts(content: Any) -> list[Part]:
+    if not isinstance(content, list):
+        return text_of(content)
+    parts: list[Part] = []
+    for item in content:
+        kind = item.get("type") if isinstance(item, dict) else None
+        found: TextPart | FilePart | None = None
+        if kind == "text" and isinstance(item.get("text"), str):
+            found = TextPart(item["text"])
+        elif kind in ("image", "audio", "video", "document") and isinstance(
+            item.get("source"), dict
+        ):
+            source = item["source"]
+            value, mime = source.get("value"), string(source.get("mimeType"))
+            if source.get("type") == "data":
+                found = file_from(value, mime)
+            elif source.get("type") == "url":
+                found = file_from(value, mime, base64_if_bare=False)
+            elif source.get("type") == "file" and isinstance(value, str):
+                found = FilePart(None, mime, file_id=value)
+            if isinstance(found, FilePart) and found.mime_type is None:
+                found.mime_type = f"{kind}/*" if kind != "document" else None
+        elif kind == "binary":
+            url = item.get("url")
+            found = file_from(item.get("data"), item.get("mimeType"), item.get("filename"))
+            if found is None and isinstance(url, str):
+                found = FilePart.from_url(url, string(item.get("mimeType")))
+                found.filename = string(item.get("filename"))
+        if found is not None:
+            parts.append(found)
+    return parts
+
+
 def parse_request(body: Any) -> RunInput:
     """AG-UI's ``RunAgentInput``, the body ``HttpAgent`` POSTs: ``threadId``, ``runId``,
     ``messages``, ``tools``, ``state``, ``context``, ``forwardedProps``, ``parentRunId``."""
@@ -462,7 +539,7 @@ def parse_request(body: Any) -> RunInput:
     if parent_run_id is not None:
         options["parentRunId"] = parent_run_id
     return RunInput(
-        messages=_objects(body, "messages", ("id", "role")),
+        messages=parse_messages(_objects(body, "messages", ("id", "role"))),
         tools=_objects(body, "tools", ("name",)),
         state=body.get("state"),
         thread_id=optional(body, "threadId", str, None),

@@ -36,7 +36,9 @@ from ..chunks import (
 )
 from ..exceptions import RequestError
 from ..input import RunInput
+from ..messages import DataPart, Message, ReasoningPart, SourcePart, TextPart, ToolCallPart
 from . import Decoded, StreamEnd, WireProtocol, register
+from ._conversation import Conversation, args_text, file_from, string
 from ._request import optional, require_object
 from ._sse import DONE, KEEPALIVE
 from ._tally import RunTally
@@ -328,6 +330,70 @@ def _command(command: Any, index: int) -> Any:
     return None  # an application's own command: in options["commands"] and raw
 
 
+def parse_messages(messages: list[dict[str, Any]]) -> list[Message]:
+    """What the commands add, typed: an ``add-message``'s assistant-ui message (its ``parts``
+    and its attachments' parts) and each ``add-tool-result``'s result, set on its call when
+    that call is in the request, else kept as a ``tool`` message."""
+    out = Conversation()
+    for message in messages:
+        if message["role"] == "tool":
+            for part in message["parts"]:
+                out.result(
+                    part["toolCallId"],
+                    part["result"],
+                    is_error=part["isError"],
+                    tool_name=string(part.get("toolName")),
+                    artifact=part.get("artifact"),
+                )
+            continue
+        target = out.add(message["role"], [], message.get("id"))
+        attachments = message.get("attachments")
+        extra = [
+            part
+            for attachment in (attachments if isinstance(attachments, list) else [])
+            if isinstance(attachment, dict) and isinstance(attachment.get("content"), list)
+            for part in attachment["content"]
+        ]
+        for part in [*message["parts"], *extra]:
+            _thread_part(out, target, part)
+    return out.messages
+
+
+def _thread_part(out: Conversation, target: Message, part: Any) -> None:
+    """One assistant-ui message part (``ThreadMessage`` content)."""
+    kind = part.get("type") if isinstance(part, dict) else None
+    if kind == "text" and isinstance(part.get("text"), str):
+        target.parts.append(TextPart(part["text"]))
+    elif kind == "reasoning" and isinstance(part.get("text"), str):
+        target.parts.append(ReasoningPart(part["text"]))
+    elif kind == "image":
+        found = file_from(part.get("image"), part.get("mimeType"), part.get("filename"))
+        if found is not None:
+            target.parts.append(found)
+    elif kind == "file":
+        found = file_from(part.get("data"), part.get("mimeType"), part.get("filename"))
+        if found is not None:
+            target.parts.append(found)
+    elif kind == "source" and isinstance(part.get("url"), str):
+        source = SourcePart(str(part.get("id", "")), part["url"], string(part.get("title")))
+        target.parts.append(source)
+    elif kind == "data":
+        target.parts.append(DataPart(part.get("data"), string(part.get("name"))))
+    elif kind == "tool-call" and isinstance(part.get("toolCallId"), str):
+        text = part["argsText"] if isinstance(part.get("argsText"), str) else None
+        call = ToolCallPart(
+            part["toolCallId"],
+            str(part.get("toolName", "")),
+            text if text is not None else args_text(part.get("args")),
+            True,
+        )
+        out.add_tool_call(target, call)
+        if "result" in part:
+            call.set_result(
+                part["result"], is_error=bool(part.get("isError")), artifact=part.get("artifact")
+            )
+
+
 def parse_request(body: Any) -> RunInput:
     """The body assistant-ui's ``useAssistantTransportRuntime`` POSTs.
 
@@ -347,7 +413,9 @@ def parse_request(body: Any) -> RunInput:
     commands = body["commands"]
     if not isinstance(commands, list):
         raise RequestError("'commands' must be a JSON array")
-    messages = [m for i, c in enumerate(commands) if (m := _command(c, i)) is not None]
+    messages = parse_messages(
+        [m for i, c in enumerate(commands) if (m := _command(c, i)) is not None]
+    )
     tools = optional(body, "tools", (dict, list), [])
     if isinstance(tools, dict):  # {name: {description, parameters}}
         tools = [{"name": name, **spec} for name, spec in tools.items() if isinstance(spec, dict)]

@@ -29,8 +29,11 @@ from ..chunks import (
     ToolCallBegin,
     ToolResult,
 )
+from ..exceptions import RequestError
 from ..input import RunInput
+from ..messages import Message, Part, ReasoningPart, TextPart, ToolCallPart
 from . import Decoded, StreamEnd, WireProtocol, register
+from ._conversation import Conversation, args_text, file_from, string, text_of
 from ._request import optional, require_object
 from ._tally import RunTally
 
@@ -191,7 +194,7 @@ def parse_request(body: Any) -> RunInput:
     if isinstance(tools, dict):  # {name: {description, parameters}}
         tools = [{"name": name, **spec} for name, spec in tools.items() if isinstance(spec, dict)]
     return RunInput(
-        messages=optional(body, "messages", list, []),
+        messages=parse_messages(optional(body, "messages", list, [])),
         tools=tools,
         state=body.get("state"),
         thread_id=optional(body, "threadId", str, None),
@@ -200,6 +203,69 @@ def parse_request(body: Any) -> RunInput:
         options={"runConfig": body["runConfig"]} if "runConfig" in body else {},
         raw=body,
     )
+
+
+def parse_messages(messages: list[Any]) -> list[Message]:
+    """assistant-ui's language-model messages (``toLanguageModelMessages``: AI SDK model
+    messages, V2 ``input``/``output`` and V1 ``args``/``result`` spellings alike)."""
+    out = Conversation()
+    for index, message in enumerate(messages):
+        if not isinstance(message, dict) or message.get("role") not in _ROLES:
+            raise RequestError(
+                f"messages[{index}] must be an object whose 'role' is 'system', 'user', "
+                "'assistant' or 'tool'"
+            )
+        role, content, id = message["role"], message.get("content"), message.get("unstable_id")
+        if role == "tool":
+            for part in content if isinstance(content, list) else []:
+                if isinstance(part, dict) and part.get("type") == "tool-result":
+                    _tool_result(out, part)
+            continue
+        parts: list[Part] = []
+        if isinstance(content, str):
+            parts = text_of(content)
+        for part in content if isinstance(content, list) else []:
+            kind = part.get("type") if isinstance(part, dict) else None
+            if kind == "text" and isinstance(part.get("text"), str):
+                parts.append(TextPart(part["text"]))
+            elif kind == "reasoning" and isinstance(part.get("text"), str):
+                parts.append(ReasoningPart(part["text"]))
+            elif kind == "image":
+                found = file_from(part.get("image"), part.get("mimeType") or part.get("mediaType"))
+                if found is not None:
+                    parts.append(found)
+            elif kind == "file":
+                mime = part.get("mediaType") or part.get("mimeType")
+                found = file_from(part.get("data"), mime, part.get("filename"))
+                if found is not None:
+                    parts.append(found)
+            elif kind == "tool-call" and isinstance(part.get("toolCallId"), str):
+                arguments = part["input"] if "input" in part else part.get("args")
+                call = ToolCallPart(
+                    part["toolCallId"], str(part.get("toolName", "")), args_text(arguments), True
+                )
+                parts.append(call)
+        if role == "assistant":
+            out.assistant(parts, id)
+        else:
+            out.add(role, parts, id)
+    return out.messages
+
+
+_ROLES = ("system", "user", "assistant", "tool")
+
+
+def _tool_result(out: Conversation, part: dict[str, Any]) -> None:
+    call_id = string(part.get("toolCallId"))
+    if call_id is None:
+        return
+    is_error = bool(part.get("isError"))
+    result = part.get("result")
+    output = part.get("output")
+    if isinstance(output, dict) and "type" in output:  # V2: {type: json | text | error-*, value}
+        result = output.get("value")
+        is_error = is_error or str(output["type"]).startswith("error")
+    out.result(call_id, result, is_error=is_error, tool_name=string(part.get("toolName")))
 
 
 class DataStreamDecoder:

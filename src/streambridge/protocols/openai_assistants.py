@@ -37,7 +37,9 @@ from ..chunks import (
 )
 from ..exceptions import RequestError
 from ..input import RunInput
+from ..messages import FilePart, Message, Part, TextPart
 from . import Decoded, StreamEnd, WireProtocol, register
+from ._conversation import Conversation, image_from, text_of
 from ._request import optional, require_object
 from ._sse import KEEPALIVE, sse
 from ._tally import RunTally
@@ -645,7 +647,7 @@ def parse_request(body: Any) -> RunInput:
     if parallel is not None:
         options["parallel_tool_calls"] = parallel
     return RunInput(
-        messages=messages,
+        messages=parse_messages(messages),
         tools=_tools(optional(body, "tools", list, [])),
         thread_id=optional(body, "thread_id", str, None),
         system="\n\n".join(p for p in prompts if p) or None,
@@ -671,6 +673,34 @@ def _messages(value: Any, where: str) -> list[Any]:
         elif not isinstance(content, str):
             raise RequestError(f"{where}[{i}].content must be a string or an array of parts")
     return value
+
+
+def parse_messages(messages: list[dict[str, Any]]) -> list[Message]:
+    """Thread messages (checked by ``_messages``), typed: text, ``image_url`` and
+    ``image_file`` parts, and attachments as files by id.  Tool calls do not travel in these
+    messages (their outputs go to ``submit_tool_outputs``), so there are none."""
+    out = Conversation()
+    for message in messages:
+        content = message["content"]
+        parts: list[Part] = text_of(content) if isinstance(content, str) else []
+        for item in content if isinstance(content, list) else []:
+            kind = item["type"]
+            found: Part | None = None
+            if kind == "text":
+                text = item.get("text")
+                value = text.get("value") if isinstance(text, dict) else text  # output or input
+                found = TextPart(value) if isinstance(value, str) else None
+            elif kind == "image_url" and isinstance(item.get("image_url"), dict):
+                found = image_from(item["image_url"].get("url"))
+            elif kind == "image_file" and isinstance(item.get("image_file"), dict):
+                found = image_from(None, item["image_file"].get("file_id"))
+            if found is not None:
+                parts.append(found)
+        for attachment in message.get("attachments") or []:
+            if isinstance(attachment, dict) and isinstance(attachment.get("file_id"), str):
+                parts.append(FilePart(None, None, file_id=attachment["file_id"]))
+        out.add(message["role"], parts, metadata=message.get("metadata"))
+    return out.messages
 
 
 def _tools(tools: list[Any]) -> list[Any]:

@@ -39,7 +39,9 @@ from ..chunks import (
 )
 from ..exceptions import RequestError
 from ..input import RunInput
+from ..messages import FilePart, Message, Part, TextPart, ToolCallPart
 from . import Decoded, StreamEnd, WireProtocol, register
+from ._conversation import Conversation, args_text, file_from, image_from, string, text_of
 from ._request import optional, require_object
 from ._sse import DONE, KEEPALIVE
 from ._tally import RunTally
@@ -404,12 +406,74 @@ def parse_request(body: Any) -> RunInput:
         options.pop("model", None)
     options["include_usage"] = include_usage
     return RunInput(
-        messages=messages,
+        messages=parse_messages(messages),
         tools=tools,
         system="\n\n".join(system) if system else None,
         options=options,
         raw=body,
     )
+
+
+def parse_messages(messages: list[dict[str, Any]]) -> list[Message]:
+    """Chat messages, typed: ``system`` and ``developer`` are system messages; a user's text,
+    images, audio and files; an assistant's text and ``tool_calls``; a ``tool`` message's
+    content is the result of the call it names."""
+    out = Conversation()
+    for message in messages:
+        role, content = message["role"], message.get("content")
+        if role == "tool":
+            call_id = string(message.get("tool_call_id"))
+            if call_id is not None:
+                result = content if isinstance(content, str) else _joined_text(content)
+                out.result(call_id, result)
+            continue
+        if role in ("system", "developer"):
+            out.add("system", text_of(content))
+        elif role == "user":
+            out.add("user", _user_parts(content))
+        elif role == "assistant":
+            target = out.assistant(text_of(content))
+            for call in message.get("tool_calls") or []:
+                function = call.get("function") if isinstance(call, dict) else None
+                if isinstance(function, dict) and isinstance(call.get("id"), str):
+                    part = ToolCallPart(
+                        call["id"],
+                        str(function.get("name", "")),
+                        args_text(function.get("arguments")),
+                        True,
+                    )
+                    out.add_tool_call(target, part)
+    return out.messages
+
+
+def _joined_text(content: Any) -> str:
+    return "".join(part.text for part in text_of(content) if isinstance(part, TextPart))
+
+
+def _user_parts(content: Any) -> list[Part]:
+    if not isinstance(content, list):
+        return text_of(content)
+    parts: list[Part] = []
+    for item in content:
+        kind = item.get("type") if isinstance(item, dict) else None
+        if kind == "text" and isinstance(item.get("text"), str):
+            parts.append(TextPart(item["text"]))
+        elif kind == "image_url" and isinstance(item.get("image_url"), dict):
+            found = image_from(item["image_url"].get("url"))
+            if found is not None:
+                parts.append(found)
+        elif kind == "input_audio" and isinstance(item.get("input_audio"), dict):
+            audio = item["input_audio"]
+            if isinstance(audio.get("data"), str):
+                parts.append(FilePart(audio["data"], f"audio/{audio.get('format', 'wav')}"))
+        elif kind == "file" and isinstance(item.get("file"), dict):
+            file = item["file"]
+            found = file_from(file.get("file_data"), filename=file.get("filename"))
+            if found is None and isinstance(file.get("file_id"), str):
+                found = FilePart(None, None, file_id=file["file_id"])
+            if found is not None:
+                parts.append(found)
+    return parts
 
 
 def _text_of(content: Any, where: str) -> str:

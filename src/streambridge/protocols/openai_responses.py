@@ -38,7 +38,9 @@ from ..chunks import (
 )
 from ..exceptions import RequestError
 from ..input import RunInput
+from ..messages import FilePart, Message, Part, ReasoningPart, TextPart, ToolCallPart
 from . import Decoded, StreamEnd, WireProtocol, register
+from ._conversation import Conversation, args_text, file_from, image_from, string, text_of
 from ._request import optional, require_object
 from ._sse import KEEPALIVE
 from ._tally import RunTally
@@ -605,13 +607,88 @@ def parse_request(body: Any) -> RunInput:
         if not isinstance(conversation, str):
             raise RequestError("'conversation' must be an id or an object with a string 'id'")
     return RunInput(
-        messages=messages,
+        messages=parse_messages(messages),
         tools=list(tools),
         thread_id=conversation,
         system=optional(body, "instructions", str, None),
         options={key: body[key] for key in _OPTION_KEYS if body.get(key) is not None},
         raw=body,
     )
+
+
+def parse_messages(items: list[dict[str, Any]]) -> list[Message]:
+    """Responses input items, typed.  Messages by role (``developer`` is a system message);
+    the model's items between two user turns (``reasoning`` summaries and text, ``message``
+    outputs, ``function_call``) make one assistant message, and a ``function_call_output``
+    is the result of the call it names."""
+    out = Conversation()
+    assistant: Message | None = None
+    for item in items:
+        kind, role = item.get("type"), item.get("role")
+        if kind == "function_call_output":
+            call_id = string(item.get("call_id"))
+            if call_id is not None:
+                output = item.get("output")
+                result = output if isinstance(output, str) else _output_text(output)
+                out.result(call_id, result)
+            continue
+        if kind in ("function_call", "reasoning") or role == "assistant":
+            if assistant is None:
+                assistant = out.add("assistant", [])
+            _assistant_item(out, assistant, item)
+        elif role in ("system", "developer"):
+            assistant = None
+            out.add("system", text_of(item.get("content")))
+        elif role == "user":
+            assistant = None
+            out.add("user", _user_parts(item.get("content")))
+    return out.messages
+
+
+def _output_text(output: Any) -> str:
+    return "".join(p.text for p in text_of(output) if isinstance(p, TextPart))
+
+
+def _assistant_item(out: Conversation, target: Message, item: dict[str, Any]) -> None:
+    kind = item.get("type")
+    if kind == "function_call" and isinstance(item.get("call_id"), str):
+        call = ToolCallPart(
+            item["call_id"], str(item.get("name", "")), args_text(item.get("arguments")), True
+        )
+        out.add_tool_call(target, call)
+    elif kind == "reasoning":
+        for key in ("summary", "content"):
+            for part in item.get(key) or []:
+                if isinstance(part, dict) and isinstance(part.get("text"), str):
+                    target.parts.append(ReasoningPart(part["text"]))
+    else:
+        target.parts.extend(text_of(item.get("content")))
+
+
+def _user_parts(content: Any) -> list[Part]:
+    if not isinstance(content, list):
+        return text_of(content)
+    parts: list[Part] = []
+    for item in content:
+        kind = item.get("type") if isinstance(item, dict) else None
+        found: Part | None = None
+        if kind == "input_text" and isinstance(item.get("text"), str):
+            found = TextPart(item["text"])
+        elif kind == "input_image":
+            found = image_from(item.get("image_url"), item.get("file_id"))
+        elif kind == "input_file":
+            found = file_from(item.get("file_data"), filename=item.get("filename"))
+            if found is None and isinstance(item.get("file_url"), str):
+                found = FilePart.from_url(item["file_url"], filename=string(item.get("filename")))
+            if found is None and isinstance(item.get("file_id"), str):
+                found = FilePart(None, None, file_id=item["file_id"])
+        elif kind == "input_audio" and isinstance(item.get("input_audio"), dict):
+            audio = item["input_audio"]
+            if isinstance(audio.get("data"), str):
+                found = FilePart(audio["data"], f"audio/{audio.get('format', 'wav')}")
+        if found is not None:
+            parts.append(found)
+    return parts
 
 
 # -- decoding ----------------------------------------------------------------------------------

@@ -40,8 +40,18 @@ from ..chunks import (
 )
 from ..exceptions import RequestError
 from ..input import RunInput
+from ..messages import (
+    DataPart,
+    Message,
+    ReasoningPart,
+    SourcePart,
+    TextPart,
+    ToolApproval,
+    ToolCallPart,
+)
 from ..state import apply_operation, copy_json
 from . import Decoded, StreamEnd, WireProtocol, register
+from ._conversation import Conversation, args_text, file_from, string
 from ._request import optional, require_object
 from ._sse import DONE, KEEPALIVE, sse_json
 from ._tally import RunTally
@@ -400,7 +410,7 @@ def parse_request(body: Any) -> RunInput:
         if value is not None:
             options[key] = value
     return RunInput(
-        messages=messages,
+        messages=parse_messages(messages),
         tools=tools,
         state=body.get("state"),
         thread_id=optional(body, "id", str, None),
@@ -428,6 +438,69 @@ def _check_message(index: int, message: Any) -> None:
             raise RequestError(
                 f"{where}.parts[{part_index}] must be a JSON object with a string 'type'"
             )
+
+
+def parse_messages(messages: list[dict[str, Any]]) -> list[Message]:
+    """The AI SDK's UI messages (checked by ``_check_message``), typed: text, reasoning, files,
+    sources, ``data-*`` parts and tool parts (``tool-NAME`` and ``dynamic-tool``) with their
+    input, output or error and their approval."""
+    out = Conversation()
+    for message in messages:
+        target = out.add(message["role"], [], message.get("id"), message.get("metadata"))
+        for part in message["parts"]:
+            _ui_part(out, target, part)
+    return out.messages
+
+
+def _ui_part(out: Conversation, target: Message, part: dict[str, Any]) -> None:
+    kind: str = part["type"]
+    if kind in ("text", "reasoning") and isinstance(part.get("text"), str):
+        target.parts.append((TextPart if kind == "text" else ReasoningPart)(part["text"]))
+    elif kind == "file":
+        found = file_from(
+            part.get("url"), part.get("mediaType"), part.get("filename"), base64_if_bare=False
+        )
+        if found is not None:
+            target.parts.append(found)
+    elif kind == "source-url" and isinstance(part.get("url"), str):
+        target.parts.append(
+            SourcePart(str(part.get("sourceId", "")), part["url"], string(part.get("title")))
+        )
+    elif kind == "source-document":
+        source = SourcePart(str(part.get("sourceId", "")), "", string(part.get("title")))
+        source.source_type = "document"
+        source.media_type = string(part.get("mediaType"))
+        source.filename = string(part.get("filename"))
+        target.parts.append(source)
+    elif kind.startswith("data-"):
+        target.parts.append(DataPart(part.get("data"), kind[len("data-") :]))
+    elif (kind.startswith("tool-") or kind == "dynamic-tool") and isinstance(
+        part.get("toolCallId"), str
+    ):
+        name = string(part.get("toolName")) if kind == "dynamic-tool" else kind[len("tool-") :]
+        out.add_tool_call(target, _tool_part(part, name or ""))
+
+
+def _tool_part(part: dict[str, Any], name: str) -> ToolCallPart:
+    state = part.get("state")
+    streaming = state == "input-streaming"
+    text = args_text(part.get("input"))
+    if not text and isinstance(part.get("rawInput"), str):
+        text = part["rawInput"]
+    call = ToolCallPart(part["toolCallId"], name, text, not streaming)
+    approval = part.get("approval")
+    if isinstance(approval, dict) and isinstance(approval.get("id"), str):
+        approved = approval.get("approved")
+        call.approval = ToolApproval(
+            approval["id"],
+            approved if isinstance(approved, bool) else None,
+            string(approval.get("reason")),
+        )
+    if state == "output-available":
+        call.set_result(part.get("output"))
+    elif state == "output-error":
+        call.set_result(part.get("errorText"), is_error=True)
+    return call
 
 
 # -- decoding ---------------------------------------------------------------------------------

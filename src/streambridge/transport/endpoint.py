@@ -14,7 +14,7 @@ from typing import Any, Literal
 from ..encoding import EncodedStream, encode
 from ..input import RunInput
 from ..protocols import WireProtocol
-from ..run import RunFunction, create_run
+from ..run import FinishHook, RunFunction, check_run_function, create_run
 from ..runs import RunExistsError, RunRecord, RunStore, read_run, record
 from ..runs.reading import refusal
 from .attach import Reply, RunRequest, admitted, answer_run_request, match_run_request
@@ -38,8 +38,7 @@ class StreamEndpoint:
     def __init__(
         self, run: RunFunction, options: StreamOptions, streams: OpenStreams | None = None
     ) -> None:
-        if not callable(run):
-            raise TypeError(f"run must be an async function run(controller), got {run!r}")
+        check_run_function(run)
         self.run = run
         self.options = options
         self.streams = streams if streams is not None else OpenStreams()
@@ -128,6 +127,7 @@ class StreamEndpoint:
             grace=options.grace,
             high_water=options.high_water,
             max_buffered=options.max_buffered,
+            on_finish=options.on_finish,
         )
         if store is None:
             return encode(stream, protocol.name, heartbeat=beat, input=run_input)
@@ -196,6 +196,7 @@ class StreamHost:
         store: RunStore | None = None,
         on_disconnect: Literal["cancel", "continue"] | None = None,
         authorize: Authorize | None = None,
+        on_finish: FinishHook | None = None,
     ) -> None:
         options = StreamOptions(
             protocol=protocol,
@@ -208,6 +209,7 @@ class StreamHost:
             store=store,
             on_disconnect=on_disconnect,
             authorize=authorize,
+            on_finish=on_finish,
         )
         self.endpoint = StreamEndpoint(run, options)
 

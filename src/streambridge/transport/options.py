@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from ..protocols import get_protocol, protocol_names
 from ..runs import RunRecord, RunStore
+from ..run import FinishHook, check_finish_hook
 
 __all__ = ["Authorize", "StreamOptions"]
 
@@ -51,6 +52,9 @@ class StreamOptions:
     ``authorize``
         ``authorize(request, record, action)``, sync or async: whether ``request`` may
         ``"read"`` or ``"stop"`` a stored run; by default any request that names the run may.
+    ``on_finish``
+        ``on_finish(message)``, called once each run has ended with its final message (see
+        :func:`~streambridge.create_run`).
     """
 
     protocol: str = "data-stream"
@@ -63,6 +67,7 @@ class StreamOptions:
     store: RunStore | None = None
     on_disconnect: Literal["cancel", "continue"] | None = None
     authorize: Authorize | None = None
+    on_finish: FinishHook | None = None
 
     def __post_init__(self) -> None:
         _known_protocol("protocol", self.protocol)
@@ -104,6 +109,7 @@ class StreamOptions:
             )
         if self.authorize is not None and not callable(self.authorize):
             raise TypeError(f"authorize= takes a function, got {self.authorize!r}")
+        check_finish_hook(self.on_finish)
 
     @classmethod
     def from_kwargs(cls, **options: Any) -> StreamOptions:
