@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..protocols import get_protocol, protocol_names
-from ..runs import RunRecord, RunStore
 from ..run import FinishHook, check_finish_hook
+from ..runs import RunRecord, RunStore
 
 __all__ = ["Authorize", "StreamOptions"]
 
