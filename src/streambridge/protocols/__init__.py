@@ -90,6 +90,10 @@ class WireProtocol:
     """Harmless bytes that keep an idle connection alive."""
     headers: Mapping[str, str] = field(default_factory=dict)
     """The protocol's own response headers (besides ``content-type``)."""
+    run_object: Callable[[RunInput, list[Chunk], str], dict[str, Any]] | None = None
+    """The protocol's own object for a stored run, from its input, its chunks so far and its
+    status (``running``, ``done``, ``error``, ``cancelled``): what its client reads when it
+    retrieves or cancels a run (a Responses API ``Response``); ``None``: the generic status."""
 
 
 _REGISTRY: dict[str, WireProtocol] = {}

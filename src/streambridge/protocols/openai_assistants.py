@@ -892,6 +892,24 @@ _DECODERS: dict[str, Callable[[OpenAIAssistantsDecoder, Any], list[Decoded]]] = 
     "error": OpenAIAssistantsDecoder._error_event,
 }
 
+def run_object(input: RunInput, chunks: list[Chunk], status: str) -> dict[str, Any]:
+    """The ``Run`` of a stored run as ``GET /v1/threads/{thread_id}/runs/{run_id}`` and its
+    cancel return it, with the run's status in the API's words."""
+    encoder = OpenAIAssistantsEncoder(input)
+    for chunk in chunks:
+        encoder.encode(chunk)
+    if status == "running":
+        return {**encoder._run_base, "status": "in_progress", "started_at": input.created_at}
+    run: dict[str, Any] = {}
+    for event in encoder.finish().split("\n\n"):
+        name, _, data = event.partition("\ndata: ")
+        if name.startswith("event: thread.run.") and not name.startswith("event: thread.run.step"):
+            run = loads(data)
+    if status == "cancelled":
+        run.update(status="cancelled", cancelled_at=input.created_at, completed_at=None)
+    return run
+
+
 OPENAI_ASSISTANTS = register(
     WireProtocol(
         name="openai-assistants",
@@ -902,5 +920,6 @@ OPENAI_ASSISTANTS = register(
         new_decoder=OpenAIAssistantsDecoder,
         keepalive=KEEPALIVE,
         headers={},
+        run_object=run_object,
     )
 )

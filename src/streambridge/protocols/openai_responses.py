@@ -16,7 +16,7 @@ boundaries, parent ids, a tool result's error flag and artifact, files other tha
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from .._jsonlib import dumps, dumps_str, loads
 from ..chunks import (
@@ -537,6 +537,21 @@ class OpenAIResponsesEncoder:
         return out + self._raw_event("response." + status, '"response":' + response)
 
 
+def response_object(input: RunInput, chunks: list[Chunk], status: str) -> dict[str, Any]:
+    """The ``Response`` of a stored run as ``GET /v1/responses/{id}`` and its cancel return
+    it: with the output items finished so far, and the run's status in the API's words."""
+    encoder = OpenAIResponsesEncoder(input)
+    for chunk in chunks:
+        encoder.encode(chunk)
+    if status == "running":
+        return cast(dict[str, Any], loads(encoder._response("in_progress")))
+    last = encoder.finish().rsplit("\ndata: ", 1)[1]
+    response = cast(dict[str, Any], loads(last)["response"])
+    if status == "cancelled":
+        response["status"] = "cancelled"
+    return response
+
+
 _ENCODERS: dict[type, Callable[[OpenAIResponsesEncoder, Any], str]] = {
     TextDelta: OpenAIResponsesEncoder._text,
     ReasoningDelta: OpenAIResponsesEncoder._reasoning,
@@ -558,6 +573,7 @@ _ENCODERS: dict[type, Callable[[OpenAIResponsesEncoder, Any], str]] = {
 # -- the request -------------------------------------------------------------------------------
 
 _OPTION_KEYS = (
+    "background",  # with a store: the run goes on whoever reads it
     "model",
     "previous_response_id",
     "tool_choice",
@@ -850,5 +866,6 @@ OPENAI_RESPONSES = register(
         new_decoder=OpenAIResponsesDecoder,
         keepalive=KEEPALIVE,
         headers={},
+        run_object=response_object,
     )
 )

@@ -11,7 +11,13 @@ keeps runs (``store=``):
 ``POST …/runs/{run_id}/cancel``           stop it, as a disconnect would
 ``GET  …/{chat_id}/stream``               the chat's running run from its start (the AI SDK's
                                           resume), ``204`` when it has none
+``GET  …/responses/{id}``                 OpenAI Responses: the ``Response`` so far, or with
+                                          ``?stream=true&starting_after=N`` its events after ``N``
+``POST …/responses/{id}/cancel``          OpenAI Responses: stop it; the cancelled ``Response``
 ========================================  =========================================================
+
+A run's status (and a cancel's answer) is its protocol's own object where the protocol has one
+(OpenAI Responses' ``Response``), else :func:`run_json`.
 
 A run is read or stopped only by a request the host's ``authorize`` hook admits (by default any
 request that names it: run ids are 128 random bits); an unknown run and a refused one get the
@@ -24,8 +30,11 @@ import inspect
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import anyio
+
 from .._jsonlib import dumps
 from ..encoding import EncodedStream
+from ..protocols import get_protocol
 from ..runs import RunRecord, RunStore, read_run
 from .errors import HTTPError
 from .options import StreamOptions
@@ -33,7 +42,7 @@ from .request import query_value, select_protocol
 
 __all__ = ["Reply", "RunRequest", "answer_run_request", "match_run_request", "run_json"]
 
-Action = Literal["status", "stream", "cancel", "resume-chat"]
+Action = Literal["status", "stream", "cancel", "resume-chat", "response"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +79,10 @@ _ROUTES: dict[tuple[str, ...], tuple[Action, str]] = {
     ("runs", "*", "stream"): ("stream", "GET"),
     ("runs", "*", "cancel"): ("cancel", "POST"),
     ("*", "stream"): ("resume-chat", "GET"),
+    ("responses", "*"): ("response", "GET"),
+    ("responses", "*", "cancel"): ("cancel", "POST"),
 }
+_RESPONSE_ID = "resp_"  # a Responses API id is the run's with this prefix
 
 
 def match_run_request(method: str, path: str) -> RunRequest | None:
@@ -84,7 +96,10 @@ def match_run_request(method: str, path: str) -> RunRequest | None:
             continue
         tail = segments[-len(shape) :]
         if all(want in ("*", got) and got for want, got in zip(shape, tail, strict=True)):
-            return RunRequest(action, tail[shape.index("*")])
+            run_id = tail[shape.index("*")]
+            if shape[0] == "responses":
+                run_id = run_id.removeprefix(_RESPONSE_ID)
+            return RunRequest(action, run_id)
     return None
 
 
@@ -125,19 +140,52 @@ async def answer_run_request(
         if action == "resume-chat":
             return Reply(204)
         raise HTTPError(404, f"there is no run {run_id!r} here (or it has expired)")
-    if action == "status":
-        return Reply(200, run_json(record))
     if action == "cancel":
-        await store.request_stop(run_id)
-        return Reply(200, run_json(record))
+        if await store.request_stop(run_id):
+            await _until_finished(store, run_id)
+        return Reply(200, await _status(store, record))
+    if action == "status" or (action == "response" and not _truthy(query_string, "stream")):
+        return Reply(200, await _status(store, record))
     protocol = select_protocol(options, query_value(query_string, "protocol") or record.protocol)
+    after = query_value(query_string, "starting_after" if action == "response" else "after")
     return await read_run(
         store,
         record,
         protocol,
         heartbeat=options.heartbeat,
-        skip_events=_events_held(query_value(query_string, "after"), last_event_id),
+        skip_events=_events_held(after, last_event_id),
     )
+
+
+async def _status(store: RunStore, record: RunRecord) -> dict[str, Any]:
+    """The run's status object: its protocol's own, where it has one."""
+    run_object = get_protocol(record.protocol).run_object
+    if run_object is None:
+        return run_json(record)
+    cursor = await store.read(record.run_id)
+    try:
+        chunks = cursor.take_batch() or []
+    finally:
+        await cursor.aclose()
+    return run_object(record.input, chunks, record.status.value)
+
+
+_CANCEL_WAIT = 2.0
+
+
+async def _until_finished(store: RunStore, run_id: str) -> None:
+    """Wait (a little) for a run asked to stop to end, so its status says so."""
+    cursor = await store.read(run_id)
+    try:
+        with anyio.move_on_after(_CANCEL_WAIT):
+            while await cursor.next_batch() is not None:
+                pass
+    finally:
+        await cursor.aclose()
+
+
+def _truthy(query_string: bytes | str, name: str) -> bool:
+    return (query_value(query_string, name) or "").lower() in ("true", "1")
 
 
 async def admitted(

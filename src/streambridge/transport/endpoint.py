@@ -143,7 +143,9 @@ class StreamEndpoint:
             started,
             protocol,
             heartbeat=beat,
-            stop_on_close=options.on_disconnect == "cancel",
+            # OpenAI Responses' `background: true` asks for a run that outlives its reader.
+            stop_on_close=options.on_disconnect == "cancel"
+            and run_input.options.get("background") is not True,
         )
 
     async def open_late(
