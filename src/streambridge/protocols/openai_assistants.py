@@ -892,6 +892,7 @@ _DECODERS: dict[str, Callable[[OpenAIAssistantsDecoder, Any], list[Decoded]]] = 
     "error": OpenAIAssistantsDecoder._error_event,
 }
 
+
 def run_object(input: RunInput, chunks: list[Chunk], status: str) -> dict[str, Any]:
     """The ``Run`` of a stored run as ``GET /v1/threads/{thread_id}/runs/{run_id}`` and its
     cancel return it, with the run's status in the API's words."""
