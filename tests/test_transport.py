@@ -300,7 +300,14 @@ def test_send_frames_become_the_http_body() -> None:
     assert plain == Send("q2", {"messages": []}, None)
     assert parse_client_frame('{"type": "abort"}', 100) == Abort(None)
     assert parse_client_frame('{"type": "abort", "requestId": "q"}', 100) == Abort("q")
-    assert parse_client_frame('{"type": "resume", "requestId": "q"}', 100) == Resume("q")
+    assert parse_client_frame('{"type": "resume", "requestId": "q", "id": "c"}', 100) == Resume(
+        "q", chat_id="c"
+    )
+    resume = '{"type": "resume", "requestId": "q", "runId": "r", "lastSequence": 4}'
+    assert parse_client_frame(resume, 100) == Resume("q", run_id="r", last_sequence=4)
+    for bad in ('"lastSequence": -2', '"lastSequence": true', '"id": 3', '"x": 1'):
+        with pytest.raises(EnvelopeError):
+            parse_client_frame('{"type": "resume", "requestId": "q", ' + bad + "}", 100)
 
 
 @pytest.mark.parametrize(

@@ -21,6 +21,7 @@ from support.behaviour.figures import record
 from support.behaviour.hosts import HYPERCORN_TRIO, UVICORN, Host, LiveHost, ServerPool
 from support.behaviour.protocol_table import request_body
 from support.behaviour.stored_app import LONG_INTERVAL, LONG_PIECES
+from support.oracle import run_oracle
 
 pytestmark = [
     pytest.mark.anyio,
@@ -294,3 +295,28 @@ async def test_with_on_disconnect_cancel_a_leaving_client_stops_its_run(
         status = (await client.get(f"{host.url}/runs/{run_id}")).json()["status"]
     assert json.loads(marker.read_text())["outcome"] == "cancelled"
     assert status == "cancelled"
+
+
+async def test_the_ai_sdk_websocket_transport_resumes_after_a_reload(
+    servers: ServerPool,
+) -> None:
+    """The official ``WebSocketChatTransport``: a message sent, the socket dropped after three
+    chunks, ``reconnectToStream`` on a new one replays the run; after its end, nothing."""
+    live = servers.get(STORED_HOSTS[0])
+    chat = f"chat-{random.randrange(1 << 60)}"
+    url = f"ws://127.0.0.1:{live.port}{live.host.path}?protocol=ui-message-stream"
+    result = await anyio.to_thread.run_sync(
+        lambda: run_oracle(
+            "websocket-chat.mjs",
+            b"",
+            node_flags=["--experimental-websocket"],
+            url=url,
+            chatId=chat,
+            body={"scenario": "long"},
+            readFirst=3,
+        )
+    )
+    assert result["head"][0] == "start"
+    text = "".join(part["text"] for part in result["message"]["parts"] if part["type"] == "text")
+    assert text == "".join(f"{i} " for i in range(LONG_PIECES))
+    assert result["afterEnd"] is None

@@ -18,6 +18,7 @@ import streambridge as sb
 from streambridge.client import Message, MessageAccumulator
 from streambridge.run import GENERIC_ERROR_MESSAGE
 from streambridge.transport import StreamOptions, chunk_event
+from streambridge.transport.session import RESUME_UNSUPPORTED
 from support.behaviour.figures import record
 from support.behaviour.hosts import LiveHost
 from support.behaviour.protocol_table import request_body
@@ -159,7 +160,7 @@ async def test_frames_it_cannot_serve_get_error_frames(ws_host: LiveHost) -> Non
         assert resumed == {
             "type": "error",
             "requestId": "r1",
-            "errorText": "resume is not supported yet",
+            "errorText": RESUME_UNSUPPORTED,  # these hosts keep no runs
         }
         assert (await error_for("{not json"))["requestId"] == ""
         assert (await error_for({"type": "bogus", "requestId": "r2"}))["requestId"] == "r2"

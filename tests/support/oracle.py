@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from .ci import skip_or_fail
 ORACLES = Path(__file__).resolve().parents[1] / "oracles"
 
 
-def run_oracle(script: str, data: bytes, **options: Any) -> Any:
+def run_oracle(script: str, data: bytes, *, node_flags: Sequence[str] = (), **options: Any) -> Any:
     """Feed ``data`` to ``tests/oracles/<script>`` and return what it printed, parsed.
 
     The script fails on any thrown error and on any console.warn / console.error of the client.
@@ -25,7 +26,7 @@ def run_oracle(script: str, data: bytes, **options: Any) -> Any:
         skip_or_fail("tests/oracles/node_modules is missing: run `make install` (npm ci)")
     assert node is not None
     completed = subprocess.run(
-        [node, str(ORACLES / script), json.dumps(options)],
+        [node, *node_flags, str(ORACLES / script), json.dumps(options)],
         input=data,
         capture_output=True,
         timeout=120,

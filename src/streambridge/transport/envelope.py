@@ -9,11 +9,14 @@ From the client (JSON text frames):
     envelope data, not body.  ``protocol`` picks one as ``?protocol=`` does over HTTP.
 ``{"type": "abort", "requestId": ...}``
     Cancel the run (any current run when ``requestId`` is missing).
-``{"type": "resume", "requestId": ...}``
-    Reattach to a run: not supported yet, answered with an ``error`` frame.
+``{"type": "resume", "requestId": ..., "id"?: chatId, "runId"?: ..., "lastSequence"?: N}``
+    Reattach to the chat's running run (or the run ``runId``) on a host that keeps runs: its
+    events from the start, or those after sequence ``N``; ``{"type": "no-active"}`` when there
+    is none.
 
 From the server:
 
+``{"type": "no-active", "requestId"}`` answers a ``resume`` with nothing to resume;
 ``{"type": "start", "requestId"}``, then ``{"type": "chunk", "requestId", "sequence", "chunk"}``
 per protocol event (``sequence`` counts from 0 without gaps), then ``{"type": "end",
 "requestId"}``; ``{"type": "error", "requestId", "errorText"}`` refuses a frame.  For an SSE
@@ -42,6 +45,7 @@ __all__ = [
     "chunk_frame",
     "end_frame",
     "error_frame",
+    "no_active_frame",
     "parse_client_frame",
     "start_frame",
 ]
@@ -59,6 +63,10 @@ def start_frame(request_id: str) -> str:
 
 def end_frame(request_id: str) -> str:
     return dumps({"type": "end", "requestId": request_id})
+
+
+def no_active_frame(request_id: str) -> str:
+    return dumps({"type": "no-active", "requestId": request_id})
 
 
 def error_frame(request_id: str, message: str) -> str:
@@ -125,6 +133,11 @@ class Abort:
 @dataclass(frozen=True, slots=True)
 class Resume:
     request_id: str
+    chat_id: str | None = None
+    run_id: str | None = None
+    last_sequence: int = -1
+    """The last ``chunk`` sequence the client has (-1: none)."""
+    protocol: str | None = None
 
 
 ClientFrame = Send | Abort | Resume
@@ -159,7 +172,7 @@ def parse_client_frame(message: str | bytes, max_bytes: int) -> ClientFrame:
     if not isinstance(request_id, str) or not request_id:
         raise EnvelopeError("", f"a {kind!r} frame needs a non-empty string 'requestId'")
     if kind == "resume":
-        return Resume(request_id)
+        return _resume(frame, request_id)
     if kind != "send":
         raise EnvelopeError(
             request_id, f"unknown frame type {kind!r}; expected 'send', 'abort' or 'resume'"
@@ -169,6 +182,21 @@ def parse_client_frame(message: str | bytes, max_bytes: int) -> ClientFrame:
 
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
+
+
+def _resume(frame: dict[str, Any], request_id: str) -> Resume:
+    chat_id, run_id, protocol = frame.get("id"), frame.get("runId"), frame.get("protocol")
+    last = frame.get("lastSequence", -1)
+    if last is None:
+        last = -1
+    for name, value in (("id", chat_id), ("runId", run_id), ("protocol", protocol)):
+        if value is not None and not isinstance(value, str):
+            raise EnvelopeError(request_id, f"{name!r} must be a string")
+    if isinstance(last, bool) or not isinstance(last, int) or last < -1:
+        raise EnvelopeError(request_id, "'lastSequence' must be a whole number, 0 or more")
+    if chat_id is None and run_id is None:
+        raise EnvelopeError(request_id, "a 'resume' frame names the chat ('id') or the 'runId'")
+    return Resume(request_id, chat_id, run_id, last, protocol)
 
 
 def _send(frame: dict[str, Any], request_id: str) -> Send:

@@ -20,6 +20,9 @@ from typing import Any, Protocol
 import anyio
 from anyio.abc import TaskGroup
 
+from ..encoding import EncodedStream
+from ..runs import read_run
+from .attach import admitted
 from .delivery import Ending
 from .driver import Driver
 from .endpoint import StreamEndpoint
@@ -31,6 +34,7 @@ from .envelope import (
     chunk_frame,
     end_frame,
     error_frame,
+    no_active_frame,
     parse_client_frame,
     start_frame,
 )
@@ -41,7 +45,9 @@ from .shutdown import StopSignal
 
 __all__ = ["TRY_AGAIN_LATER", "SessionEnd", "WebSocketChannel", "close_session", "serve_session"]
 
-RESUME_UNSUPPORTED = "resume is not supported yet"
+RESUME_UNSUPPORTED = (
+    "resume needs a host that keeps its runs: build it with store=streambridge.MemoryStore()"
+)
 
 GOING_AWAY = 1001
 INTERNAL_ERROR = 1011
@@ -172,7 +178,7 @@ class _Session:
             if current is not None and frame.request_id in (None, current.request_id):
                 current.driver.client_gone()
         elif isinstance(frame, Resume):
-            await self._send(error_frame(frame.request_id, RESUME_UNSUPPORTED))
+            await self._resume(frame)
 
     async def _start(self, frame: Send) -> None:
         if self._stop.is_set():
@@ -196,16 +202,49 @@ class _Session:
         except HTTPError as exc:
             await self._send(error_frame(frame.request_id, exc.message))
             return
-        splitter = EventSplitter(protocol.framing)
+        self._deliver(frame.request_id, body)
+
+    async def _resume(self, frame: Resume) -> None:
+        """Reattach to a stored run: its frames after the client's last sequence."""
+        if self._current is not None:
+            message = f"run {self._current.request_id!r} is still streaming on this connection"
+            await self._send(error_frame(frame.request_id, message))
+            return
+        store = self._options.store
+        if store is None:
+            await self._send(error_frame(frame.request_id, RESUME_UNSUPPORTED))
+            return
+        run_id = frame.run_id
+        if run_id is None and frame.chat_id is not None:
+            run_id = await store.active_run(frame.chat_id)
+        record = None
+        if run_id is not None:
+            record = await admitted(store, self._options, run_id, self._request, "read")
+        if record is None:
+            await self._send(no_active_frame(frame.request_id))
+            return
+        try:
+            protocol = select_protocol(self._options, frame.protocol or record.protocol)
+        except HTTPError as exc:
+            await self._send(error_frame(frame.request_id, exc.message))
+            return
+        body = await read_run(store, record, protocol, heartbeat=None)
+        self._deliver(frame.request_id, body, after=frame.last_sequence)
+
+    def _deliver(self, request_id: str, body: EncodedStream, *, after: int = -1) -> None:
+        """Stream ``body`` as ``chunk`` frames in a task of its own; the frames up to sequence
+        ``after`` are ones the client has, and are left out."""
+        framing = body.protocol.framing
+        splitter = EventSplitter(framing)
         sequence = 0
-        request_id = frame.request_id
 
         async def deliver(data: bytes) -> None:
             nonlocal sequence
             for event in splitter.feed(data):
-                chunk = chunk_frame(request_id, sequence, event, protocol.framing)
+                chunk = chunk_frame(request_id, sequence, event, framing)
                 if chunk is not None:
-                    await self._send_now(chunk)
+                    if sequence > after:
+                        await self._send_now(chunk)
                     sequence += 1
 
         driver = Driver(body, deliver, send_timeout=self._options.send_timeout)
