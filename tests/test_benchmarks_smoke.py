@@ -78,6 +78,7 @@ def table_rows(output: str, header: str) -> dict[str, list[str]]:
             ["--streams", "2", "--tokens", "5", "--rounds", "1"],
             "streambridge's part:",
         ),
+        ("run_store.py", ["--quick", "--repeats", "1"], "KiB of heap per waiting reader"),
     ],
 )
 def test_in_process_diagnostics_run(script: str, arguments: list[str], expect: str) -> None:
