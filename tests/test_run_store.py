@@ -314,3 +314,27 @@ async def test_an_error_chunk_ends_a_recorded_run_in_every_protocol() -> None:
     for protocol in PROTOCOLS:
         data = await read_all(await read_run(store, rec, sb.get_protocol(protocol), heartbeat=None))
         assert data == encode_chunks([TextDelta("a"), Error("visible")], protocol)
+
+
+async def test_the_hosts_shutdown_stops_its_stored_runs_and_waits_for_them() -> None:
+    from streambridge.transport.shutdown import OpenStreams
+
+    store = MemoryStore()
+    streams = OpenStreams()
+    ended: list[str] = []
+
+    async def run(controller: sb.RunController) -> None:
+        controller.append_text("x")
+        try:
+            await anyio.sleep_forever()
+        finally:
+            ended.append("finally")
+
+    rec = await record(
+        store, sb.create_run(run, grace=0.01), "data-stream", shutdown=streams.track()
+    )
+    assert len(streams) == 1  # the run counts as open until it has stopped
+    with anyio.fail_after(2):
+        await streams.shutdown()
+    assert ended == ["finally"]
+    assert (await store.get(rec.run_id)).status is RunStatus.CANCELLED  # type: ignore[union-attr]

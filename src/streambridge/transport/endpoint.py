@@ -132,7 +132,7 @@ class StreamEndpoint:
         if store is None:
             return encode(stream, protocol.name, heartbeat=beat, input=run_input)
         try:
-            started = await record(store, stream, protocol.name)
+            started = await record(store, stream, protocol.name, shutdown=self.streams.track())
         except RunExistsError:  # started by another request since the lookup above
             existing = await store.get(stream.input.run_id or "")
             if existing is None:
