@@ -23,6 +23,19 @@ async def long(controller: sb.RunController) -> None:
 
 RUNS["long"] = long
 
+LONGER_PIECES = 400
+LONGER_INTERVAL = 0.005
+
+
+async def longer(controller: sb.RunController) -> None:
+    """Enough events for a few hundred cuts and resumes while it runs."""
+    for index in range(LONGER_PIECES):
+        controller.append_text(f"{index} ")
+        await anyio.sleep(LONGER_INTERVAL)
+
+
+RUNS["longer"] = longer
+
 
 def _refuse_strangers(request: object, record: sb.runs.RunRecord, action: str) -> bool:
     """Only a request carrying the run's owner header may read or stop it."""
