@@ -744,3 +744,18 @@ def test_serve_refuses_a_bad_target_clearly(target: str, message: str) -> None:
     stderr = completed.stderr.decode()
     assert message in stderr
     assert "Traceback" not in stderr
+
+
+@pytest.mark.anyio
+async def test_the_demo_keeps_its_runs_for_a_reloaded_page(page: httpx.AsyncClient) -> None:
+    """What the page does after a reload or in a second tab: attach by the run's id."""
+    body = {"messages": [{"role": "user", "content": [{"type": "text", "text": "Lisbon?"}]}]}
+    first = await page.post("/api/chat?protocol=data-stream", json=body)
+    run_id = first.headers["x-resumable-stream-id"]
+    again = await page.get(f"/api/chat/runs/{run_id}/stream?protocol=data-stream")
+    assert again.status_code == 200
+    assert again.content == first.content
+    status = await page.get(f"/api/chat/runs/{run_id}")
+    assert status.json()["status"] == "done"
+    stopped = await page.post(f"/api/chat/runs/{run_id}/cancel")  # the page's Stop button
+    assert stopped.json()["status"] == "done"  # it had ended: nothing to stop

@@ -10,6 +10,7 @@ from typing import Any
 
 from ..asgi import StreamMiddleware, serve_lifespan
 from ..protocols import protocol_names
+from ..runs import MemoryStore
 from ..transport.shutdown import OpenStreams
 from .assistant import demo_run
 
@@ -82,7 +83,12 @@ def _content_type(name: str) -> str:
 
 
 def demo_app(*, protocol: str = "data-stream", heartbeat: float = 15.0) -> StreamMiddleware:
-    """The demo as one ASGI app."""
+    """The demo as one ASGI app.  It keeps its runs: a reloaded page or a second tab attaches
+    to the run in progress, and Stop stops it in every tab."""
     return StreamMiddleware(
-        _page, routes={"/api/chat": demo_run}, protocol=protocol, heartbeat=heartbeat
+        _page,
+        routes={"/api/chat": demo_run},
+        protocol=protocol,
+        heartbeat=heartbeat,
+        store=MemoryStore(),
     )

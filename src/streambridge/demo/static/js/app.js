@@ -2,7 +2,7 @@
 // event log.  Everything protocol-specific is in ./protocols/; this module only touches the DOM.
 import { applyOp, createMessage, toolArgs } from "./message.js";
 import { PROTOCOLS } from "./protocols/index.js";
-import { overHttp, overWebSocket } from "./transport.js";
+import { attachHttp, overHttp, overWebSocket } from "./transport.js";
 
 const $ = (id) => document.getElementById(id);
 const LOG_LIMIT = 200;
@@ -15,6 +15,10 @@ let conversation = [];
 let state = null; // the agent state after the last run, sent with the next request
 let threadId = newId("thread");
 let running = null; // the AbortController of the run in progress
+let runId = null; // the server's id of the run on screen, while it streams
+// The run in progress, for every tab of this page: the server keeps runs, so a reloaded page or
+// a second tab attaches to it (GET api/chat/runs/{id}/stream) and Stop stops it everywhere.
+const ACTIVE_RUN = "streambridge-demo-active-run";
 
 /** Keeps a scrolled list at its bottom while the reader is there (not after they scroll up). */
 function follower(list) {
@@ -59,10 +63,42 @@ async function init() {
       send();
     }
   });
-  $("stop").addEventListener("click", () => running?.abort());
+  $("stop").addEventListener("click", stop);
+  window.addEventListener("storage", (event) => {
+    if (event.key === ACTIVE_RUN && event.newValue && !running) follow(JSON.parse(event.newValue));
+  });
   $("new-chat").addEventListener("click", reset);
   $("clear-log").addEventListener("click", () => $("events").replaceChildren());
   showState(state);
+  const active = localStorage.getItem(ACTIVE_RUN);
+  if (active) follow(JSON.parse(active));
+}
+
+/** Stop the run on the server (every tab following it sees its end), then locally. */
+function stop() {
+  if (runId) fetch(`api/chat/runs/${encodeURIComponent(runId)}/cancel`, { method: "POST" });
+  running?.abort();
+}
+
+/** Follow a run another tab (or this page before a reload) started, from its first event. */
+async function follow(active) {
+  const protocol = PROTOCOLS[active.protocol];
+  if (!protocol || running) return;
+  addBubble("user").querySelector(".parts").textContent = active.text;
+  conversation.push({ id: newId("msg"), role: "user", text: active.text });
+  const url = `api/chat/runs/${encodeURIComponent(active.runId)}/stream`;
+  const query = `${url}?protocol=${encodeURIComponent(protocol.name)}`;
+  runId = active.runId;
+  await stream(protocol, "HTTP (attached)", `GET ${query}`, null, (onEvent, signal) =>
+    attachHttp(query, protocol.framing, onEvent, signal).then((found) => {
+      if (!found) forget(active.runId);
+    }),
+  );
+}
+
+function forget(id) {
+  const active = localStorage.getItem(ACTIVE_RUN);
+  if (active && JSON.parse(active).runId === id) localStorage.removeItem(ACTIVE_RUN);
 }
 
 function reset() {
@@ -80,13 +116,33 @@ async function send() {
   if (!text || running) return;
   const protocol = PROTOCOLS[$("protocol").value];
   const transport = $("transport").value;
-  const chat = conversation; // "New chat" during the run starts another one
   conversation.push({ id: newId("msg"), role: "user", text });
   addBubble("user").querySelector(".parts").textContent = text;
   $("prompt").value = "";
 
   const body = protocol.request(conversation, { threadId, runId: newId("run"), state });
   const query = `api/chat?protocol=${encodeURIComponent(protocol.name)}`;
+  const ws = transport === "ws";
+  const how = ws ? "WebSocket" : "HTTP";
+  const what = `${ws ? "WebSocket send" : "POST"} ${query}`;
+  await stream(protocol, how, what, body, (onEvent, signal) => {
+    if (ws) {
+      const url = new URL(query, location.href);
+      url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+      const onFrame = (f) => f.type !== "chunk" && log("frame", JSON.stringify(f), `ws ${f.type}`);
+      return overWebSocket(url.href, body, protocol.framing, onEvent, signal, onFrame);
+    }
+    const remember = (response) => {
+      runId = response.headers.get("x-resumable-stream-id");
+      const active = { runId, text, protocol: protocol.name };
+      if (runId) localStorage.setItem(ACTIVE_RUN, JSON.stringify(active));
+    };
+    return overHttp(query, body, protocol.framing, onEvent, signal, remember);
+  });
+}
+
+/** Stream one run into a new assistant bubble: `start(onEvent, signal)` carries it. */
+async function stream(protocol, how, what, body, start) {
   const message = createMessage(state);
   const view = addBubble("assistant");
   view.setAttribute("aria-busy", "true"); // screen readers: read the answer once it is whole
@@ -105,23 +161,18 @@ async function send() {
   };
 
   const controller = (running = new AbortController());
-  const ws = transport === "ws";
+  const chat = conversation; // "New chat" during the run starts another one
   setRunning(true);
-  setStatus(`Streaming ${protocol.name} over ${ws ? "WebSocket" : "HTTP"}…`);
-  log("request", JSON.stringify(body), `${ws ? "WebSocket send" : "POST"} ${query}`);
+  setStatus(`Streaming ${protocol.name} over ${how}…`);
+  log("request", body === null ? "" : JSON.stringify(body), what);
   try {
-    if (ws) {
-      const url = new URL(query, location.href);
-      url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
-      const onFrame = (f) => f.type !== "chunk" && log("frame", JSON.stringify(f), `ws ${f.type}`);
-      await overWebSocket(url.href, body, protocol.framing, onEvent, controller.signal, onFrame);
-    } else {
-      await overHttp(query, body, protocol.framing, onEvent, controller.signal);
-    }
+    await start(onEvent, controller.signal);
     apply(decoder.close());
   } catch (error) {
     if (!controller.signal.aborted) apply([{ type: "error", message: error.message }]);
   } finally {
+    if (runId) forget(runId); // ended, or stopped here: nothing left to attach to
+    runId = null;
     running = null;
     setRunning(false);
     view.removeAttribute("aria-busy");

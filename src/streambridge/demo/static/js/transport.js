@@ -2,8 +2,9 @@
 // protocol event ({event, data}, HTTP framing undone) to onEvent, and settle when the run ends.
 import { createSplitter } from "./framing.js";
 
-/** POST `body` to `url` and feed the streamed answer's events to onEvent; `signal` aborts. */
-export async function overHttp(url, body, framing, onEvent, signal) {
+/** POST `body` to `url` and feed the streamed answer's events to onEvent; `signal` aborts.
+ * onResponse sees the response first (its headers: the run's id, where the server keeps runs). */
+export async function overHttp(url, body, framing, onEvent, signal, onResponse = () => {}) {
   const response = await fetch(url, {
     method: "POST",
     headers: { "content-type": "application/json" },
@@ -11,6 +12,21 @@ export async function overHttp(url, body, framing, onEvent, signal) {
     signal,
   });
   if (!response.ok) throw new Error(await errorText(response));
+  onResponse(response);
+  await readEvents(response, framing, onEvent);
+}
+
+/** Attach to a run the server keeps (GET …/runs/{id}/stream): its events from the start.
+ * Resolves to false when the server no longer has it. */
+export async function attachHttp(url, framing, onEvent, signal) {
+  const response = await fetch(url, { signal });
+  if (response.status === 404) return false;
+  if (!response.ok) throw new Error(await errorText(response));
+  await readEvents(response, framing, onEvent);
+  return true;
+}
+
+async function readEvents(response, framing, onEvent) {
   const splitter = createSplitter(framing);
   const reader = response.body.getReader();
   for (;;) {
