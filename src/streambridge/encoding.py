@@ -54,6 +54,8 @@ class EncodedStream:
         "_heartbeat",
         "_run",
         "_run_id",
+        "_next_id",
+        "_numbered",
         "_separator",
         "_skip",
         "_stream",
@@ -68,6 +70,7 @@ class EncodedStream:
         input: RunInput,
         *,
         skip_events: int = 0,
+        event_ids: bool = False,
     ) -> None:
         self.protocol = protocol
         self._stream = stream
@@ -83,6 +86,10 @@ class EncodedStream:
         # A reader resuming after the events it has: the same encoding, those events left out.
         self._skip = skip_events
         self._separator = "\n\n" if protocol.framing == "sse" else "\n"
+        # An SSE `id:` per event (its index from 0), for a client that resumes with
+        # Last-Event-ID; only where the protocol's client reads past it.
+        self._numbered = event_ids and protocol.framing == "sse"
+        self._next_id = 0
         self._encoder: Encoder = protocol.new_encoder(input)
         self._run_id = input.run_id  # for the log, when a chunk fails to encode
         self._ended = False
@@ -167,18 +174,24 @@ class EncodedStream:
         return self._out("".join(parts))
 
     def _out(self, text: str) -> bytes:
-        if self._skip:
-            text = self._skip_events(text)
+        if self._skip or self._numbered:
+            text = self._events_out(text)
         return _to_bytes(text)
 
-    def _skip_events(self, text: str) -> str:
-        """``text`` without its first events, as many as are left to skip (an encoder's text
-        is whole events, each ended by the framing's separator)."""
-        separator, start = self._separator, 0
-        while self._skip and (end := text.find(separator, start)) >= 0:
-            start = end + len(separator)
-            self._skip -= 1
-        return text[start:]
+    def _events_out(self, text: str) -> str:
+        """``text`` without the events left to skip, and each event after them with its ``id:``
+        when numbered (an encoder's text is whole events, each ended by the separator)."""
+        separator, start, kept = self._separator, 0, []
+        while (end := text.find(separator, start)) >= 0:
+            event, start = text[start : end + len(separator)], end + len(separator)
+            if self._skip:
+                self._skip -= 1
+            elif self._numbered:
+                kept.append(f"id: {self._next_id}\n{event}")
+            else:
+                kept.append(event)
+            self._next_id += 1
+        return "".join(kept)
 
     def _end_after_failure(self, chunk: Chunk, parts: list[str]) -> bytes:
         """What encoded, then a generic error and the protocol's end; the caller stops the run."""

@@ -90,6 +90,9 @@ class WireProtocol:
     """Harmless bytes that keep an idle connection alive."""
     headers: Mapping[str, str] = field(default_factory=dict)
     """The protocol's own response headers (besides ``content-type``)."""
+    event_ids: bool = False
+    """Whether its client reads an SSE ``id:`` line per event (a stored run's readers get one,
+    to resume with ``Last-Event-ID``); some strict clients do not, so it is opt-in."""
     run_object: Callable[[RunInput, list[Chunk], str], dict[str, Any]] | None = None
     """The protocol's own object for a stored run, from its input, its chunks so far and its
     status (``running``, ``done``, ``error``, ``cancelled``): what its client reads when it

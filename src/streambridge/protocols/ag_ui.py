@@ -887,6 +887,7 @@ AG_UI = register(
         parse_request=parse_request,
         new_decoder=AGUIDecoder,
         keepalive=KEEPALIVE,
+        event_ids=True,  # its official client reads `id:` lines (tests/test_event_ids.py)
         headers={},
     )
 )

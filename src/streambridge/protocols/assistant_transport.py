@@ -589,6 +589,7 @@ ASSISTANT_TRANSPORT = register(
         parse_request=parse_request,
         new_decoder=AssistantTransportDecoder,
         keepalive=KEEPALIVE,
+        event_ids=True,  # its official client reads `id:` lines (tests/test_event_ids.py)
         headers={},  # Cache-Control and the rest come from the transport, alike for all
     )
 )

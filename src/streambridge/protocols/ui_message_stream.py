@@ -743,6 +743,7 @@ UI_MESSAGE_STREAM = register(
         parse_request=parse_request,
         new_decoder=UIMessageStreamDecoder,
         keepalive=KEEPALIVE,
+        event_ids=True,  # its official client reads `id:` lines (tests/test_event_ids.py)
         headers={"x-vercel-ai-ui-message-stream": "v1"},
     )
 )

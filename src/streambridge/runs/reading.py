@@ -50,7 +50,14 @@ async def read_run(
         record.run_id,
         TRIMMED_MESSAGE if cursor is None else None,
     )
-    return EncodedStream(reader, protocol, heartbeat, record.input, skip_events=skip_events)
+    return EncodedStream(
+        reader,
+        protocol,
+        heartbeat,
+        record.input,
+        skip_events=skip_events,
+        event_ids=protocol.event_ids,
+    )
 
 
 def refusal(protocol: WireProtocol, run_input: RunInput, message: str) -> EncodedStream:
