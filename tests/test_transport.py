@@ -163,6 +163,31 @@ def test_bodies_that_are_not_json_are_a_400(body: bytes) -> None:
     assert caught.value.status == 400
 
 
+@pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [
+        (b'{"state": {"x": 1e999}}', 400, "out of range"),
+        (b'{"state": {"x": -1e999}}', 400, "out of range"),
+        (b'{"state": ' + b'{"a": ' * 600 + b"1" + b"}" * 601, 400, "deeper than 100"),
+        (b'{"state": ' + b"[" * 101 + b"]" * 101 + b"}", 400, "deeper than 100"),
+        (b'{"state": {"__proto__": {"admin": true}}}', 422, "__proto__"),
+        (b'{"messages": [{"content": [{"__proto__": 1}]}]}', 422, "__proto__"),
+    ],
+)
+def test_hostile_bodies_are_refused_before_any_parser(
+    body: bytes, status: int, message: str
+) -> None:
+    with pytest.raises(HTTPError, match=message) as caught:
+        decode_json(body)
+    assert caught.value.status == status
+
+
+def test_bodies_within_the_limits_pass() -> None:
+    deep = b'{"state": ' + b"[" * 98 + b"]" * 98 + b"}"  # 99 levels with the outer object
+    assert decode_json(deep)["state"]
+    assert decode_json(b'{"state": {"constructor": 1, "n": 1e308, "i": 123456789012345678901}}')
+
+
 def test_body_of_the_wrong_shape_is_a_422_with_the_parsers_message() -> None:
     protocol = sb.get_protocol("data-stream")
     assert parse_input(protocol, {"messages": []}).messages == []
@@ -329,3 +354,17 @@ def test_bad_client_frames_say_what_is_wrong(frame: str, request_id: str, text: 
     with pytest.raises(EnvelopeError, match=text) as caught:
         parse_client_frame(frame, 200)
     assert caught.value.request_id == request_id
+
+
+@pytest.mark.parametrize(
+    ("frame", "message"),
+    [
+        ('{"type": "send", "requestId": "r", "body": {"state": {"__proto__": 1}}}', "__proto__"),
+        ('{"type": "send", "requestId": "r", "n": 1e999}', "out of range"),
+        ('{"type": "send", "requestId": "r", "x": ' + "[" * 200 + "]" * 200 + "}", "deeper"),
+        ("{not json", "the frame is not valid JSON"),
+    ],
+)
+def test_hostile_frames_are_refused_as_bodies_are(frame: str, message: str) -> None:
+    with pytest.raises(EnvelopeError, match=message):
+        parse_client_frame(frame, 100_000)

@@ -33,7 +33,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .._jsonlib import dumps
+from .errors import HTTPError
 from .events import Event
+from .request import decode_json
 
 __all__ = [
     "Abort",
@@ -158,9 +160,12 @@ def parse_client_frame(message: str | bytes, max_bytes: int) -> ClientFrame:
     if size > max_bytes:
         raise EnvelopeError("", f"the frame is larger than the {max_bytes} bytes accepted here")
     try:
-        frame = json.loads(message, parse_constant=_refuse_constant)
-    except (ValueError, RecursionError):
-        raise EnvelopeError("", "the frame is not valid JSON") from None
+        # The checks of an HTTP body: strict JSON, finite numbers, bounded nesting, no
+        # '__proto__' key.
+        data = message if isinstance(message, bytes) else message.encode("utf-8", "surrogatepass")
+        frame = decode_json(data)
+    except HTTPError as exc:
+        raise EnvelopeError("", exc.message.replace("the request body", "the frame")) from None
     if not isinstance(frame, dict):
         raise EnvelopeError("", "a frame must be a JSON object with a 'type'")
     request_id = frame.get("requestId")
@@ -178,10 +183,6 @@ def parse_client_frame(message: str | bytes, max_bytes: int) -> ClientFrame:
             request_id, f"unknown frame type {kind!r}; expected 'send', 'abort' or 'resume'"
         )
     return _send(frame, request_id)
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
 
 
 def _resume(frame: dict[str, Any], request_id: str) -> Resume:

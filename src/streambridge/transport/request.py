@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import AsyncIterable, Callable
 from typing import Any
 from urllib.parse import parse_qs
@@ -151,19 +152,67 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):  # 1e999: JSON allows it, but no encoder can write it back
+        raise _NotFinite(text)
+    return value
+
+
+class _NotFinite(ValueError):
+    pass
+
+
 # One decoder for every request: json.loads() with an option builds a new one per call.
-_DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float)
+
+MAX_DEPTH = 100
+"""How deeply a request body may nest: real requests stay far below it, and a deeper one could
+only come back out of an encoder as a failure."""
+
+_PROTOTYPE_KEY = "__proto__"
 
 
 def decode_json(body: bytes) -> Any:
-    """The JSON value of a request body (strict: no NaN or Infinity)."""
+    """The JSON value of a request body (strict: no NaN or Infinity, finite numbers, nested at
+    most :data:`MAX_DEPTH` deep, no ``__proto__`` key)."""
     if not body.strip():
         raise HTTPError(400, "the request body is empty: send the run's request as JSON")
     try:
         # As json.loads() reads bytes: UTF-8, -16 or -32, found from the first bytes.
-        return _DECODER.decode(body.decode(json.detect_encoding(body), "surrogatepass"))
+        value = _DECODER.decode(body.decode(json.detect_encoding(body), "surrogatepass"))
+    except _NotFinite as exc:
+        raise HTTPError(400, f"the request body has a number out of range: {exc}") from None
     except (ValueError, RecursionError):  # RecursionError: nesting deeper than Python's stack
         raise HTTPError(400, "the request body is not valid JSON") from None
+    _check_shape(value)
+    return value
+
+
+def _check_shape(value: Any) -> None:
+    """Refuse nesting deeper than :data:`MAX_DEPTH` and ``__proto__`` keys, which a JavaScript
+    client that merges the state it is sent back would take for the object's prototype."""
+    if not isinstance(value, dict | list):
+        return
+    level: list[Any] = [value]
+    depth = 0
+    while level:
+        depth += 1
+        if depth > MAX_DEPTH:
+            raise HTTPError(400, f"the request body nests deeper than {MAX_DEPTH} levels")
+        below: list[Any] = []
+        for item in level:
+            if isinstance(item, dict):
+                if _PROTOTYPE_KEY in item:
+                    raise HTTPError(
+                        422,
+                        "the request body has a '__proto__' key; rename it (JavaScript "
+                        "clients take it for the object's prototype)",
+                    )
+                below.extend(v for v in item.values() if isinstance(v, dict | list))
+            else:
+                below.extend(v for v in item if isinstance(v, dict | list))
+        level = below
 
 
 def parse_input(protocol: WireProtocol, value: Any) -> RunInput:
