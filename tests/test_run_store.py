@@ -347,3 +347,38 @@ async def test_the_hosts_shutdown_stops_its_stored_runs_and_waits_for_them() -> 
         await streams.shutdown()
     assert ended == ["finally"]
     assert (await store.get(rec.run_id)).status is RunStatus.CANCELLED  # type: ignore[union-attr]
+
+
+async def test_status_and_cancel_of_a_trimmed_run_still_answer() -> None:
+    from streambridge.transport import StreamOptions
+    from streambridge.transport.attach import Reply, RunRequest, answer_run_request
+
+    store = MemoryStore(max_events=5)
+    options = StreamOptions(store=store, protocol="openai-responses")
+    release = anyio.Event()
+
+    async def run(controller: sb.RunController) -> None:
+        for index in range(20):
+            controller.append_text(f"{index} ")
+        await release.wait()
+
+    rec = await record(store, sb.create_run(run, input=fixed_input()), "openai-responses")
+    while (await store.get(rec.run_id)).length < 20:  # type: ignore[union-attr]  # noqa: ASYNC110
+        await anyio.sleep(0.001)
+
+    async def ask(action: str) -> Reply:
+        answer = await answer_run_request(
+            RunRequest(action, rec.run_id),  # type: ignore[arg-type]
+            options,
+            query_string=b"",
+            last_event_id=None,
+            request=None,
+        )
+        assert isinstance(answer, Reply)
+        return answer
+
+    status = await ask("status")  # the Response cannot be rebuilt: the generic status
+    assert (status.status, status.payload["status"]) == (200, "running")
+    with anyio.fail_after(1):
+        cancelled = await ask("cancel")
+    assert cancelled.payload["status"] == "cancelled"

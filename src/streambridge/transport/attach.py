@@ -35,7 +35,7 @@ import anyio
 from .._jsonlib import dumps
 from ..encoding import EncodedStream
 from ..protocols import get_protocol
-from ..runs import RunRecord, RunStore, read_run
+from ..runs import LogTrimmedError, RunRecord, RunStore, read_run
 from .errors import HTTPError
 from .options import StreamOptions
 from .request import query_value, select_protocol
@@ -162,11 +162,14 @@ async def _status(store: RunStore, record: RunRecord) -> dict[str, Any]:
     run_object = get_protocol(record.protocol).run_object
     if run_object is None:
         return run_json(record)
-    cursor = await store.read(record.run_id)
     try:
-        chunks = cursor.take_batch() or []
-    finally:
-        await cursor.aclose()
+        cursor = await store.read(record.run_id)
+        try:
+            chunks = cursor.take_batch() or []
+        finally:
+            await cursor.aclose()
+    except (LogTrimmedError, KeyError):  # its start is gone (or it just expired)
+        return run_json(record)
     return run_object(record.input, chunks, record.status.value)
 
 
@@ -175,13 +178,17 @@ _CANCEL_WAIT = 2.0
 
 async def _until_finished(store: RunStore, run_id: str) -> None:
     """Wait (a little) for a run asked to stop to end, so its status says so."""
-    cursor = await store.read(run_id)
-    try:
-        with anyio.move_on_after(_CANCEL_WAIT):
-            while await cursor.next_batch() is not None:
-                pass
-    finally:
-        await cursor.aclose()
+    with anyio.move_on_after(_CANCEL_WAIT):
+        while (record := await store.get(run_id)) is not None and not record.finished:
+            try:  # followed from its end: only the end matters here
+                cursor = await store.read(run_id, record.length)
+                try:
+                    while await cursor.next_batch() is not None:
+                        pass
+                finally:
+                    await cursor.aclose()
+            except (LogTrimmedError, KeyError):
+                continue  # fell behind a log trimmed meanwhile: from its new end
 
 
 def _truthy(query_string: bytes | str, name: str) -> bool:
