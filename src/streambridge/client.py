@@ -194,8 +194,8 @@ class ResumeError(Exception):
 
 
 class RunNotFoundError(ResumeError):
-    """The server answered 404 for the run: unknown, expired, not this request's to read, or the
-    server does not keep runs."""
+    """The server has no run by that id for this request: unknown, expired or not this
+    request's to read (404), or the server does not keep runs (404 or 405)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -358,6 +358,13 @@ class _Follow:
         if response.status_code in _RETRY_STATUSES:
             self.error = ResumeError(message, run_id=self.run_id, last_event=self.last_event)
             return False
+        if response.status_code == 405:  # a host without store= serves no GET there
+            raise RunNotFoundError(
+                f"{self.url}: cannot attach to run {self.run_id!r}: the server does not keep "
+                f"runs here ({message})",
+                run_id=self.run_id,
+                last_event=self.last_event,
+            )
         if response.status_code == 404:
             raise RunNotFoundError(
                 f"{self.url}: no run {self.run_id!r} to read: it is unknown or has expired, "
@@ -573,8 +580,8 @@ async def attach(
     It reads ``GET {url}/runs/{run_id}/stream?protocol=...`` with ``Last-Event-ID``, which the
     host answers with the run's events (a run is encoded the same in every protocol, so it can
     be read in another one than it was started in).  Raises :class:`RunNotFoundError` for a 404
-    (an unknown or expired run, or a host without ``store=``), :class:`ResumeError` for another
-    refusal or when ``retry`` runs out.  With ``after`` past ``-1`` the decoder starts
+    or 405 (an unknown or expired run, or a host without ``store=``), :class:`ResumeError` for
+    another refusal or when ``retry`` runs out.  With ``after`` past ``-1`` the decoder starts
     mid-stream: a line protocol (``data-stream``) decodes from any event, SSE protocols from
     the start of a part.
     """
@@ -611,7 +618,7 @@ def attach_sync(
 
 
 def _run_info(response: httpx.Response, url: str, run_id: str) -> RunInfo:
-    if response.status_code == 404:
+    if response.status_code in (404, 405):
         raise RunNotFoundError(
             f"{url}: no run {run_id!r}: {_server_message(response)}", run_id=run_id, last_event=-1
         )
@@ -631,7 +638,8 @@ async def get_run(
     url: str, run_id: str, *, client: httpx.AsyncClient | None = None, **request: Any
 ) -> RunInfo:
     """The status of run ``run_id`` of the host serving ``url`` (``GET {url}/runs/{run_id}``);
-    :class:`RunNotFoundError` for a 404, :class:`httpx.HTTPStatusError` for another error."""
+    :class:`RunNotFoundError` for a 404 or 405, :class:`httpx.HTTPStatusError` for another
+    error."""
     if client is None:
         async with httpx.AsyncClient(timeout=30) as http:
             response = await http.get(_run_url(url, run_id), **request)
