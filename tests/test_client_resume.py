@@ -36,11 +36,6 @@ from support.behaviour.hosts import UVICORN, Host, LiveHost, ServerPool
 from support.client_app import expected_text
 from support.cutting_proxy import Cut, CuttingProxy
 
-pytestmark = pytest.mark.filterwarnings(
-    # A reader stopped mid-body on trio: httpx's nested body generators are finalised by trio.
-    r"ignore:Async generator 'http(x|core)\.:ResourceWarning"
-)
-
 STORED = Host("client-stored-uvicorn", "support.client_app:stored_app", UVICORN)
 PLAIN = Host("client-plain-uvicorn", "support.client_app:plain_app", UVICORN)
 PATH = "/api/chat"
