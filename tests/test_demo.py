@@ -683,6 +683,7 @@ def test_demo_serves_the_page_and_the_assistant_and_tail_prints_its_chunks() -> 
                     protocol,
                     "--message",
                     "How warm is it in Oslo?",
+                    "--chunks",
                 ],
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,

@@ -2,7 +2,8 @@
 
     streambridge demo [--port 8000]                      the demo assistant and its page
     streambridge serve app.module:run [--protocol P]     serve a run function at /api/chat
-    streambridge tail URL [--protocol P] [--message M]   print a stream's chunks as they arrive
+    streambridge tail URL [RUN_ID] [--protocol P]        follow a run (or POST a message) and
+                                                         print its text as it streams
 
 ``demo`` and ``serve`` need an ASGI server (uvicorn); ``tail`` needs the client extra.
 """
@@ -13,15 +14,28 @@ import argparse
 import contextlib
 import importlib
 import json
+import logging
 import socket
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 import anyio
 
 from .asgi import serve_lifespan
-from .protocols import protocol_names
+from .chunks import (
+    Data,
+    Error,
+    File,
+    ReasoningDelta,
+    Source,
+    TextDelta,
+    ToolCallArgsDelta,
+    ToolCallArgsFinish,
+    ToolCallBegin,
+    ToolResult,
+)
+from .protocols import Decoded, StreamEnd, protocol_names
 from .run import RunFunction
 from .transport.shutdown import OpenStreams
 
@@ -135,24 +149,140 @@ def _request_body(protocol: str, message: str) -> dict[str, Any]:
     return bodies.get(protocol, {"messages": [user]})  # data-stream
 
 
+class _Printer:
+    """A stream as a person reads it: text as it comes, the rest one bracketed line each."""
+
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+        self._kind: str | None = None  # "text" or "reasoning" while one streams
+        self._names: dict[str, str] = {}
+        self._shown: set[str] = set()
+        self._args: dict[str, str] = {}
+        self.errors: list[str] = []
+        self.end: StreamEnd | None = None
+
+    def add(self, item: Decoded) -> None:
+        if isinstance(item, TextDelta):
+            self._stream("text", item.text)
+        elif isinstance(item, ReasoningDelta):
+            self._stream("reasoning", item.text)
+        elif isinstance(item, ToolCallBegin):
+            self._names[item.tool_call_id] = item.tool_name
+            self._args[item.tool_call_id] = ""
+        elif isinstance(item, ToolCallArgsDelta):
+            self._args[item.tool_call_id] = self._args.get(item.tool_call_id, "") + item.text
+        elif isinstance(item, ToolCallArgsFinish):
+            self._call(item.tool_call_id)
+        elif isinstance(item, ToolResult):
+            self._call(item.tool_call_id)
+            name = self._names.get(item.tool_call_id, item.tool_call_id)
+            label = "tool error" if item.is_error else "result"
+            self._line(f"[{label}] {name} -> {_short(item.result)}")
+        elif isinstance(item, Source):
+            self._line(f"[source] {item.title + ' ' if item.title else ''}{item.url}")
+        elif isinstance(item, File):
+            self._line(f"[file] {item.mime_type}, {len(item.data)} characters of base64")
+        elif isinstance(item, Data):
+            self._line(f"[data{' ' + item.name if item.name else ''}] {_short(item.data)}")
+        elif isinstance(item, Error):
+            self.errors.append(item.message)
+            self._line(f"[error] {item.message}")
+        elif isinstance(item, StreamEnd):
+            self.end = item
+
+    def finish(self) -> None:
+        for call_id in self._names:
+            self._call(call_id)  # calls whose arguments never said they were complete
+        end = self.end
+        if end is None:
+            self._line("[end] the stream ended without saying how")
+            return
+        usage = ""
+        if end.input_tokens is not None or end.output_tokens is not None:
+            usage = f", {end.input_tokens or 0} tokens in, {end.output_tokens or 0} out"
+        self._line(f"[end] {end.finish_reason or 'unknown'}{usage}")
+
+    def line(self, text: str) -> None:
+        self._line(text)
+
+    def _call(self, call_id: str) -> None:
+        if call_id in self._shown:
+            return
+        self._shown.add(call_id)
+        args = self._args.get(call_id, "")
+        self._line(f"[tool] {self._names.get(call_id, call_id)}({args})")
+
+    def _stream(self, kind: str, text: str) -> None:
+        if self._kind != kind:
+            self._break()
+            if kind == "reasoning":
+                self._out.write("[reasoning] ")
+            self._kind = kind
+        self._out.write(text)
+        self._out.flush()
+
+    def _break(self) -> None:
+        if self._kind is not None:
+            self._out.write("\n")
+            self._kind = None
+
+    def _line(self, text: str) -> None:
+        self._break()
+        print(text, file=self._out, flush=True)
+
+
+def _short(value: Any, limit: int = 200) -> str:
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class _Notice(logging.Handler):
+    """The client's reconnections, one line each on stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(f"streambridge tail: {record.getMessage()}", file=sys.stderr, flush=True)
+
+
 def _tail(args: argparse.Namespace) -> None:
     try:
         import httpx
 
-        from .client import stream_chunks
+        from .client import ResumeError, attach, get_run, stream_chunks
     except ImportError:
         raise SystemExit(
             "tail needs the client extra: pip install 'streambridge[client]'"
         ) from None
 
-    body = _request_body(args.protocol, args.message)
-    url = httpx.URL(args.url)
-    if "protocol" not in url.params:  # a streambridge host serves the protocol it is asked for
-        url = url.copy_merge_params({"protocol": args.protocol})
+    client_log = logging.getLogger("streambridge.client")
+    client_log.addHandler(_Notice())
+    client_log.setLevel(logging.INFO)
+    printer = _Printer(sys.stdout)
+    status: str | None = None
 
     async def read() -> None:
-        async for item in stream_chunks(str(url), protocol=args.protocol, json=body):
-            print(item, flush=True)
+        nonlocal status
+        if args.run_id is None:
+            body = _request_body(args.protocol, args.message)
+            url = httpx.URL(args.url)
+            if "protocol" not in url.params:  # a streambridge host serves the protocol asked for
+                url = url.copy_merge_params({"protocol": args.protocol})
+            items = stream_chunks(str(url), protocol=args.protocol, json=body)
+        else:
+            items = attach(args.url, args.run_id, protocol=args.protocol, after=args.after)
+        async for item in items:
+            if args.chunks:
+                print(item, flush=True)
+            else:
+                printer.add(item)
+        if not args.chunks:
+            printer.finish()
+        if args.run_id is not None:
+            status = (await get_run(args.url, args.run_id)).status
+            if not args.chunks:
+                printer.line(f"[run {args.run_id}] {status}")
 
     try:
         anyio.run(read)
@@ -160,10 +290,15 @@ def _tail(args: argparse.Namespace) -> None:
         raise SystemExit(
             f"{args.url}: HTTP {exc.response.status_code}: {exc.response.text}"
         ) from None
-    except httpx.HTTPError as exc:
-        raise SystemExit(f"{args.url}: {exc}") from None
+    except (httpx.HTTPError, ResumeError) as exc:
+        raise SystemExit(f"streambridge tail: {exc}") from None
+    except ValueError as exc:  # a stream the protocol's decoder does not read
+        raise SystemExit(f"streambridge tail: cannot decode the stream: {exc}") from None
     except KeyboardInterrupt:
         raise SystemExit(130) from None
+    failed = status in ("error", "cancelled") if status is not None else bool(printer.errors)
+    if failed or (printer.end is not None and printer.end.finish_reason == "error"):
+        raise SystemExit(1)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -190,11 +325,36 @@ def _parser() -> argparse.ArgumentParser:
     serve.set_defaults(handler=_serve_command)
 
     tail = commands.add_parser(
-        "tail", help="POST a message to URL (?protocol= added) and print the chunks"
+        "tail",
+        help="follow a run by id (or POST a message) and print it as it streams",
+        description=(
+            "Follow run RUN_ID of the host serving URL (the URL runs are POSTed to; the host "
+            "keeps runs with store=): print its text as it streams, tool calls and results one "
+            "line each, how it ended and the run's final status.  A dropped connection is "
+            "resumed after the last event received.  Without RUN_ID, POST one user message to "
+            "URL (the body protocol P's own client sends, ?protocol=P added) and follow the "
+            "answer.  Exit status: 0 when the run is done, 1 when it failed, was cancelled or "
+            "could not be followed."
+        ),
     )
-    tail.add_argument("url")
-    tail.add_argument("--protocol", default="data-stream", choices=protocols)
-    tail.add_argument("--message", default="What is the weather in Paris?")
+    tail.add_argument("url", help="where runs are POSTed, e.g. http://127.0.0.1:8000/api/chat")
+    tail.add_argument("run_id", nargs="?", help="the run to follow (x-resumable-stream-id)")
+    tail.add_argument(
+        "--protocol", default="data-stream", choices=protocols, help="the protocol to read in"
+    )
+    tail.add_argument(
+        "--after",
+        type=int,
+        default=-1,
+        metavar="N",
+        help="with RUN_ID: start after event N (events count from 0; default: from the start)",
+    )
+    tail.add_argument(
+        "--message", default="What is the weather in Paris?", help="without RUN_ID: what to ask"
+    )
+    tail.add_argument(
+        "--chunks", action="store_true", help="print each decoded chunk instead of the text"
+    )
     tail.set_defaults(handler=_tail)
     return parser
 
