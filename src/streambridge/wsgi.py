@@ -92,11 +92,9 @@ class Answer:
     body: Iterable[bytes]
     """A :class:`~streambridge.transport.BlockingStream` for a run (close it when done, as
     WSGI servers close a response iterable), else the whole body (empty for a HEAD)."""
-
-    @property
-    def streams(self) -> bool:
-        """Whether the body is a run's stream (else a list with the whole body)."""
-        return isinstance(self.body, BlockingStream)
+    streams: bool = False
+    """Whether this is a stream's answer (its body is the run's, or nothing for a HEAD), not an
+    error's or a JSON reply's."""
 
     @property
     def status_line(self) -> str:
@@ -152,13 +150,13 @@ def respond(
                 closing=endpoint.streams.closing,
             )
             if run_input is None:
-                return Answer(200, stream_headers(protocol), [])
+                return Answer(200, stream_headers(protocol), [], streams=True)
             if endpoint.options.store is None:
                 # Opened in the loop at the first next(), where the run starts anyway.
                 stream = BlockingStream(
                     endpoint, protocol, run_input, request, connection=connection
                 )
-                return Answer(200, stream_headers(protocol), stream)
+                return Answer(200, stream_headers(protocol), stream, streams=True)
             # A kept run starts now (a run id taken by a finished run is a 409), and the
             # response carries its id.
             heartbeat = thread_heartbeat(endpoint.options, connection)
@@ -172,8 +170,8 @@ def respond(
     stream = BlockingStream.of(endpoint, source, connection=connection)
     if head:
         stream.close()
-        return Answer(200, endpoint.stream_headers(source), [])
-    return Answer(200, endpoint.stream_headers(source), stream)
+        return Answer(200, endpoint.stream_headers(source), [], streams=True)
+    return Answer(200, endpoint.stream_headers(source), stream, streams=True)
 
 
 def serve_wsgi(
