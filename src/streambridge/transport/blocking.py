@@ -72,9 +72,7 @@ def call_in_loop(fn: Callable[[], Awaitable[T]], *, portal: BlockingPortal | Non
     return (portal or shared_portal()).call(in_context)
 
 
-def thread_heartbeat(
-    options: StreamOptions, connection: socket.socket | None
-) -> bool | float:
+def thread_heartbeat(options: StreamOptions, connection: socket.socket | None) -> bool | float:
     """The heartbeat of a stream served to a thread (``heartbeat=`` of
     :meth:`~.endpoint.StreamEndpoint.open`): the option's where the loop watches the client's
     socket, else half of it (see the module: the second write after a client left is the one
