@@ -228,7 +228,7 @@ async def test_stop_by_id_cancels_the_run_quickly(stored_host: LiveHost, tmp_pat
                 await anyio.sleep(0.005)
         status = (await client.get(f"{stored_host.url}/runs/{run_id}")).json()["status"]
     ended = json.loads(marker.read_text())
-    record("stop by id: request to cancelled", ended["ended"] - asked)
+    record(f"stop by id, request to cancelled: {stored_host.host.name}", ended["ended"] - asked)
     assert ended["outcome"] == "cancelled"
     assert ended["ended"] - asked < 0.1 + 0.05  # DESIGN: within 100 ms (+ the run's grace)
     assert rest[-1].startswith(b"d:")
