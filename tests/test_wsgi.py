@@ -36,6 +36,7 @@ from streambridge.transport import (
 )
 from streambridge.transport.request import read_limited_blocking
 from streambridge.wsgi import StreamWSGIApp, shutdown
+from support.behaviour.protocol_table import request_body
 from support.recorded_runs import Runs
 
 BODY = b'{"messages": []}'
@@ -525,3 +526,68 @@ def test_a_forked_worker_starts_its_own_loop() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["child", "0"]
+
+
+# -- a store: runs opened in the loop before the answer ------------------------------------------
+
+
+def test_a_kept_run_sees_the_context_of_the_view_that_started_it(runs: Runs) -> None:
+    var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="unset")
+    seen: list[str] = []
+
+    async def look(controller: sb.RunController) -> None:
+        seen.append(var.get())
+
+    app = StreamWSGIApp(runs.recorded(look), store=sb.MemoryStore())
+    token = var.set("the view's")
+    try:
+        answer = call(app, environ())
+    finally:
+        var.reset(token)
+    assert answer.header["x-resumable-stream-id"].startswith("run_")
+    reader = threading.Thread(target=answer.read)
+    reader.start()
+    reader.join(2)
+    assert seen == ["the view's"]
+
+
+def test_an_answer_closed_unread_ends_its_kept_run(runs: Runs) -> None:
+    """With ``on_disconnect="cancel"`` a server that closes the body before any ``next()`` (its
+    client left before the first write) stops the run: the stream opened for it is closed."""
+    app = StreamWSGIApp(runs.hang, store=sb.MemoryStore(), on_disconnect="cancel", heartbeat=None)
+    answer = call(app, environ())
+    assert answer.status == "200 OK"
+    close_within(answer.body)
+    outcome, _, _ = runs.wait()
+    assert outcome == "cancelled"
+
+
+def test_run_routes_answer_through_the_loop(runs: Runs) -> None:
+    app = StreamWSGIApp(runs.hello, store=sb.MemoryStore(), heartbeat=None)
+    first = call(app, environ())
+    run_id = first.header["x-resumable-stream-id"]
+    whole = first.read()
+    path = f"/api/chat/runs/{run_id}"
+    status = call(app, environ("GET", b"", PATH_INFO=path))
+    assert (status.status, json.loads(status.read())["status"]) == ("200 OK", "done")
+    head = call(app, environ("HEAD", b"", PATH_INFO=f"{path}/stream"))
+    assert head.status == "200 OK"
+    assert head.header["x-resumable-stream-id"] == run_id
+    assert head.read() == b""
+    again = call(app, environ("GET", b"", PATH_INFO=f"{path}/stream"))
+    assert again.read() == whole
+    resumed = call(app, environ("GET", b"", PATH_INFO=f"{path}/stream", HTTP_LAST_EVENT_ID="0"))
+    assert resumed.read() == b"\n".join(whole.split(b"\n")[1:])
+    unknown = call(app, environ("GET", b"", PATH_INFO="/api/chat/runs/run_x/stream"))
+    assert unknown.status == "404 Not Found"
+
+
+def test_a_finished_run_id_gets_a_409_before_any_byte(runs: Runs) -> None:
+    app = StreamWSGIApp(runs.hello, store=sb.MemoryStore(), heartbeat=None)
+    body = json.dumps(request_body("ag-ui", runId="run-once")).encode()
+    first = call(app, environ(body=body, query="protocol=ag-ui"))
+    assert first.header["x-resumable-stream-id"] == "run-once"
+    first.read()
+    late = call(app, environ(body=body, query="protocol=ag-ui"))
+    assert late.status == "409 Conflict"
+    assert "has ended" in json.loads(late.read())["error"]["message"]

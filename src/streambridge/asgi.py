@@ -25,6 +25,7 @@ from typing import Any
 
 import anyio
 
+from . import transport
 from .protocols import WireProtocol
 from .run import RunFunction
 from .transport import (
@@ -159,17 +160,21 @@ async def serve_http(
     *,
     request: Any = None,
     body: AsyncIterable[bytes] | None = None,
+    below: bool = False,
 ) -> None:
-    """Answer one HTTP request: POST streams the run back, HEAD the headers, else an error.
+    """Answer one HTTP request: POST streams the run back, HEAD the headers, else an error;
+    with a store, also the requests about its runs (see :mod:`streambridge.transport.attach`).
 
     ``request`` becomes ``controller.request`` (default: the scope).  ``body`` replaces reading
     the request body from ``receive`` (for a framework that may have read it already); it raises
     :class:`~streambridge.transport.ClientDisconnected` if the client leaves mid-body.
+    ``below=True`` when a framework routed the request here from below the host's own path: only
+    a request about a run is answered there, anything else is a 404.
     """
     method = scope["method"]
     request = scope if request is None else request
     try:
-        run_request = endpoint.run_request(method, scope["path"])
+        run_request = endpoint.run_request(method, scope["path"], below=below)
         if run_request is not None:
             source = await endpoint.answer(
                 run_request,
@@ -263,7 +268,7 @@ class _Exchange:
 
 
 RawHeaders = list[tuple[bytes, bytes]]
-RUN_ID_HEADER = b"x-resumable-stream-id"
+RUN_ID_HEADER = transport.RUN_ID_HEADER.encode("latin-1")
 _STREAM_HEADERS: dict[str, tuple[WireProtocol, RawHeaders]] = {}
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import socket
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 from http import HTTPStatus
 from typing import Any, BinaryIO
 
@@ -30,12 +31,15 @@ from .transport import (
     BlockingStream,
     ClientDisconnected,
     HTTPError,
+    Reply,
     StreamEndpoint,
     StreamHost,
+    call_in_loop,
     error_headers,
     read_request_blocking,
     shared_portal,
     stream_headers,
+    thread_heartbeat,
 )
 from .transport.blocking import cut_connection
 from .transport.portal import stop_shared_portal
@@ -88,6 +92,9 @@ class Answer:
     body: Iterable[bytes]
     """A :class:`~streambridge.transport.BlockingStream` for a run (close it when done, as
     WSGI servers close a response iterable), else the whole body (empty for a HEAD)."""
+    streams: bool = False
+    """Whether this is a stream's answer (its body is the run's, or nothing for a HEAD), not an
+    error's or a JSON reply's."""
 
     @property
     def status_line(self) -> str:
@@ -104,30 +111,67 @@ def respond(
     read: Callable[[int], bytes],
     request: Any,
     connection: socket.socket | None = None,
+    path: str | None = None,
+    last_event_id: str | None = None,
+    below: bool = False,
 ) -> Answer:
     """Answer one request read on a thread: POST streams the run, HEAD the headers, anything
-    else an error.
+    else an error; with a store, also the requests about its runs (attach, status, stop: see
+    :mod:`streambridge.transport.attach`).
 
     ``read(size)`` reads the request body (``b""`` at its end); ``request`` becomes
     ``controller.request``; ``connection`` is the client's socket, if the server exposes it.
+    ``path`` is the request's path, where the runs' routes are matched (``None``: it is never
+    one of them), ``last_event_id`` its ``Last-Event-ID`` header, and ``below=True`` when the
+    framework routed it here from below the view's own path (see
+    :meth:`~streambridge.transport.StreamEndpoint.run_request`).
     """
+    head = method == "HEAD"
     try:
-        protocol, run_input = read_request_blocking(
-            endpoint.options,
-            method=method,
-            query_string=query_string,
-            content_length=content_length,
-            read=read,
-            closing=endpoint.streams.closing,
-        )
+        run_request = None if path is None else endpoint.run_request(method, path, below=below)
+        if run_request is not None:
+            answer = partial(
+                endpoint.answer,
+                run_request,
+                query_string=query_string,
+                last_event_id=last_event_id,
+                request=request,
+            )
+            source = call_in_loop(answer)
+            if isinstance(source, Reply):
+                return Answer(source.status, source.headers(), [] if head else [source.body()])
+        else:
+            protocol, run_input = read_request_blocking(
+                endpoint.options,
+                method=method,
+                query_string=query_string,
+                content_length=content_length,
+                read=read,
+                closing=endpoint.streams.closing,
+            )
+            if run_input is None:
+                return Answer(200, stream_headers(protocol), [], streams=True)
+            if endpoint.options.store is None:
+                # Opened in the loop at the first next(), where the run starts anyway.
+                stream = BlockingStream(
+                    endpoint, protocol, run_input, request, connection=connection
+                )
+                return Answer(200, stream_headers(protocol), stream, streams=True)
+            # A kept run starts now (a run id taken by a finished run is a 409), and the
+            # response carries its id.
+            heartbeat = thread_heartbeat(endpoint.options, connection)
+            source = call_in_loop(
+                partial(endpoint.open, protocol, run_input, request, heartbeat=heartbeat)
+            )
     except HTTPError as error:
         body = error.body()
         headers = error_headers(error, len(body))
-        return Answer(error.status, headers, [] if method == "HEAD" else [body])
-    if run_input is None:
-        return Answer(200, stream_headers(protocol), [])
-    stream = BlockingStream(endpoint, protocol, run_input, request, connection=connection)
-    return Answer(200, stream_headers(protocol), stream)
+        return Answer(error.status, headers, [] if head else [body])
+    stream = BlockingStream.of(endpoint, source, connection=connection)
+    if head:
+        stream.close()
+        return Answer(200, endpoint.stream_headers(source), [], streams=True)
+    return Answer(200, endpoint.stream_headers(source), stream, streams=True)
 
 
 def serve_wsgi(
@@ -148,6 +192,8 @@ def serve_wsgi(
             read=wsgi_input(environ),
             request=environ if request is None else request,
             connection=wsgi_socket(environ),
+            path=environ.get("PATH_INFO") or "/",
+            last_event_id=environ.get("HTTP_LAST_EVENT_ID"),
         )
     except ClientDisconnected:
         raise cut_connection("the client went away while sending its request") from None

@@ -18,9 +18,20 @@ import pytest
 
 import streambridge as sb
 from support.behaviour.figures import record
-from support.behaviour.hosts import HYPERCORN_TRIO, UVICORN, Host, LiveHost, ServerPool
+from support.behaviour.hosts import (
+    DAPHNE,
+    GUNICORN_GTHREAD,
+    HYPERCORN_ASYNCIO,
+    HYPERCORN_TRIO,
+    UVICORN,
+    UVICORN_NO_LIFESPAN,
+    WERKZEUG,
+    Host,
+    LiveHost,
+    ServerPool,
+)
 from support.behaviour.protocol_table import request_body
-from support.behaviour.stored_app import LONG_INTERVAL, LONG_PIECES
+from support.behaviour.stored_app import LONG_INTERVAL, LONG_PIECES, STORED_PATH
 from support.oracle import run_oracle
 
 pytestmark = [
@@ -36,7 +47,24 @@ STORED_HOSTS = [
     Host("stored-app-hypercorn-trio", "support.behaviour.stored_app:stored_app", HYPERCORN_TRIO),
     Host("stored-middleware-uvicorn", "support.behaviour.stored_app:stored_middleware_app",
          UVICORN),
+    # Every other kind of host once, on one of its servers, with the sub-routes mounted the
+    # framework's way (view.routes, add_stream_rules, stream_urls).
+    Host("stored-starlette-uvicorn", "support.behaviour.stored_app:stored_starlette_app",
+         UVICORN),
+    Host("stored-quart-hypercorn-asyncio", "support.behaviour.quart_host:stored_app",
+         HYPERCORN_ASYNCIO),
+    Host("stored-channels-daphne", "support.behaviour.channels_host.asgi:application", DAPHNE,
+         path=STORED_PATH),
+    Host("stored-django-uvicorn", "support.behaviour.django_app:asgi_application",
+         UVICORN_NO_LIFESPAN, path=STORED_PATH),
+    Host("stored-django-gunicorn-gthread", "support.behaviour.django_app:application",
+         GUNICORN_GTHREAD, path=STORED_PATH),
+    Host("stored-wsgi-app-gunicorn-gthread", "support.behaviour.wsgi_apps:stored_wsgi_app",
+         GUNICORN_GTHREAD),
+    Host("stored-flask-werkzeug", "support.behaviour.wsgi_apps:stored_flask_app", WERKZEUG),
 ]  # fmt: skip
+WHOLE_APPS = ("stored-app-", "stored-wsgi-app-")
+"""Hosts that are an app of their own, mounted where the user likes, not a view on a path."""
 CANCEL_HOST = Host(
     "stored-cancel-uvicorn", "support.behaviour.stored_app:stored_cancel_app", UVICORN
 )
@@ -201,7 +229,7 @@ async def test_stop_by_id_cancels_the_run_quickly(stored_host: LiveHost, tmp_pat
                 await anyio.sleep(0.005)
         status = (await client.get(f"{stored_host.url}/runs/{run_id}")).json()["status"]
     ended = json.loads(marker.read_text())
-    record("stop by id: request to cancelled", ended["ended"] - asked)
+    record(f"stop by id, request to cancelled: {stored_host.host.name}", ended["ended"] - asked)
     assert ended["outcome"] == "cancelled"
     assert ended["ended"] - asked < 0.1 + 0.05  # DESIGN: within 100 ms (+ the run's grace)
     assert rest[-1].startswith(b"d:")
@@ -320,3 +348,22 @@ async def test_the_ai_sdk_websocket_transport_resumes_after_a_reload(
     text = "".join(part["text"] for part in result["message"]["parts"] if part["type"] == "text")
     assert text == "".join(f"{i} " for i in range(LONG_PIECES))
     assert result["afterEnd"] is None
+
+
+MOUNTED_VIEWS = [host for host in STORED_HOSTS if not host.name.startswith(WHOLE_APPS)]
+
+
+@pytest.mark.parametrize(
+    "stored_host", MOUNTED_VIEWS, ids=[host.name for host in MOUNTED_VIEWS], indirect=True
+)
+async def test_below_the_path_only_a_runs_route_is_served(stored_host: LiveHost) -> None:
+    """The sub-routes a framework mounts for the runs start nothing and hide nothing else."""
+    body = request_body("data-stream", scenario="plain_text")
+    async with httpx.AsyncClient(timeout=10) as client:
+        posted = await client.post(f"{stored_host.url}/elsewhere", json=body)
+        listed = await client.get(f"{stored_host.url}/runs")
+        head = await client.head(f"{stored_host.url}/runs/{'run_' + '0' * 32}")
+    assert posted.status_code == 404  # not a new run
+    assert listed.status_code == 404
+    assert head.status_code == 404
+    assert head.content == b""

@@ -10,8 +10,9 @@ that reads on a thread, :func:`protocol_from_query`, and :class:`HTTPError` /
 :class:`ClientDisconnected` for the answers that are not a stream (:func:`error_headers`).
 
 Delivering a stream: :func:`stream_headers`, then a :class:`Driver` (what the ASGI hosts use),
-:func:`pull` for a framework that pulls its response body, :class:`BlockingStream` for a WSGI
-thread (in the event loop of :func:`shared_portal`), or :func:`serve_session` and
+:func:`pull` (:func:`pull_stream`) for a framework that pulls its response body,
+:class:`BlockingStream` for a WSGI thread (in the event loop of :func:`shared_portal`;
+:func:`call_in_loop` to await the endpoint from there), or :func:`serve_session` and
 :func:`close_session` for a WebSocket.  :data:`SHUTDOWN_MESSAGE` is what a client sees when the
 host ends its stream for a shutdown; :data:`TRY_AGAIN_LATER` closes a refused handshake.
 """
@@ -19,20 +20,22 @@ host ends its stream for a shutdown; :data:`TRY_AGAIN_LATER` closes a refused ha
 from __future__ import annotations
 
 from .attach import Reply, RunRequest
-from .blocking import BlockingStream
+from .blocking import BlockingStream, call_in_loop, thread_heartbeat
 from .delivery import Ending
 from .driver import Driver
-from .endpoint import StreamEndpoint, StreamHost
+from .endpoint import RUN_PATH_PARAM, StreamEndpoint, StreamHost
 from .envelope import chunk_event
 from .errors import SHUTDOWN_MESSAGE, ClientDisconnected, HTTPError
-from .headers import error_headers, stream_headers
+from .headers import RUN_ID_HEADER, error_headers, stream_headers
 from .options import StreamOptions
 from .portal import EventLoopThread, shared_portal
-from .pull import pull
+from .pull import pull, pull_stream
 from .request import protocol_from_query, read_request_blocking
 from .session import TRY_AGAIN_LATER, SessionEnd, WebSocketChannel, close_session, serve_session
 
 __all__ = [
+    "RUN_ID_HEADER",
+    "RUN_PATH_PARAM",
     "SHUTDOWN_MESSAGE",
     "TRY_AGAIN_LATER",
     "BlockingStream",
@@ -48,13 +51,16 @@ __all__ = [
     "StreamHost",
     "StreamOptions",
     "WebSocketChannel",
+    "call_in_loop",
     "chunk_event",
     "close_session",
     "error_headers",
     "protocol_from_query",
     "pull",
+    "pull_stream",
     "read_request_blocking",
     "serve_session",
     "shared_portal",
     "stream_headers",
+    "thread_heartbeat",
 ]

@@ -40,20 +40,47 @@ from anyio.abc import TaskStatus
 from anyio.from_thread import BlockingPortal
 from anyio.streams.memory import MemoryObjectReceiveStream
 
+from ..encoding import EncodedStream
 from ..input import RunInput
 from ..protocols import WireProtocol
 from .delivery import Ending
 from .driver import Driver
 from .endpoint import StreamEndpoint
+from .options import StreamOptions
 from .portal import shared_portal
 
-__all__ = ["BlockingStream", "cut_connection"]
+__all__ = ["BlockingStream", "call_in_loop", "cut_connection", "thread_heartbeat"]
 
 logger = logging.getLogger("streambridge")
 
 T = TypeVar("T")
 
 _PEEK = socket.MSG_PEEK | getattr(socket, "MSG_DONTWAIT", 0)
+
+
+def call_in_loop(fn: Callable[[], Awaitable[T]], *, portal: BlockingPortal | None = None) -> T:
+    """Await ``fn()`` in the event loop (default: the shared one) from a thread and return what
+    it returns (or raise what it raises), in the thread's context: a run it starts inherits the
+    thread's context variables, as a :class:`BlockingStream`'s run does."""
+    context = contextvars.copy_context()
+
+    async def in_context() -> T:
+        for variable, value in context.items():
+            variable.set(value)
+        return await fn()
+
+    return (portal or shared_portal()).call(in_context)
+
+
+def thread_heartbeat(options: StreamOptions, connection: socket.socket | None) -> bool | float:
+    """The heartbeat of a stream served to a thread (``heartbeat=`` of
+    :meth:`~.endpoint.StreamEndpoint.open`): the option's where the loop watches the client's
+    socket, else half of it (see the module: the second write after a client left is the one
+    that fails)."""
+    every = options.heartbeat
+    if _watchable(connection) or every is None:
+        return True
+    return every / 2
 
 
 def cut_connection(reason: str) -> BrokenPipeError:
@@ -69,6 +96,8 @@ class BlockingStream(Iterator[bytes]):
     WSGI servers do with a response iterable.  The run starts at the first ``next()``, in the
     context of the code that built this object (its ``contextvars``: a framework's request
     context, an active translation...), like a run on an ASGI host inherits its request task's.
+    :meth:`of` serves a stream opened already instead (an attach, or a run a store keeps, whose
+    id and status the response needs before its first byte).
 
     ``connection`` is the client's socket when the server exposes it (gunicorn's
     ``gunicorn.socket``, werkzeug's ``werkzeug.socket``): the loop then notices a client that
@@ -90,6 +119,7 @@ class BlockingStream(Iterator[bytes]):
         self._protocol = protocol
         self._input = run_input
         self._request = request
+        self._body: EncodedStream | None = None
         self._connection = connection if _watchable(connection) else None
         self._portal = portal
         self._context = contextvars.copy_context()
@@ -99,6 +129,24 @@ class BlockingStream(Iterator[bytes]):
         self._closed = False
         self.ending: Ending | None = None
         """Why the stream stopped (see :class:`~.delivery.Ending`), once it has."""
+
+    @classmethod
+    def of(
+        cls,
+        endpoint: StreamEndpoint,
+        body: EncodedStream,
+        *,
+        connection: socket.socket | None = None,
+        portal: BlockingPortal | None = None,
+    ) -> BlockingStream:
+        """Serve ``body``, a stream ``endpoint`` has opened in the loop already (see
+        :func:`call_in_loop`; open it with :func:`thread_heartbeat`'s heartbeat).  Closing this
+        object closes ``body``, even before any ``next()``."""
+        stream = cls(
+            endpoint, body.protocol, RunInput(), None, connection=connection, portal=portal
+        )
+        stream._body = body
+        return stream
 
     def __iter__(self) -> BlockingStream:
         return self
@@ -126,6 +174,10 @@ class BlockingStream(Iterator[bytes]):
         self._closed = True
         task = self._task
         if task is None:
+            body, self._body = self._body, None
+            if body is not None:  # opened, never served: its reader (or its run) ends here
+                with contextlib.suppress(RuntimeError, CancelledError):
+                    self._call(body.aclose)
             return
         if not task.done():
             with contextlib.suppress(RuntimeError):  # the loop has stopped: the task is over
@@ -157,9 +209,12 @@ class BlockingStream(Iterator[bytes]):
         endpoint = self._endpoint
         send, receive = anyio.create_memory_object_stream[bytes]()  # a hand-over, no buffer
         self._receive = receive
-        body = await endpoint.open_late(
-            self._protocol, self._input, self._request, heartbeat=self._heartbeat()
-        )
+        body = self._body
+        if body is None:
+            heartbeat = thread_heartbeat(endpoint.options, self._connection)
+            body = await endpoint.open_late(
+                self._protocol, self._input, self._request, heartbeat=heartbeat
+            )
         # Its send returns once the thread has taken the item (its previous write is done).
         driver = self._driver = Driver(body, send.send, send_timeout=endpoint.options.send_timeout)
         with receive, endpoint.streams.track() as shutdown:
@@ -169,14 +224,6 @@ class BlockingStream(Iterator[bytes]):
                     task_group.start_soon(_watch_socket, self._connection, driver)
                 self.ending = await driver.run(shutdown)
                 task_group.cancel_scope.cancel()
-
-    def _heartbeat(self) -> bool | float:
-        """The option's heartbeat where the socket is watched; else half of it (see the module:
-        the second write after a client left is the one that fails)."""
-        every = self._endpoint.options.heartbeat
-        if self._connection is not None or every is None:
-            return True
-        return every / 2
 
     async def _take(self) -> bytes | None:
         assert self._receive is not None

@@ -19,6 +19,7 @@ from ..runs import RunExistsError, RunRecord, RunStore, read_run, record
 from ..runs.reading import refusal
 from .attach import Reply, RunRequest, admitted, answer_run_request, match_run_request
 from .errors import HTTPError
+from .headers import stream_headers
 from .options import Authorize, StreamOptions
 from .request import (
     check_content_length,
@@ -31,7 +32,11 @@ from .request import (
 )
 from .shutdown import OpenStreams
 
-__all__ = ["StreamEndpoint"]
+__all__ = ["RUN_PATH_PARAM", "StreamEndpoint"]
+
+RUN_PATH_PARAM = "run_path"
+"""The name of the path parameter with which an adapter's sub-routes (``{path}/<run_path>``)
+reach a view: the view then answers only requests about runs (``run_request(below=True)``)."""
 
 
 class StreamEndpoint:
@@ -69,13 +74,25 @@ class StreamEndpoint:
         data = await read_limited(body, limit)
         return protocol, parse_input(protocol, decode_json(data))
 
-    def run_request(self, method: str, path: str) -> RunRequest | None:
+    def run_request(self, method: str, path: str, *, below: bool = False) -> RunRequest | None:
         """The request about a stored run that ``method`` and ``path`` make (attach, status,
         stop: see :mod:`.attach`), or ``None`` for a request that starts a run.  Only a host
-        that keeps runs has these routes."""
-        if self.options.store is None:
-            return None
-        return match_run_request(method, path)
+        that keeps runs has these routes.
+
+        ``below=True`` for a request a framework routed here from below the host's own path
+        (the host's sub-routes, :data:`RUN_PATH_PARAM`): only a request about a run belongs
+        there, anything else is a 404 (:class:`HTTPError`), never a new run.
+        """
+        found = None if self.options.store is None else match_run_request(method, path)
+        if below and found is None:
+            raise HTTPError(404, "there is nothing here: not a run's route")
+        return found
+
+    def stream_headers(self, body: EncodedStream) -> list[tuple[str, str]]:
+        """The response headers of ``body``, a stream this endpoint opened: its protocol's, and
+        for a run this host keeps, its id (:data:`~.headers.RUN_ID_HEADER`)."""
+        kept = self.options.store is not None
+        return stream_headers(body.protocol, body.run_id if kept else None)
 
     async def answer(
         self,

@@ -11,7 +11,11 @@ from __future__ import annotations
 from ..protocols import WireProtocol
 from .errors import HTTPError
 
-__all__ = ["error_headers", "stream_headers"]
+__all__ = ["RUN_ID_HEADER", "error_headers", "stream_headers"]
+
+RUN_ID_HEADER = "x-resumable-stream-id"
+"""On a stream of a run a host keeps (``store=``): the id to attach to the run by, or to stop it
+with, from another request (assistant-ui's resume reads it)."""
 
 _HOP_BY_HOP = frozenset(
     {
@@ -29,14 +33,17 @@ _HOP_BY_HOP = frozenset(
 _STREAM_POLICY = {"cache-control": "no-store", "x-accel-buffering": "no"}
 
 
-def stream_headers(protocol: WireProtocol) -> list[tuple[str, str]]:
-    """Lower-case ``(name, value)`` pairs for a response streaming ``protocol``."""
+def stream_headers(protocol: WireProtocol, run_id: str | None = None) -> list[tuple[str, str]]:
+    """Lower-case ``(name, value)`` pairs for a response streaming ``protocol``; ``run_id``
+    for a stream of a stored run (:data:`RUN_ID_HEADER`)."""
     headers = {"content-type": protocol.media_type}
     for name, value in protocol.headers.items():
         key = name.lower()
         if key not in _HOP_BY_HOP and key != "content-type":
             headers[key] = value
     headers.update(_STREAM_POLICY)
+    if run_id is not None:
+        headers[RUN_ID_HEADER] = run_id
     return list(headers.items())
 
 

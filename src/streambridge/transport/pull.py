@@ -22,6 +22,9 @@ exactly as a sending one does:
 
 The driver runs in a task group the block sits inside, so the block must be entered and left in
 one task, as ``async with`` and a response body's ``__aenter__``/``__aexit__`` are.
+
+:func:`pull_stream` does the same for a stream the host has opened already (an attach, or a run
+a store keeps, whose id and status the response needs before its body is pulled).
 """
 
 from __future__ import annotations
@@ -32,13 +35,14 @@ from typing import Any
 
 import anyio
 
+from ..encoding import EncodedStream
 from ..input import RunInput
 from ..protocols import WireProtocol
 from .driver import Driver
 from .endpoint import StreamEndpoint
 from .shutdown import StopSignal
 
-__all__ = ["pull"]
+__all__ = ["pull", "pull_stream"]
 
 
 @asynccontextmanager
@@ -47,6 +51,16 @@ async def pull(
 ) -> AsyncIterator[AsyncIterator[bytes]]:
     """The run's bytes in ``protocol``, one item per ready batch, for the framework to pull;
     ``request`` becomes ``controller.request``."""
+    body = await endpoint.open_late(protocol, run_input, request)
+    async with pull_stream(endpoint, body) as items:
+        yield items
+
+
+@asynccontextmanager
+async def pull_stream(
+    endpoint: StreamEndpoint, body: EncodedStream
+) -> AsyncIterator[AsyncIterator[bytes]]:
+    """The bytes of ``body``, a stream ``endpoint`` opened, as :func:`pull` hands them over."""
     # No buffer: an item changes hands only when the framework asks for it.
     handoff, items = anyio.create_memory_object_stream[bytes](0)
 
@@ -56,11 +70,7 @@ async def pull(
         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
             raise ConnectionResetError("the response body is no longer read") from None
 
-    driver = Driver(
-        await endpoint.open_late(protocol, run_input, request),
-        deliver,
-        send_timeout=endpoint.options.send_timeout,
-    )
+    driver = Driver(body, deliver, send_timeout=endpoint.options.send_timeout)
 
     async def run_driver(stop: StopSignal) -> None:
         async with handoff:

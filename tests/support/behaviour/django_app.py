@@ -18,10 +18,11 @@ from django.http import HttpRequest, JsonResponse
 from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 
-from streambridge_django import stream_view
+from streambridge_django import stream_urls, stream_view
 
 from .app import OPTIONS, PATH, run
 from .resources import REPORT_PATH, async_report, sync_report
+from .stored_app import STORED_PATH, stored_options
 
 settings.configure(
     DEBUG=False,
@@ -63,6 +64,8 @@ async def report(request: HttpRequest) -> JsonResponse:
 urlpatterns = [
     path(PATH.lstrip("/"), csrf_exempt(stream_view(run, **OPTIONS))),
     path(REPORT_PATH.lstrip("/"), report),
+    # A view that keeps its runs, with their routes below its path (test_resume.py).
+    *stream_urls(STORED_PATH.lstrip("/"), csrf_exempt(stream_view(run, **stored_options()))),
 ]
 
 application = get_wsgi_application()

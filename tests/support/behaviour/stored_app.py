@@ -1,14 +1,26 @@
-"""Hosts that keep their runs (``store=``): what the resume tests attach to, stop and resume."""
+"""Hosts that keep their runs (``store=``): what the resume tests attach to, stop and resume.
+
+The ASGI ones are here; every other kind of host has its stored variant next to its plain one
+(``wsgi_apps.py``, ``django_app.py``, ``quart_host.py``, ``channels_host``), built with
+:func:`stored_options` and mounted the way that framework's users are told to.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 import anyio
+from starlette.applications import Starlette
 
 import streambridge as sb
 from streambridge.asgi import StreamApp, StreamMiddleware
+from streambridge_starlette import stream_view
 
 from .app import OPTIONS, PATH, RUNS, fallback, run
 from .resources import with_asgi_report
+
+STORED_PATH = "/api/stored"
+"""Where the Django and Channels projects, which serve one urlconf, mount their stored view."""
 
 LONG_PIECES = 60
 LONG_INTERVAL = 0.02
@@ -37,19 +49,30 @@ async def longer(controller: sb.RunController) -> None:
 RUNS["longer"] = longer
 
 
+def owner_header(request: Any) -> str:
+    """The request's ``X-Owner`` header, whatever the host made ``controller.request``."""
+    if isinstance(request, dict):
+        if "headers" in request:  # an ASGI scope (StreamApp, Channels)
+            return str(dict(request["headers"]).get(b"x-owner", b"").decode())
+        return str(request.get("HTTP_X_OWNER", ""))  # a WSGI environ
+    headers = getattr(request, "headers", None)  # Starlette, Flask, Quart, Django requests
+    return str(headers.get("x-owner", "")) if headers is not None else ""
+
+
 def _refuse_strangers(request: object, record: sb.runs.RunRecord, action: str) -> bool:
     """Only a request carrying the run's owner header may read or stop it."""
-    headers = dict(getattr(request, "get", lambda *_: None)("headers") or [])
     owner = record.input.raw.get("owner") if isinstance(record.input.raw, dict) else None
-    return owner is None or headers.get(b"x-owner", b"").decode() == owner
+    return owner is None or owner_header(request) == owner
 
 
-stored_app = with_asgi_report(
-    StreamApp(run, store=sb.MemoryStore(), authorize=_refuse_strangers, **OPTIONS)
-)
+def stored_options() -> dict[str, Any]:
+    """The options of a host that keeps its runs: its own store, the owner check."""
+    return {"store": sb.MemoryStore(), "authorize": _refuse_strangers, **OPTIONS}
+
+
+stored_app = with_asgi_report(StreamApp(run, **stored_options()))
 stored_cancel_app = with_asgi_report(
     StreamApp(run, store=sb.MemoryStore(), on_disconnect="cancel", **OPTIONS)
 )
-stored_middleware_app = StreamMiddleware(
-    fallback, routes={PATH: run}, store=sb.MemoryStore(), authorize=_refuse_strangers, **OPTIONS
-)
+stored_middleware_app = StreamMiddleware(fallback, routes={PATH: run}, **stored_options())
+stored_starlette_app = Starlette(routes=stream_view(run, **stored_options()).routes(PATH))

@@ -8,12 +8,14 @@ from typing import Any
 from flask import Flask, Response, jsonify
 
 from streambridge.wsgi import StreamWSGIApp
-from streambridge_flask import stream_view
+from streambridge_flask import add_stream_rules, stream_view
 
 from .app import OPTIONS, PATH, run
 from .resources import REPORT_PATH, sync_report, with_wsgi_report
+from .stored_app import stored_options
 
 wsgi_app: Any = with_wsgi_report(StreamWSGIApp(run, **OPTIONS))
+stored_wsgi_app = StreamWSGIApp(run, **stored_options())
 
 
 def without_socket(app: Any) -> Any:
@@ -38,3 +40,7 @@ flask_app.add_url_rule(PATH, view_func=stream_view(run, **OPTIONS))
 @flask_app.get(REPORT_PATH)
 def report() -> Response:
     return jsonify(sync_report())
+
+
+stored_flask_app = Flask(__name__)
+add_stream_rules(stored_flask_app, PATH, stream_view(run, **stored_options()))

@@ -7,6 +7,12 @@
 ...     "websocket": URLRouter([path("api/chat", StreamWebsocketConsumer.as_asgi(run=run))]),
 ... })
 
+With ``store=``, the routes of its runs (attach, status, stop: see
+:mod:`streambridge.transport.attach`) sit below the consumer's path; :func:`stream_urls` gives
+the patterns for both::
+
+    "http": URLRouter(stream_urls("api/chat", StreamConsumer.as_asgi(run=run, store=store)))
+
 ``controller.request`` is the consumer's scope: the ASGI scope as Channels' routers and
 middleware leave it (``scope["url_route"]``, ``scope["user"]`` under ``AuthMiddlewareStack``,
 ...).  Every behaviour (protocols, heartbeats, disconnects, errors, shutdown) is streambridge's
@@ -28,12 +34,13 @@ from typing import Any, ClassVar, Protocol, cast
 from channels.db import aclose_old_connections  # type: ignore[import-untyped]
 from channels.generic.http import AsyncHttpConsumer  # type: ignore[import-untyped]
 from channels.generic.websocket import AsyncWebsocketConsumer  # type: ignore[import-untyped]
+from django.urls import URLPattern, path
 
 from streambridge import RunFunction
 from streambridge.asgi import Receive, Scope, Send, serve_http, serve_websocket
-from streambridge.transport import StreamEndpoint, StreamOptions
+from streambridge.transport import RUN_PATH_PARAM, StreamEndpoint, StreamOptions
 
-__all__ = ["ConsumerApp", "StreamConsumer", "StreamWebsocketConsumer"]
+__all__ = ["ConsumerApp", "StreamConsumer", "StreamWebsocketConsumer", "stream_urls"]
 
 
 class ConsumerApp(Protocol):
@@ -53,6 +60,14 @@ class _Serve(Protocol):
     def __call__(
         self, endpoint: StreamEndpoint, scope: Scope, receive: Receive, send: Send, /
     ) -> Awaitable[None]: ...
+
+
+async def _serve_http(
+    endpoint: StreamEndpoint, scope: Scope, receive: Receive, send: Send, /
+) -> None:
+    # Routed by stream_urls' sub-route: only a request about a stored run belongs there.
+    below = RUN_PATH_PARAM in scope.get("url_route", {}).get("kwargs", {})
+    await serve_http(endpoint, scope, receive, send, below=below)
 
 
 class _ServesEndpoint:
@@ -96,7 +111,7 @@ class StreamConsumer(_ServesEndpoint, AsyncHttpConsumer):  # type: ignore[misc] 
     layer calls ``channels.layers.get_channel_layer()``.
     """
 
-    serve = staticmethod(serve_http)
+    serve = staticmethod(_serve_http)
 
 
 class StreamWebsocketConsumer(_ServesEndpoint, AsyncWebsocketConsumer):  # type: ignore[misc]
@@ -107,3 +122,11 @@ class StreamWebsocketConsumer(_ServesEndpoint, AsyncWebsocketConsumer):  # type:
     """
 
     serve = staticmethod(serve_websocket)
+
+
+def stream_urls(route: str, app: ConsumerApp) -> list[URLPattern]:
+    """The ``URLRouter`` patterns of an HTTP consumer app: ``route`` itself and, below it, the
+    routes of its stored runs (``route/<path:run_path>``)."""
+    consumer = cast(Any, app)  # Django's stubs know views only; URLRouter routes ASGI apps
+    below = f"{route.rstrip('/')}/<path:{RUN_PATH_PARAM}>"
+    return [path(route, consumer), path(below, consumer)]

@@ -4,6 +4,12 @@
 >>> from django.views.decorators.csrf import csrf_exempt
 >>> urlpatterns = [path("api/chat", csrf_exempt(stream_view(run)))]
 
+With ``store=``, the routes of its runs (attach, status, stop: see
+:mod:`streambridge.transport.attach`) sit below that path; :func:`stream_urls` gives the
+patterns for both::
+
+    urlpatterns = [*stream_urls("api/chat", csrf_exempt(stream_view(run, store=sb.MemoryStore())))]
+
 or, as a decorator on the run::
 
     @csrf_exempt
@@ -30,22 +36,24 @@ from asgiref.sync import markcoroutinefunction
 from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
+from django.urls import URLPattern, path
 
 from streambridge import RunFunction
-from streambridge.input import RunInput
-from streambridge.protocols import WireProtocol
+from streambridge.encoding import EncodedStream
 from streambridge.transport import (
+    RUN_PATH_PARAM,
     HTTPError,
+    Reply,
     StreamEndpoint,
     StreamOptions,
     error_headers,
-    pull,
+    pull_stream,
     read_request_blocking,
     stream_headers,
 )
 from streambridge.wsgi import end_streams, respond, wsgi_socket
 
-__all__ = ["StreamView", "stream_view"]
+__all__ = ["StreamView", "stream_urls", "stream_view"]
 
 NOT_COMPRESSED = ("Content-Encoding", "identity")
 """Set on every stream, so GZipMiddleware (and any middleware or proxy that compresses only
@@ -67,31 +75,51 @@ class StreamView:
         markcoroutinefunction(self)  # Django calls it as the async view it is
 
     async def __call__(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        below = RUN_PATH_PARAM in kwargs  # routed here by stream_urls' sub-route
         if isinstance(request, ASGIRequest):
-            return self._asgi_response(request)
-        return self._wsgi_response(request)
+            return await self._asgi_response(request, below)
+        return self._wsgi_response(request, below)
 
-    def _asgi_response(self, request: ASGIRequest) -> HttpResponseBase:
+    async def _asgi_response(self, request: ASGIRequest, below: bool) -> HttpResponseBase:
         # Django's ASGI handler has read the whole body into a file already.
+        endpoint = self.endpoint
         method = request.method or "GET"
+        head = method == "HEAD"
         meta = request.META
         try:
-            protocol, run_input = read_request_blocking(
-                self.endpoint.options,
-                method=method,
-                query_string=meta.get("QUERY_STRING", ""),
-                content_length=meta.get("CONTENT_LENGTH") or None,
-                read=request.read,
-            )
+            run_request = endpoint.run_request(method, request.path, below=below)
+            if run_request is not None:
+                source = await endpoint.answer(
+                    run_request,
+                    query_string=meta.get("QUERY_STRING", ""),
+                    last_event_id=meta.get("HTTP_LAST_EVENT_ID"),
+                    request=request,
+                )
+                if isinstance(source, Reply):
+                    return _reply_response(source, head=head)
+            else:
+                protocol, run_input = read_request_blocking(
+                    endpoint.options,
+                    method=method,
+                    query_string=meta.get("QUERY_STRING", ""),
+                    content_length=meta.get("CONTENT_LENGTH") or None,
+                    read=request.read,
+                )
+                if run_input is None:
+                    headers = [*stream_headers(protocol), NOT_COMPRESSED]
+                    return StreamingHttpResponse(_no_body(), headers=dict(headers))
+                # The run starts at the first read (with a store: now, in this request's
+                # context), so the response can carry its id.
+                source = await endpoint.open(protocol, run_input, request)
         except HTTPError as error:
-            return _error_response(error, head=method == "HEAD")
-        headers = [*stream_headers(protocol), NOT_COMPRESSED]
-        if run_input is None:
+            return _error_response(error, head=head)
+        headers = [*endpoint.stream_headers(source), NOT_COMPRESSED]
+        if head:
+            await source.aclose()
             return StreamingHttpResponse(_no_body(), headers=dict(headers))
-        body = _async_body(self.endpoint, protocol, run_input, request)
-        return StreamingHttpResponse(body, headers=dict(headers))
+        return StreamingHttpResponse(_async_body(endpoint, source), headers=dict(headers))
 
-    def _wsgi_response(self, request: HttpRequest) -> HttpResponseBase:
+    def _wsgi_response(self, request: HttpRequest, below: bool) -> HttpResponseBase:
         meta = request.META
         read: Callable[[int], bytes] = request.read
         content_length = meta.get("CONTENT_LENGTH") or None
@@ -107,8 +135,11 @@ class StreamView:
             read=read,
             request=request,
             connection=wsgi_socket(meta),
+            path=request.path,
+            last_event_id=meta.get("HTTP_LAST_EVENT_ID"),
+            below=below,
         )
-        if answer.status != 200:
+        if not answer.streams:
             body = b"".join(answer.body)
             return HttpResponse(body, status=answer.status, headers=dict(answer.headers))
         # StreamingHttpResponse registers the stream's close(), so the WSGI server's close()
@@ -150,18 +181,28 @@ def stream_view(
     return StreamView(run, **options)
 
 
+def stream_urls(route: str, view: Callable[..., Any]) -> list[URLPattern]:
+    """The URL patterns of a stream view: ``route`` itself and, below it, the routes of its
+    stored runs (``route/<path:run_path>``).  ``view`` is the view as routed (wrapped in
+    ``csrf_exempt``, say)."""
+    return [path(route, view), path(f"{route.rstrip('/')}/<path:{RUN_PATH_PARAM}>", view)]
+
+
+def _reply_response(reply: Reply, *, head: bool) -> HttpResponse:
+    headers = dict(reply.headers())
+    return HttpResponse(b"" if head else reply.body(), status=reply.status, headers=headers)
+
+
 def _error_response(error: HTTPError, *, head: bool) -> HttpResponse:
     body = error.body()
     headers = dict(error_headers(error, len(body)))
     return HttpResponse(b"" if head else body, status=error.status, headers=headers)
 
 
-async def _async_body(
-    endpoint: StreamEndpoint, protocol: WireProtocol, run_input: RunInput, request: HttpRequest
-) -> AsyncIterator[bytes]:
+async def _async_body(endpoint: StreamEndpoint, source: EncodedStream) -> AsyncIterator[bytes]:
     # Django's ASGI handler cancels the task iterating this when the client disconnects; the
     # run is then cancelled (after its grace) and its finally blocks run before Django goes on.
-    async with pull(endpoint, protocol, run_input, request) as body:
+    async with pull_stream(endpoint, source) as body:
         async for data in body:
             yield data
 

@@ -2,6 +2,11 @@
 
 >>> app.add_url_rule("/api/chat", view_func=stream_view(run))
 
+With ``store=``, the routes of its runs (attach, status, stop: see
+:mod:`streambridge.transport.attach`) sit below that path; :func:`add_stream_rules` routes both::
+
+    add_stream_rules(app, "/api/chat", stream_view(run, store=sb.MemoryStore()))
+
 ``controller.request`` is Flask's :class:`~flask.Request`, and inside the run ``flask.request``,
 ``current_app`` and ``g`` work too: the run gets the view's context variables, as a run on an
 ASGI host gets its request task's.  As with any streamed Flask response, the request context is
@@ -15,13 +20,13 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from flask import Response, current_app, request
+from flask import Blueprint, Flask, Response, current_app, request
 
 from streambridge import RunFunction
-from streambridge.transport import StreamEndpoint, StreamOptions
+from streambridge.transport import RUN_PATH_PARAM, StreamEndpoint, StreamOptions
 from streambridge.wsgi import end_streams, respond, wsgi_socket
 
-__all__ = ["StreamView", "stream_view"]
+__all__ = ["StreamView", "add_stream_rules", "stream_view"]
 
 ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
 """What the view is routed for when ``add_url_rule`` names no methods: it answers a wrong method
@@ -54,6 +59,9 @@ class StreamView:
             read=current.stream.read,
             request=current,
             connection=wsgi_socket(environ),
+            path=current.path,
+            last_event_id=current.headers.get("Last-Event-ID"),
+            below=RUN_PATH_PARAM in kwargs,
         )
         # direct_passthrough: the server gets the stream itself, and calls its close().
         response_class: type[Response] = current_app.response_class
@@ -70,3 +78,10 @@ class StreamView:
 def stream_view(run: RunFunction, **options: Any) -> StreamView:
     """A Flask view function streaming ``run``; ``options`` as for ``StreamWSGIApp``."""
     return StreamView(run, **options)
+
+
+def add_stream_rules(app: Flask | Blueprint, rule: str, view: StreamView) -> None:
+    """Route ``view`` at ``rule`` and the routes of its stored runs below it
+    (``rule/<path:run_path>``) on a Flask app or blueprint."""
+    app.add_url_rule(rule, view_func=view)
+    app.add_url_rule(f"{rule.rstrip('/')}/<path:{RUN_PATH_PARAM}>", view_func=view)

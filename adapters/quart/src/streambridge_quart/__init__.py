@@ -4,6 +4,12 @@
 >>> app.add_url_rule("/api/chat", view_func=stream_view(run))
 >>> app.add_websocket("/api/chat", view_func=websocket_view(run))
 
+With ``store=``, the routes of its runs (attach, status, stop: see
+:mod:`streambridge.transport.attach`) sit below the view's path; :func:`add_stream_rules` routes
+both::
+
+    add_stream_rules(app, "/api/chat", stream_view(run, store=sb.MemoryStore()))
+
 ``controller.request`` is Quart's :class:`~quart.wrappers.Request` (or
 :class:`~quart.wrappers.Websocket`), and the request (or websocket) context is active while the
 run streams, so ``quart.request``, ``current_app`` and ``g`` work in the run too.  Every behaviour
@@ -27,6 +33,7 @@ from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import Any, Protocol, cast
 
+from quart import Blueprint, Quart
 from quart.globals import current_app, request_ctx, websocket_ctx
 from quart.wrappers import Request, Response, Websocket
 from quart.wrappers.response import ResponseBody
@@ -34,22 +41,30 @@ from werkzeug.datastructures import Headers
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from streambridge import RunFunction
-from streambridge.input import RunInput
-from streambridge.protocols import WireProtocol
+from streambridge.encoding import EncodedStream
 from streambridge.transport import (
+    RUN_PATH_PARAM,
     TRY_AGAIN_LATER,
     HTTPError,
+    Reply,
     StreamEndpoint,
     StreamOptions,
     close_session,
     error_headers,
     protocol_from_query,
-    pull,
+    pull_stream,
     serve_session,
     stream_headers,
 )
 
-__all__ = ["METHODS", "StreamView", "WebSocketView", "stream_view", "websocket_view"]
+__all__ = [
+    "METHODS",
+    "StreamView",
+    "WebSocketView",
+    "add_stream_rules",
+    "stream_view",
+    "websocket_view",
+]
 
 METHODS = ("POST", "HEAD", "GET", "PUT", "PATCH", "DELETE")
 """What a stream view's rule accepts, so that a wrong method gets streambridge's JSON 405 rather
@@ -88,7 +103,9 @@ def stream_view(run: RunFunction, **options: Any) -> StreamView:
     endpoint = StreamEndpoint(run, StreamOptions.from_kwargs(**options))
 
     async def view(**view_args: Any) -> Response:
-        return await _respond(endpoint, request_ctx.request)
+        # Routed by add_stream_rules' sub-route: only a request about a stored run belongs there.
+        below = RUN_PATH_PARAM in view_args
+        return await _respond(endpoint, request_ctx.request, below)
 
     stream = cast(StreamView, view)
     stream.__name__ = f"{_name(run)}_stream"
@@ -113,6 +130,13 @@ def websocket_view(run: RunFunction, **options: Any) -> WebSocketView:
     return socket
 
 
+def add_stream_rules(app: Quart | Blueprint, rule: str, view: StreamView) -> None:
+    """Route ``view`` at ``rule`` and the routes of its stored runs below it
+    (``rule/<path:run_path>``) on a Quart app or blueprint."""
+    app.add_url_rule(rule, view_func=view)
+    app.add_url_rule(f"{rule.rstrip('/')}/<path:{RUN_PATH_PARAM}>", view_func=view)
+
+
 def _name(run: RunFunction) -> str:
     return getattr(run, "__name__", type(run).__name__)
 
@@ -120,20 +144,52 @@ def _name(run: RunFunction) -> str:
 # -- http ----------------------------------------------------------------------------------------
 
 
-async def _respond(endpoint: StreamEndpoint, request: Request) -> Response:
+async def _respond(endpoint: StreamEndpoint, request: Request, below: bool) -> Response:
+    head = request.method == "HEAD"
     try:
-        protocol, run_input = await endpoint.read_request(
-            request.method,
-            request.query_string,
-            request.headers.get("Content-Length"),
-            _body(request),
-        )
+        run_request = endpoint.run_request(request.method, request.path, below=below)
+        if run_request is not None:
+            source = await endpoint.answer(
+                run_request,
+                query_string=request.query_string,
+                last_event_id=request.headers.get("Last-Event-ID"),
+                request=request,
+            )
+            if isinstance(source, Reply):
+                return _reply_response(source, head=head)
+        else:
+            protocol, run_input = await endpoint.read_request(
+                request.method,
+                request.query_string,
+                request.headers.get("Content-Length"),
+                _body(request),
+            )
+            if run_input is None:
+                return _stream_response(None, stream_headers(protocol))
+            # The run starts at the first read (with a store: now, in this request's
+            # context), so the response can carry its id.
+            source = await endpoint.open(protocol, run_input, request)
     except HTTPError as error:
-        return _error_response(error, head=request.method == "HEAD")
-    body = None if run_input is None else _StreamBody(endpoint, protocol, run_input, request)
-    headers = Headers(stream_headers(protocol))
-    response = current_app.response_class(body, status=200, headers=headers)
+        return _error_response(error, head=head)
+    headers = endpoint.stream_headers(source)
+    if head:
+        await source.aclose()
+        return _stream_response(None, headers)
+    return _stream_response(_StreamBody(endpoint, source), headers)
+
+
+def _stream_response(body: _StreamBody | None, headers: list[tuple[str, str]]) -> Response:
+    response = current_app.response_class(body, status=200, headers=Headers(headers))
     response.timeout = None  # RESPONSE_TIMEOUT would cut the stream, silently
+    return response
+
+
+def _reply_response(reply: Reply, *, head: bool) -> Response:
+    body = reply.body()
+    headers = Headers(reply.headers())
+    response = current_app.response_class(b"" if head else body, reply.status, headers)
+    if reply.payload is not None:
+        response.content_length = len(body)  # for a HEAD too: the length of the body it omits
     return response
 
 
@@ -165,12 +221,10 @@ class _StreamBody(ResponseBody):
     since Quart pops it before it sends the body.
     """
 
-    def __init__(
-        self, endpoint: StreamEndpoint, protocol: WireProtocol, run_input: RunInput, request: Any
-    ) -> None:
+    def __init__(self, endpoint: StreamEndpoint, source: EncodedStream) -> None:
         self._context = request_ctx.copy()
-        self._pull: AbstractAsyncContextManager[AsyncIterator[bytes]] = pull(
-            endpoint, protocol, run_input, request
+        self._pull: AbstractAsyncContextManager[AsyncIterator[bytes]] = pull_stream(
+            endpoint, source
         )
 
     async def __aenter__(self) -> AsyncIterator[bytes]:

@@ -7,6 +7,12 @@
 ...     WebSocketRoute("/api/chat", websocket_view(run)),
 ... ])
 
+With ``store=``, the routes of its runs (attach, status, stop: see
+:mod:`streambridge.transport.attach`) sit below the view's path; ``view.routes(path)`` mounts
+both (``Route(path, view)`` and ``Route(path + "/{run_path:path}", view)``)::
+
+    app = Starlette(routes=[*stream_view(run, store=sb.MemoryStore()).routes("/api/chat")])
+
 ``controller.request`` is Starlette's :class:`~starlette.requests.Request` (or
 :class:`~starlette.websockets.WebSocket`).  Every behaviour (protocols, heartbeats, disconnects,
 errors, shutdown) is streambridge's own: this package only hands Starlette's objects over.
@@ -19,12 +25,18 @@ from typing import Any
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
+from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketState
 
 from streambridge import RunFunction
 from streambridge.asgi import serve_http, serve_websocket
-from streambridge.transport import ClientDisconnected, StreamEndpoint, StreamOptions
+from streambridge.transport import (
+    RUN_PATH_PARAM,
+    ClientDisconnected,
+    StreamEndpoint,
+    StreamOptions,
+)
 
 __all__ = ["StreamView", "WebSocketView", "stream_view", "websocket_view"]
 
@@ -41,6 +53,11 @@ class StreamView:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await _serve(self.endpoint, Request(scope, receive, send), receive, send)
+
+    def routes(self, path: str) -> list[Route]:
+        """``Route(path, self)`` and, below it, the route of its stored runs' requests
+        (``path/{run_path:path}``: attach, status, stop)."""
+        return [Route(path, self), Route(f"{path.rstrip('/')}/{{{RUN_PATH_PARAM}:path}}", self)]
 
     def response(self, request: Request) -> Response:
         """The stream as a Starlette response, for a framework endpoint (e.g. FastAPI's
@@ -106,7 +123,10 @@ class _StreamResponse(Response):
 
 
 async def _serve(endpoint: StreamEndpoint, request: Request, receive: Receive, send: Send) -> None:
-    await serve_http(endpoint, request.scope, receive, send, request=request, body=_body(request))
+    below = RUN_PATH_PARAM in request.path_params  # routed here by the sub-route of routes()
+    await serve_http(
+        endpoint, request.scope, receive, send, request=request, body=_body(request), below=below
+    )
 
 
 async def _body(request: Request) -> AsyncIterator[bytes]:
