@@ -127,6 +127,22 @@ def text_of(content: Any) -> list[Part]:
     return parts
 
 
+def joined_text(content: Any) -> str:
+    """The text of a ``content`` (see :func:`text_of`) as one string."""
+    return "".join(part.text for part in text_of(content) if isinstance(part, TextPart))
+
+
+def add_function_calls(out: Conversation, target: Message, calls: Any) -> None:
+    """OpenAI-shaped tool calls (``[{"id", "function": {"name", "arguments"}}]``, which AG-UI's
+    messages share) as finished tool call parts of ``target``."""
+    for call in calls or []:
+        function = call.get("function") if isinstance(call, dict) else None
+        if isinstance(function, dict) and isinstance(call.get("id"), str):
+            name = str(function.get("name", ""))
+            part = ToolCallPart(call["id"], name, args_text(function.get("arguments")), True)
+            out.add_tool_call(target, part)
+
+
 def file_from(
     value: Any, mime_type: Any = None, filename: Any = None, *, base64_if_bare: bool = True
 ) -> FilePart | None:

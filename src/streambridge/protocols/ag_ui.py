@@ -41,10 +41,17 @@ from ..chunks import (
 )
 from ..exceptions import RequestError
 from ..input import RunInput
-from ..messages import FilePart, Message, Part, ReasoningPart, TextPart, ToolCallPart
+from ..messages import FilePart, Message, Part, ReasoningPart, TextPart
 from ..state import apply_operation, copy_json
 from . import Decoded, StreamEnd, WireProtocol, register
-from ._conversation import Conversation, args_text, file_from, string, text_of
+from ._conversation import (
+    Conversation,
+    add_function_calls,
+    file_from,
+    joined_text,
+    string,
+    text_of,
+)
 from ._request import optional, require_object
 from ._sse import KEEPALIVE, sse
 from ._tally import RunTally
@@ -464,7 +471,7 @@ def parse_messages(messages: list[dict[str, Any]]) -> list[Message]:
             call_id = string(message.get("toolCallId"))
             if call_id is not None:
                 error = string(message.get("error"))
-                result = content if isinstance(content, str) else _text(content)
+                result = content if isinstance(content, str) else joined_text(content)
                 out.result(
                     call_id, error if error is not None else result, is_error=error is not None
                 )
@@ -476,21 +483,8 @@ def parse_messages(messages: list[dict[str, Any]]) -> list[Message]:
             out.assistant([ReasoningPart(content)], id)
         elif role == "assistant":
             target = out.assistant(text_of(content), id)
-            for call in message.get("toolCalls") or []:
-                function = call.get("function") if isinstance(call, dict) else None
-                if isinstance(function, dict) and isinstance(call.get("id"), str):
-                    part = ToolCallPart(
-                        call["id"],
-                        str(function.get("name", "")),
-                        args_text(function.get("arguments")),
-                        True,
-                    )
-                    out.add_tool_call(target, part)
+            add_function_calls(out, target, message.get("toolCalls"))
     return out.messages
-
-
-def _text(content: Any) -> str:
-    return "".join(p.text for p in text_of(content) if isinstance(p, TextPart))
 
 
 def _user_parts(content: Any) -> list[Part]:

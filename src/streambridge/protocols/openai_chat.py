@@ -39,9 +39,17 @@ from ..chunks import (
 )
 from ..exceptions import RequestError
 from ..input import RunInput
-from ..messages import FilePart, Message, Part, TextPart, ToolCallPart
+from ..messages import FilePart, Message, Part, TextPart
 from . import Decoded, StreamEnd, WireProtocol, register
-from ._conversation import Conversation, args_text, file_from, image_from, string, text_of
+from ._conversation import (
+    Conversation,
+    add_function_calls,
+    file_from,
+    image_from,
+    joined_text,
+    string,
+    text_of,
+)
 from ._request import optional, require_object
 from ._sse import DONE, KEEPALIVE
 from ._tally import RunTally
@@ -424,7 +432,7 @@ def parse_messages(messages: list[dict[str, Any]]) -> list[Message]:
         if role == "tool":
             call_id = string(message.get("tool_call_id"))
             if call_id is not None:
-                result = content if isinstance(content, str) else _joined_text(content)
+                result = content if isinstance(content, str) else joined_text(content)
                 out.result(call_id, result)
             continue
         if role in ("system", "developer"):
@@ -433,21 +441,8 @@ def parse_messages(messages: list[dict[str, Any]]) -> list[Message]:
             out.add("user", _user_parts(content))
         elif role == "assistant":
             target = out.assistant(text_of(content))
-            for call in message.get("tool_calls") or []:
-                function = call.get("function") if isinstance(call, dict) else None
-                if isinstance(function, dict) and isinstance(call.get("id"), str):
-                    part = ToolCallPart(
-                        call["id"],
-                        str(function.get("name", "")),
-                        args_text(function.get("arguments")),
-                        True,
-                    )
-                    out.add_tool_call(target, part)
+            add_function_calls(out, target, message.get("tool_calls"))
     return out.messages
-
-
-def _joined_text(content: Any) -> str:
-    return "".join(part.text for part in text_of(content) if isinstance(part, TextPart))
 
 
 def _user_parts(content: Any) -> list[Part]:
