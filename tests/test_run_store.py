@@ -373,6 +373,7 @@ async def test_status_and_cancel_of_a_trimmed_run_still_answer() -> None:
             query_string=b"",
             last_event_id=None,
             request=None,
+            heartbeat=None,
         )
         assert isinstance(answer, Reply)
         return answer

@@ -591,3 +591,23 @@ def test_a_finished_run_id_gets_a_409_before_any_byte(runs: Runs) -> None:
     late = call(app, environ(body=body, query="protocol=ag-ui"))
     assert late.status == "409 Conflict"
     assert "has ended" in json.loads(late.read())["error"]["message"]
+
+
+def test_an_attached_reader_without_a_watched_socket_gets_keepalives_every_half_heartbeat(
+    runs: Runs,
+) -> None:
+    """As a run's own reader: where the server does not expose the socket, the second write
+    after the client left is the one that fails, so keepalives come twice per heartbeat."""
+    app = StreamWSGIApp(runs.hang, store=sb.MemoryStore(), heartbeat=0.4)
+    first = call(app, environ())
+    run_id = first.header["x-resumable-stream-id"]
+    attached = call(app, environ("GET", b"", PATH_INFO=f"/api/chat/runs/{run_id}/stream"))
+    items = iter(attached.body)
+    next(items)  # the run's first piece
+    started = time.monotonic()
+    beats = [next(items) for _ in range(3)]
+    elapsed = time.monotonic() - started
+    close_within(attached.body)
+    close_within(first.body)
+    assert beats == [b"\n"] * 3  # data-stream's keepalive
+    assert elapsed < 0.4 * 3 * 0.75  # three in 0.6 s, not 1.2 s

@@ -136,6 +136,9 @@ def respond(
                 query_string=query_string,
                 last_event_id=last_event_id,
                 request=request,
+                # An attached reader is watched as a run's is: keepalives every half heartbeat
+                # where the client's socket is not watched.
+                heartbeat=thread_heartbeat(endpoint.options, connection),
             )
             source = call_in_loop(answer)
             if isinstance(source, Reply):

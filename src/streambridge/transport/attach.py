@@ -122,8 +122,10 @@ async def answer_run_request(
     query_string: bytes | str,
     last_event_id: str | None,
     request: Any,
+    heartbeat: float | None,
 ) -> EncodedStream | Reply:
-    """The stream or the JSON reply for ``run_request``, or :class:`HTTPError`."""
+    """The stream or the JSON reply for ``run_request``, or :class:`HTTPError`; a stream's
+    keepalives come every ``heartbeat`` seconds."""
     store = options.store
     assert store is not None  # only a host that keeps runs serves these requests
     action = run_request.action
@@ -152,7 +154,7 @@ async def answer_run_request(
         store,
         record,
         protocol,
-        heartbeat=options.heartbeat,
+        heartbeat=heartbeat,
         skip_events=_events_held(after, last_event_id),
     )
 

@@ -101,15 +101,18 @@ class StreamEndpoint:
         query_string: bytes | str,
         last_event_id: str | None,
         request: Any,
+        heartbeat: bool | float = True,
     ) -> EncodedStream | Reply:
         """The stream or the JSON reply for a request about a stored run (or
-        :class:`HTTPError`)."""
+        :class:`HTTPError`); ``heartbeat`` as for :meth:`open`."""
+        options = self.options
         return await answer_run_request(
             run_request,
-            self.options,
+            options,
             query_string=query_string,
             last_event_id=last_event_id,
             request=request,
+            heartbeat=options.heartbeat if heartbeat is True else (heartbeat or None),
         )
 
     async def open(
