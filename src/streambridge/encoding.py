@@ -24,15 +24,22 @@ logger = logging.getLogger("streambridge")
 
 class BatchSource(Protocol):
     """What an encoded stream reads batches from: a run's own stream
-    (:class:`~streambridge.RunStream`), or a reader of a stored run's log."""
+    (:class:`~streambridge.RunStream`), or a reader's place in a stored run's log
+    (``streambridge.runs.LogCursor``)."""
 
-    def take_batch(self) -> list[Chunk] | None: ...
+    def take_batch(self) -> list[Chunk] | None:
+        """The chunks ready now, without waiting: ``[]`` when there are none yet, ``None`` once
+        the run has finished and everything was read.  (A stored log raises
+        ``LogTrimmedError`` when the reader fell behind its trimmed start.)"""
 
-    def when_ready(self, callback: Callable[[], object]) -> None: ...
+    def when_ready(self, callback: Callable[[], object]) -> None:
+        """Call ``callback()`` once, when :meth:`take_batch` has something (at once if it has)."""
 
-    async def next_batch(self, idle_timeout: float | None = None) -> list[Chunk] | None: ...
+    async def next_batch(self, idle_timeout: float | None = None) -> list[Chunk] | None:
+        """:meth:`take_batch`, waiting for chunks; ``[]`` after ``idle_timeout`` seconds idle."""
 
-    async def aclose(self) -> None: ...
+    async def aclose(self) -> None:
+        """Stop reading (a stored run goes on; a run's own stream cancels its run)."""
 
 
 def _to_bytes(text: str) -> bytes:

@@ -19,16 +19,22 @@ HOST = Host("stored-app-uvicorn", "support.behaviour.stored_app:stored_app", UVI
 TEXT = "".join(f"{i} " for i in range(LONG_PIECES))
 
 
-@pytest.fixture
-def client(servers: ServerPool) -> openai.OpenAI:
+def sdk_client(servers: ServerPool, protocol: str) -> openai.OpenAI:
+    """The SDK, strict, pointed at the stored host; ``protocol`` picks the host's protocol (its
+    default is data-stream)."""
     live: LiveHost = servers.get(HOST)
     return openai.OpenAI(
         base_url=f"http://127.0.0.1:{live.port}/v1",
         api_key="test",
         max_retries=0,
-        default_query={"protocol": "openai-responses"},  # the host's default is data-stream
+        default_query={"protocol": protocol},
         _strict_response_validation=True,
     )
+
+
+@pytest.fixture
+def client(servers: ServerPool) -> openai.OpenAI:
+    return sdk_client(servers, "openai-responses")
 
 
 def test_a_background_response_resumes_after_any_event(client: openai.OpenAI) -> None:
@@ -106,14 +112,7 @@ assistants_api = pytest.mark.filterwarnings(
 
 @pytest.fixture
 def assistants(servers: ServerPool) -> openai.OpenAI:
-    live: LiveHost = servers.get(HOST)
-    return openai.OpenAI(
-        base_url=f"http://127.0.0.1:{live.port}/v1",
-        api_key="test",
-        max_retries=0,
-        default_query={"protocol": "openai-assistants"},
-        _strict_response_validation=True,
-    )
+    return sdk_client(servers, "openai-assistants")
 
 
 def _start_run(client: openai.OpenAI, **extra: object) -> tuple[object, str, str]:

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import enum
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from ..chunks import Chunk
+from ..encoding import BatchSource
 from ..input import RunInput
 
 __all__ = [
@@ -70,23 +71,9 @@ class LogTrimmedError(Exception):
     """The start of a run's log was dropped to bound its size, so it cannot be replayed."""
 
 
-class LogCursor(Protocol):
-    """One reader's place in a run's log (see :class:`~streambridge.RunStream`, which reads the
-    same way)."""
-
-    def take_batch(self) -> list[Chunk] | None:
-        """The chunks after this cursor's place, without waiting: ``[]`` when there are none yet,
-        ``None`` once the run has finished and everything was read.  Raises
-        :class:`LogTrimmedError` when the reader fell behind the start of a trimmed log."""
-
-    def when_ready(self, callback: Callable[[], object]) -> None:
-        """Call ``callback()`` once, when :meth:`take_batch` has something (at once if it has)."""
-
-    async def next_batch(self, idle_timeout: float | None = None) -> list[Chunk] | None:
-        """:meth:`take_batch`, waiting for chunks; ``[]`` after ``idle_timeout`` seconds idle."""
-
-    async def aclose(self) -> None:
-        """Stop reading (the run goes on)."""
+LogCursor = BatchSource
+"""One reader's place in a run's log: read the way a run's own stream is read, so an encoded
+stream reads either (see :class:`~streambridge.encoding.BatchSource`)."""
 
 
 class RunStore(Protocol):

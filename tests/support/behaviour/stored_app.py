@@ -24,29 +24,25 @@ STORED_PATH = "/api/stored"
 
 LONG_PIECES = 60
 LONG_INTERVAL = 0.02
-
-
-async def long(controller: sb.RunController) -> None:
-    """A minute of tokens squeezed into a second: long enough to attach to, resume and stop."""
-    for index in range(LONG_PIECES):
-        controller.append_text(f"{index} ")
-        await anyio.sleep(LONG_INTERVAL)
-
-
-RUNS["long"] = long
-
 LONGER_PIECES = 400
 LONGER_INTERVAL = 0.005
 
 
-async def longer(controller: sb.RunController) -> None:
-    """Enough events for a few hundred cuts and resumes while it runs."""
-    for index in range(LONGER_PIECES):
-        controller.append_text(f"{index} ")
-        await anyio.sleep(LONGER_INTERVAL)
+def numbered(pieces: int, interval: float) -> sb.RunFunction:
+    """A run of ``pieces`` numbered tokens, ``interval`` seconds apart."""
+
+    async def run(controller: sb.RunController) -> None:
+        for index in range(pieces):
+            controller.append_text(f"{index} ")
+            await anyio.sleep(interval)
+
+    return run
 
 
-RUNS["longer"] = longer
+# "long": a minute of tokens squeezed into a second, to attach to, resume and stop; "longer":
+# enough events for a few hundred cuts and resumes while it runs.
+RUNS["long"] = numbered(LONG_PIECES, LONG_INTERVAL)
+RUNS["longer"] = numbered(LONGER_PIECES, LONGER_INTERVAL)
 
 
 def owner_header(request: Any) -> str:
