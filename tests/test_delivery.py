@@ -2,11 +2,13 @@
 
 Hypothesis plays a host: it interleaves the machine's events (ready, idle, sent, send failed,
 client gone, shutdown) with a driver that asks for the next action and starts the send it names,
-in any order, and checks after every step what every host relies on.
+and with a run's task that starts a send itself (``start_send``), in any order, and checks after
+every step what every host relies on.
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 
 import pytest
@@ -16,7 +18,17 @@ from hypothesis import strategies as st
 from streambridge.transport.delivery import Action, Delivery, Ending
 
 SENDS = {Action.OPEN, Action.SEND, Action.KEEPALIVE, Action.CLOSE}
-EVENTS = ["ready", "idle", "sent", "sent-end", "send-failed", "client-gone", "shutdown", "next"]
+EVENTS = [
+    "ready",
+    "idle",
+    "sent",
+    "sent-end",
+    "send-failed",
+    "client-gone",
+    "shutdown",
+    "next",
+    "start-send",  # a batch made ready in the run's task, sent from there if it may be
+]
 
 
 @dataclass
@@ -55,6 +67,8 @@ class Host:
         elif event == "client-gone":
             machine.client_gone()
             self.note(Ending.CLIENT_GONE)
+        elif event == "start-send":
+            self.start_send()
         elif event == "shutdown":
             if self.shutdown_at is None:
                 self.shutdown_at = len(self.sends)
@@ -77,6 +91,25 @@ class Host:
                 # Closing sends the protocol's error and end: the machine then says SHUTDOWN.
                 self.machine.sent()
                 self.note(Ending.SHUTDOWN)
+
+    def start_send(self) -> None:
+        # It starts a send exactly when, with a batch ready, the driver's next action would be
+        # that send.
+        ready = copy.copy(self.machine)
+        ready.ready()
+        would = ready.next() is Action.SEND
+        was_sending = self.machine.sending is not None
+        started = self.machine.start_send()
+        assert started == would
+        if started:
+            assert not was_sending, "a second send while one is under way"
+            assert not self.finished, "a send after the delivery finished"
+            self.sends.append(Action.SEND)
+        else:
+            # Left to the driver's loop: the batch is not forgotten.
+            assert self.machine.ending is not None or self.machine.sending is not None or (
+                copy.copy(self.machine).next() is not Action.WAIT
+            )
 
     def settle(self) -> None:
         """No more events from outside: drive every send to completion until nothing is left."""

@@ -8,9 +8,10 @@ reaches the driver as a host's would: a task waiting on the client calls ``clien
 
 from __future__ import annotations
 
+import contextvars
 import itertools
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import anyio
@@ -24,6 +25,18 @@ from streambridge.transport.shutdown import OpenStreams, StopSignal
 pytestmark = pytest.mark.anyio
 
 GONE = "gone"
+
+# Every case twice: with sends begun in the run's own task (as the ASGI host's driver does),
+# and only in the driver's (as the other hosts').  Trio always has the latter (the driver
+# ignores ``inline=True`` there), so there both ways must pass as one.
+INLINE = contextvars.ContextVar("INLINE", default=False)
+
+
+@pytest.fixture(autouse=True, params=[False, True], ids=["driver-sends", "run-sends"])
+def inline(request: pytest.FixtureRequest, anyio_backend: str) -> Iterator[bool]:
+    token = INLINE.set(request.param)
+    yield request.param and anyio_backend == "asyncio"
+    INLINE.reset(token)
 
 
 END = b'd:{"finishReason":"stop","usage":{"inputTokens":0,"outputTokens":0}}\n'
@@ -43,6 +56,7 @@ class Client:
         self.stop_seconds = 0.0
         self.opening_seconds = 0.0
         self.sending = 0  # sends under way
+        self.senders: list[object] = []  # the task of each send
 
     async def receive(self) -> str:
         await self.left.wait()
@@ -55,8 +69,10 @@ class Client:
                 if self.fail_with is not None:
                     raise self.fail_with
                 await anyio.sleep_forever()  # a client that stopped reading
-            await anyio.sleep(self.send_seconds)
+            if self.send_seconds:
+                await anyio.sleep(self.send_seconds)
             self.sent.append(data)
+            self.senders.append(_current_task())
             self.times.append(anyio.current_time())
         finally:
             if self.stop_seconds:
@@ -68,6 +84,7 @@ class Client:
         if b"<start>" in self.sent:
             raise RuntimeError("the response has already started")  # as ASGI servers do
         self.sent.append(b"<start>")
+        self.senders.append(_current_task())
         await anyio.sleep(self.opening_seconds)  # e.g. a server waiting for its socket to drain
 
 
@@ -104,6 +121,7 @@ async def serve(
         send_timeout=send_timeout,
         opening=client.opening,
         client=client.receive if listen else None,
+        inline=INLINE.get(),
     )
     if listen:
         with anyio.fail_after(5):
@@ -304,7 +322,9 @@ async def _set_after(stop: StopSignal, seconds: float) -> None:
     stop.set()
 
 
-async def test_a_quiet_stream_listens_for_its_client_without_a_task_of_its_own() -> None:
+async def test_a_quiet_stream_listens_for_its_client_without_a_task_of_its_own(
+    inline: bool,
+) -> None:
     counts: dict[str, int] = {}
 
     async def run(controller: sb.RunController) -> None:
@@ -312,7 +332,9 @@ async def test_a_quiet_stream_listens_for_its_client_without_a_task_of_its_own()
         controller.append_text("a")
         await anyio.sleep(0.3)  # the clock ticks every 0.1 s: the stream is quiet
         counts["quiet"] = len(anyio.get_running_tasks())
-        for piece in "bcd":  # data flows: a task listens for the client meanwhile
+        # Data flows: a task listens for the client meanwhile, unless the run's own task sends
+        # it (the driver's task then goes on listening).
+        for piece in "bcd":
             controller.append_text(piece)
             await anyio.sleep(0.01)
         counts["flowing"] = len(anyio.get_running_tasks())
@@ -327,7 +349,7 @@ async def test_a_quiet_stream_listens_for_its_client_without_a_task_of_its_own()
         assert await serve(recorder, client, heartbeat=0.8, listen=True) is Ending.CLIENT_GONE
     assert client.sent == [b"<start>", b'0:"a"\n', b'0:"b"\n', b'0:"c"\n', b'0:"d"\n']
     assert counts["quiet"] == counts["start"]
-    assert counts["flowing"] == counts["start"] + 1
+    assert counts["flowing"] == counts["start"] + (0 if inline else 1)
     assert counts["quiet again"] == counts["start"]
     # Heard in the driver's own task, since the stream was quiet then.
     assert recorder.finished_at is not None
@@ -378,3 +400,64 @@ def _tasks() -> set[object]:
 
         return set(trio.lowlevel.current_root_task().child_nurseries[0].child_tasks)
     return set(asyncio.all_tasks())
+
+
+def _current_task() -> object:
+    import sniffio
+
+    if sniffio.current_async_library() == "trio":
+        import trio
+
+        return trio.lowlevel.current_task()
+    import asyncio
+
+    return asyncio.current_task()
+
+
+async def test_a_token_is_sent_from_the_runs_own_task_when_sends_begin_there(
+    inline: bool,
+) -> None:
+    run_tasks: list[object] = []
+
+    async def run(controller: sb.RunController) -> None:
+        run_tasks.append(_current_task())
+        for _ in range(5):
+            controller.append_text("t")
+            await anyio.sleep(0.01)
+
+    client = Client()
+    assert await serve(run, client) is Ending.COMPLETE
+    assert client.sent[1:] == [b'0:"t"\n'] * 5 + [END]
+    from_run = [sender is run_tasks[0] for sender in client.senders[1:]]
+    # The end comes after the run's last step: the driver's task sends it.  Every token
+    # before it is the run task's own send.
+    assert from_run == [*([inline] * 5), False]
+
+
+async def test_a_send_that_waits_is_finished_by_the_driver_in_order() -> None:
+    async def run(controller: sb.RunController) -> None:
+        for index in range(30):
+            controller.append_text(str(index))
+            await anyio.sleep(0.001 * (index % 3))
+
+    client = Client()
+    client.send_seconds = 0.002  # every send waits: each one begun in the run's task is handed over
+    assert await serve(run, client) is Ending.COMPLETE
+    body = b"".join(client.sent[1:])
+    assert body == b"".join(b'0:"%d"\n' % index for index in range(30)) + END
+
+
+async def test_chunks_from_another_task_of_the_run_still_wake_the_driver() -> None:
+    async def run(controller: sb.RunController) -> None:
+        async def other() -> None:
+            for _ in range(3):
+                controller.append_text("o")
+                await anyio.sleep(0.01)
+
+        async with anyio.create_task_group() as task_group:
+            task_group.start_soon(other)
+            await anyio.sleep(0.1)
+
+    client = Client()
+    assert await serve(run, client) is Ending.COMPLETE
+    assert b"".join(client.sent[1:]) == b'0:"o"\n' * 3 + END

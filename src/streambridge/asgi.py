@@ -220,6 +220,7 @@ async def serve_http(
         send_timeout=timeout,
         opening=exchange.start,
         client=exchange.client_gone,
+        inline=True,  # an ASGI server's send mostly writes at once, from any task
     )
     with endpoint.streams.track() as stop:
         ending = await driver.run(stop)

@@ -152,9 +152,17 @@ class EncodedStream:
         batch = run.take_batch()
         return None if batch == [] else self._encode(batch)
 
-    def when_ready(self, callback: Callable[[], object]) -> None:
-        """Call ``callback()`` once :meth:`take` has bytes (see :meth:`RunStream.when_ready`)."""
-        self._taken_run().when_ready(callback)
+    def when_ready(
+        self, callback: Callable[[], object], deliver: Callable[[], object] | None = None
+    ) -> None:
+        """Call ``callback()`` once :meth:`take` has bytes; ``deliver`` instead when the run's
+        own task made them ready, at the end of its step (see :meth:`RunStream.when_ready`;
+        a stored run's log has no such task, and always calls ``callback``)."""
+        run = self._taken_run()
+        if deliver is not None and type(run) is RunStream:
+            run.when_ready(callback, deliver)
+        else:
+            run.when_ready(callback)
 
     def _taken_run(self) -> BatchSource:
         if self._run is None:

@@ -27,14 +27,14 @@ import string
 import sys
 import threading
 import warnings
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Generator
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Coroutine, Generator
 from types import TracebackType
 from typing import Any, cast
 
 import anyio
 import anyio.lowlevel
 
-from ._spawn import spawn_detached
+from ._spawn import in_trio, spawn_detached
 from ._wakeup import LazyEvent, Wakeup
 from .chunks import (
     Annotations,
@@ -160,6 +160,7 @@ class _RunCore:
         "accumulator",
         "buffer",
         "cancelled",
+        "deferred",
         "done",
         "drained",
         "failure",
@@ -171,6 +172,7 @@ class _RunCore:
         "notify",
         "on_finish",
         "open_args",
+        "pending",
         "readers",
         "readers_idle",
         "reported",
@@ -179,6 +181,7 @@ class _RunCore:
         "scope",
         "state",
         "state_ops",
+        "stepping",
         "tool_calls",
     )
 
@@ -203,6 +206,12 @@ class _RunCore:
         self.limit = max_buffered
         # The consumer's: called once, when the next batch is ready (see RunStream.when_ready).
         self.notify: Callable[[], object] | None = None
+        # The consumer's delivery in the run's own task (see RunStream.when_ready): while the
+        # run's task steps (``stepping``), a ready batch only marks ``pending``, and the step's
+        # end calls ``deferred`` instead of waking the consumer's task.
+        self.deferred: Callable[[], object] | None = None
+        self.stepping = False
+        self.pending = False
         self.drained: anyio.Event | None = None  # producers, waiting for the consumer
         self.cancelled = LazyEvent()  # the client is gone (controller.is_cancelled)
         self.scope = anyio.CancelScope()  # the run's task: cancelled after the grace
@@ -245,8 +254,20 @@ class _RunCore:
         flushes state).  Once: the consumer asks again after its next take."""
         notify = self.notify
         if notify is not None:
-            self.notify = None
+            if self.stepping and self.deferred is not None:
+                self.pending = True  # delivered at the end of the run's step, in its task
+                return
+            self.notify = self.deferred = None
             notify()
+
+    def end_step(self) -> None:
+        """The run's task is about to wait: deliver what its step made ready, if the consumer
+        asked to have it delivered here."""
+        self.pending = False
+        deliver = self.deferred
+        if deliver is not None:
+            self.notify = self.deferred = None
+            deliver()
 
     def _refuse(self) -> None:
         """The chunk was over the limit and is not sent: say why."""
@@ -803,12 +824,19 @@ class RunStream:
             return None
         return self._take(self._core or self._start())
 
-    def when_ready(self, callback: Callable[[], object]) -> None:
+    def when_ready(
+        self, callback: Callable[[], object], deliver: Callable[[], object] | None = None
+    ) -> None:
         """Call ``callback()`` once :meth:`take_batch` has something to return (at once if it
         has now); once, and not after :meth:`aclose`.
 
         The callback runs inside the run's own call that made a chunk ready, so it must be
         quick and must not raise: set a flag, wake a task.
+
+        ``deliver``, on asyncio, is called instead when the run's own task made the batch
+        ready, at the end of that task's step (just before it waits): a consumer that can
+        send without waiting delivers there, and a token costs no task switch.  It must not
+        raise either, and must not wait (it runs in the run's task, between two of its steps).
         """
         core = self._core
         if core is None:
@@ -823,6 +851,7 @@ class RunStream:
             callback()
         else:
             core.notify = callback
+            core.deferred = deliver
 
     @property
     def ended(self) -> bool:
@@ -877,7 +906,7 @@ class RunStream:
         core = self._core
         if core is None:
             return
-        core.notify = None
+        core.notify = core.deferred = None
         if core.done.is_set():
             return
         core.stop()
@@ -903,7 +932,8 @@ async def _drive(run: RunFunction, core: _RunCore) -> None:
     try:
         with core.scope:
             try:  # not core.guarded(): one frame less for each open stream
-                await run(RunController(core))
+                steps = run(RunController(core))
+                await (steps if in_trio() else _Steps(steps, core))
             except Exception as exc:
                 core.fail(exc)
             await core.wait_for_readers()  # the run ends after the streams it added
@@ -919,6 +949,57 @@ async def _drive(run: RunFunction, core: _RunCore) -> None:
                 await core.report(core.on_finish)
         finally:
             core.done.set()  # whatever happens, aclose() must not wait for ever
+
+
+class _Steps(Generator[Any, Any, object]):
+    """The run's coroutine, awaited one step at a time (asyncio): after each step, what the
+    step made ready is delivered in the run's own task, if its consumer asked for that (see
+    :meth:`RunStream.when_ready`).  Not under trio, where what a step yields is a request
+    that names the task, so another coroutine may not run between a step and its wait.
+
+    Its own iterator rather than a generator: an open stream holds one, and a generator's
+    frame is five times its size."""
+
+    __slots__ = ("_core", "_steps")
+
+    def __init__(self, steps: Coroutine[Any, Any, object], core: _RunCore) -> None:
+        self._steps = steps
+        self._core = core
+
+    def __await__(self) -> Generator[Any, Any, object]:
+        return self
+
+    def send(self, value: Any) -> Any:
+        core = self._core
+        core.stepping = True
+        try:
+            waits_for = self._steps.send(value)
+        finally:
+            core.stepping = False
+        if core.pending:
+            core.end_step()
+        return waits_for
+
+    def throw(  # type: ignore[override]
+        self, typ: Any, value: Any = None, traceback: TracebackType | None = None
+    ) -> Any:
+        """The task's cancellation (or another exception), for the run at its wait."""
+        if value is None:
+            value = typ() if isinstance(typ, type) else typ
+        if traceback is not None:
+            value = value.with_traceback(traceback)
+        core = self._core
+        core.stepping = True
+        try:
+            waits_for = self._steps.throw(value)
+        finally:
+            core.stepping = False
+        if core.pending:
+            core.end_step()
+        return waits_for
+
+    def close(self) -> None:
+        self._steps.close()
 
 
 class _Batches:

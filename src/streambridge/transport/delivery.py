@@ -9,7 +9,9 @@ and end.  This module decides all of that and does none of it, as h11 is to HTTP
 Events: :meth:`~Delivery.ready` (the source has something to take), :meth:`~Delivery.idle`
 (nothing was sent for a heartbeat), :meth:`~Delivery.sent` (the send under way finished),
 :meth:`~Delivery.send_failed` (it raised or timed out), :meth:`~Delivery.client_gone` and
-:meth:`~Delivery.shutdown`.  Actions: see :class:`Action`.
+:meth:`~Delivery.shutdown`.  Actions: see :class:`Action`.  :meth:`~Delivery.start_send` is a
+batch made ready where it can be sent at once, outside the driver's loop (the run's own task):
+it starts that send exactly when the loop's next action would be it.
 """
 
 from __future__ import annotations
@@ -69,6 +71,23 @@ class Delivery:
 
     def ready(self) -> None:
         self._ready = True
+
+    def start_send(self) -> bool:
+        """A batch is ready, and a send of it could start at once outside the delivery's own
+        loop: ``True`` if that is what the delivery would do now (the send is under way, and
+        :meth:`sent` or another event ends it); ``False`` if it has something else to do or
+        wait for first, in its loop (the batch is remembered as ready)."""
+        self._ready = True
+        if (
+            self.ending is not None
+            or self.sending is not None
+            or self._opening
+            or self._shutdown
+        ):
+            return False
+        self._ready = self._idle = False
+        self.sending = Action.SEND
+        return True
 
     def idle(self) -> None:
         if self.sending is None:  # a send under way is not idleness

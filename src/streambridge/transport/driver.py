@@ -11,8 +11,12 @@ sent and how the host learns that the client has gone, and both are given to the
 
 The driver's task waits in one place, between sends, until the run has something ready
 (:meth:`~streambridge.EncodedStream.when_ready`), the event loop's clock (:mod:`.clock`) reports
-idleness or a stuck send, the host shuts down, or the client goes.  So a token costs one wake-up,
-its encoding and the host's send.  A driver given ``client`` listens for it in its own task
+idleness or a stuck send, the host shuts down, or the client goes.  With ``inline=True`` (the
+ASGI host, on asyncio) a batch the run's own task made ready is sent from that task, at the end
+of its step, when the machine would send it now (:meth:`~.delivery.Delivery.start_send`): a
+token then costs its encoding and the host's send, and no task switch.  A send that has to wait
+(the client reads slowly) is handed to the driver's task, which finishes it, so the run never
+waits on its client there.  A driver given ``client`` listens for it in its own task
 while the stream is quiet (the run's next batch interrupts that), and in a task of its own
 while data flows (from the second batch after a quiet tick of the clock to the next quiet
 tick), so an idle stream costs no task and a token no interruption.  However the delivery
@@ -24,9 +28,10 @@ blocks have run.
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Generator
+from typing import Any
 
-from .._spawn import spawn_detached
+from .._spawn import in_trio, spawn_detached
 from .._wakeup import Wakeup
 from ..encoding import EncodedStream
 from . import clock
@@ -51,6 +56,8 @@ class Driver:
     __slots__ = (
         "_block",
         "_client",
+        "_handover",
+        "_inline",
         "_listening",
         "_opening",
         "_quiet",
@@ -73,8 +80,15 @@ class Driver:
         send_timeout: float | None,
         opening: Callable[[], Awaitable[object]] | None = None,
         client: Callable[[], Awaitable[object]] | None = None,
+        inline: bool = False,
     ) -> None:
         self.machine = Delivery(opening=opening is not None)
+        # Sends may start in the run's own task (asyncio only, and only a send that usually
+        # completes without waiting and may be finished in another task: an ASGI server's).
+        self._inline = inline and not in_trio()
+        # A send the run's task began and could not finish (its rest and what it waits for),
+        # or what it raised: the driver's task takes it over.
+        self._handover: tuple[Generator[Any, Any, Any], Any] | BaseException | None = None
         self._source = source
         self._send = send
         self._opening = opening
@@ -146,6 +160,7 @@ class Driver:
         """Deliver until the stream ends or one of the ways to stop comes first."""
         # One frame for the whole delivery, not a helper's too: every open stream holds it.
         machine, source, send, ready = self.machine, self._source, self._send, self.ready
+        deliver = self if self._inline else None  # (called, it sends in the run's task)
         monotonic = clock.monotonic
         shutdown.on_set(self.shut_down)
         clock.watch(self)
@@ -169,9 +184,11 @@ class Driver:
                             machine.sent(end=True)
                         else:
                             machine.sent()
-                            source.when_ready(ready)
+                            source.when_ready(ready, deliver)
                     elif action is Action.WAIT:
-                        if self._quiet:
+                        if self._handover is not None:
+                            await self._take_over()
+                        elif self._quiet:
                             await self._listen_here()
                         else:
                             if self._listening is None:
@@ -180,6 +197,9 @@ class Driver:
                     else:
                         await self._act(action)
         finally:
+            handover, self._handover = self._handover, None
+            if isinstance(handover, tuple):
+                handover[0].close()  # a send begun in the run's task, never finished
             listening, self._listening = self._listening, None
             if listening is not None and not isinstance(listening, Interruptible):
                 listening()
@@ -190,6 +210,70 @@ class Driver:
         ending = machine.ending
         assert ending is not None  # only an ending stops the delivery, or an exception
         return ending
+
+    # -- sending in the run's task ----------------------------------------------------------------
+
+    def __call__(self) -> None:
+        """The run's own task made a batch ready and is about to wait: send it from there, when
+        the machine would send it now.  Most sends complete without waiting, and a token then
+        costs no task switch; a send that waits is finished by the driver's task."""
+        machine = self.machine
+        if not machine.start_send():
+            self._wake()  # something else comes first: the driver's task does it
+            return
+        source = self._source
+        data = source.take()
+        if data:
+            self.send_started = clock.monotonic()
+            sending = self._send(data).__await__()
+            try:
+                waits_for = sending.send(None)
+            except StopIteration:
+                pass
+            except OSError:
+                self.send_started = None
+                machine.send_failed()
+                self._wake()
+                return
+            except BaseException as exc:  # raised from Driver.run, as the driver's own sends
+                self._hand_over(exc)
+                return
+            else:
+                self._hand_over((sending, waits_for))
+                return
+            self.send_started = None
+            self.last_sent = clock.monotonic()
+        if source.ended:
+            machine.sent(end=True)
+            self._wake()
+        else:
+            machine.sent()
+            source.when_ready(self.ready, self)
+
+    def _hand_over(self, handover: tuple[Generator[Any, Any, Any], Any] | BaseException) -> None:
+        self._handover = handover
+        self._wake()
+
+    async def _take_over(self) -> None:
+        """Finish the send the run's task began (or raise what it raised)."""
+        handover, self._handover = self._handover, None
+        if isinstance(handover, BaseException):
+            raise handover
+        assert handover is not None
+        try:
+            await _Rest(*handover)
+        except OSError:
+            self.machine.send_failed()
+            return
+        finally:
+            self.send_started = None
+        self.last_sent = clock.monotonic()
+        source = self._source
+        if source.ended:
+            self.machine.sent(end=True)
+        else:
+            self.machine.sent()
+            source.when_ready(self.ready, self)
 
     async def _act(self, action: Action) -> None:
         """What the machine asks for, other than a batch or a wait."""
@@ -240,3 +324,28 @@ class Driver:
             self.send_started = None
         self.last_sent = clock.monotonic()
         self.machine.sent()
+
+
+class _Rest:
+    """The rest of a send begun in another task: awaiting it waits for what the send was
+    waiting for, then goes on with it (an asyncio future may be awaited by any task)."""
+
+    __slots__ = ("_sending", "_waits_for")
+
+    def __init__(self, sending: Generator[Any, Any, Any], waits_for: Any) -> None:
+        self._sending = sending
+        self._waits_for = waits_for
+
+    def __await__(self) -> Generator[Any, Any, None]:
+        sending, waits_for = self._sending, self._waits_for
+        while True:
+            try:
+                value = yield waits_for
+            except BaseException as exc:
+                step, argument = sending.throw, exc
+            else:
+                step, argument = sending.send, value
+            try:
+                waits_for = step(argument)
+            except StopIteration:
+                return
