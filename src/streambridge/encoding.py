@@ -146,7 +146,9 @@ class EncodedStream:
         The first call starts the run; :meth:`when_ready` says when to take again.  When a
         chunk fails to encode, the bytes end the stream with an error and the caller closes it.
         """
-        run = self._taken_run()
+        run = self._run
+        if run is None:
+            run = self._taken_run()  # raises
         if self._ended:
             return None
         batch = run.take_batch()
@@ -191,7 +193,10 @@ class EncodedStream:
     def _out(self, text: str) -> bytes:
         if self._skip or self._numbered:
             text = self._events_out(text)
-        return _to_bytes(text)
+        try:
+            return text.encode()
+        except UnicodeEncodeError:
+            return _to_bytes(text)
 
     def _events_out(self, text: str) -> str:
         """``text`` without the events left to skip, and each event after them with its ``id:``
