@@ -107,8 +107,10 @@ class Host:
             self.sends.append(Action.SEND)
         else:
             # Left to the driver's loop: the batch is not forgotten.
-            assert self.machine.ending is not None or self.machine.sending is not None or (
-                copy.copy(self.machine).next() is not Action.WAIT
+            assert (
+                self.machine.ending is not None
+                or self.machine.sending is not None
+                or (copy.copy(self.machine).next() is not Action.WAIT)
             )
 
     def settle(self) -> None:

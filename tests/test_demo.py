@@ -733,18 +733,28 @@ def test_ctrl_c_ends_open_streams_cleanly() -> None:
     [
         ("no_such_module_xyz:run", "cannot import 'no_such_module_xyz'"),
         ("json:no_such_function", "'json' has no run function 'no_such_function'"),
+        ("json:__doc__", "json:__doc__ is not a run function: run must be an async function"),
+        ("json:dumps", "json:dumps is not a run function: run <function dumps"),
+        ("no_such_package_xyz.chat:run", "Run this from the directory that holds it"),
+        ("streambridge_broken_module_xyz:run", "importing it raised ZeroDivisionError"),
         ("json", "expected module:function, got 'json'"),
         ("json:", "expected module:function"),
     ],
 )
-def test_serve_refuses_a_bad_target_clearly(target: str, message: str) -> None:
+def test_serve_refuses_a_bad_target_clearly(target: str, message: str, tmp_path: Path) -> None:
+    (tmp_path / "streambridge_broken_module_xyz.py").write_text("1 / 0\n")
     completed = subprocess.run(
-        [*_cli(), "serve", target, "--port", "1"], capture_output=True, timeout=30, check=False
+        [*_cli(), "serve", target, "--port", "1"],
+        capture_output=True,
+        timeout=30,
+        check=False,
+        cwd=tmp_path,
     )
     assert completed.returncode != 0
     stderr = completed.stderr.decode()
     assert message in stderr
     assert "Traceback" not in stderr
+    assert "serving" not in completed.stdout.decode()  # nothing claims to serve first
 
 
 @pytest.mark.anyio
@@ -760,3 +770,22 @@ async def test_the_demo_keeps_its_runs_for_a_reloaded_page(page: httpx.AsyncClie
     assert status.json()["status"] == "done"
     stopped = await page.post(f"/api/chat/runs/{run_id}/cancel")  # the page's Stop button
     assert stopped.json()["status"] == "done"  # it had ended: nothing to stop
+
+
+@pytest.mark.parametrize("command", [["demo"], ["serve", "tests.support.client_app:run"]])
+def test_serving_without_a_server_says_so_before_claiming_to_serve(command: list[str]) -> None:
+    hide_uvicorn = (
+        "import sys; sys.modules['uvicorn'] = None; "
+        "from streambridge.cli import main; main(sys.argv[1:])"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", hide_uvicorn, *command, "--port", "1"],
+        capture_output=True,
+        timeout=30,
+        check=False,
+        cwd=Path(__file__).parent.parent,
+    )
+    assert completed.returncode != 0
+    assert "pip install 'streambridge[server]'" in completed.stderr.decode()
+    assert "Traceback" not in completed.stderr.decode()
+    assert completed.stdout.decode() == ""  # no "serving at ..." first

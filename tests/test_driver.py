@@ -9,6 +9,7 @@ reaches the driver as a host's would: a task waiting on the client calls ``clien
 from __future__ import annotations
 
 import contextvars
+import functools
 import itertools
 import math
 from collections.abc import Awaitable, Callable, Iterator
@@ -461,3 +462,46 @@ async def test_chunks_from_another_task_of_the_run_still_wake_the_driver() -> No
     client = Client()
     assert await serve(run, client) is Ending.COMPLETE
     assert b"".join(client.sent[1:]) == b'0:"o"\n' * 3 + END
+
+
+async def test_a_run_s_own_timeouts_and_cancel_scopes_work_between_its_sends() -> None:
+    async def run(controller: sb.RunController) -> None:
+        for index in range(3):
+            controller.append_text(f"before {index}")
+            with anyio.move_on_after(0.01):  # the run's own cancellation, thrown into its step
+                await anyio.sleep(1)
+            try:
+                with anyio.fail_after(0.01):
+                    await anyio.sleep(1)
+            except TimeoutError:
+                controller.append_text(f"timed out {index}")
+
+    client = Client()
+    assert await serve(run, client) is Ending.COMPLETE
+    expected = "".join(f'0:"before {i}"\n0:"timed out {i}"\n' for i in range(3))
+    assert b"".join(client.sent[1:]) == expected.encode() + END
+
+
+async def test_a_run_that_returns_another_awaitable_is_awaited_as_it_is() -> None:
+    async def body(controller: sb.RunController) -> None:
+        controller.append_text("a")
+        await anyio.sleep(0.01)
+        controller.append_text("b")
+
+    # A decorator's plain wrapper around an async def (accepted as a run, since it unwraps to
+    # one) that returns an awaitable that is not a coroutine.
+    @functools.wraps(body)
+    def run(controller: sb.RunController) -> Awaitable[None]:
+        return _Awaitable(body(controller))
+
+    client = Client()
+    assert await serve(run, client) is Ending.COMPLETE
+    assert b"".join(client.sent[1:]) == b'0:"a"\n0:"b"\n' + END
+
+
+class _Awaitable:
+    def __init__(self, coroutine: Awaitable[None]) -> None:
+        self._coroutine = coroutine
+
+    def __await__(self) -> Any:
+        return self._coroutine.__await__()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import importlib.util
 import json
 import logging
 import socket
@@ -36,7 +37,7 @@ from .chunks import (
     ToolResult,
 )
 from .protocols import Decoded, StreamEnd, protocol_names
-from .run import RunFunction
+from .run import RunFunction, check_run_function
 from .transport.shutdown import OpenStreams
 
 if TYPE_CHECKING:
@@ -52,21 +53,40 @@ def _load_run(target: str) -> RunFunction:
     sys.path.insert(0, "")  # like python -m: the current directory is importable
     try:
         module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise SystemExit(f"cannot import {module_name!r}: {exc}") from exc
-    run = getattr(module, attribute, None)
-    if not callable(run):
+    except ModuleNotFoundError as exc:
+        if exc.name is not None and module_name.startswith(exc.name):
+            raise SystemExit(
+                f"cannot import {module_name!r}: there is no module {exc.name!r} here. Run this "
+                "from the directory that holds it, or give its dotted path from there "
+                "(e.g. myapp.chat:run for myapp/chat.py)"
+            ) from None
+        raise SystemExit(f"cannot import {module_name!r}: it needs {exc.name!r} ({exc})") from None
+    except Exception as exc:  # the module itself fails: say where, not a bare error
+        raise SystemExit(
+            f"cannot import {module_name!r}: importing it raised {type(exc).__name__}: {exc}"
+        ) from None
+    if not hasattr(module, attribute):
         raise SystemExit(f"{module_name!r} has no run function {attribute!r}")
+    run = getattr(module, attribute)
+    try:
+        check_run_function(run)
+    except TypeError as exc:
+        raise SystemExit(f"{target} is not a run function: {exc}") from None
     return run  # type: ignore[no-any-return]
 
 
-def _serve(app: StreamMiddleware, host: str, port: int) -> None:
-    try:
-        import uvicorn
-    except ImportError:
+def _require_server() -> None:
+    """A clear exit, before anything says it is serving, when there is no server to serve with."""
+    if importlib.util.find_spec("uvicorn") is None:
         raise SystemExit(
-            "serving needs an ASGI server: pip install uvicorn (or mount the app in your own)"
-        ) from None
+            "serving needs an ASGI server: pip install 'streambridge[server]' (uvicorn), or "
+            "mount the app in your own server"
+        )
+
+
+def _serve(app: StreamMiddleware, host: str, port: int) -> None:
+    _require_server()
+    import uvicorn
 
     class Server(uvicorn.Server):
         async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
@@ -86,6 +106,7 @@ def _serve(app: StreamMiddleware, host: str, port: int) -> None:
 def _demo(args: argparse.Namespace) -> None:
     from .demo.app import demo_app
 
+    _require_server()
     print(f"streambridge demo: open http://{args.host}:{args.port}/ (Ctrl+C to stop)")
     _serve(demo_app(protocol=args.protocol, heartbeat=args.heartbeat), args.host, args.port)
 
@@ -94,6 +115,7 @@ def _serve_command(args: argparse.Namespace) -> None:
     from .asgi import StreamMiddleware
 
     run = _load_run(args.target)
+    _require_server()
     options = {"protocol": args.protocol, "heartbeat": args.heartbeat}
     app = StreamMiddleware(_not_found, routes={args.path: run}, **options)
     print(f"streambridge: serving {args.target} at http://{args.host}:{args.port}{args.path}")

@@ -28,7 +28,7 @@ import sys
 import threading
 import warnings
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Coroutine, Generator
-from types import TracebackType
+from types import CoroutineType, TracebackType
 from typing import Any, cast
 
 import anyio
@@ -933,7 +933,10 @@ async def _drive(run: RunFunction, core: _RunCore) -> None:
         with core.scope:
             try:  # not core.guarded(): one frame less for each open stream
                 steps = run(RunController(core))
-                await (steps if in_trio() else _Steps(steps, core))
+                if type(steps) is CoroutineType and not in_trio():
+                    await _Steps(steps, core)
+                else:
+                    await steps
             except Exception as exc:
                 core.fail(exc)
             await core.wait_for_readers()  # the run ends after the streams it added
@@ -980,7 +983,7 @@ class _Steps(Generator[Any, Any, object]):
             core.end_step()
         return waits_for
 
-    def throw(  # type: ignore[override]
+    def throw(
         self, typ: Any, value: Any = None, traceback: TracebackType | None = None
     ) -> Any:
         """The task's cancellation (or another exception), for the run at its wait."""

@@ -78,12 +78,7 @@ class Delivery:
         :meth:`sent` or another event ends it); ``False`` if it has something else to do or
         wait for first, in its loop (the batch is remembered as ready)."""
         self._ready = True
-        if (
-            self.ending is not None
-            or self.sending is not None
-            or self._opening
-            or self._shutdown
-        ):
+        if self.ending is not None or self.sending is not None or self._opening or self._shutdown:
             return False
         self._ready = self._idle = False
         self.sending = Action.SEND

@@ -342,10 +342,12 @@ class _Rest:
             try:
                 value = yield waits_for
             except BaseException as exc:
-                step, argument = sending.throw, exc
+                try:
+                    waits_for = sending.throw(exc)
+                except StopIteration:
+                    return
             else:
-                step, argument = sending.send, value
-            try:
-                waits_for = step(argument)
-            except StopIteration:
-                return
+                try:
+                    waits_for = sending.send(value)
+                except StopIteration:
+                    return
