@@ -983,9 +983,7 @@ class _Steps(Generator[Any, Any, object]):
             core.end_step()
         return waits_for
 
-    def throw(
-        self, typ: Any, value: Any = None, traceback: TracebackType | None = None
-    ) -> Any:
+    def throw(self, typ: Any, value: Any = None, traceback: TracebackType | None = None) -> Any:
         """The task's cancellation (or another exception), for the run at its wait."""
         if value is None:
             value = typ() if isinstance(typ, type) else typ
