@@ -32,6 +32,8 @@ from streambridge.transport.events import EventSplitter
 from support.ci import skip_or_fail
 from support.ports import free_port
 
+ORACLES = Path(__file__).parent / "oracles"
+
 PROTOCOLS = protocol_names()
 QUESTION = "Is it sunny in Buenos Aires today?"
 CITY = "Buenos Aires"
@@ -141,6 +143,7 @@ CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",
     ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
 }
 REFERENCE = re.compile(r"""(?:\b(?:src|href)=|\bfrom\s+|\bimport\s+)["']([^"':]+)["']""")
 
@@ -219,8 +222,11 @@ async def test_the_protocol_list_and_other_methods(page: httpx.AsyncClient) -> N
     response = await page.get("/api/protocols")
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json"
-    assert sorted(response.json()) == sorted(PROTOCOLS)
+    assert sorted(response.json()["protocols"]) == sorted(PROTOCOLS)
+    assert response.json()["default"] == "data-stream"  # the page starts on it
     assert len(PROTOCOLS) == 7
+    icon = await page.get("/favicon.ico")  # asked for by browsers, whatever the page links
+    assert (icon.status_code, icon.headers["content-type"]) == (200, "image/svg+xml")
     refused = await page.post("/", content=b"{}")
     assert (refused.status_code, refused.headers["allow"]) == (405, "GET, HEAD")
     head = await page.head("/")
@@ -789,3 +795,49 @@ def test_serving_without_a_server_says_so_before_claiming_to_serve(command: list
     assert "pip install 'streambridge[server]'" in completed.stderr.decode()
     assert "Traceback" not in completed.stderr.decode()
     assert completed.stdout.decode() == ""  # no "serving at ..." first
+
+
+# -- the page in a real browser --------------------------------------------------------------
+
+
+def test_the_page_in_a_real_browser_streams_every_protocol_and_stops() -> None:
+    """Headless Chromium sends a message in each protocol over HTTP and WebSocket, presses
+    Stop, and reports what the page shows (tests/oracles/demo-page.mjs)."""
+    chromium = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+    if shutil.which("node") is None:
+        skip_or_fail("node is not installed: the demo page cannot be driven in a browser")
+    if not (ORACLES / "node_modules" / "playwright-core").is_dir():
+        skip_or_fail("tests/oracles/node_modules is missing: run `make install` (npm ci)")
+    if not Path(chromium).exists():
+        skip_or_fail(f"no Chromium at {chromium}: apt-get install chromium (or set CHROMIUM=)")
+    with _server("demo") as (url, _):
+        completed = subprocess.run(
+            ["node", "demo-page.mjs", url + "/"],
+            cwd=ORACLES,
+            capture_output=True,
+            timeout=300,
+            check=False,
+            env={**os.environ, "CHROMIUM": chromium},
+        )
+    assert completed.returncode == 0, completed.stderr.decode()
+    report = json.loads(completed.stdout)
+    assert report["problems"] == []  # no console error, no failed request (favicon included)
+    assert report["startsOn"] == "data-stream"  # the server's default, not the first name
+    assert {(run["protocol"], run["transport"]) for run in report["runs"]} == {
+        (protocol, transport) for protocol in PROTOCOLS for transport in ("http", "ws")
+    }
+    for run in report["runs"]:
+        where = (run["protocol"], run["transport"])
+        assert run["status"] == "Done.", where
+        assert "In Lisbon it is 21 °C" in run["text"], where
+        assert run["tool"] == "Tool call get_weather done", where
+        assert run["meta"].startswith("finish: stop · 18 input"), where
+        assert run["errors"] == "", where
+        assert run["newestEventInView"], where  # the log follows, past its 200-event cap too
+    assert report["runs"][-1]["events"] == 200
+    for stop in report["stops"]:
+        assert stop["status"] == "Stopped.", stop["transport"]
+        assert stop["meta"] == "finish: — (stopped)", stop["transport"]
+        assert "In Lisbon" not in stop["text"], stop["transport"]  # it did stop early
+        assert stop["newestEventInView"], stop["transport"]
+    assert report["scrolledUp"] < 50  # a reader who scrolled up keeps their place

@@ -44,26 +44,38 @@ def _error(message: str) -> bytes:
     return json.dumps({"error": {"message": message}}).encode()
 
 
-async def _page(scope: Any, receive: Any, send: Any) -> None:
-    """Serves ``static/`` (``/`` is ``index.html``) and ``/api/protocols``."""
-    if scope["type"] == "lifespan":
-        await serve_lifespan(OpenStreams(), receive, send)  # no streams of its own to end
-        return
-    if scope["type"] == "websocket":  # WebSockets are served at /api/chat only
-        await send({"type": "websocket.close", "code": 1008})
-        return
-    if scope["type"] != "http":
-        return
-    path, method = scope["path"], scope["method"]
-    if method not in ("GET", "HEAD"):
-        await _respond(send, 405, _error("the page takes GET"), "application/json")
-        return
-    head = method == "HEAD"
-    if path == "/api/protocols":
-        body = json.dumps(protocol_names()).encode()
-        await _respond(send, 200, body, "application/json", head=head)
-        return
-    name = "index.html" if path == "/" else path.removeprefix("/")
+class _Page:
+    """Serves ``static/`` (``/`` is ``index.html``) and ``/api/protocols``: the protocols this
+    server speaks, and the one a request that names none gets (the page starts on it)."""
+
+    def __init__(self, default_protocol: str) -> None:
+        self.protocols = json.dumps(
+            {"protocols": protocol_names(), "default": default_protocol}
+        ).encode()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await serve_lifespan(OpenStreams(), receive, send)  # no streams of its own to end
+            return
+        if scope["type"] == "websocket":  # WebSockets are served at /api/chat only
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        if scope["type"] != "http":
+            return
+        path, method = scope["path"], scope["method"]
+        if method not in ("GET", "HEAD"):
+            await _respond(send, 405, _error("the page takes GET"), "application/json")
+            return
+        head = method == "HEAD"
+        if path == "/api/protocols":
+            await _respond(send, 200, self.protocols, "application/json", head=head)
+            return
+        await _static(send, path, head)
+
+
+async def _static(send: Any, path: str, head: bool) -> None:
+    # A browser asks for /favicon.ico on its own, whatever the page links.
+    name = {"/": "index.html", "/favicon.ico": "favicon.svg"}.get(path, path.removeprefix("/"))
     segments = name.split("/")
     resource = STATIC
     for segment in segments:  # one at a time: Python 3.10's joinpath takes one name
@@ -86,7 +98,7 @@ def demo_app(*, protocol: str = "data-stream", heartbeat: float = 15.0) -> Strea
     """The demo as one ASGI app.  It keeps its runs: a reloaded page or a second tab attaches
     to the run in progress, and Stop stops it in every tab."""
     return StreamMiddleware(
-        _page,
+        _Page(protocol),
         routes={"/api/chat": demo_run},
         protocol=protocol,
         heartbeat=heartbeat,

@@ -20,15 +20,29 @@ let runId = null; // the server's id of the run on screen, while it streams
 // a second tab attaches to it (GET api/chat/runs/{id}/stream) and Stop stops it everywhere.
 const ACTIVE_RUN = "streambridge-demo-active-run";
 
-/** Keeps a scrolled list at its bottom while the reader is there (not after they scroll up). */
+/** Keeps a scrolled list at its bottom while the reader is there (not after they scroll up):
+ * `change()` mutates the list, and the list then follows unless the reader has scrolled up.
+ * Only the reader's own scrolling decides, not the list's size: the panel above the log grows
+ * as the state does, which takes the bottom out of view without anyone scrolling. */
 function follower(list) {
   let follow = true;
+  let placed = 0; // where this page last put the list's scroll position
   list.addEventListener("scroll", () => {
-    follow = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+    // At the bottom (the reader went back there, or the list grew and the browser clamped its
+    // position): follow.  Above where the page put it: the reader scrolled up.
+    if (list.scrollHeight - list.scrollTop - list.clientHeight < 40) follow = true;
+    else if (list.scrollTop < placed - 1) follow = false;
   });
-  return (force = false) => {
+  const place = () => {
+    list.scrollTop = list.scrollHeight;
+    placed = list.scrollTop;
+  };
+  // The list itself shrinks when the panel above it grows (a run's last state): keep up.
+  new ResizeObserver(() => follow && place()).observe(list);
+  return (change = () => {}, force = false) => {
+    change();
     if (force) follow = true;
-    if (follow) list.scrollTop = list.scrollHeight;
+    if (follow) place();
   };
 }
 const followMessages = follower($("messages"));
@@ -36,17 +50,18 @@ const followEvents = follower($("events"));
 
 async function init() {
   const select = $("protocol");
-  let names = Object.keys(PROTOCOLS);
+  let served = { protocols: Object.keys(PROTOCOLS), default: "data-stream" };
   try {
-    names = await (await fetch("api/protocols")).json();
+    served = await (await fetch("api/protocols")).json();
   } catch (error) {
     log("page", `could not load api/protocols: ${error.message}`);
   }
-  for (const name of names) {
+  for (const name of served.protocols) {
     const option = new Option(PROTOCOLS[name] ? name : `${name} (no decoder in this page)`, name);
     option.disabled = !PROTOCOLS[name];
     select.add(option);
   }
+  if (PROTOCOLS[served.default]) select.value = served.default; // unless one was chosen before
   for (const id of ["protocol", "transport"]) {
     const key = `streambridge-demo-${id}`;
     const saved = localStorage.getItem(key);
@@ -68,7 +83,9 @@ async function init() {
     if (event.key === ACTIVE_RUN && event.newValue && !running) follow(JSON.parse(event.newValue));
   });
   $("new-chat").addEventListener("click", reset);
-  $("clear-log").addEventListener("click", () => $("events").replaceChildren());
+  $("clear-log").addEventListener("click", () =>
+    followEvents(() => $("events").replaceChildren(), true),
+  );
   showState(state);
   const active = localStorage.getItem(ACTIVE_RUN);
   if (active) follow(JSON.parse(active));
@@ -106,7 +123,7 @@ function reset() {
   conversation = [];
   state = null;
   threadId = newId("thread");
-  $("messages").replaceChildren();
+  followMessages(() => $("messages").replaceChildren(), true);
   showState(state);
   setStatus("New conversation.");
 }
@@ -204,8 +221,7 @@ function addBubble(role) {
   item.className = `bubble ${role}`;
   item.innerHTML = `<h3 class="visually-hidden"></h3><div class="parts"></div>`;
   item.querySelector("h3").textContent = role === "user" ? "You said:" : "The assistant said:";
-  $("messages").append(item);
-  followMessages(role === "user");
+  followMessages(() => $("messages").append(item), role === "user");
   return item;
 }
 
@@ -222,18 +238,19 @@ function scheduleRender(view, message) {
 
 function render(view, message) {
   const container = view.querySelector(".parts");
-  message.parts.forEach((part, index) => {
-    let node = container.children[index];
-    if (node?.dataset.kind !== part.type) {
-      const fresh = create(part);
-      node ? node.replaceWith(fresh) : container.append(fresh);
-      node = fresh;
-    }
-    update(node, part);
+  followMessages(() => {
+    message.parts.forEach((part, index) => {
+      let node = container.children[index];
+      if (node?.dataset.kind !== part.type) {
+        const fresh = create(part);
+        node ? node.replaceWith(fresh) : container.append(fresh);
+        node = fresh;
+      }
+      update(node, part);
+    });
+    footer(view, message);
   });
-  footer(view, message);
   showState(message.state);
-  followMessages();
 }
 
 function element(tag, className, text) {
@@ -342,9 +359,10 @@ function log(kind, data, label = kind) {
   const time = `${now.toTimeString().slice(0, 8)}.${ms}`;
   item.append(element("time", null, time), " ", element("b", null, label), " ",
     element("code", null, data.length > 400 ? `${data.slice(0, 400)}…` : data));
-  list.append(item);
-  while (list.childElementCount > LOG_LIMIT) list.firstElementChild.remove();
-  followEvents();
+  followEvents(() => {
+    list.append(item);
+    while (list.childElementCount > LOG_LIMIT) list.firstElementChild.remove();
+  });
 }
 
 init();
