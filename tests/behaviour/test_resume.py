@@ -359,7 +359,10 @@ MOUNTED_VIEWS = [host for host in STORED_HOSTS if not host.name.startswith(WHOLE
 async def test_below_the_path_only_a_runs_route_is_served(stored_host: LiveHost) -> None:
     """The sub-routes a framework mounts for the runs start nothing and hide nothing else."""
     body = request_body("data-stream", scenario="plain_text")
-    async with httpx.AsyncClient(timeout=10) as client:
+    # A connection per request: a server may close one after a 404 that left the request's
+    # body unread (hypercorn under Quart does), and a reused one then fails under load.
+    fresh = httpx.Limits(max_keepalive_connections=0)
+    async with httpx.AsyncClient(timeout=10, limits=fresh) as client:
         posted = await client.post(f"{stored_host.url}/elsewhere", json=body)
         listed = await client.get(f"{stored_host.url}/runs")
         head = await client.head(f"{stored_host.url}/runs/{'run_' + '0' * 32}")
