@@ -34,12 +34,17 @@ class RunInput:
     """
 
     messages: list[Message] = field(default_factory=list)
+    """The conversation so far, oldest first, in the one shape every protocol is read into."""
     tools: list[Any] = field(default_factory=list)
     """The tools the frontend offers, as its protocol sent them (see :attr:`frontend_tools`)."""
     state: Any = None
+    """The agent state the client sent (a JSON value), which the run starts from."""
     thread_id: str | None = None
+    """The conversation's id, where the protocol sends one (a thread, a chat)."""
     run_id: str | None = None
+    """This run's id: the client's where its protocol sends one, else a fresh one."""
     raw: Any = None
+    """The request body as decoded JSON, for what the common fields do not carry."""
     system: str | None = None
     """System prompt or instructions, where the protocol's request carries one."""
     options: dict[str, Any] = field(default_factory=dict)
@@ -51,6 +56,7 @@ class RunInput:
 
     @property
     def last_user_message(self) -> Message | None:
+        """The last message whose role is ``user``, or ``None``."""
         for message in reversed(self.messages):
             if message.role == "user":
                 return message

@@ -61,12 +61,16 @@ Role = Literal["system", "user", "assistant", "tool"]
 
 @dataclass
 class TextPart:
+    """Text of a message; ``parent_id`` groups parts (see ``RunController.with_parent_id``)."""
+
     text: str
     parent_id: str | None = None
 
 
 @dataclass
 class ReasoningPart:
+    """A model's reasoning (its thinking), shown apart from the answer."""
+
     text: str
     parent_id: str | None = None
 
@@ -140,6 +144,8 @@ class ToolResultPart:
 
 @dataclass
 class SourcePart:
+    """A source the message cites: a ``url`` (``source_type="url"``) or a document."""
+
     id: str
     url: str
     title: str | None = None
@@ -186,6 +192,8 @@ class FilePart:
 
 @dataclass
 class DataPart:
+    """JSON data for the frontend; ``name`` makes it a named data part."""
+
     data: Any
     name: str | None = None
 
@@ -195,6 +203,8 @@ Part = TextPart | ReasoningPart | ToolCallPart | ToolResultPart | SourcePart | F
 
 @dataclass
 class Usage:
+    """Tokens a run's model calls took in and gave out, in all."""
+
     input_tokens: int
     output_tokens: int
 
@@ -223,30 +233,37 @@ class Message:
 
     @property
     def text(self) -> str:
+        """All its text parts, joined."""
         return "".join(p.text for p in self.parts if isinstance(p, TextPart))
 
     @property
     def reasoning(self) -> str:
+        """All its reasoning parts, joined."""
         return "".join(p.text for p in self.parts if isinstance(p, ReasoningPart))
 
     @property
     def tool_calls(self) -> list[ToolCallPart]:
+        """Its tool calls, in order (each with its result, once known)."""
         return [p for p in self.parts if isinstance(p, ToolCallPart)]
 
     @property
     def tool_results(self) -> list[ToolResultPart]:
+        """Its tool results whose calls are not in the conversation (see ToolResultPart)."""
         return [p for p in self.parts if isinstance(p, ToolResultPart)]
 
     @property
     def sources(self) -> list[SourcePart]:
+        """The sources it cites, in order."""
         return [p for p in self.parts if isinstance(p, SourcePart)]
 
     @property
     def files(self) -> list[FilePart]:
+        """Its files, in order."""
         return [p for p in self.parts if isinstance(p, FilePart)]
 
     @property
     def data(self) -> list[DataPart]:
+        """Its data parts, in order."""
         return [p for p in self.parts if isinstance(p, DataPart)]
 
 

@@ -138,9 +138,11 @@ class CancellationSignal:
         self._event = event
 
     def is_set(self) -> bool:
+        """True once the client has gone (or the run was stopped): finish up and return."""
         return self._event.is_set()
 
     async def wait(self) -> None:
+        """Return once the client has gone, e.g. to stop work in a task of the run's."""
         await self._event.wait()
 
 
@@ -484,14 +486,14 @@ class ToolCallController:
     itself), so code written for assistant-stream runs unchanged.
     """
 
-    __slots__ = (
-        "_core",
-        "args_closed",
-        "has_result",
-        "parent_id",
-        "tool_call_id",
-        "tool_name",
-    )
+    __slots__ = {  # (a dict: the reference shows the public ones' docstrings)
+        "_core": "",
+        "args_closed": "",
+        "has_result": "",
+        "parent_id": "The group it belongs to (see RunController.with_parent_id), or None.",
+        "tool_call_id": "The call's id: the one given to add_tool_call, or a fresh call_ id.",
+        "tool_name": "The name of the tool called.",
+    }
 
     def __init__(
         self, core: _RunCore, tool_name: str, tool_call_id: str, parent_id: str | None
@@ -566,11 +568,14 @@ class RunController:
         return RunController(self._core, parent_id)
 
     def append_text(self, text: str) -> None:
+        """Add ``text`` to the answer (a token or any piece of it); ``TypeError`` for a
+        non-``str``, such as a model's ``None`` delta."""
         if not isinstance(text, str):
             raise _not_text("append_text", text)
         self._core.emit(TextDelta(text, self._parent_id))
 
     def append_reasoning(self, text: str) -> None:
+        """Add ``text`` to the answer's reasoning (a model's thinking), shown apart from it."""
         if not isinstance(text, str):
             raise _not_text("append_reasoning", text)
         self._core.emit(ReasoningDelta(text, self._parent_id))
@@ -590,6 +595,7 @@ class RunController:
         self._core.add_tool_result(tool_call_id, result, artifact, is_error)
 
     def add_source(self, id: str, url: str, title: str | None = None) -> None:
+        """Cite a source: ``url``, with a ``title`` to show; ``id`` tells sources apart."""
         self._core.emit(Source(id, url, title, self._parent_id))
 
     def add_file(self, data: str, mime_type: str) -> None:
@@ -601,6 +607,7 @@ class RunController:
         self._core.emit(Data(data, name))
 
     def add_annotations(self, annotations: list[Any]) -> None:
+        """Attach JSON annotations to the message (assistant-ui's message annotations)."""
         self._core.emit(Annotations(tuple(annotations)))
 
     def add_error(self, message: str) -> None:
@@ -613,6 +620,7 @@ class RunController:
         self._core.emit(Error(message))
 
     def add_step_start(self, message_id: str | None = None) -> None:
+        """Start a step (one model call of a multi-step run); ``message_id`` names its message."""
         self._core.emit(StepStart(message_id or _random_id("msg_")))
 
     def add_step_finish(

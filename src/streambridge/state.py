@@ -300,23 +300,29 @@ class StateProxy:
             self.append(item)
 
     def get(self, key: str, default: Any = None) -> Any:
+        """The value at ``key``, or ``default`` when there is none (as ``dict.get``)."""
         try:
             return self[key]
         except (KeyError, IndexError):
             return default
 
     def setdefault(self, key: str, default: Any = None) -> Any:
+        """The value at ``key``, set to ``default`` first when there is none (a state update
+        the client sees)."""
         if key not in self:
             self[key] = default
         return self[key]
 
     def keys(self) -> Any:
+        """The keys of this object in the state."""
         return self._mapping().keys()
 
     def values(self) -> Any:
+        """The values of this object in the state (plain copies, not proxies)."""
         return self._mapping().values()
 
     def items(self) -> Any:
+        """The ``(key, value)`` pairs of this object in the state."""
         return self._mapping().items()
 
     def _mapping(self) -> dict[str, Any]:

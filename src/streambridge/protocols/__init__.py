@@ -50,8 +50,11 @@ class StreamEnd:
     """
 
     finish_reason: str | None = None
+    """Why the message ended, in the chunk vocabulary; ``None`` where the stream did not say."""
     input_tokens: int | None = None
+    """Tokens the model took in, where the stream reported usage."""
     output_tokens: int | None = None
+    """Tokens the model gave out, where the stream reported usage."""
 
 
 Decoded = Chunk | StreamEnd

@@ -40,6 +40,12 @@ reach a view: the view then answers only requests about runs (``run_request(belo
 
 
 class StreamEndpoint:
+    """One streaming endpoint: a run function and its options, shared by every host.
+
+    It reads and refuses requests, opens a run's encoded stream (recording it in the run
+    store, attaching to a running one) and answers the run routes; a host only carries bytes.
+    """
+
     def __init__(
         self, run: RunFunction, options: StreamOptions, streams: OpenStreams | None = None
     ) -> None:
