@@ -841,3 +841,13 @@ def test_the_page_in_a_real_browser_streams_every_protocol_and_stops() -> None:
         assert "In Lisbon" not in stop["text"], stop["transport"]  # it did stop early
         assert stop["newestEventInView"], stop["transport"]
     assert report["scrolledUp"] < 50  # a reader who scrolled up keeps their place
+    # The server keeps the runs: a reloaded page attaches to the one it showed, a second tab
+    # follows one the first started, and Stop in the second stops it for the first too.
+    resume = report["resume"]
+    for case in (resume["reloaded"], resume["secondTab"]):
+        assert case["status"] == "Done.", case
+        assert "In Lisbon it is 21 °C" in case["text"], case
+    stopped = resume["stoppedElsewhere"]
+    assert stopped["second"]["status"] == "Stopped."
+    assert stopped["first"]["status"] in ("Done.", "Stopped."), stopped["first"]
+    assert "In Lisbon" not in stopped["first"]["text"]  # its run ended early, on the server

@@ -19,7 +19,8 @@ const browser = await chromium.launch({
 });
 const problems = [];
 try {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await context.newPage();
   page.on("pageerror", (error) => problems.push(`page error: ${error.message}`));
   page.on("console", (message) => {
     if (["error", "warning"].includes(message.type())) {
@@ -59,10 +60,48 @@ try {
   await ask(page, "data-stream", "http");
   await page.waitForFunction((ended) => new RegExp(ended).test(statusLine()), ENDED.source);
   report.scrolledUp = await page.$eval("#events", (events) => events.scrollTop);
+  report.resume = await resume(page);
   report.problems = problems;
   process.stdout.write(JSON.stringify(report));
 } finally {
   await browser.close();
+}
+
+// The server keeps the demo's runs: a reloaded page attaches to the run it was showing, a
+// second tab follows a run the first one started, and Stop in either stops it on the server.
+async function resume(page) {
+  const result = {};
+  const until = (p, re) =>
+    p.waitForFunction((ended) => new RegExp(ended).test(statusLine()), re.source, {
+      timeout: 30_000,
+    });
+  const firstText = (p) => p.waitForFunction(() => lastAnswer()?.querySelector(".text"));
+
+  await ask(page, "data-stream", "http");
+  await firstText(page);
+  await page.reload();
+  await page.addScriptTag({ content: HELPERS });
+  await until(page, ENDED);
+  result.reloaded = await shown(page);
+
+  const second = await page.context().newPage();
+  second.on("pageerror", (error) => problems.push(`second tab: ${error.message}`));
+  await second.goto(url);
+  await second.addScriptTag({ content: HELPERS });
+  await ask(page, "data-stream", "http");
+  await firstText(second); // the second tab heard of the run and attached to it
+  await until(second, ENDED);
+  await until(page, ENDED);
+  result.secondTab = await shown(second);
+
+  await ask(page, "data-stream", "http");
+  await firstText(second);
+  await second.click("#stop"); // in the tab that did not start it
+  await until(page, ENDED);
+  await until(second, ENDED);
+  result.stoppedElsewhere = { first: await shown(page), second: await shown(second) };
+  await second.close();
+  return result;
 }
 
 async function ask(page, protocol, transport) {
