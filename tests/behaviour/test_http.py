@@ -122,6 +122,32 @@ async def test_disconnect_cancels_the_run_within_100ms(host: LiveHost, tmp_path:
     assert run["outcome"] == "cancelled"
     assert run["request"] == host.host.request_type
     assert delay < host.host.cancel_within
+    # on_finish, once, with what the run had made before the client went.
+    assert await wait_for_finish(marker) == [{"finish_reason": "cancelled", "text": "waiting"}]
+
+
+@pytest.mark.anyio
+async def test_on_finish_gets_the_final_message_once(host: LiveHost, tmp_path: Path) -> None:
+    # (A failed run's finish reason is checked in process, test_on_finish.py.)
+    marker = tmp_path / "run.json"
+    body = request_body(DEFAULT, scenario="paced", marker=str(marker))
+    response, arrivals, _ = await timed_post(host.url, body)
+    assert response.status_code == 200
+    text = accumulate(decode(b"".join(chunk for _, chunk in arrivals), DEFAULT)).text
+    assert await wait_for_finish(marker) == [{"finish_reason": "stop", "text": text}]
+
+
+async def wait_for_finish(marker: Path) -> list[dict[str, Any]]:
+    """The on_finish hook's lines (see app.py); a moment more, so a second call would show."""
+    path = marker.with_name(marker.name + ".finish")
+    for _ in range(400):
+        if path.exists():
+            break
+        await anyio.sleep(0.005)
+    await anyio.sleep(0.05)
+    if not path.exists():
+        raise AssertionError("on_finish was not called within 2 s")
+    return [json.loads(line) for line in path.read_text().splitlines()]
 
 
 @pytest.mark.anyio

@@ -3,7 +3,9 @@
 A server imports one attribute of this module (see ``hosts.py``).  The request body picks the
 run: ``"scenario"`` names one of ``RUNS`` and ``"marker"`` a file where the run's ``finally``
 records when it started and ended (``time.monotonic()``, one clock for every process on the
-machine), how it ended, and what ``controller.request`` was.
+machine), how it ended, and what ``controller.request`` was.  Every host also has the
+``on_finish`` hook, which adds a line per call to the marker's ``.finish`` file: the final
+message's finish reason and text.
 """
 
 from __future__ import annotations
@@ -27,7 +29,24 @@ from ..scenarios import SCENARIOS
 from .resources import REPORT_PATH, asgi_report, async_report, with_asgi_report
 
 PATH = "/api/chat"
-OPTIONS: dict[str, Any] = {"heartbeat": 0.1, "max_body_bytes": 65_536, "send_timeout": 5.0}
+_MARKERS: dict[str, str] = {}  # run id -> its marker file, for on_finish (in this process)
+
+
+def report_finish(message: sb.Message) -> None:
+    """The on_finish hook: one line per call, so a second call would show."""
+    marker = _MARKERS.get(message.id or "")
+    if marker is not None:
+        line = json.dumps({"finish_reason": message.finish_reason, "text": message.text})
+        with open(marker + ".finish", "a", encoding="utf-8") as file:
+            file.write(line + "\n")
+
+
+OPTIONS: dict[str, Any] = {
+    "heartbeat": 0.1,
+    "max_body_bytes": 65_536,
+    "send_timeout": 5.0,
+    "on_finish": report_finish,
+}
 """A short heartbeat, so the idle test is quick, and a small body limit, so the oversize one is."""
 
 PACED_PIECES = 3
@@ -65,6 +84,8 @@ RUNS = {
 async def run(controller: sb.RunController) -> None:
     raw = controller.input.raw if isinstance(controller.input.raw, dict) else {}
     marker = raw.get("marker")
+    if isinstance(marker, str) and controller.input.run_id is not None:
+        _MARKERS[controller.input.run_id] = marker
     record: dict[str, Any] = {
         "started": time.monotonic(),
         "request": type(controller.request).__name__,
