@@ -7,11 +7,14 @@ from pathlib import Path
 from typing import Any
 
 from sphinx.application import Sphinx
+from sphinx.util import logging
 
 # autodoc imports the package from the source tree, so the docs always describe this checkout.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 import streambridge
+
+logger = logging.getLogger(__name__)
 
 project = "streambridge"
 author = "streambridge developers"
@@ -82,8 +85,18 @@ def _hide_constructor_signature(
     return None
 
 
+def _require_docstring(
+    app: Sphinx, what: str, name: str, obj: Any, options: Any, lines: list[str]
+) -> None:
+    """Every public name the reference shows says what it is: one without a docstring is a
+    warning, and the build's ``-W`` makes it an error."""
+    if not any(line.strip() for line in lines) and what != "module":
+        logger.warning("%s %s has no docstring: say what it is for", what, name)
+
+
 def setup(app: Sphinx) -> None:
     app.connect("autodoc-process-signature", _hide_constructor_signature)
+    app.connect("autodoc-process-docstring", _require_docstring)
 
 
 # -- HTML ----------------------------------------------------------------------------------------
