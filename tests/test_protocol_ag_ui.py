@@ -28,9 +28,9 @@ from streambridge.chunks import (
     StepFinish,
     StepStart,
     TextDelta,
-    ToolCallArgsDelta,
     ToolCallArgsFinish,
     ToolCallBegin,
+    ToolCallDelta,
     ToolResult,
 )
 from streambridge.client import ToolCallPart, accumulate, decode
@@ -52,7 +52,7 @@ EVERY_KIND: list[Chunk] = [
     ReasoningDelta("hmm"),
     ReasoningDelta("sub", parent_id="p"),
     ToolCallBegin("c1", "search", parent_id="p"),
-    ToolCallArgsDelta("c1", '{"q":1}'),
+    ToolCallDelta("c1", '{"q":1}'),
     ToolCallArgsFinish("c1"),
     ToolResult("c1", {"ok": True}, artifact=[1], is_error=True),
     TextDelta("after"),
@@ -161,7 +161,7 @@ def test_a_complete_stream_ends_with_run_finished_and_its_pending_calls() -> Non
     chunks: list[Chunk] = [
         ToolCallBegin("c1", "now"),
         ToolCallBegin("c2", "ui"),
-        ToolCallArgsDelta("c2", '{"a":1}'),
+        ToolCallDelta("c2", '{"a":1}'),
         StepFinish("tool-calls", 12, 7),
     ]
     assert frames(encode_chunks(chunks, "ag-ui")) == [

@@ -26,9 +26,9 @@ from streambridge.chunks import (
     StepFinish,
     StepStart,
     TextDelta,
-    ToolCallArgsDelta,
     ToolCallArgsFinish,
     ToolCallBegin,
+    ToolCallDelta,
     ToolResult,
 )
 from streambridge.client import accumulate, decode
@@ -83,7 +83,7 @@ async def test_each_chunk_kind_has_its_frame() -> None:
             ReasoningDelta("hmm"),
             ReasoningDelta("sub", parent_id="p"),
             ToolCallBegin("c1", "search", parent_id="p"),
-            ToolCallArgsDelta("c1", '{"q":1}'),
+            ToolCallDelta("c1", '{"q":1}'),
             ToolCallArgsFinish("c1"),
             ToolResult("c1", {"ok": True}, artifact=[1], is_error=True),
             Source("s1", "https://example.com", title="Example"),
@@ -180,7 +180,7 @@ async def test_an_error_closes_what_is_open_and_the_stream_still_ends_with_done(
     body = await encode_body(
         [
             ToolCallBegin("c1", "t"),
-            ToolCallArgsDelta("c1", '{"a":1}'),
+            ToolCallDelta("c1", '{"a":1}'),
             TextDelta("while the call streams"),
             Error("boom"),
         ]
@@ -210,7 +210,7 @@ async def test_text_keeps_its_part_while_tool_arguments_stream() -> None:
         [
             ToolCallBegin("c1", "t"),
             TextDelta("a"),
-            ToolCallArgsDelta("c1", "{}"),
+            ToolCallDelta("c1", "{}"),
             TextDelta("b"),
             ToolResult("c1", None),
         ]
@@ -227,7 +227,7 @@ async def test_text_keeps_its_part_while_tool_arguments_stream() -> None:
 async def test_chunks_for_calls_the_stream_never_started_send_nothing() -> None:
     body = await encode_body(
         [
-            ToolCallArgsDelta("ghost", "{}"),
+            ToolCallDelta("ghost", "{}"),
             ToolCallArgsFinish("ghost"),
             ToolResult("ghost", 1),
         ]

@@ -22,7 +22,8 @@ from hypothesis import HealthCheck, given, settings
 from openai import AssistantEventHandler
 from openai.types.beta.threads import Message, Run
 from openai.types.beta.threads import TextDelta as SdkTextDelta
-from openai.types.beta.threads.runs import RunStep, ToolCall, ToolCallDelta
+from openai.types.beta.threads.runs import RunStep, ToolCall
+from openai.types.beta.threads.runs import ToolCallDelta as SdkToolCallDelta
 
 import streambridge as sb
 from streambridge.chunks import (
@@ -37,9 +38,9 @@ from streambridge.chunks import (
     StepFinish,
     StepStart,
     TextDelta,
-    ToolCallArgsDelta,
     ToolCallArgsFinish,
     ToolCallBegin,
+    ToolCallDelta,
     ToolResult,
 )
 from streambridge.client import accumulate, decode
@@ -75,7 +76,7 @@ class Recorder(AssistantEventHandler):
         self.events: list[str] = []
         self.text_deltas: list[str] = []
         self.tool_calls_created: list[str | None] = []
-        self.tool_call_deltas: list[ToolCallDelta] = []
+        self.tool_call_deltas: list[SdkToolCallDelta] = []
         self.steps_done: list[RunStep] = []
         self.exceptions: list[Exception] = []
 
@@ -88,7 +89,7 @@ class Recorder(AssistantEventHandler):
     def on_tool_call_created(self, tool_call: ToolCall) -> None:
         self.tool_calls_created.append(tool_call.id)
 
-    def on_tool_call_delta(self, delta: ToolCallDelta, snapshot: ToolCall) -> None:
+    def on_tool_call_delta(self, delta: SdkToolCallDelta, snapshot: ToolCall) -> None:
         self.tool_call_deltas.append(delta)
 
     def on_run_step_done(self, run_step: RunStep) -> None:
@@ -240,7 +241,7 @@ async def test_official_client_accepts(name: str, fragment: bool) -> None:
     assert project(summary(mine)) == want
     run = result.run
     assert (run.id, run.thread_id, run.assistant_id) == ("run_fixed", "thread_fixed", "asst_1")
-    assert result.recorder.text_deltas == [c.text for c in chunks if isinstance(c, TextDelta)]
+    assert result.recorder.text_deltas == [c.text_delta for c in chunks if isinstance(c, TextDelta)]
     if scenario.complete:
         assert result.recorder.events[-1] in ("thread.run.completed", "thread.run.failed")
         assert all(m.status == "completed" for m in result.messages) or name == "error_mid_stream"
@@ -563,7 +564,7 @@ def test_tool_call_frames() -> None:
                 ],
             ),
             (  # the second hot path: a prefix and one string encode
-                ToolCallArgsDelta("c1", '{"q":1}'),
+                ToolCallDelta("c1", '{"q":1}'),
                 [
                     (
                         "thread.run.step.delta",
@@ -863,7 +864,7 @@ def test_calls_waiting_for_results_end_the_run_requiring_action() -> None:
                 ],
             ),
             (
-                ToolCallArgsDelta("c1", '{"id":'),
+                ToolCallDelta("c1", '{"id":'),
                 [
                     (
                         "thread.run.step.delta",
@@ -874,7 +875,7 @@ def test_calls_waiting_for_results_end_the_run_requiring_action() -> None:
                 ],
             ),
             (
-                ToolCallArgsDelta("c1", "7}"),
+                ToolCallDelta("c1", "7}"),
                 [
                     (
                         "thread.run.step.delta",
@@ -914,7 +915,7 @@ EVERY_KIND: list[Chunk] = [
     ReasoningDelta("hmm"),
     TextDelta("Hi"),
     ToolCallBegin("c1", "search"),
-    ToolCallArgsDelta("c1", '{"q": 1}'),
+    ToolCallDelta("c1", '{"q": 1}'),
     ToolCallArgsFinish("c1"),
     ToolResult("c1", [1, 2]),
     Source("s1", "https://example.com"),
@@ -955,7 +956,7 @@ def test_official_client_requires_action_for_calls_waiting_for_results() -> None
     chunks: list[Chunk] = [
         TextDelta("Checking."),
         ToolCallBegin("call_ui", "confirm"),
-        ToolCallArgsDelta("call_ui", '{"a": 1}'),
+        ToolCallDelta("call_ui", '{"a": 1}'),
         ToolCallArgsFinish("call_ui"),
         StepFinish("tool-calls", 5, 6),
     ]
@@ -1010,8 +1011,8 @@ def test_official_client_accepts_arguments_after_their_step_closed() -> None:
     chunks: list[Chunk] = [
         ToolCallBegin("c1", "search"),
         TextDelta("while I search..."),
-        ToolCallArgsDelta("c1", '{"q":'),
-        ToolCallArgsDelta("c1", '"x"}'),
+        ToolCallDelta("c1", '{"q":'),
+        ToolCallDelta("c1", '"x"}'),
         ToolCallArgsFinish("c1"),
         ToolResult("c1", "found"),
     ]
@@ -1189,12 +1190,12 @@ async def test_decoder_reads_what_the_api_itself_sends() -> None:
     decoded = [item for event, data in events for item in decoder.decode(event, compact(data))]
     assert decoded == [
         ToolCallBegin("c1", "f"),
-        ToolCallArgsDelta("c1", '{"a":1}'),
+        ToolCallDelta("c1", '{"a":1}'),
         ToolCallArgsFinish("c1"),
         ToolResult("c1", "plain text"),
         TextDelta("See [1]"),
         ToolCallBegin("c2", "g"),
-        ToolCallArgsDelta("c2", "{}"),
+        ToolCallDelta("c2", "{}"),
         ToolCallArgsFinish("c2"),
         StreamEnd("tool-calls"),
         Error("overloaded"),

@@ -31,9 +31,9 @@ from .chunks import (
     StepFinish,
     StepStart,
     TextDelta,
-    ToolCallArgsDelta,
     ToolCallArgsFinish,
     ToolCallBegin,
+    ToolCallDelta,
     ToolResult,
 )
 from .state import apply_operation, copy_json
@@ -281,18 +281,19 @@ class MessageAccumulator:
         message, parts = self.message, self.message.parts
         if isinstance(item, TextDelta | ReasoningDelta):
             kind = TextPart if isinstance(item, TextDelta) else ReasoningPart
+            text = item.text_delta if isinstance(item, TextDelta) else item.reasoning_delta
             last = parts[-1] if parts else None
             if type(last) is kind and last.parent_id == item.parent_id:
-                last.text += item.text
+                last.text += text
             else:
-                parts.append(kind(item.text, item.parent_id))
+                parts.append(kind(text, item.parent_id))
         elif isinstance(item, ToolCallBegin):
             call = ToolCallPart(item.tool_call_id, item.tool_name, parent_id=item.parent_id)
             self._tool_calls[item.tool_call_id] = call
             parts.append(call)
             self._tally.tool_call(item.tool_call_id)
-        elif isinstance(item, ToolCallArgsDelta):
-            self._call(item.tool_call_id).args_text += item.text
+        elif isinstance(item, ToolCallDelta):
+            self._call(item.tool_call_id).args_text += item.args_text_delta
         elif isinstance(item, ToolCallArgsFinish):
             self._call(item.tool_call_id).args_complete = True
         elif isinstance(item, ToolResult):
@@ -311,7 +312,7 @@ class MessageAccumulator:
         elif isinstance(item, Annotations):
             message.annotations.extend(item.annotations)
         elif isinstance(item, Error):
-            message.errors.append(item.message)
+            message.errors.append(item.error)
             self._tally.error()
         elif isinstance(item, StepFinish):
             message.steps.append(item)

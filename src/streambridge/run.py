@@ -49,9 +49,9 @@ from .chunks import (
     StepFinish,
     StepStart,
     TextDelta,
-    ToolCallArgsDelta,
     ToolCallArgsFinish,
     ToolCallBegin,
+    ToolCallDelta,
     ToolResult,
 )
 from .exceptions import BufferOverflowError, RunError
@@ -361,8 +361,8 @@ class _RunCore:
         if isinstance(chunk, ToolCallBegin):
             call = ToolCallController(self, chunk.tool_name, chunk.tool_call_id, chunk.parent_id)
             self.begin_tool_call(call)
-        elif isinstance(chunk, ToolCallArgsDelta):
-            self._known_call(chunk.tool_call_id).append_args_text(chunk.text)
+        elif isinstance(chunk, ToolCallDelta):
+            self._known_call(chunk.tool_call_id).append_args_text(chunk.args_text_delta)
         elif isinstance(chunk, ToolCallArgsFinish):
             self.close_args(self._known_call(chunk.tool_call_id))
         elif isinstance(chunk, ToolResult):
@@ -516,7 +516,7 @@ class ToolCallController:
             )
         if not isinstance(text, str):
             raise _not_text("append_args_text", text)
-        self._core.emit(ToolCallArgsDelta(self.tool_call_id, text))
+        self._core.emit(ToolCallDelta(self.tool_call_id, text))
 
     def close_args(self) -> None:
         """Mark the arguments complete (idempotent)."""

@@ -34,9 +34,9 @@ from ..chunks import (
     StepFinish,
     StepStart,
     TextDelta,
-    ToolCallArgsDelta,
     ToolCallArgsFinish,
     ToolCallBegin,
+    ToolCallDelta,
     ToolResult,
 )
 from ..exceptions import RequestError
@@ -115,9 +115,9 @@ class AGUIEncoder:
             prefix is not None
             and type(chunk) is TextDelta
             and chunk.parent_id is None
-            and chunk.text
+            and chunk.text_delta
         ):
-            return prefix + dumps_str(chunk.text) + "}\n\n"
+            return prefix + dumps_str(chunk.text_delta) + "}\n\n"
         if self._ended:
             return ""  # nothing follows RUN_ERROR
         text = _ENCODERS[type(chunk)](self, chunk)
@@ -190,16 +190,16 @@ class AGUIEncoder:
         return self._close_message()
 
     def _text(self, chunk: TextDelta) -> str:
-        if not chunk.text:
+        if not chunk.text_delta:
             return ""
         out = self._open_message(_TEXT, chunk.parent_id)
-        return out + self._content_prefix + dumps_str(chunk.text) + "}\n\n"
+        return out + self._content_prefix + dumps_str(chunk.text_delta) + "}\n\n"
 
     def _reasoning(self, chunk: ReasoningDelta) -> str:
-        if not chunk.text:
+        if not chunk.reasoning_delta:
             return ""
         out = self._open_message(_REASONING, chunk.parent_id)
-        return out + self._content_prefix + dumps_str(chunk.text) + "}\n\n"
+        return out + self._content_prefix + dumps_str(chunk.reasoning_delta) + "}\n\n"
 
     # -- tool calls ----------------------------------------------------------------------------
 
@@ -217,8 +217,8 @@ class AGUIEncoder:
             value["metadata"] = _meta(parentId=chunk.parent_id)
         return _event(value)
 
-    def _tool_call_args(self, chunk: ToolCallArgsDelta) -> str:
-        if not chunk.text or chunk.tool_call_id not in self._open_calls:
+    def _tool_call_args(self, chunk: ToolCallDelta) -> str:
+        if not chunk.args_text_delta or chunk.tool_call_id not in self._open_calls:
             return ""
         self._open_calls[chunk.tool_call_id] = True
         # Streamed arguments are the second hot path: two string encodes, not a dict dump.
@@ -226,7 +226,7 @@ class AGUIEncoder:
             'data: {"type":"TOOL_CALL_ARGS","toolCallId":'
             + dumps_str(chunk.tool_call_id)
             + ',"delta":'
-            + dumps_str(chunk.text)
+            + dumps_str(chunk.args_text_delta)
             + "}\n\n"
         )
 
@@ -355,9 +355,7 @@ class AGUIEncoder:
         self._tally.error()
         out = self._end_turn() + self._end_calls() + self._close_step()
         self._ended = True
-        return out + _event(
-            {"type": "RUN_ERROR", "message": chunk.message, "usage": [self._usage()]}
-        )
+        return out + _event({"type": "RUN_ERROR", "message": chunk.error, "usage": [self._usage()]})
 
     def _usage(self) -> dict[str, int]:
         tally = self._tally
@@ -430,7 +428,7 @@ _ENCODERS: dict[type, Callable[[AGUIEncoder, Any], str]] = {
     TextDelta: AGUIEncoder._text,
     ReasoningDelta: AGUIEncoder._reasoning,
     ToolCallBegin: AGUIEncoder._tool_call_begin,
-    ToolCallArgsDelta: AGUIEncoder._tool_call_args,
+    ToolCallDelta: AGUIEncoder._tool_call_args,
     ToolCallArgsFinish: AGUIEncoder._tool_call_args_finish,
     ToolResult: AGUIEncoder._tool_result,
     Source: AGUIEncoder._source,
@@ -749,7 +747,7 @@ class AGUIDecoder:
             self._chunk_call = call_id
             out.append(ToolCallBegin(call_id, event.get("toolCallName") or "", None))
         if event.get("delta") and self._chunk_call is not None:
-            out.append(ToolCallArgsDelta(self._chunk_call, event["delta"]))
+            out.append(ToolCallDelta(self._chunk_call, event["delta"]))
         return out
 
     def _tool_call_result(self, event: dict[str, Any]) -> list[Decoded]:
@@ -851,7 +849,7 @@ _DECODERS: dict[str, Callable[[AGUIDecoder, dict[str, Any]], list[Decoded]]] = {
     "REASONING_ENCRYPTED_VALUE": _nothing,
     "TOOL_CALL_START": AGUIDecoder._tool_call_start,
     "TOOL_CALL_ARGS": lambda d, e: (
-        [ToolCallArgsDelta(e["toolCallId"], e["delta"])] if e["delta"] else []
+        [ToolCallDelta(e["toolCallId"], e["delta"])] if e["delta"] else []
     ),
     "TOOL_CALL_END": lambda d, e: [ToolCallArgsFinish(e["toolCallId"])],
     "TOOL_CALL_CHUNK": AGUIDecoder._tool_call_chunk,

@@ -29,9 +29,9 @@ from ..chunks import (
     StepFinish,
     StepStart,
     TextDelta,
-    ToolCallArgsDelta,
     ToolCallArgsFinish,
     ToolCallBegin,
+    ToolCallDelta,
     ToolResult,
 )
 from ..exceptions import RequestError
@@ -107,7 +107,7 @@ class AssistantTransportEncoder:
         if type(chunk) is TextDelta and chunk.parent_id is None:  # the hot path
             prefix = self._plain_text_prefix
             if prefix is not None:
-                return prefix + dumps_str(chunk.text) + "}\n\n"
+                return prefix + dumps_str(chunk.text_delta) + "}\n\n"
         return _ENCODERS[type(chunk)](self, chunk)
 
     # Each method below serializes everything that can fail (NaN, non-JSON values) before it
@@ -143,10 +143,10 @@ class AssistantTransportEncoder:
         return head + open_text.delta_prefix + delta + "}\n\n"
 
     def _text_delta(self, chunk: TextDelta) -> str:
-        return self._append(TextDelta, "text", chunk.text, chunk.parent_id)
+        return self._append(TextDelta, "text", chunk.text_delta, chunk.parent_id)
 
     def _reasoning(self, chunk: ReasoningDelta) -> str:
-        return self._append(ReasoningDelta, "reasoning", chunk.text, chunk.parent_id)
+        return self._append(ReasoningDelta, "reasoning", chunk.reasoning_delta, chunk.parent_id)
 
     def _tool_call_begin(self, chunk: ToolCallBegin) -> str:
         part = {"type": "tool-call", "toolCallId": chunk.tool_call_id, "toolName": chunk.tool_name}
@@ -157,13 +157,13 @@ class AssistantTransportEncoder:
         self._tally.tool_call(chunk.tool_call_id)
         return head
 
-    def _tool_call_args(self, chunk: ToolCallArgsDelta) -> str:
+    def _tool_call_args(self, chunk: ToolCallDelta) -> str:
         call = self._calls.get(chunk.tool_call_id)
         if call is None or call.args_closed:
             return ""  # no part to address, or arguments already complete
         # Streamed arguments are the second hot path: one string encode, no dict dump.
-        delta = dumps_str(chunk.text)
-        if chunk.text:
+        delta = dumps_str(chunk.args_text_delta)
+        if chunk.args_text_delta:
             call.has_args_text = True
         return call.delta_prefix + delta + "}\n\n"
 
@@ -226,7 +226,7 @@ class AssistantTransportEncoder:
         return _event({"type": "annotations", "annotations": list(chunk.annotations)})
 
     def _error(self, chunk: Error) -> str:
-        event = 'data: {"type":"error","error":' + dumps_str(chunk.message) + "}\n\n"
+        event = 'data: {"type":"error","error":' + dumps_str(chunk.error) + "}\n\n"
         self._tally.error()
         return self._close_open() + event
 
@@ -283,7 +283,7 @@ _ENCODERS: dict[type, Callable[[AssistantTransportEncoder, Any], str]] = {
     TextDelta: AssistantTransportEncoder._text_delta,
     ReasoningDelta: AssistantTransportEncoder._reasoning,
     ToolCallBegin: AssistantTransportEncoder._tool_call_begin,
-    ToolCallArgsDelta: AssistantTransportEncoder._tool_call_args,
+    ToolCallDelta: AssistantTransportEncoder._tool_call_args,
     ToolCallArgsFinish: AssistantTransportEncoder._tool_call_args_finish,
     ToolResult: AssistantTransportEncoder._tool_result,
     Source: AssistantTransportEncoder._source,
@@ -513,7 +513,7 @@ class AssistantTransportDecoder:
         if kind == "reasoning":
             return [ReasoningDelta(text, parent_id)]
         if call_id is not None:
-            return [ToolCallArgsDelta(call_id, text)]
+            return [ToolCallDelta(call_id, text)]
         raise ValueError(f"text-delta for a {kind!r} part")
 
     def _call_id(self, value: dict[str, Any]) -> str:

@@ -24,9 +24,9 @@ from ..chunks import (
     StepFinish,
     StepStart,
     TextDelta,
-    ToolCallArgsDelta,
     ToolCallArgsFinish,
     ToolCallBegin,
+    ToolCallDelta,
     ToolResult,
 )
 from ..exceptions import RequestError
@@ -53,17 +53,20 @@ class DataStreamEncoder:
 
     def encode(self, chunk: Chunk) -> str:
         if type(chunk) is TextDelta and chunk.parent_id is None:  # the hot path
-            return "0:" + dumps_str(chunk.text) + "\n"
+            return "0:" + dumps_str(chunk.text_delta) + "\n"
         return _ENCODERS[type(chunk)](self, chunk)
 
     def _text(self, chunk: TextDelta) -> str:
-        return _frame("aui-text-delta", {"textDelta": chunk.text, "parentId": chunk.parent_id})
+        return _frame(
+            "aui-text-delta", {"textDelta": chunk.text_delta, "parentId": chunk.parent_id}
+        )
 
     def _reasoning(self, chunk: ReasoningDelta) -> str:
         if chunk.parent_id is None:
-            return "g:" + dumps_str(chunk.text) + "\n"
+            return "g:" + dumps_str(chunk.reasoning_delta) + "\n"
         return _frame(
-            "aui-reasoning-delta", {"reasoningDelta": chunk.text, "parentId": chunk.parent_id}
+            "aui-reasoning-delta",
+            {"reasoningDelta": chunk.reasoning_delta, "parentId": chunk.parent_id},
         )
 
     def _tool_call_begin(self, chunk: ToolCallBegin) -> str:
@@ -74,15 +77,15 @@ class DataStreamEncoder:
             value["parentId"] = chunk.parent_id
         return _frame("b", value)
 
-    def _tool_call_args(self, chunk: ToolCallArgsDelta) -> str:
-        if chunk.text:
+    def _tool_call_args(self, chunk: ToolCallDelta) -> str:
+        if chunk.args_text_delta:
             self._open_args[chunk.tool_call_id] = True
         # Streamed arguments are the second hot path: two string encodes, not a dict dump (7x).
         return (
             'c:{"toolCallId":'
             + dumps_str(chunk.tool_call_id)
             + ',"argsTextDelta":'
-            + dumps_str(chunk.text)
+            + dumps_str(chunk.args_text_delta)
             + "}\n"
         )
 
@@ -130,7 +133,7 @@ class DataStreamEncoder:
 
     def _error(self, chunk: Error) -> str:
         self._tally.error()
-        return self._close_open_args() + "3:" + dumps_str(chunk.message) + "\n"
+        return self._close_open_args() + "3:" + dumps_str(chunk.error) + "\n"
 
     def _step_start(self, chunk: StepStart) -> str:
         return _frame("f", {"messageId": chunk.message_id})
@@ -173,7 +176,7 @@ _ENCODERS: dict[type, Callable[[DataStreamEncoder, Any], str]] = {
     TextDelta: DataStreamEncoder._text,
     ReasoningDelta: DataStreamEncoder._reasoning,
     ToolCallBegin: DataStreamEncoder._tool_call_begin,
-    ToolCallArgsDelta: DataStreamEncoder._tool_call_args,
+    ToolCallDelta: DataStreamEncoder._tool_call_args,
     ToolCallArgsFinish: DataStreamEncoder._tool_call_args_finish,
     ToolResult: DataStreamEncoder._tool_result,
     Source: DataStreamEncoder._source,
@@ -290,7 +293,7 @@ def _decode_args(value: dict[str, Any]) -> list[Decoded]:
     call_id = value["toolCallId"]
     out: list[Decoded] = []
     if value.get("argsTextDelta"):
-        out.append(ToolCallArgsDelta(call_id, value["argsTextDelta"]))
+        out.append(ToolCallDelta(call_id, value["argsTextDelta"]))
     if value.get("isFinal"):
         out.append(ToolCallArgsFinish(call_id))
     return out

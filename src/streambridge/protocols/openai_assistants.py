@@ -30,9 +30,9 @@ from ..chunks import (
     StepFinish,
     StepStart,
     TextDelta,
-    ToolCallArgsDelta,
     ToolCallArgsFinish,
     ToolCallBegin,
+    ToolCallDelta,
     ToolResult,
 )
 from ..exceptions import RequestError
@@ -184,8 +184,8 @@ class OpenAIAssistantsEncoder:
 
     def encode(self, chunk: Chunk) -> str:
         if type(chunk) is TextDelta and self._text_prefix is not None:  # the hot path
-            self._text_parts.append(chunk.text)
-            return self._text_prefix + dumps_str(chunk.text) + _TEXT_TAIL
+            self._text_parts.append(chunk.text_delta)
+            return self._text_prefix + dumps_str(chunk.text_delta) + _TEXT_TAIL
         # The chunk first: if it cannot be encoded, the run's announcement is still to come.
         text = _ENCODERS[type(chunk)](self, chunk)
         if self._started:
@@ -197,7 +197,7 @@ class OpenAIAssistantsEncoder:
         step = self._step
         assert step is not None
         assert step.message_id is not None
-        step.text.append(chunk.text)
+        step.text.append(chunk.text_delta)
         self._text_parts = step.text
         self._text_prefix = (
             'event: thread.message.delta\ndata: {"id":'
@@ -210,14 +210,18 @@ class OpenAIAssistantsEncoder:
             "object": "thread.message.delta",
             "delta": {
                 "content": [
-                    {"index": 0, "type": "text", "text": {"value": chunk.text, "annotations": []}}
+                    {
+                        "index": 0,
+                        "type": "text",
+                        "text": {"value": chunk.text_delta, "annotations": []},
+                    }
                 ]
             },
         }
         return opened + _event("thread.message.delta", first)
 
     def _reasoning_delta(self, chunk: ReasoningDelta) -> str:
-        self._reasoning.append(chunk.text)
+        self._reasoning.append(chunk.reasoning_delta)
         return ""
 
     def _tool_call_begin(self, chunk: ToolCallBegin) -> str:
@@ -234,12 +238,12 @@ class OpenAIAssistantsEncoder:
         first["function"] = {"name": call.name, "arguments": "", "output": None}
         return opened + self._step_delta(step.id, first)
 
-    def _tool_call_args(self, chunk: ToolCallArgsDelta) -> str:
+    def _tool_call_args(self, chunk: ToolCallDelta) -> str:
         call = self._calls.get(chunk.tool_call_id)
-        if call is None or not chunk.text:
+        if call is None or not chunk.args_text_delta:
             return ""  # a call that never began has no run step to belong to
-        call.args.append(chunk.text)
-        return call.prefix + dumps_str(chunk.text) + _ARGS_TAIL
+        call.args.append(chunk.args_text_delta)
+        return call.prefix + dumps_str(chunk.args_text_delta) + _ARGS_TAIL
 
     def _tool_call_args_finish(self, chunk: ToolCallArgsFinish) -> str:
         call = self._calls.get(chunk.tool_call_id)
@@ -307,7 +311,7 @@ class OpenAIAssistantsEncoder:
 
     def _error_chunk(self, chunk: Error) -> str:
         self._tally.error()
-        self._error = chunk.message
+        self._error = chunk.error
         return self._close_step(failed=True)
 
     def _step_start(self, chunk: StepStart) -> str:
@@ -524,7 +528,7 @@ _ENCODERS: dict[type, Callable[[OpenAIAssistantsEncoder, Any], str]] = {
     TextDelta: OpenAIAssistantsEncoder._text,
     ReasoningDelta: OpenAIAssistantsEncoder._reasoning_delta,
     ToolCallBegin: OpenAIAssistantsEncoder._tool_call_begin,
-    ToolCallArgsDelta: OpenAIAssistantsEncoder._tool_call_args,
+    ToolCallDelta: OpenAIAssistantsEncoder._tool_call_args,
     ToolCallArgsFinish: OpenAIAssistantsEncoder._tool_call_args_finish,
     ToolResult: OpenAIAssistantsEncoder._tool_result,
     Source: OpenAIAssistantsEncoder._source,
@@ -783,7 +787,7 @@ class OpenAIAssistantsDecoder:
             call = self._calls[key] = self._by_id[call_id] = [call_id, False]
             out.append(ToolCallBegin(call_id, function.get("name") or ""))
         if function.get("arguments"):
-            out.append(ToolCallArgsDelta(call[0], function["arguments"]))
+            out.append(ToolCallDelta(call[0], function["arguments"]))
         if function.get("output") is not None:
             out += self._args_done(call)
             out.append(ToolResult(call[0], _output(function["output"])))
@@ -814,7 +818,7 @@ class OpenAIAssistantsDecoder:
                 function = call.get("function") or {}
                 out.append(ToolCallBegin(call["id"], function.get("name") or ""))
                 if function.get("arguments"):
-                    out.append(ToolCallArgsDelta(call["id"], function["arguments"]))
+                    out.append(ToolCallDelta(call["id"], function["arguments"]))
                 self._by_id[call["id"]] = [call["id"], False]
         for call in self._by_id.values():
             out += self._args_done(call)

@@ -32,9 +32,9 @@ from ..chunks import (
     StepFinish,
     StepStart,
     TextDelta,
-    ToolCallArgsDelta,
     ToolCallArgsFinish,
     ToolCallBegin,
+    ToolCallDelta,
     ToolResult,
 )
 from ..exceptions import RequestError
@@ -125,7 +125,7 @@ class OpenAIChatEncoder:
 
     def encode(self, chunk: Chunk) -> str:
         if type(chunk) is TextDelta and chunk.parent_id is None and self._started:  # hot path
-            return self._delta_open + '"content":' + dumps_str(chunk.text) + self._delta_close
+            return self._delta_open + '"content":' + dumps_str(chunk.text_delta) + self._delta_close
         return _ENCODERS[type(chunk)](self, chunk)
 
     # -- frames ------------------------------------------------------------------------------
@@ -161,10 +161,12 @@ class OpenAIChatEncoder:
     # -- chunk kinds -------------------------------------------------------------------------
 
     def _text(self, chunk: TextDelta) -> str:
-        return self._delta('"content":' + dumps_str(chunk.text), chunk.parent_id)
+        return self._delta('"content":' + dumps_str(chunk.text_delta), chunk.parent_id)
 
     def _reasoning(self, chunk: ReasoningDelta) -> str:
-        return self._delta('"reasoning_content":' + dumps_str(chunk.text), chunk.parent_id)
+        return self._delta(
+            '"reasoning_content":' + dumps_str(chunk.reasoning_delta), chunk.parent_id
+        )
 
     # Tool calls go on the wire one at a time, each call's fragments together: OpenAI clients
     # take a fragment with a new index to mean the previous call's arguments are complete (the
@@ -207,16 +209,16 @@ class OpenAIChatEncoder:
             raise ValueError(f"arguments for tool call {call_id!r}, which never began")
         return head + dumps_str(text) + self._fragment_tail
 
-    def _tool_call_args(self, chunk: ToolCallArgsDelta) -> str:
-        if not chunk.text:
+    def _tool_call_args(self, chunk: ToolCallDelta) -> str:
+        if not chunk.args_text_delta:
             return ""
         call_id = chunk.tool_call_id
         if call_id == self._active:
             self._active_has_args = True
         elif call_id in self._waiting:
-            self._waiting[call_id].args.append(chunk.text)
+            self._waiting[call_id].args.append(chunk.args_text_delta)
             return ""
-        return self._args_fragment(call_id, chunk.text)
+        return self._args_fragment(call_id, chunk.args_text_delta)
 
     def _tool_call_args_finish(self, chunk: ToolCallArgsFinish) -> str:
         call_id = chunk.tool_call_id
@@ -310,7 +312,7 @@ class OpenAIChatEncoder:
     def _error(self, chunk: Error) -> str:
         frame = (
             'data: {"error":{"message":'
-            + dumps_str(chunk.message)
+            + dumps_str(chunk.error)
             + ',"type":"server_error","param":null,"code":null}}\n\n'
         )
         self._tally.error()
@@ -364,7 +366,7 @@ _ENCODERS: dict[type, Callable[[OpenAIChatEncoder, Any], str]] = {
     TextDelta: OpenAIChatEncoder._text,
     ReasoningDelta: OpenAIChatEncoder._reasoning,
     ToolCallBegin: OpenAIChatEncoder._tool_call_begin,
-    ToolCallArgsDelta: OpenAIChatEncoder._tool_call_args,
+    ToolCallDelta: OpenAIChatEncoder._tool_call_args,
     ToolCallArgsFinish: OpenAIChatEncoder._tool_call_args_finish,
     ToolResult: OpenAIChatEncoder._tool_result,
     Source: OpenAIChatEncoder._source,
@@ -593,7 +595,7 @@ class OpenAIChatDecoder:
             self._open_args[call_id] = None
             out.append(ToolCallBegin(call_id, function.get("name") or "", parent_id))
         if function.get("arguments"):
-            out.append(ToolCallArgsDelta(call_id, function["arguments"]))
+            out.append(ToolCallDelta(call_id, function["arguments"]))
         return out
 
     def _close_args(self, tool_call_id: str | None = None) -> list[Decoded]:

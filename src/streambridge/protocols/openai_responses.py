@@ -31,9 +31,9 @@ from ..chunks import (
     StepFinish,
     StepStart,
     TextDelta,
-    ToolCallArgsDelta,
     ToolCallArgsFinish,
     ToolCallBegin,
+    ToolCallDelta,
     ToolResult,
 )
 from ..exceptions import RequestError
@@ -353,11 +353,11 @@ class OpenAIResponsesEncoder:
 
     def encode(self, chunk: Chunk) -> str:
         if type(chunk) is TextDelta and self._text_middle is not None:  # the hot path
-            self._text_pieces.append(chunk.text)
+            self._text_pieces.append(chunk.text_delta)
             seq = self._seq
             self._seq = seq + 1
             return "".join(
-                (_TEXT_HEAD, str(seq), self._text_middle, dumps_str(chunk.text), _TEXT_TAIL)
+                (_TEXT_HEAD, str(seq), self._text_middle, dumps_str(chunk.text_delta), _TEXT_TAIL)
             )
         return _ENCODERS[type(chunk)](self, chunk)
 
@@ -383,8 +383,8 @@ class OpenAIResponsesEncoder:
                 },
             )
             self._content = content
-        content.pieces.append(chunk.text)
-        return out + self._delta(_REASONING_HEAD, content.middle, chunk.text)
+        content.pieces.append(chunk.reasoning_delta)
+        return out + self._delta(_REASONING_HEAD, content.middle, chunk.reasoning_delta)
 
     def _tool_call_begin(self, chunk: ToolCallBegin) -> str:
         if chunk.tool_call_id in self._begun:
@@ -405,12 +405,12 @@ class OpenAIResponsesEncoder:
             }
         )
 
-    def _tool_call_args(self, chunk: ToolCallArgsDelta) -> str:
+    def _tool_call_args(self, chunk: ToolCallDelta) -> str:
         call = self._calls.get(chunk.tool_call_id)
-        if call is None or not chunk.text:
+        if call is None or not chunk.args_text_delta:
             return ""  # a call whose arguments are closed (or never began) takes no more
-        call.pieces.append(chunk.text)
-        return self._delta(_ARGS_HEAD, call.middle, chunk.text)
+        call.pieces.append(chunk.args_text_delta)
+        return self._delta(_ARGS_HEAD, call.middle, chunk.args_text_delta)
 
     def _tool_call_args_finish(self, chunk: ToolCallArgsFinish) -> str:
         call = self._calls.get(chunk.tool_call_id)
@@ -497,9 +497,9 @@ class OpenAIResponsesEncoder:
     def _error(self, chunk: Error) -> str:
         out = self._opening() + self._close_calls("incomplete")
         self._tally.error()
-        self._error_message = chunk.message
+        self._error_message = chunk.error
         return out + self._event(
-            "error", {"code": "server_error", "message": chunk.message, "param": None}
+            "error", {"code": "server_error", "message": chunk.error, "param": None}
         )
 
     def _step_start(self, chunk: StepStart) -> str:
@@ -556,7 +556,7 @@ _ENCODERS: dict[type, Callable[[OpenAIResponsesEncoder, Any], str]] = {
     TextDelta: OpenAIResponsesEncoder._text,
     ReasoningDelta: OpenAIResponsesEncoder._reasoning,
     ToolCallBegin: OpenAIResponsesEncoder._tool_call_begin,
-    ToolCallArgsDelta: OpenAIResponsesEncoder._tool_call_args,
+    ToolCallDelta: OpenAIResponsesEncoder._tool_call_args,
     ToolCallArgsFinish: OpenAIResponsesEncoder._tool_call_args_finish,
     ToolResult: OpenAIResponsesEncoder._tool_result,
     Source: OpenAIResponsesEncoder._source,
@@ -772,7 +772,7 @@ class OpenAIResponsesDecoder:
         if not delta or call.finished:
             return []
         call.args += delta
-        return [ToolCallArgsDelta(call.call_id, delta)]
+        return [ToolCallDelta(call.call_id, delta)]
 
     def _args_done(self, call: _DecodedCall, arguments: str) -> list[Decoded]:
         if call.finished:

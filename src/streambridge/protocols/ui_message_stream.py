@@ -33,9 +33,9 @@ from ..chunks import (
     StepFinish,
     StepStart,
     TextDelta,
-    ToolCallArgsDelta,
     ToolCallArgsFinish,
     ToolCallBegin,
+    ToolCallDelta,
     ToolResult,
 )
 from ..exceptions import RequestError
@@ -136,7 +136,7 @@ class UIMessageStreamEncoder:
             and self._open_type is TextDelta
             and chunk.parent_id == self._open_parent
         ):
-            return self._delta_prefix + dumps_str(chunk.text) + "}\n\n"
+            return self._delta_prefix + dumps_str(chunk.text_delta) + "}\n\n"
         return _ENCODERS[type(chunk)](self, chunk)
 
     # -- framing helpers ----------------------------------------------------------------------
@@ -159,9 +159,9 @@ class UIMessageStreamEncoder:
             self._open_type = None
         return out
 
-    def _stream_part(self, chunk: TextDelta | ReasoningDelta, kind: str) -> str:
+    def _stream_part(self, chunk: TextDelta | ReasoningDelta, kind: str, text: str) -> str:
         if type(chunk) is self._open_type and chunk.parent_id == self._open_parent:
-            return self._delta_prefix + dumps_str(chunk.text) + "}\n\n"
+            return self._delta_prefix + dumps_str(text) + "}\n\n"
         out = self._lead()
         self._parts += 1
         part_id = f"{kind}-{self._parts}"
@@ -173,15 +173,15 @@ class UIMessageStreamEncoder:
         self._open_parent = chunk.parent_id
         self._delta_prefix = 'data: {"type":"' + kind + '-delta","id":' + quoted_id + ',"delta":'
         self._open_end = 'data: {"type":"' + kind + '-end","id":' + quoted_id + "}\n\n"
-        return out + sse_json(start) + self._delta_prefix + dumps_str(chunk.text) + "}\n\n"
+        return out + sse_json(start) + self._delta_prefix + dumps_str(text) + "}\n\n"
 
     # -- one method per chunk kind ------------------------------------------------------------
 
     def _text(self, chunk: TextDelta) -> str:
-        return self._stream_part(chunk, "text")
+        return self._stream_part(chunk, "text", chunk.text_delta)
 
     def _reasoning(self, chunk: ReasoningDelta) -> str:
-        return self._stream_part(chunk, "reasoning")
+        return self._stream_part(chunk, "reasoning", chunk.reasoning_delta)
 
     def _tool_call_begin(self, chunk: ToolCallBegin) -> str:
         frame = sse_json(
@@ -196,18 +196,18 @@ class UIMessageStreamEncoder:
         self._tally.tool_call(chunk.tool_call_id)
         return out + frame
 
-    def _tool_call_args(self, chunk: ToolCallArgsDelta) -> str:
+    def _tool_call_args(self, chunk: ToolCallDelta) -> str:
         call = self._calls.get(chunk.tool_call_id)
-        if call is None or not call.open or not chunk.text:
+        if call is None or not call.open or not chunk.args_text_delta:
             return ""  # the client rejects input for a call it does not stream
-        call.args.append(chunk.text)
+        call.args.append(chunk.args_text_delta)
         # Streamed arguments are the second hot path: string encodes, not a dict dump.
         return (
             self._lead()
             + 'data: {"type":"tool-input-delta","toolCallId":'
             + dumps_str(chunk.tool_call_id)
             + ',"inputTextDelta":'
-            + dumps_str(chunk.text)
+            + dumps_str(chunk.args_text_delta)
             + "}\n\n"
         )
 
@@ -309,7 +309,7 @@ class UIMessageStreamEncoder:
         return self._begin() + frame
 
     def _error(self, chunk: Error) -> str:
-        frame = sse_json({"type": "error", "errorText": chunk.message})
+        frame = sse_json({"type": "error", "errorText": chunk.error})
         out = self._lead()
         self._tally.error()
         return out + frame
@@ -361,7 +361,7 @@ _ENCODERS: dict[type, Callable[[UIMessageStreamEncoder, Any], str]] = {
     TextDelta: UIMessageStreamEncoder._text,
     ReasoningDelta: UIMessageStreamEncoder._reasoning,
     ToolCallBegin: UIMessageStreamEncoder._tool_call_begin,
-    ToolCallArgsDelta: UIMessageStreamEncoder._tool_call_args,
+    ToolCallDelta: UIMessageStreamEncoder._tool_call_args,
     ToolCallArgsFinish: UIMessageStreamEncoder._tool_call_args_finish,
     ToolResult: UIMessageStreamEncoder._tool_result,
     Source: UIMessageStreamEncoder._source,
@@ -587,7 +587,7 @@ class UIMessageStreamDecoder:
         if not value["inputTextDelta"]:
             return []
         self._streamed.add(call_id)
-        return [ToolCallArgsDelta(call_id, value["inputTextDelta"])]
+        return [ToolCallDelta(call_id, value["inputTextDelta"])]
 
     def _tool_input_end(self, value: dict[str, Any]) -> list[Decoded]:
         """``tool-input-available`` or ``tool-input-error``: the call's input is complete."""
@@ -606,7 +606,7 @@ class UIMessageStreamDecoder:
             else:
                 text = "" if arguments in (None, {}) else dumps(arguments)
             if text:
-                out.append(ToolCallArgsDelta(call_id, text))
+                out.append(ToolCallDelta(call_id, text))
         self._streamed.discard(call_id)
         out.append(ToolCallArgsFinish(call_id))
         return out
