@@ -14,13 +14,27 @@ from typing import Any, Literal
 from ..encoding import EncodedStream, encode
 from ..input import RunInput
 from ..protocols import WireProtocol
-from ..run import FinishHook, RunFunction, check_run_function, create_run
+from ..run import (
+    DEFAULT_GRACE,
+    DEFAULT_MAX_BUFFERED,
+    FinishHook,
+    RunFunction,
+    check_run_function,
+    create_run,
+)
 from ..runs import RunExistsError, RunRecord, RunStore, read_run, record
 from ..runs.reading import refusal
 from .attach import Reply, RunRequest, admitted, answer_run_request, match_run_request
 from .errors import HTTPError
 from .headers import stream_headers
-from .options import Authorize, StreamOptions
+from .options import (
+    DEFAULT_HEARTBEAT,
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_PROTOCOL,
+    DEFAULT_SEND_TIMEOUT,
+    Authorize,
+    StreamOptions,
+)
 from .request import (
     check_content_length,
     check_method,
@@ -208,13 +222,13 @@ class StreamHost:
         self,
         run: RunFunction,
         *,
-        protocol: str = "data-stream",
+        protocol: str = DEFAULT_PROTOCOL,
         protocols: Collection[str] | None = None,
-        heartbeat: float | None = 15.0,
-        max_body_bytes: int = 1_000_000,
-        send_timeout: float | None = 30.0,
-        grace: float = 0.05,
-        max_buffered: int = 100_000,
+        heartbeat: float | None = DEFAULT_HEARTBEAT,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        send_timeout: float | None = DEFAULT_SEND_TIMEOUT,
+        grace: float = DEFAULT_GRACE,
+        max_buffered: int = DEFAULT_MAX_BUFFERED,
         store: RunStore | None = None,
         on_disconnect: Literal["cancel", "continue"] | None = None,
         authorize: Authorize | None = None,
