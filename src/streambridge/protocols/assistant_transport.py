@@ -37,11 +37,11 @@ from ..chunks import (
 from ..exceptions import RequestError
 from ..input import RunInput
 from ..messages import DataPart, Message, ReasoningPart, SourcePart, TextPart, ToolCallPart
+from ..tally import RunTally
 from . import Decoded, StreamEnd, WireProtocol, register
 from ._conversation import Conversation, args_text, file_from, string
 from ._request import optional, require_object
 from ._sse import DONE, KEEPALIVE
-from ._tally import RunTally
 
 __all__ = [
     "ASSISTANT_TRANSPORT",

@@ -32,10 +32,10 @@ from ..chunks import (
 from ..exceptions import RequestError
 from ..input import RunInput
 from ..messages import Message, Part, ReasoningPart, TextPart, ToolCallPart
+from ..tally import RunTally
 from . import Decoded, StreamEnd, WireProtocol, register
 from ._conversation import Conversation, args_text, file_from, string, text_of
 from ._request import optional, require_object
-from ._tally import RunTally
 
 __all__ = ["DATA_STREAM", "DataStreamDecoder", "DataStreamEncoder", "parse_request"]
 

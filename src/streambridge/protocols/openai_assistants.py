@@ -38,22 +38,19 @@ from ..chunks import (
 from ..exceptions import RequestError
 from ..input import RunInput
 from ..messages import FilePart, Message, Part, TextPart
-from . import Decoded, StreamEnd, WireProtocol, register
+from ..tally import RunTally
+from . import SIDE_CHANNEL_KEY, Decoded, StreamEnd, WireProtocol, register
 from ._conversation import Conversation, image_from, text_of
 from ._request import optional, require_object
 from ._sse import KEEPALIVE, sse
-from ._tally import RunTally
 
 __all__ = [
-    "EXTRAS_KEY",
     "OPENAI_ASSISTANTS",
     "OpenAIAssistantsDecoder",
     "OpenAIAssistantsEncoder",
     "parse_request",
 ]
 
-EXTRAS_KEY = "streambridge"
-"""The final run's ``metadata`` key whose JSON string holds what the API has no field for."""
 
 DEFAULT_ASSISTANT_ID = "asst_streambridge"
 """``assistant_id`` when the input names none (the Run and RunStep objects require one)."""
@@ -521,7 +518,7 @@ class OpenAIAssistantsEncoder:
                 parts.append(f'"{key}":[' + ",".join(fragments) + "]")
         if not parts:
             return self._metadata
-        return {**self._metadata, EXTRAS_KEY: "{" + ",".join(parts) + "}"}
+        return {**self._metadata, SIDE_CHANNEL_KEY: "{" + ",".join(parts) + "}"}
 
 
 _ENCODERS: dict[type, Callable[[OpenAIAssistantsEncoder, Any], str]] = {
@@ -822,7 +819,7 @@ class OpenAIAssistantsDecoder:
                 self._by_id[call["id"]] = [call["id"], False]
         for call in self._by_id.values():
             out += self._args_done(call)
-        out += _extras((value.get("metadata") or {}).get(EXTRAS_KEY))
+        out += _extras((value.get("metadata") or {}).get(SIDE_CHANNEL_KEY))
         if reason == "error":
             error = value.get("last_error") or {}
             out.append(Error(error.get("message") or "The run failed."))

@@ -40,7 +40,8 @@ from ..chunks import (
 from ..exceptions import RequestError
 from ..input import RunInput
 from ..messages import FilePart, Message, Part, TextPart
-from . import Decoded, StreamEnd, WireProtocol, register
+from ..tally import RunTally
+from . import SIDE_CHANNEL_KEY, Decoded, StreamEnd, WireProtocol, register
 from ._conversation import (
     Conversation,
     add_function_calls,
@@ -52,11 +53,9 @@ from ._conversation import (
 )
 from ._request import optional, require_object
 from ._sse import DONE, KEEPALIVE
-from ._tally import RunTally
 
 __all__ = [
     "DEFAULT_MODEL",
-    "EXTENSION_KEY",
     "OPENAI_CHAT",
     "OpenAIChatDecoder",
     "OpenAIChatEncoder",
@@ -66,8 +65,6 @@ __all__ = [
 DEFAULT_MODEL = "streambridge"
 """The ``model`` echoed when the request named none."""
 
-EXTENSION_KEY = "streambridge"
-"""The top-level chunk field that carries what chat completions has no field for."""
 
 # The chunk vocabulary's finish reasons in chat-completion spelling.  The SDK's schema allows
 # only stop, length, tool_calls, content_filter and function_call: anything else is sent as stop.
@@ -140,7 +137,7 @@ class OpenAIChatEncoder:
     def _delta(self, delta: str, parent_id: str | None = None) -> str:
         if parent_id is None:
             return self._start() + self._delta_open + delta + self._delta_close
-        extension = ',"' + EXTENSION_KEY + '":{"parent_id":' + dumps_str(parent_id) + "}"
+        extension = ',"' + SIDE_CHANNEL_KEY + '":{"parent_id":' + dumps_str(parent_id) + "}"
         return (
             self._start() + self._delta_open + delta + self._delta_close[:-3] + extension + "}\n\n"
         )
@@ -152,7 +149,7 @@ class OpenAIChatEncoder:
             + self._delta_open
             + self._delta_close[:-3]
             + ',"'
-            + EXTENSION_KEY
+            + SIDE_CHANNEL_KEY
             + '":'
             + value
             + "}\n\n"
@@ -537,7 +534,7 @@ class OpenAIChatDecoder:
             return [*self._close_args(), Error(message)]
         if value.get("object") != "chat.completion.chunk":
             raise ValueError(f"not a chat.completion.chunk: {data[:80]!r}")
-        extension = value.get(EXTENSION_KEY) or {}
+        extension = value.get(SIDE_CHANNEL_KEY) or {}
         parent_id = extension.get("parent_id")
         out: list[Decoded] = []
         for choice in value.get("choices") or ():
@@ -557,7 +554,7 @@ class OpenAIChatDecoder:
         if kind is not None:
             handler = _EXTENSIONS.get(kind)
             if handler is None:
-                raise ValueError(f"unknown {EXTENSION_KEY} extension type {kind!r}")
+                raise ValueError(f"unknown {SIDE_CHANNEL_KEY} extension type {kind!r}")
             out += handler(self, extension)
         usage = value.get("usage")
         if usage:

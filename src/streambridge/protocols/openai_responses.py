@@ -39,11 +39,11 @@ from ..chunks import (
 from ..exceptions import RequestError
 from ..input import RunInput
 from ..messages import FilePart, Message, Part, ReasoningPart, TextPart, ToolCallPart
+from ..tally import RunTally
 from . import Decoded, StreamEnd, WireProtocol, register
 from ._conversation import Conversation, args_text, file_from, image_from, string, text_of
 from ._request import optional, require_object
 from ._sse import KEEPALIVE
-from ._tally import RunTally
 
 __all__ = [
     "OPENAI_RESPONSES",

@@ -50,11 +50,11 @@ from ..messages import (
     ToolCallPart,
 )
 from ..state import apply_operation, copy_json
-from . import Decoded, StreamEnd, WireProtocol, register
+from ..tally import RunTally
+from . import SIDE_CHANNEL_KEY, Decoded, StreamEnd, WireProtocol, register
 from ._conversation import Conversation, args_text, file_from, string
 from ._request import optional, require_object
 from ._sse import DONE, KEEPALIVE, sse_json
-from ._tally import RunTally
 
 __all__ = [
     "STATE_ID",
@@ -76,7 +76,6 @@ FINISH_REASONS = frozenset({"stop", "length", "content-filter", "tool-calls", "e
 """The finish reasons every client from ai 5.0.92 on accepts; any other becomes ``"other"``
 (``"interrupted"`` came later, ``"unknown"`` went away)."""
 
-_METADATA_KEY = "streambridge"
 _UNSET: Any = object()
 
 
@@ -93,7 +92,7 @@ _ARGUMENTS_DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
 
 
 def _provider_metadata(**values: Any) -> dict[str, dict[str, Any]]:
-    return {_METADATA_KEY: values}
+    return {SIDE_CHANNEL_KEY: values}
 
 
 class _ToolCall:
@@ -513,7 +512,7 @@ def _parent_id(value: dict[str, Any]) -> str | None:
 def _metadata(value: dict[str, Any]) -> dict[str, Any]:
     provider = value.get("providerMetadata")
     if isinstance(provider, dict):
-        ours = provider.get(_METADATA_KEY)
+        ours = provider.get(SIDE_CHANNEL_KEY)
         if isinstance(ours, dict):
             return ours
     return {}
