@@ -42,6 +42,7 @@ from . import Decoded, StreamEnd, WireProtocol, register
 from ._conversation import Conversation, args_text, file_from, string
 from ._request import optional, require_object
 from ._sse import DONE, KEEPALIVE
+from ._tool_args import ToolCallArgs
 
 __all__ = [
     "ASSISTANT_TRANSPORT",
@@ -79,14 +80,19 @@ class _OpenText:
 class _Call:
     """A tool-call part: where it is, and how far it got."""
 
-    __slots__ = ("args_closed", "delta_prefix", "finished", "has_args_text", "index")
+    __slots__ = ("delta_prefix", "finished", "index")
 
     def __init__(self, index: int) -> None:
         self.index = index
         self.delta_prefix = _delta_prefix(index)
-        self.has_args_text = False
-        self.args_closed = False
         self.finished = False
+
+
+def _args_finish(call: _Call, missing: str) -> str:
+    """The end of a call's arguments: the text still missing from them, then the finish."""
+    head = "" if not missing else call.delta_prefix + dumps_str(missing) + "}\n\n"
+    index = str(call.index)
+    return head + 'data: {"type":"tool-call-args-text-finish","path":[' + index + "]}\n\n"
 
 
 class AssistantTransportEncoder:
@@ -101,6 +107,7 @@ class AssistantTransportEncoder:
         self._text: _OpenText | None = None
         self._plain_text_prefix: str | None = None  # the open part's, if plain text (hot path)
         self._calls: dict[str, _Call] = {}
+        self._args: ToolCallArgs[_Call] = ToolCallArgs()
         self._tally = RunTally()
 
     def encode(self, chunk: Chunk) -> str:
@@ -153,32 +160,22 @@ class AssistantTransportEncoder:
         if chunk.parent_id is not None:
             part["parentId"] = chunk.parent_id
         head = self._start_part(dumps(part))
-        self._calls[chunk.tool_call_id] = _Call(self._parts - 1)
+        call = self._calls[chunk.tool_call_id] = _Call(self._parts - 1)
+        self._args.begin(chunk.tool_call_id, call)
         self._tally.tool_call(chunk.tool_call_id)
         return head
 
     def _tool_call_args(self, chunk: ToolCallDelta) -> str:
-        call = self._calls.get(chunk.tool_call_id)
-        if call is None or call.args_closed:
-            return ""  # no part to address, or arguments already complete
         # Streamed arguments are the second hot path: one string encode, no dict dump.
         delta = dumps_str(chunk.args_text_delta)
-        if chunk.args_text_delta:
-            call.has_args_text = True
+        call = self._args.append(chunk.tool_call_id, chunk.args_text_delta)
+        if call is None:
+            return ""  # no part to address, or arguments already complete
         return call.delta_prefix + delta + "}\n\n"
 
     def _tool_call_args_finish(self, chunk: ToolCallArgsFinish) -> str:
-        call = self._calls.get(chunk.tool_call_id)
-        if call is None or call.args_closed:
-            return ""
-        return self._close_args(call)
-
-    def _close_args(self, call: _Call) -> str:
-        call.args_closed = True
-        # A call that never streamed arguments has the empty object as its arguments.
-        empty = "" if call.has_args_text else call.delta_prefix + '"{}"}\n\n'
-        index = str(call.index)
-        return empty + 'data: {"type":"tool-call-args-text-finish","path":[' + index + "]}\n\n"
+        closed = self._args.close(chunk.tool_call_id)
+        return "" if closed is None else _args_finish(*closed)
 
     def _tool_result(self, chunk: ToolResult) -> str:
         call = self._calls.get(chunk.tool_call_id)
@@ -194,7 +191,8 @@ class AssistantTransportEncoder:
             value["artifact"] = chunk.artifact
         event = _event(value)
         self._tally.tool_result(chunk.tool_call_id)
-        head = "" if call.args_closed else self._close_args(call)
+        closed = self._args.close(chunk.tool_call_id)
+        head = "" if closed is None else _args_finish(*closed)
         if call.finished:
             return head + event
         call.finished = True
@@ -253,7 +251,7 @@ class AssistantTransportEncoder:
     def _close_open(self) -> str:
         """Finish the open text part and close every tool call's open arguments."""
         return self._close_text() + "".join(
-            self._close_args(call) for call in self._calls.values() if not call.args_closed
+            _args_finish(*closed) for closed in self._args.close_all()
         )
 
     def finish(self) -> str:

@@ -36,6 +36,7 @@ from ..tally import RunTally
 from . import Decoded, StreamEnd, WireProtocol, register
 from ._conversation import Conversation, args_text, file_from, string, text_of
 from ._request import optional, require_object
+from ._tool_args import ToolCallArgs
 
 __all__ = ["DATA_STREAM", "DataStreamDecoder", "DataStreamEncoder", "parse_request"]
 
@@ -44,11 +45,16 @@ def _frame(code: str, value: Any) -> str:
     return f"{code}:{dumps(value)}\n"
 
 
+def _args_final(tool_call_id: str, missing: str) -> str:
+    """The end of a call's arguments: the text still missing from them, marked final."""
+    return _frame("c", {"toolCallId": tool_call_id, "argsTextDelta": missing, "isFinal": True})
+
+
 class DataStreamEncoder:
     """Encodes one stream as assistant-ui data stream lines."""
 
     def __init__(self, input: RunInput | None = None) -> None:
-        self._open_args: dict[str, bool] = {}  # tool call id -> has any args text been sent
+        self._args: ToolCallArgs[str] = ToolCallArgs()  # a call's record is its id
         self._tally = RunTally()
 
     def encode(self, chunk: Chunk) -> str:
@@ -70,7 +76,7 @@ class DataStreamEncoder:
         )
 
     def _tool_call_begin(self, chunk: ToolCallBegin) -> str:
-        self._open_args[chunk.tool_call_id] = False
+        self._args.begin(chunk.tool_call_id, chunk.tool_call_id)
         self._tally.tool_call(chunk.tool_call_id)
         value = {"toolCallId": chunk.tool_call_id, "toolName": chunk.tool_name}
         if chunk.parent_id is not None:
@@ -78,8 +84,7 @@ class DataStreamEncoder:
         return _frame("b", value)
 
     def _tool_call_args(self, chunk: ToolCallDelta) -> str:
-        if chunk.args_text_delta:
-            self._open_args[chunk.tool_call_id] = True
+        self._args.append(chunk.tool_call_id, chunk.args_text_delta)
         # Streamed arguments are the second hot path: two string encodes, not a dict dump (7x).
         return (
             'c:{"toolCallId":'
@@ -90,14 +95,8 @@ class DataStreamEncoder:
         )
 
     def _tool_call_args_finish(self, chunk: ToolCallArgsFinish) -> str:
-        had_text = self._open_args.pop(chunk.tool_call_id, None)
-        if had_text is None:
-            return ""
-        # A call that never streamed arguments has the empty object as its arguments.
-        delta = "" if had_text else "{}"
-        return _frame(
-            "c", {"toolCallId": chunk.tool_call_id, "argsTextDelta": delta, "isFinal": True}
-        )
+        closed = self._args.close(chunk.tool_call_id)
+        return "" if closed is None else _args_final(*closed)
 
     def _tool_result(self, chunk: ToolResult) -> str:
         closing = self._tool_call_args_finish(ToolCallArgsFinish(chunk.tool_call_id))
@@ -156,10 +155,7 @@ class DataStreamEncoder:
         return _frame("aui-state", list(chunk.operations))
 
     def _close_open_args(self) -> str:
-        return "".join(
-            self._tool_call_args_finish(ToolCallArgsFinish(tool_call_id))
-            for tool_call_id in list(self._open_args)
-        )
+        return "".join(_args_final(*closed) for closed in self._args.close_all())
 
     def finish(self) -> str:
         tally = self._tally

@@ -55,6 +55,7 @@ from . import SIDE_CHANNEL_KEY, Decoded, StreamEnd, WireProtocol, register
 from ._conversation import Conversation, args_text, file_from, string
 from ._request import optional, require_object
 from ._sse import DONE, KEEPALIVE, sse_json
+from ._tool_args import ToolCallArgs
 
 __all__ = [
     "STATE_ID",
@@ -96,13 +97,34 @@ def _provider_metadata(**values: Any) -> dict[str, dict[str, Any]]:
 
 
 class _ToolCall:
-    __slots__ = ("args", "name", "open", "parent_id")
+    __slots__ = ("args", "name", "parent_id", "tool_call_id")
 
-    def __init__(self, name: str, parent_id: str | None) -> None:
+    def __init__(self, tool_call_id: str, name: str, parent_id: str | None) -> None:
+        self.tool_call_id = tool_call_id
         self.name = name
         self.parent_id = parent_id
         self.args: list[str] = []
-        self.open = True
+
+
+def _input_available(call: _ToolCall, missing: str) -> str:
+    """``tool-input-available`` with the parsed arguments (``{}`` when none streamed), or
+    ``tool-input-error`` with the raw text when they are not JSON."""
+    text = "".join(call.args) or missing
+    call.args = []
+    value: dict[str, Any] = {
+        "type": "tool-input-available",
+        "toolCallId": call.tool_call_id,
+        "toolName": call.name,
+    }
+    try:
+        value["input"] = _parse_arguments(text) if text.strip() else {}
+    except ValueError:
+        value["type"] = "tool-input-error"
+        value["input"] = text
+        value["errorText"] = "The tool call's arguments are not valid JSON."
+    if call.parent_id is not None:
+        value["providerMetadata"] = _provider_metadata(parentId=call.parent_id)
+    return sse_json(value)
 
 
 class UIMessageStreamEncoder:
@@ -125,6 +147,7 @@ class UIMessageStreamEncoder:
         self._delta_prefix = ""
         self._open_end = ""
         self._calls: dict[str, _ToolCall] = {}
+        self._args: ToolCallArgs[_ToolCall] = ToolCallArgs()
         self._steps: list[dict[str, Any]] = []
         self._sent_annotations: list[Any] = []
         self._tally = RunTally()
@@ -191,13 +214,17 @@ class UIMessageStreamEncoder:
             }
         )
         out = self._lead()
-        self._calls[chunk.tool_call_id] = _ToolCall(chunk.tool_name, chunk.parent_id)
+        call = _ToolCall(chunk.tool_call_id, chunk.tool_name, chunk.parent_id)
+        self._calls[chunk.tool_call_id] = call
+        self._args.begin(chunk.tool_call_id, call)
         self._tally.tool_call(chunk.tool_call_id)
         return out + frame
 
     def _tool_call_args(self, chunk: ToolCallDelta) -> str:
-        call = self._calls.get(chunk.tool_call_id)
-        if call is None or not call.open or not chunk.args_text_delta:
+        if not chunk.args_text_delta:
+            return ""
+        call = self._args.append(chunk.tool_call_id, chunk.args_text_delta)
+        if call is None:
             return ""  # the client rejects input for a call it does not stream
         call.args.append(chunk.args_text_delta)
         # Streamed arguments are the second hot path: string encodes, not a dict dump.
@@ -211,38 +238,13 @@ class UIMessageStreamEncoder:
         )
 
     def _tool_call_args_finish(self, chunk: ToolCallArgsFinish) -> str:
-        call = self._calls.get(chunk.tool_call_id)
-        if call is None or not call.open:
+        closed = self._args.close(chunk.tool_call_id)
+        if closed is None:
             return ""
-        return self._lead() + self._close_call(chunk.tool_call_id, call)
-
-    def _close_call(self, tool_call_id: str, call: _ToolCall) -> str:
-        """``tool-input-available`` with the parsed arguments (``{}`` when none streamed), or
-        ``tool-input-error`` with the raw text when they are not JSON."""
-        call.open = False
-        text = "".join(call.args)
-        call.args = []
-        value: dict[str, Any] = {
-            "type": "tool-input-available",
-            "toolCallId": tool_call_id,
-            "toolName": call.name,
-        }
-        try:
-            value["input"] = _parse_arguments(text) if text.strip() else {}
-        except ValueError:
-            value["type"] = "tool-input-error"
-            value["input"] = text
-            value["errorText"] = "The tool call's arguments are not valid JSON."
-        if call.parent_id is not None:
-            value["providerMetadata"] = _provider_metadata(parentId=call.parent_id)
-        return sse_json(value)
+        return self._lead() + _input_available(*closed)
 
     def _close_calls(self) -> str:
-        return "".join(
-            self._close_call(tool_call_id, call)
-            for tool_call_id, call in self._calls.items()
-            if call.open
-        )
+        return "".join(_input_available(*closed) for closed in self._args.close_all())
 
     def _tool_result(self, chunk: ToolResult) -> str:
         call = self._calls.get(chunk.tool_call_id)
@@ -262,8 +264,9 @@ class UIMessageStreamEncoder:
                 }
             )
         out = self._lead()
-        if call.open:
-            out += self._close_call(chunk.tool_call_id, call)
+        closed = self._args.close(chunk.tool_call_id)
+        if closed is not None:
+            out += _input_available(*closed)
         self._tally.tool_result(chunk.tool_call_id)
         return out + frame
 
