@@ -56,6 +56,7 @@ from ._conversation import (
 from ._json_patch import apply_patch, json_pointer, patch_operation, value_at
 from ._request import optional, require_object
 from ._sse import KEEPALIVE, sse
+from ._tool_args import ToolCallArgs
 
 __all__ = ["AG_UI", "AGUIDecoder", "AGUIEncoder", "json_pointer", "parse_request"]
 
@@ -74,6 +75,16 @@ def _meta(**fields: Any) -> dict[str, Any]:
     return {SIDE_CHANNEL_KEY: {key: value for key, value in fields.items() if value is not None}}
 
 
+def _call_end(tool_call_id: str, missing: str) -> str:
+    """The end of a call's arguments: the text still missing from them, then the call's end."""
+    head = (
+        ""
+        if not missing
+        else _event({"type": "TOOL_CALL_ARGS", "toolCallId": tool_call_id, "delta": missing})
+    )
+    return head + _event({"type": "TOOL_CALL_END", "toolCallId": tool_call_id})
+
+
 class AGUIEncoder:
     """Encodes one stream as the events of one AG-UI run."""
 
@@ -87,7 +98,7 @@ class AGUIEncoder:
         self._ended = False
         self._tally = RunTally()
         self._pending: dict[str, None] = {}  # calls waiting for a result, in call order
-        self._open_calls: dict[str, bool] = {}  # open tool call id -> has args text been sent
+        self._args: ToolCallArgs[str] = ToolCallArgs()  # a call's record is its id
         # The turn: an assistant message and its reasoning.  A tool result or a step boundary
         # ends it; the next content starts turn n + 1 (unless the turn had no content yet).
         self._turn = 1
@@ -198,7 +209,7 @@ class AGUIEncoder:
     # -- tool calls ----------------------------------------------------------------------------
 
     def _tool_call_begin(self, chunk: ToolCallBegin) -> str:
-        self._open_calls[chunk.tool_call_id] = False
+        self._args.begin(chunk.tool_call_id, chunk.tool_call_id)
         self._pending[chunk.tool_call_id] = None
         self._tally.tool_call(chunk.tool_call_id)
         value: dict[str, Any] = {
@@ -212,9 +223,10 @@ class AGUIEncoder:
         return _event(value)
 
     def _tool_call_args(self, chunk: ToolCallDelta) -> str:
-        if not chunk.args_text_delta or chunk.tool_call_id not in self._open_calls:
+        if not chunk.args_text_delta:
             return ""
-        self._open_calls[chunk.tool_call_id] = True
+        if self._args.append(chunk.tool_call_id, chunk.args_text_delta) is None:
+            return ""
         # Streamed arguments are the second hot path: two string encodes, not a dict dump.
         return (
             'data: {"type":"TOOL_CALL_ARGS","toolCallId":'
@@ -228,19 +240,11 @@ class AGUIEncoder:
         return self._end_call(chunk.tool_call_id)
 
     def _end_call(self, tool_call_id: str) -> str:
-        had_text = self._open_calls.pop(tool_call_id, None)
-        if had_text is None:
-            return ""
-        # A call that streamed no arguments has the empty object as its arguments.
-        out = (
-            ""
-            if had_text
-            else _event({"type": "TOOL_CALL_ARGS", "toolCallId": tool_call_id, "delta": "{}"})
-        )
-        return out + _event({"type": "TOOL_CALL_END", "toolCallId": tool_call_id})
+        closed = self._args.close(tool_call_id)
+        return "" if closed is None else _call_end(*closed)
 
     def _end_calls(self) -> str:
-        return "".join(self._end_call(tool_call_id) for tool_call_id in list(self._open_calls))
+        return "".join(_call_end(*closed) for closed in self._args.close_all())
 
     def _tool_result(self, chunk: ToolResult) -> str:
         result = chunk.result

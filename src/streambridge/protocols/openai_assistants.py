@@ -43,6 +43,7 @@ from . import SIDE_CHANNEL_KEY, Decoded, StreamEnd, WireProtocol, register
 from ._conversation import Conversation, image_from, text_of
 from ._request import optional, require_object
 from ._sse import KEEPALIVE, sse
+from ._tool_args import ToolCallArgs
 
 __all__ = [
     "OPENAI_ASSISTANTS",
@@ -66,7 +67,7 @@ def _event(name: str, value: Any) -> str:
 
 
 class _Call:
-    __slots__ = ("args", "args_done", "id", "index", "name", "output", "prefix", "step_id")
+    __slots__ = ("args", "id", "index", "name", "output", "prefix", "step_id")
 
     def __init__(self, call_id: str, name: str, step_id: str, index: int) -> None:
         self.id = call_id
@@ -74,7 +75,6 @@ class _Call:
         self.step_id = step_id
         self.index = index
         self.args: list[str] = []
-        self.args_done = False
         self.output: str | None = None
         # The streamed arguments are a hot path: one string encode per delta, not a dict dump.
         self.prefix = (
@@ -87,6 +87,15 @@ class _Call:
     def wire(self) -> dict[str, Any]:
         function = {"name": self.name, "arguments": "".join(self.args), "output": self.output}
         return {"id": self.id, "type": "function", "function": function}
+
+
+def _args_end(call: _Call, missing: str) -> str:
+    """The end of a call's arguments: the API has no event for it, only the text still missing
+    (the empty object for a call that streamed none)."""
+    if not missing:
+        return ""
+    call.args.append(missing)
+    return call.prefix + dumps_str(missing) + _ARGS_TAIL
 
 
 class _Step:
@@ -132,6 +141,7 @@ class OpenAIAssistantsEncoder:
         self._text_prefix: str | None = None  # set while a message's text streams
         self._text_parts: list[str] = []  # that message's text
         self._calls: dict[str, _Call] = {}
+        self._args: ToolCallArgs[_Call] = ToolCallArgs()
         self._error: str | None = None
         # What the API has no field for, as JSON fragments (encoded when their chunk arrives, so
         # a value JSON cannot hold fails that chunk, not the end of the stream).
@@ -230,35 +240,32 @@ class OpenAIAssistantsEncoder:
         call = _Call(chunk.tool_call_id, chunk.tool_name, step.id, len(step.calls))
         step.calls.append(call)
         self._calls[call.id] = call
+        self._args.begin(call.id, call)
         self._tally.tool_call(call.id)
         first = {"index": call.index, "type": "function", "id": call.id}
         first["function"] = {"name": call.name, "arguments": "", "output": None}
         return opened + self._step_delta(step.id, first)
 
     def _tool_call_args(self, chunk: ToolCallDelta) -> str:
-        call = self._calls.get(chunk.tool_call_id)
-        if call is None or not chunk.args_text_delta:
+        if not chunk.args_text_delta:
+            return ""
+        call = self._args.append(chunk.tool_call_id, chunk.args_text_delta)
+        if call is None:
             return ""  # a call that never began has no run step to belong to
         call.args.append(chunk.args_text_delta)
         return call.prefix + dumps_str(chunk.args_text_delta) + _ARGS_TAIL
 
     def _tool_call_args_finish(self, chunk: ToolCallArgsFinish) -> str:
-        call = self._calls.get(chunk.tool_call_id)
-        if call is None or call.args_done:
-            return ""
-        call.args_done = True
-        if call.args:
-            return ""
-        # A call that streamed no arguments has the empty object as its arguments.
-        call.args.append("{}")
-        return call.prefix + '"{}"' + _ARGS_TAIL
+        closed = self._args.close(chunk.tool_call_id)
+        return "" if closed is None else _args_end(*closed)
 
     def _tool_result(self, chunk: ToolResult) -> str:
         call = self._calls.get(chunk.tool_call_id)
         if call is None:
             return ""
         output = dumps(chunk.result)  # the API's output is a string: the result's JSON text
-        closing = self._tool_call_args_finish(ToolCallArgsFinish(call.id))
+        closed = self._args.close(call.id)
+        closing = "" if closed is None else _args_end(*closed)
         call.output = output
         self._tally.tool_result(call.id)
         delta = {"index": call.index, "type": "function", "function": {"output": output}}
@@ -463,8 +470,7 @@ class OpenAIAssistantsEncoder:
     def finish(self) -> str:
         out = "" if self._started else self._start()
         self._started = True
-        for call in list(self._calls.values()):
-            out += self._tool_call_args_finish(ToolCallArgsFinish(call.id))
+        out += "".join(_args_end(*closed) for closed in self._args.close_all())
         tally = self._tally
         reason = tally.finish_reason()
         run = {**self._run_base, "started_at": self._created_at}

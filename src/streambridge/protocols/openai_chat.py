@@ -53,6 +53,7 @@ from ._conversation import (
 )
 from ._request import optional, require_object
 from ._sse import DONE, KEEPALIVE
+from ._tool_args import ToolCallArgs
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -79,13 +80,13 @@ _CHUNK_REASONS = {
 class _WaitingCall:
     """A tool call that began while another was on the wire."""
 
-    __slots__ = ("args", "finished", "held", "parent_id", "tool_name")
+    __slots__ = ("args", "held", "missing", "parent_id", "tool_name")
 
     def __init__(self, tool_name: str, parent_id: str | None) -> None:
         self.tool_name = tool_name
         self.parent_id = parent_id
         self.args: list[str] = []
-        self.finished = False
+        self.missing: str | None = None  # once its arguments closed: the text still missing
         self.held: list[str] = []  # frames that must follow it (its result)
 
 
@@ -116,7 +117,7 @@ class OpenAIChatEncoder:
         self._fragment_heads: dict[str, str] = {}  # tool call id -> its fragments' first part
         self._fragment_tail = "}}]" + self._delta_close
         self._active: str | None = None  # the tool call whose fragments are on the wire
-        self._active_has_args = False
+        self._args: ToolCallArgs[str] = ToolCallArgs()  # a call's record is its id
         self._waiting: dict[str, _WaitingCall] = {}  # calls that began meanwhile, in order
         self._tally = RunTally()
 
@@ -180,6 +181,7 @@ class OpenAIChatEncoder:
             self._delta_open + '"tool_calls":[{"index":' + str(index) + ',"function":{"arguments":'
         )
         self._tally.tool_call(call_id)
+        self._args.begin(call_id, call_id)
         if self._active is not None:
             self._waiting[call_id] = _WaitingCall(chunk.tool_name, chunk.parent_id)
             return ""
@@ -187,7 +189,6 @@ class OpenAIChatEncoder:
 
     def _begin(self, call_id: str, tool_name: str, parent_id: str | None) -> str:
         self._active = call_id
-        self._active_has_args = False
         return self._delta(
             '"tool_calls":[{"index":'
             + str(self._indexes[call_id])
@@ -210,9 +211,9 @@ class OpenAIChatEncoder:
         if not chunk.args_text_delta:
             return ""
         call_id = chunk.tool_call_id
-        if call_id == self._active:
-            self._active_has_args = True
-        elif call_id in self._waiting:
+        if self._args.append(call_id, chunk.args_text_delta) is None and call_id in self._indexes:
+            return ""  # its arguments are closed: the text is not the call's
+        if call_id in self._waiting:
             self._waiting[call_id].args.append(chunk.args_text_delta)
             return ""
         return self._args_fragment(call_id, chunk.args_text_delta)
@@ -223,16 +224,25 @@ class OpenAIChatEncoder:
             return self._end_active() + self._next_calls()
         waiting = self._waiting.get(call_id)
         if waiting is not None:
-            waiting.finished = True
+            self._finish_waiting(call_id, waiting)
         return ""  # the wire has no "arguments done": they end where the next call starts
 
-    def _end_active(self) -> str:
+    def _finish_waiting(self, call_id: str, waiting: _WaitingCall) -> None:
+        closed = self._args.close(call_id)
+        if waiting.missing is None:
+            waiting.missing = "" if closed is None else closed[1]
+
+    def _end_active(self, missing: str | None = None) -> str:
         """The active call's arguments are complete: one that sent no text gets the empty
-        object, as OpenAI sends for a call without arguments."""
+        object, as OpenAI sends for a call without arguments.  ``missing``: the text its
+        arguments closed with earlier, while it waited."""
         call_id, self._active = self._active, None
-        if call_id is None or self._active_has_args:
+        if call_id is None:
             return ""
-        return self._args_fragment(call_id, "{}")
+        if missing is None:
+            closed = self._args.close(call_id)
+            missing = "" if closed is None else closed[1]
+        return self._args_fragment(call_id, missing) if missing else ""
 
     def _next_calls(self) -> str:
         """Put waiting calls on the wire, in the order they began, until one is unfinished."""
@@ -242,16 +252,15 @@ class OpenAIChatEncoder:
             call = self._waiting.pop(call_id)
             text += self._begin(call_id, call.tool_name, call.parent_id)
             if call.args:
-                self._active_has_args = True
                 text += self._args_fragment(call_id, "".join(call.args))
-            if call.finished:
-                text += self._end_active() + "".join(call.held)
+            if call.missing is not None:
+                text += self._end_active(call.missing) + "".join(call.held)
         return text
 
     def _end_all_calls(self) -> str:
         """Every call's arguments end here (an error, a step's end, the stream's end)."""
-        for call in self._waiting.values():
-            call.finished = True
+        for call_id, call in self._waiting.items():
+            self._finish_waiting(call_id, call)
         return self._end_active() + self._next_calls()
 
     def _tool_result(self, chunk: ToolResult) -> str:
@@ -271,7 +280,7 @@ class OpenAIChatEncoder:
             return self._end_active() + frame + self._next_calls()
         waiting = self._waiting.get(call_id)
         if waiting is not None:  # it follows its call onto the wire
-            waiting.finished = True
+            self._finish_waiting(call_id, waiting)
             waiting.held.append(frame)
             return ""
         return frame

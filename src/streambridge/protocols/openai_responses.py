@@ -44,6 +44,7 @@ from . import Decoded, StreamEnd, WireProtocol, register
 from ._conversation import Conversation, args_text, file_from, image_from, string, text_of
 from ._request import optional, require_object
 from ._sse import KEEPALIVE
+from ._tool_args import ToolCallArgs
 
 __all__ = [
     "OPENAI_RESPONSES",
@@ -161,7 +162,7 @@ class OpenAIResponsesEncoder:
         self._started = False
         self._output: list[str | None] = []  # each output item's JSON, once it is done
         self._content: _Message | _Reasoning | None = None  # the open message or reasoning
-        self._calls: dict[str, _Call] = {}  # tool call id -> its open function_call item
+        self._args: ToolCallArgs[_Call] = ToolCallArgs()  # the open function_call items
         self._begun: set[str] = set()  # every tool call id seen
         self._text_middle: str | None = None  # set while a message is open: the hot path
         self._text_pieces: list[str] = []  # the open message's text
@@ -322,12 +323,11 @@ class OpenAIResponsesEncoder:
             + self._done_item(content.index, item)
         )
 
-    def _close_call(self, call: _Call, status: str = "completed") -> str:
-        del self._calls[call.call_id]
+    def _close_call(self, call: _Call, missing: str, status: str = "completed") -> str:
         out = ""
-        if not call.pieces:  # a call that streamed no arguments has the empty object
-            out = self._delta(_ARGS_HEAD, call.middle, "{}")
-            call.pieces.append("{}")
+        if missing:
+            out = self._delta(_ARGS_HEAD, call.middle, missing)
+            call.pieces.append(missing)
         arguments = "".join(call.pieces)
         item = {
             "id": call.id,
@@ -347,7 +347,9 @@ class OpenAIResponsesEncoder:
         )
 
     def _close_calls(self, status: str = "completed") -> str:
-        return "".join(self._close_call(call, status) for call in list(self._calls.values()))
+        return "".join(
+            self._close_call(call, missing, status) for call, missing in self._args.close_all()
+        )
 
     # -- chunks ----------------------------------------------------------------------------------
 
@@ -392,7 +394,8 @@ class OpenAIResponsesEncoder:
         self._begun.add(chunk.tool_call_id)
         out = self._opening() + self._close_content()
         index, item_id = self._new_index("fc")
-        self._calls[chunk.tool_call_id] = _Call(index, item_id, chunk.tool_call_id, chunk.tool_name)
+        call = _Call(index, item_id, chunk.tool_call_id, chunk.tool_name)
+        self._args.begin(chunk.tool_call_id, call)
         self._tally.tool_call(chunk.tool_call_id)
         return out + self._add_item(
             {
@@ -406,24 +409,26 @@ class OpenAIResponsesEncoder:
         )
 
     def _tool_call_args(self, chunk: ToolCallDelta) -> str:
-        call = self._calls.get(chunk.tool_call_id)
-        if call is None or not chunk.args_text_delta:
+        if not chunk.args_text_delta:
+            return ""
+        call = self._args.append(chunk.tool_call_id, chunk.args_text_delta)
+        if call is None:
             return ""  # a call whose arguments are closed (or never began) takes no more
         call.pieces.append(chunk.args_text_delta)
         return self._delta(_ARGS_HEAD, call.middle, chunk.args_text_delta)
 
     def _tool_call_args_finish(self, chunk: ToolCallArgsFinish) -> str:
-        call = self._calls.get(chunk.tool_call_id)
-        return "" if call is None else self._close_call(call)
+        closed = self._args.close(chunk.tool_call_id)
+        return "" if closed is None else self._close_call(*closed)
 
     def _tool_result(self, chunk: ToolResult) -> str:
         output = dumps(chunk.result)  # before any event: a refused value sends nothing
         if chunk.artifact is not None:
             dumps(chunk.artifact)  # not sent, but must be JSON as in every protocol
         out = self._opening()
-        call = self._calls.get(chunk.tool_call_id)
-        if call is not None:
-            out += self._close_call(call)
+        closed = self._args.close(chunk.tool_call_id)
+        if closed is not None:
+            out += self._close_call(*closed)
         out += self._close_content()
         index, item_id = self._new_index("fco")
         item = {
