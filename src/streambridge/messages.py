@@ -289,10 +289,10 @@ class MessageAccumulator:
 
     # -- one method per chunk kind (the table _ADD, below the class) ------------------------------
 
-    def _text(self, item: TextDelta) -> None:
+    def _text_delta(self, item: TextDelta) -> None:
         self._append_text(TextPart, item.text_delta, item.parent_id)
 
-    def _reasoning(self, item: ReasoningDelta) -> None:
+    def _reasoning_delta(self, item: ReasoningDelta) -> None:
         self._append_text(ReasoningPart, item.reasoning_delta, item.parent_id)
 
     def _append_text(
@@ -348,7 +348,7 @@ class MessageAccumulator:
         self.message.steps.append(item)
         self._tally.step_finish(item.finish_reason, item.input_tokens, item.output_tokens)
 
-    def _state_update(self, item: StateUpdate) -> None:
+    def _update_state(self, item: StateUpdate) -> None:
         if not self._apply_state:
             return
         message = self.message
@@ -381,8 +381,8 @@ class MessageAccumulator:
 
 
 _ADD: dict[type, Callable[[MessageAccumulator, Any], None]] = {
-    TextDelta: MessageAccumulator._text,
-    ReasoningDelta: MessageAccumulator._reasoning,
+    TextDelta: MessageAccumulator._text_delta,
+    ReasoningDelta: MessageAccumulator._reasoning_delta,
     ToolCallBegin: MessageAccumulator._tool_call_begin,
     ToolCallDelta: MessageAccumulator._tool_call_delta,
     ToolCallArgsFinish: MessageAccumulator._tool_call_args_finish,
@@ -394,7 +394,7 @@ _ADD: dict[type, Callable[[MessageAccumulator, Any], None]] = {
     Error: MessageAccumulator._error,
     StepStart: MessageAccumulator._step_start,
     StepFinish: MessageAccumulator._step_finish,
-    StateUpdate: MessageAccumulator._state_update,
+    StateUpdate: MessageAccumulator._update_state,
 }
 """What each chunk kind adds to the message, as the encoders' tables say what each one sends."""
 

@@ -194,13 +194,13 @@ class AGUIEncoder:
         self._turn_over = True
         return self._close_message()
 
-    def _text(self, chunk: TextDelta) -> str:
+    def _text_delta(self, chunk: TextDelta) -> str:
         if not chunk.text_delta:
             return ""
         out = self._open_message(_TEXT, chunk.parent_id)
         return out + self._content_prefix + dumps_str(chunk.text_delta) + "}\n\n"
 
-    def _reasoning(self, chunk: ReasoningDelta) -> str:
+    def _reasoning_delta(self, chunk: ReasoningDelta) -> str:
         if not chunk.reasoning_delta:
             return ""
         out = self._open_message(_REASONING, chunk.parent_id)
@@ -222,7 +222,7 @@ class AGUIEncoder:
             value["metadata"] = _meta(parentId=chunk.parent_id)
         return _event(value)
 
-    def _tool_call_args(self, chunk: ToolCallDelta) -> str:
+    def _tool_call_delta(self, chunk: ToolCallDelta) -> str:
         if not chunk.args_text_delta:
             return ""
         if self._args.append(chunk.tool_call_id, chunk.args_text_delta) is None:
@@ -327,7 +327,7 @@ class AGUIEncoder:
         step, self._step = self._step, None
         return _event({"type": "STEP_FINISHED", "stepName": step})
 
-    def _state_update(self, chunk: StateUpdate) -> str:
+    def _update_state(self, chunk: StateUpdate) -> str:
         # Copy every value first: a value JSON cannot carry raises before the shadow changes,
         # and the shadow never shares (and later mutates) an object of a shared chunk.
         operations = [
@@ -382,10 +382,10 @@ class AGUIEncoder:
 
 
 _ENCODERS: dict[type, Callable[[AGUIEncoder, Any], str]] = {
-    TextDelta: AGUIEncoder._text,
-    ReasoningDelta: AGUIEncoder._reasoning,
+    TextDelta: AGUIEncoder._text_delta,
+    ReasoningDelta: AGUIEncoder._reasoning_delta,
     ToolCallBegin: AGUIEncoder._tool_call_begin,
-    ToolCallDelta: AGUIEncoder._tool_call_args,
+    ToolCallDelta: AGUIEncoder._tool_call_delta,
     ToolCallArgsFinish: AGUIEncoder._tool_call_args_finish,
     ToolResult: AGUIEncoder._tool_result,
     Source: AGUIEncoder._source,
@@ -395,7 +395,7 @@ _ENCODERS: dict[type, Callable[[AGUIEncoder, Any], str]] = {
     Error: AGUIEncoder._error,
     StepStart: AGUIEncoder._step_start,
     StepFinish: AGUIEncoder._step_finish,
-    StateUpdate: AGUIEncoder._state_update,
+    StateUpdate: AGUIEncoder._update_state,
 }
 
 

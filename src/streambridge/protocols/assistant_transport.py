@@ -152,7 +152,7 @@ class AssistantTransportEncoder:
     def _text_delta(self, chunk: TextDelta) -> str:
         return self._append(TextDelta, "text", chunk.text_delta, chunk.parent_id)
 
-    def _reasoning(self, chunk: ReasoningDelta) -> str:
+    def _reasoning_delta(self, chunk: ReasoningDelta) -> str:
         return self._append(ReasoningDelta, "reasoning", chunk.reasoning_delta, chunk.parent_id)
 
     def _tool_call_begin(self, chunk: ToolCallBegin) -> str:
@@ -165,7 +165,7 @@ class AssistantTransportEncoder:
         self._tally.tool_call(chunk.tool_call_id)
         return head
 
-    def _tool_call_args(self, chunk: ToolCallDelta) -> str:
+    def _tool_call_delta(self, chunk: ToolCallDelta) -> str:
         # Streamed arguments are the second hot path: one string encode, no dict dump.
         delta = dumps_str(chunk.args_text_delta)
         call = self._args.append(chunk.tool_call_id, chunk.args_text_delta)
@@ -245,7 +245,7 @@ class AssistantTransportEncoder:
         self._tally.step_finish(chunk.finish_reason, chunk.input_tokens, chunk.output_tokens)
         return self._close_open() + event
 
-    def _state(self, chunk: StateUpdate) -> str:
+    def _update_state(self, chunk: StateUpdate) -> str:
         return _event({"type": "update-state", "operations": list(chunk.operations)})
 
     def _close_open(self) -> str:
@@ -279,9 +279,9 @@ class AssistantTransportEncoder:
 
 _ENCODERS: dict[type, Callable[[AssistantTransportEncoder, Any], str]] = {
     TextDelta: AssistantTransportEncoder._text_delta,
-    ReasoningDelta: AssistantTransportEncoder._reasoning,
+    ReasoningDelta: AssistantTransportEncoder._reasoning_delta,
     ToolCallBegin: AssistantTransportEncoder._tool_call_begin,
-    ToolCallDelta: AssistantTransportEncoder._tool_call_args,
+    ToolCallDelta: AssistantTransportEncoder._tool_call_delta,
     ToolCallArgsFinish: AssistantTransportEncoder._tool_call_args_finish,
     ToolResult: AssistantTransportEncoder._tool_result,
     Source: AssistantTransportEncoder._source,
@@ -291,7 +291,7 @@ _ENCODERS: dict[type, Callable[[AssistantTransportEncoder, Any], str]] = {
     Error: AssistantTransportEncoder._error,
     StepStart: AssistantTransportEncoder._step_start,
     StepFinish: AssistantTransportEncoder._step_finish,
-    StateUpdate: AssistantTransportEncoder._state,
+    StateUpdate: AssistantTransportEncoder._update_state,
 }
 
 

@@ -62,12 +62,12 @@ class DataStreamEncoder:
             return "0:" + dumps_str(chunk.text_delta) + "\n"
         return _ENCODERS[type(chunk)](self, chunk)
 
-    def _text(self, chunk: TextDelta) -> str:
+    def _text_delta(self, chunk: TextDelta) -> str:
         return _frame(
             "aui-text-delta", {"textDelta": chunk.text_delta, "parentId": chunk.parent_id}
         )
 
-    def _reasoning(self, chunk: ReasoningDelta) -> str:
+    def _reasoning_delta(self, chunk: ReasoningDelta) -> str:
         if chunk.parent_id is None:
             return "g:" + dumps_str(chunk.reasoning_delta) + "\n"
         return _frame(
@@ -83,7 +83,7 @@ class DataStreamEncoder:
             value["parentId"] = chunk.parent_id
         return _frame("b", value)
 
-    def _tool_call_args(self, chunk: ToolCallDelta) -> str:
+    def _tool_call_delta(self, chunk: ToolCallDelta) -> str:
         self._args.append(chunk.tool_call_id, chunk.args_text_delta)
         # Streamed arguments are the second hot path: two string encodes, not a dict dump (7x).
         return (
@@ -151,7 +151,7 @@ class DataStreamEncoder:
             },
         )
 
-    def _state(self, chunk: StateUpdate) -> str:
+    def _update_state(self, chunk: StateUpdate) -> str:
         return _frame("aui-state", list(chunk.operations))
 
     def _close_open_args(self) -> str:
@@ -169,10 +169,10 @@ class DataStreamEncoder:
 
 
 _ENCODERS: dict[type, Callable[[DataStreamEncoder, Any], str]] = {
-    TextDelta: DataStreamEncoder._text,
-    ReasoningDelta: DataStreamEncoder._reasoning,
+    TextDelta: DataStreamEncoder._text_delta,
+    ReasoningDelta: DataStreamEncoder._reasoning_delta,
     ToolCallBegin: DataStreamEncoder._tool_call_begin,
-    ToolCallDelta: DataStreamEncoder._tool_call_args,
+    ToolCallDelta: DataStreamEncoder._tool_call_delta,
     ToolCallArgsFinish: DataStreamEncoder._tool_call_args_finish,
     ToolResult: DataStreamEncoder._tool_result,
     Source: DataStreamEncoder._source,
@@ -182,7 +182,7 @@ _ENCODERS: dict[type, Callable[[DataStreamEncoder, Any], str]] = {
     Error: DataStreamEncoder._error,
     StepStart: DataStreamEncoder._step_start,
     StepFinish: DataStreamEncoder._step_finish,
-    StateUpdate: DataStreamEncoder._state,
+    StateUpdate: DataStreamEncoder._update_state,
 }
 
 

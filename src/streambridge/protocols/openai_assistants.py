@@ -142,14 +142,14 @@ class OpenAIAssistantsEncoder:
         self._text_parts: list[str] = []  # that message's text
         self._calls: dict[str, _Call] = {}
         self._args: ToolCallArgs[_Call] = ToolCallArgs()
-        self._error: str | None = None
+        self._error_message: str | None = None
         # What the API has no field for, as JSON fragments (encoded when their chunk arrives, so
         # a value JSON cannot hold fails that chunk, not the end of the stream).
         self._reasoning: list[str] = []
         self._sources: list[str] = []
         self._files: list[str] = []
-        self._data: list[str] = []
-        self._annotations: list[str] = []
+        self._data_parts: list[str] = []
+        self._annotation_values: list[str] = []
         self._state: list[str] = []
         self._last_append: tuple[list[str], str] | None = None  # the last state op, if append-text
 
@@ -199,7 +199,7 @@ class OpenAIAssistantsEncoder:
             return text
         return self._start() + text
 
-    def _text(self, chunk: TextDelta) -> str:
+    def _text_delta(self, chunk: TextDelta) -> str:
         opened = self._open_message()
         step = self._step
         assert step is not None
@@ -246,7 +246,7 @@ class OpenAIAssistantsEncoder:
         first["function"] = {"name": call.name, "arguments": "", "output": None}
         return opened + self._step_delta(step.id, first)
 
-    def _tool_call_args(self, chunk: ToolCallDelta) -> str:
+    def _tool_call_delta(self, chunk: ToolCallDelta) -> str:
         if not chunk.args_text_delta:
             return ""
         call = self._args.append(chunk.tool_call_id, chunk.args_text_delta)
@@ -284,19 +284,19 @@ class OpenAIAssistantsEncoder:
         self._files.append(dumps({"data": chunk.data, "mime_type": chunk.mime_type}))
         return ""
 
-    def _data_chunk(self, chunk: Data) -> str:
+    def _data(self, chunk: Data) -> str:
         value: dict[str, Any] = {"data": chunk.data}
         if chunk.name is not None:
             value["name"] = chunk.name
-        self._data.append(dumps(value))
+        self._data_parts.append(dumps(value))
         return ""
 
-    def _annotations_chunk(self, chunk: Annotations) -> str:
+    def _annotations(self, chunk: Annotations) -> str:
         encoded = [dumps(annotation) for annotation in chunk.annotations]
-        self._annotations.extend(encoded)
+        self._annotation_values.extend(encoded)
         return ""
 
-    def _state_update(self, chunk: StateUpdate) -> str:
+    def _update_state(self, chunk: StateUpdate) -> str:
         dumps(list(chunk.operations))  # refuse the whole update before keeping any of it
         for op in chunk.operations:
             path, value = op.get("path"), op.get("value")
@@ -313,9 +313,9 @@ class OpenAIAssistantsEncoder:
                 self._state.append(dumps(op))
         return ""
 
-    def _error_chunk(self, chunk: Error) -> str:
+    def _error(self, chunk: Error) -> str:
         self._tally.error()
-        self._error = chunk.error
+        self._error_message = chunk.error
         return self._close_step(failed=True)
 
     def _step_start(self, chunk: StepStart) -> str:
@@ -415,7 +415,7 @@ class OpenAIAssistantsEncoder:
         if failed:
             value = self._step_object(step, "failed", details)
             value["failed_at"] = self._created_at
-            value["last_error"] = {"code": "server_error", "message": self._error or ""}
+            value["last_error"] = {"code": "server_error", "message": self._error_message or ""}
             return out + _event("thread.run.step.failed", value)
         value = self._step_object(step, "completed", details)
         value["completed_at"] = self._created_at
@@ -480,7 +480,7 @@ class OpenAIAssistantsEncoder:
             out += self._close_step(failed=True)
             run["status"], event = "failed", "thread.run.failed"
             run["failed_at"] = self._created_at
-            run["last_error"] = {"code": "server_error", "message": self._error or ""}
+            run["last_error"] = {"code": "server_error", "message": self._error_message or ""}
         elif reason == "tool-calls":
             # A tool step whose calls wait for results stays in progress, as in the API.
             if self._step is not None and self._step.kind != "tool_calls":
@@ -516,9 +516,9 @@ class OpenAIAssistantsEncoder:
         for key, fragments in (
             ("sources", self._sources),
             ("files", self._files),
-            ("data", self._data),
+            ("data", self._data_parts),
             ("state", self._state),
-            ("annotations", self._annotations),
+            ("annotations", self._annotation_values),
         ):
             if fragments:
                 parts.append(f'"{key}":[' + ",".join(fragments) + "]")
@@ -528,20 +528,20 @@ class OpenAIAssistantsEncoder:
 
 
 _ENCODERS: dict[type, Callable[[OpenAIAssistantsEncoder, Any], str]] = {
-    TextDelta: OpenAIAssistantsEncoder._text,
+    TextDelta: OpenAIAssistantsEncoder._text_delta,
     ReasoningDelta: OpenAIAssistantsEncoder._reasoning_delta,
     ToolCallBegin: OpenAIAssistantsEncoder._tool_call_begin,
-    ToolCallDelta: OpenAIAssistantsEncoder._tool_call_args,
+    ToolCallDelta: OpenAIAssistantsEncoder._tool_call_delta,
     ToolCallArgsFinish: OpenAIAssistantsEncoder._tool_call_args_finish,
     ToolResult: OpenAIAssistantsEncoder._tool_result,
     Source: OpenAIAssistantsEncoder._source,
     File: OpenAIAssistantsEncoder._file,
-    Data: OpenAIAssistantsEncoder._data_chunk,
-    Annotations: OpenAIAssistantsEncoder._annotations_chunk,
-    Error: OpenAIAssistantsEncoder._error_chunk,
+    Data: OpenAIAssistantsEncoder._data,
+    Annotations: OpenAIAssistantsEncoder._annotations,
+    Error: OpenAIAssistantsEncoder._error,
     StepStart: OpenAIAssistantsEncoder._step_start,
     StepFinish: OpenAIAssistantsEncoder._step_finish,
-    StateUpdate: OpenAIAssistantsEncoder._state_update,
+    StateUpdate: OpenAIAssistantsEncoder._update_state,
 }
 
 

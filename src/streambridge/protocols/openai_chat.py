@@ -158,10 +158,10 @@ class OpenAIChatEncoder:
 
     # -- chunk kinds -------------------------------------------------------------------------
 
-    def _text(self, chunk: TextDelta) -> str:
+    def _text_delta(self, chunk: TextDelta) -> str:
         return self._delta('"content":' + dumps_str(chunk.text_delta), chunk.parent_id)
 
-    def _reasoning(self, chunk: ReasoningDelta) -> str:
+    def _reasoning_delta(self, chunk: ReasoningDelta) -> str:
         return self._delta(
             '"reasoning_content":' + dumps_str(chunk.reasoning_delta), chunk.parent_id
         )
@@ -207,7 +207,7 @@ class OpenAIChatEncoder:
             raise ValueError(f"arguments for tool call {call_id!r}, which never began")
         return head + dumps_str(text) + self._fragment_tail
 
-    def _tool_call_args(self, chunk: ToolCallDelta) -> str:
+    def _tool_call_delta(self, chunk: ToolCallDelta) -> str:
         if not chunk.args_text_delta:
             return ""
         call_id = chunk.tool_call_id
@@ -340,7 +340,7 @@ class OpenAIChatEncoder:
         self._tally.step_finish(chunk.finish_reason, chunk.input_tokens, chunk.output_tokens)
         return self._end_all_calls() + self._extension(extension)
 
-    def _state(self, chunk: StateUpdate) -> str:
+    def _update_state(self, chunk: StateUpdate) -> str:
         return self._extension(
             dumps({"type": "update-state", "operations": list(chunk.operations)})
         )
@@ -369,10 +369,10 @@ class OpenAIChatEncoder:
 
 
 _ENCODERS: dict[type, Callable[[OpenAIChatEncoder, Any], str]] = {
-    TextDelta: OpenAIChatEncoder._text,
-    ReasoningDelta: OpenAIChatEncoder._reasoning,
+    TextDelta: OpenAIChatEncoder._text_delta,
+    ReasoningDelta: OpenAIChatEncoder._reasoning_delta,
     ToolCallBegin: OpenAIChatEncoder._tool_call_begin,
-    ToolCallDelta: OpenAIChatEncoder._tool_call_args,
+    ToolCallDelta: OpenAIChatEncoder._tool_call_delta,
     ToolCallArgsFinish: OpenAIChatEncoder._tool_call_args_finish,
     ToolResult: OpenAIChatEncoder._tool_result,
     Source: OpenAIChatEncoder._source,
@@ -382,7 +382,7 @@ _ENCODERS: dict[type, Callable[[OpenAIChatEncoder, Any], str]] = {
     Error: OpenAIChatEncoder._error,
     StepStart: OpenAIChatEncoder._step_start,
     StepFinish: OpenAIChatEncoder._step_finish,
-    StateUpdate: OpenAIChatEncoder._state,
+    StateUpdate: OpenAIChatEncoder._update_state,
 }
 
 

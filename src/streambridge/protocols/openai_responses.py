@@ -363,11 +363,11 @@ class OpenAIResponsesEncoder:
             )
         return _ENCODERS[type(chunk)](self, chunk)
 
-    def _text(self, chunk: TextDelta) -> str:
+    def _text_delta(self, chunk: TextDelta) -> str:
         out = self._opening() + self._open_message()
         return out + self.encode(chunk)  # now on the hot path
 
-    def _reasoning(self, chunk: ReasoningDelta) -> str:
+    def _reasoning_delta(self, chunk: ReasoningDelta) -> str:
         out = self._opening()
         content = self._content
         if type(content) is not _Reasoning:
@@ -408,7 +408,7 @@ class OpenAIResponsesEncoder:
             }
         )
 
-    def _tool_call_args(self, chunk: ToolCallDelta) -> str:
+    def _tool_call_delta(self, chunk: ToolCallDelta) -> str:
         if not chunk.args_text_delta:
             return ""
         call = self._args.append(chunk.tool_call_id, chunk.args_text_delta)
@@ -499,6 +499,8 @@ class OpenAIResponsesEncoder:
             dumps(list(chunk.operations))
         return ""
 
+    _data = _annotations = _update_state = _unsent
+
     def _error(self, chunk: Error) -> str:
         out = self._opening() + self._close_calls("incomplete")
         self._tally.error()
@@ -558,20 +560,20 @@ def response_object(input: RunInput, chunks: list[Chunk], status: str) -> dict[s
 
 
 _ENCODERS: dict[type, Callable[[OpenAIResponsesEncoder, Any], str]] = {
-    TextDelta: OpenAIResponsesEncoder._text,
-    ReasoningDelta: OpenAIResponsesEncoder._reasoning,
+    TextDelta: OpenAIResponsesEncoder._text_delta,
+    ReasoningDelta: OpenAIResponsesEncoder._reasoning_delta,
     ToolCallBegin: OpenAIResponsesEncoder._tool_call_begin,
-    ToolCallDelta: OpenAIResponsesEncoder._tool_call_args,
+    ToolCallDelta: OpenAIResponsesEncoder._tool_call_delta,
     ToolCallArgsFinish: OpenAIResponsesEncoder._tool_call_args_finish,
     ToolResult: OpenAIResponsesEncoder._tool_result,
     Source: OpenAIResponsesEncoder._source,
     File: OpenAIResponsesEncoder._file,
-    Data: OpenAIResponsesEncoder._unsent,
-    Annotations: OpenAIResponsesEncoder._unsent,
+    Data: OpenAIResponsesEncoder._data,
+    Annotations: OpenAIResponsesEncoder._annotations,
     Error: OpenAIResponsesEncoder._error,
     StepStart: OpenAIResponsesEncoder._step_start,
     StepFinish: OpenAIResponsesEncoder._step_finish,
-    StateUpdate: OpenAIResponsesEncoder._unsent,
+    StateUpdate: OpenAIResponsesEncoder._update_state,
 }
 
 

@@ -199,10 +199,10 @@ class UIMessageStreamEncoder:
 
     # -- one method per chunk kind ------------------------------------------------------------
 
-    def _text(self, chunk: TextDelta) -> str:
+    def _text_delta(self, chunk: TextDelta) -> str:
         return self._stream_part(chunk, "text", chunk.text_delta)
 
-    def _reasoning(self, chunk: ReasoningDelta) -> str:
+    def _reasoning_delta(self, chunk: ReasoningDelta) -> str:
         return self._stream_part(chunk, "reasoning", chunk.reasoning_delta)
 
     def _tool_call_begin(self, chunk: ToolCallBegin) -> str:
@@ -220,7 +220,7 @@ class UIMessageStreamEncoder:
         self._tally.tool_call(chunk.tool_call_id)
         return out + frame
 
-    def _tool_call_args(self, chunk: ToolCallDelta) -> str:
+    def _tool_call_delta(self, chunk: ToolCallDelta) -> str:
         if not chunk.args_text_delta:
             return ""
         call = self._args.append(chunk.tool_call_id, chunk.args_text_delta)
@@ -333,7 +333,7 @@ class UIMessageStreamEncoder:
         self._tally.step_finish(chunk.finish_reason, chunk.input_tokens, chunk.output_tokens)
         return out + 'data: {"type":"finish-step"}\n\n' + metadata
 
-    def _state(self, chunk: StateUpdate) -> str:
+    def _update_state(self, chunk: StateUpdate) -> str:
         # No patch form here: apply the operations to a private copy and send the whole value.
         state = copy_json(self._initial_state) if self._state_value is _UNSET else self._state_value
         for operation in chunk.operations:
@@ -360,10 +360,10 @@ class UIMessageStreamEncoder:
 
 
 _ENCODERS: dict[type, Callable[[UIMessageStreamEncoder, Any], str]] = {
-    TextDelta: UIMessageStreamEncoder._text,
-    ReasoningDelta: UIMessageStreamEncoder._reasoning,
+    TextDelta: UIMessageStreamEncoder._text_delta,
+    ReasoningDelta: UIMessageStreamEncoder._reasoning_delta,
     ToolCallBegin: UIMessageStreamEncoder._tool_call_begin,
-    ToolCallDelta: UIMessageStreamEncoder._tool_call_args,
+    ToolCallDelta: UIMessageStreamEncoder._tool_call_delta,
     ToolCallArgsFinish: UIMessageStreamEncoder._tool_call_args_finish,
     ToolResult: UIMessageStreamEncoder._tool_result,
     Source: UIMessageStreamEncoder._source,
@@ -373,7 +373,7 @@ _ENCODERS: dict[type, Callable[[UIMessageStreamEncoder, Any], str]] = {
     Error: UIMessageStreamEncoder._error,
     StepStart: UIMessageStreamEncoder._step_start,
     StepFinish: UIMessageStreamEncoder._step_finish,
-    StateUpdate: UIMessageStreamEncoder._state,
+    StateUpdate: UIMessageStreamEncoder._update_state,
 }
 
 
