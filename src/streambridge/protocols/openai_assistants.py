@@ -264,6 +264,8 @@ class OpenAIAssistantsEncoder:
         if call is None:
             return ""
         output = dumps(chunk.result)  # the API's output is a string: the result's JSON text
+        if chunk.artifact is not None:
+            dumps(chunk.artifact)  # not sent, but must be JSON as in every protocol
         closed = self._args.close(call.id)
         closing = "" if closed is None else _args_end(*closed)
         call.output = output

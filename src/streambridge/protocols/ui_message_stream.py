@@ -250,6 +250,8 @@ class UIMessageStreamEncoder:
         call = self._calls.get(chunk.tool_call_id)
         if call is None:
             return ""  # the client fails on a result for a call it never saw
+        if chunk.artifact is not None:
+            dumps(chunk.artifact)  # not sent, but must be JSON as in every protocol
         if chunk.is_error:
             error = chunk.result if isinstance(chunk.result, str) else json_text(chunk.result)
             frame = sse_json(
