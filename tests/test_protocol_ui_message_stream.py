@@ -305,23 +305,6 @@ async def test_protocol_metadata() -> None:
     assert PROTOCOL in sb.protocol_names()
 
 
-def test_the_same_chunks_and_input_give_the_same_bytes() -> None:
-    chunks: list[Chunk] = [
-        TextDelta("a"),
-        ToolCallBegin("c", "t"),
-        ToolCallDelta("c", "{}"),
-        ToolResult("c", [1]),
-        StateUpdate(({"type": "set", "path": ["k"], "value": {"v": [1]}},)),
-        ReasoningDelta("r"),
-        StepFinish("stop", 1, 2),
-    ]
-    first = encode_chunks(chunks, PROTOCOL)
-    assert encode_chunks(chunks, PROTOCOL) == first
-    assert encode_chunks(list(chunks), PROTOCOL, input=fixed_input()) == first
-    other = encode_chunks(chunks, PROTOCOL, input=fixed_input(run_id="run_other"))
-    assert other == first.replace(b"run_fixed", b"run_other")
-
-
 # -- the request ----------------------------------------------------------------------------------
 
 
