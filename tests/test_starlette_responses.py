@@ -86,6 +86,20 @@ async def test_each_alias_streams_its_protocol(
 
 
 @pytest.mark.anyio
+async def test_headers_the_handler_sets_follow_the_protocols() -> None:
+    response = RunResponse(sb.create_run(hello), "ui-message-stream")
+    response.headers["x-conversation"] = "c1"
+    response.set_cookie("seen", "1")
+    response.headers["content-type"] = "text/html"  # the stream's own type wins
+    headers = (await serve(response)).messages[0]["headers"]
+    assert (b"x-conversation", b"c1") in headers
+    assert any(name == b"set-cookie" and value.startswith(b"seen=1") for name, value in headers)
+    assert [value for name, value in headers if name == b"content-type"] == [b"text/event-stream"]
+    assert (b"x-vercel-ai-ui-message-stream", b"v1") in headers
+    assert not any(name == b"content-length" for name, _ in headers)
+
+
+@pytest.mark.anyio
 async def test_a_run_function_and_a_chunk_iterable_stream_as_runs() -> None:
     async def upstream() -> AsyncIterator[sb.chunks.Chunk]:
         yield chunks.TextDelta("from ")

@@ -21,8 +21,14 @@ from starlette.types import Receive, Scope, Send
 from streambridge import RunController, RunFunction, RunStream, create_run, encode
 from streambridge.asgi import send_stream
 from streambridge.chunks import Chunk
+from streambridge.encoding import EncodedStream
 from streambridge.run import check_run_function
-from streambridge.transport import DEFAULT_HEARTBEAT, DEFAULT_SEND_TIMEOUT, StreamOptions
+from streambridge.transport import (
+    DEFAULT_HEARTBEAT,
+    DEFAULT_SEND_TIMEOUT,
+    StreamOptions,
+    stream_headers,
+)
 from streambridge.transport.shutdown import OpenStreams
 
 __all__ = [
@@ -52,8 +58,9 @@ class RunResponse(Response):
     is sent), a run function (called with ``controller.request`` set to this request), or any
     async iterable of chunks.  ``heartbeat`` and ``send_timeout`` are the hosts' options;
     ``streams`` is the set of open streams a shutdown ends (default: the one
-    :func:`shutdown_responses` ends).  An unknown protocol or a bad option raises here, in the
-    handler, with a message that names it.
+    :func:`shutdown_responses` ends).  Headers the handler sets on the response
+    (``response.headers[...]``, ``set_cookie``) are sent after the protocol's own.  An unknown
+    protocol or a bad option raises here, in the handler, with a message that names it.
     """
 
     def __init__(
@@ -89,7 +96,18 @@ class RunResponse(Response):
             send,
             send_timeout=self.options.send_timeout,
             streams=self.streams,
+            headers=self._response_headers(body),
         )
+
+    def _response_headers(self, body: EncodedStream) -> list[tuple[bytes, bytes]]:
+        """The stream's headers, then any the handler set on this response (a cookie, an id):
+        not a length or a type, which are the stream's."""
+        own = [
+            (name.encode("latin-1"), value.encode("latin-1"))
+            for name, value in stream_headers(body.protocol)
+        ]
+        names = {name for name, _ in own} | {b"content-length"}
+        return own + [(name, value) for name, value in self.raw_headers if name not in names]
 
 
 class DataStreamResponse(RunResponse):
