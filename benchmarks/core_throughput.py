@@ -122,7 +122,7 @@ def expect(condition: bool, message: str) -> None:
 async def check_outputs(backend: str) -> dict[str, int]:
     """Check both libraries produce what the benchmark claims; return their byte-item counts."""
     texts = [
-        chunk.text if isinstance(chunk, sb.chunks.TextDelta) else repr(chunk)
+        chunk.text_delta if isinstance(chunk, sb.chunks.TextDelta) else repr(chunk)
         async for chunk in sb.create_run(sb_text_run)
     ]
     expect(texts == ["x"] * N_CALLS, "streambridge: not 200,000 'x' text deltas")

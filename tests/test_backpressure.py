@@ -235,7 +235,7 @@ async def test_a_run_that_swallows_the_overflow_is_still_stopped() -> None:
     assert all(isinstance(a, sb.BufferOverflowError) for a in attempts[:-1])
     assert chunks.count(Error(GENERIC_ERROR_MESSAGE)) == 1
     assert chunks[-1] == Error(GENERIC_ERROR_MESSAGE)
-    texts = [chunk.text for chunk in chunks if isinstance(chunk, TextDelta)]
+    texts = [chunk.text_delta for chunk in chunks if isinstance(chunk, TextDelta)]
     assert texts == [str(i) for i in range(len(texts))]
 
 
@@ -256,7 +256,7 @@ async def test_the_call_that_overflows_raises_and_adds_nothing() -> None:
 
     async with sb.create_run(run, high_water=2, max_buffered=5) as stream:
         chunks = [chunk async for chunk in stream]
-    texts = [chunk.text for chunk in chunks if isinstance(chunk, TextDelta)]
+    texts = [chunk.text_delta for chunk in chunks if isinstance(chunk, TextDelta)]
     assert failed_at in ([4], [5])
     assert texts == [str(i) for i in succeeded], f"call {failed_at} raised, yet its chunk was sent"
     assert chunks[-1] == Error(GENERIC_ERROR_MESSAGE)

@@ -16,8 +16,8 @@ from streambridge.chunks import (
     StateUpdate,
     StepFinish,
     TextDelta,
-    ToolCallArgsDelta,
     ToolCallBegin,
+    ToolCallDelta,
     ToolResult,
 )
 from streambridge.client import (
@@ -114,7 +114,7 @@ def test_the_accumulator_groups_deltas_into_parts_and_applies_state() -> None:
 
 def test_a_delta_for_an_unknown_tool_call_is_refused() -> None:
     with pytest.raises(ValueError, match="before starting it"):
-        accumulate([ToolCallArgsDelta("nope", "{")])
+        accumulate([ToolCallDelta("nope", "{")])
 
 
 @pytest.mark.parametrize(

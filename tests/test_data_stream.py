@@ -23,9 +23,9 @@ from streambridge.chunks import (
     StepFinish,
     StepStart,
     TextDelta,
-    ToolCallArgsDelta,
     ToolCallArgsFinish,
     ToolCallBegin,
+    ToolCallDelta,
     ToolResult,
 )
 from support.assistant_ui_message import assert_scenario_parts, message_summary, unnamed_data_last
@@ -54,7 +54,7 @@ async def test_each_chunk_kind_has_its_frame() -> None:
             ReasoningDelta("hmm"),
             ReasoningDelta("sub", parent_id="p"),
             ToolCallBegin("c1", "search", parent_id="p"),
-            ToolCallArgsDelta("c1", '{"q":1}'),
+            ToolCallDelta("c1", '{"q":1}'),
             ToolCallArgsFinish("c1"),
             ToolResult("c1", {"ok": True}, artifact=[1], is_error=True),
             Source("s1", "https://example.com", title="Example"),

@@ -700,7 +700,7 @@ def test_demo_serves_the_page_and_the_assistant_and_tail_prints_its_chunks() -> 
             out, err = process.communicate(timeout=60)
             printed = out.decode()
             assert process.returncode == 0, (protocol, err.decode())
-            assert "TextDelta(text='Oslo " in printed, protocol
+            assert "TextDelta(text_delta='Oslo " in printed, protocol
             assert "ToolCallBegin(" in printed, protocol
             assert "get_weather" in printed, protocol
             assert printed.rstrip().splitlines()[-1].startswith("StreamEnd(finish_reason='stop'")

@@ -120,7 +120,7 @@ SCRIPT = textwrap.dedent(
 
     async def bridge_main():
         async with sb.create_run(bridged) as stream:
-            return "".join([getattr(chunk, "text", "") async for chunk in stream])
+            return "".join([getattr(chunk, "text_delta", "") async for chunk in stream])
 
 
     for backend in ("asyncio", "trio"):

@@ -242,7 +242,7 @@ async def test_async_callables_partials_and_methods_are_runs() -> None:
     for run in runs:
         StreamApp(run)
         texts = [
-            chunk.text
+            chunk.text_delta
             async for chunk in sb.create_run(run)
             if isinstance(chunk, sb.chunks.TextDelta)
         ]

@@ -325,7 +325,7 @@ async def test_text_that_is_not_a_str_is_refused_where_the_run_appends_it() -> N
         controller.append_text("still running")
 
     chunks = [chunk async for chunk in sb.create_run(run)]
-    assert [c.text for c in chunks if isinstance(c, TextDelta)] == ["still running"]
+    assert [c.text_delta for c in chunks if isinstance(c, TextDelta)] == ["still running"]
     assert len(refused) == 3
     assert refused[0].startswith("append_text() takes a str, got NoneType")
     assert "skip a delta whose text is None" in refused[0]

@@ -30,9 +30,9 @@ from streambridge.chunks import (
     StepFinish,
     StepStart,
     TextDelta,
-    ToolCallArgsDelta,
     ToolCallArgsFinish,
     ToolCallBegin,
+    ToolCallDelta,
     ToolResult,
 )
 
@@ -158,7 +158,7 @@ def resolve(ops: list[tuple[Any, ...]]) -> tuple[list[tuple[Any, ...]], list[Chu
             tool_call_id = model.pick(op[1], lambda c: c.has_controller and c.args_open)
             if tool_call_id is None:
                 continue
-            model.chunk(ToolCallArgsDelta(tool_call_id, op[2]))
+            model.chunk(ToolCallDelta(tool_call_id, op[2]))
             op = ("args", tool_call_id, op[2])
         elif kind == "close_args":
             tool_call_id = model.pick(op[1], lambda c: c.has_controller)
@@ -232,10 +232,10 @@ def _source_item(model: _Model, item: tuple[Any, ...]) -> list[Chunk]:
     tool_call_id = model.new_id("src")
     chunks: list[Chunk] = [
         ToolCallBegin(tool_call_id, name),
-        ToolCallArgsDelta(tool_call_id, args_text),
+        ToolCallDelta(tool_call_id, args_text),
     ]
     model.begin(tool_call_id, name, None, controller=False)
-    model.chunk(ToolCallArgsDelta(tool_call_id, args_text))
+    model.chunk(ToolCallDelta(tool_call_id, args_text))
     if close:
         chunks.append(ToolCallArgsFinish(tool_call_id))
         model.close_args(tool_call_id)
@@ -484,8 +484,8 @@ async def test_add_tool_call_works_awaited_and_plain() -> None:
     assert chunks == [
         ToolCallBegin("t1", "search"),
         ToolCallBegin("t2", "calc"),
-        ToolCallArgsDelta("t1", '{"q":1}'),
-        ToolCallArgsDelta("t2", "{}"),
+        ToolCallDelta("t1", '{"q":1}'),
+        ToolCallDelta("t2", "{}"),
         ToolCallArgsFinish("t1"),
         ToolResult("t1", {"hits": 3}),
         ToolCallArgsFinish("t2"),
@@ -509,7 +509,7 @@ async def test_tool_call_without_id_gets_one_generated_id() -> None:
     assert first_id.startswith("call_")
     assert len(first_id) > len("call_")
     assert chunks[2:] == [
-        ToolCallArgsDelta(first_id, "{}"),
+        ToolCallDelta(first_id, "{}"),
         ToolCallArgsFinish(first_id),
         ToolResult(first_id, 1),
         ToolCallArgsFinish(second_id),
@@ -551,7 +551,7 @@ async def test_args_after_close_args_is_a_value_error() -> None:
     assert isinstance(errors[0], ValueError)
     assert chunks == [
         ToolCallBegin("t1", "search"),
-        ToolCallArgsDelta("t1", "{}"),
+        ToolCallDelta("t1", "{}"),
         ToolCallArgsFinish("t1"),
     ]
 
@@ -622,7 +622,7 @@ async def test_open_tool_calls_get_args_finish_when_the_run_ends() -> None:
         ToolCallBegin("t1", "a"),
         ToolCallBegin("t2", "b", "p"),
         ToolCallBegin("t3", "c"),
-        ToolCallArgsDelta("t1", "{"),
+        ToolCallDelta("t1", "{"),
         ToolCallArgsFinish("t3"),
         TextDelta("end"),
         ToolCallArgsFinish("t1"),
@@ -644,7 +644,7 @@ async def test_open_tool_calls_get_args_finish_at_step_finish_once() -> None:
         StepStart("m1"),
         ToolCallBegin("t1", "a"),
         ToolCallBegin("t2", "b"),
-        ToolCallArgsDelta("t1", "{}"),
+        ToolCallDelta("t1", "{}"),
         ToolCallArgsFinish("t1"),
         ToolCallArgsFinish("t2"),
         StepFinish("tool-calls", 3, 4, False),
@@ -750,7 +750,7 @@ async def test_add_error_closes_open_tool_call_args_and_the_run_goes_on() -> Non
 
     assert await collect(run) == [
         ToolCallBegin("t1", "search"),
-        ToolCallArgsDelta("t1", "{"),
+        ToolCallDelta("t1", "{"),
         ToolCallArgsFinish("t1"),
         Error("Search is unavailable."),
         TextDelta("continuing"),

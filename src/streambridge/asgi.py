@@ -6,7 +6,8 @@ headers, anything else a 405), ``websocket`` (the envelope of :mod:`.transport.e
 ``lifespan`` (``lifespan.shutdown`` ends every open stream cleanly).  Everything they decide is in
 :mod:`streambridge.transport`; this module only speaks ASGI messages.  :func:`serve_http` and
 :func:`serve_websocket` are public for adapters of ASGI frameworks, which pass their own request
-object as ``controller.request``.
+object as ``controller.request``; :func:`send_stream` sends a stream an adapter opened itself (a
+response object built around a ``create_run`` stream).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 import anyio
 
 from . import transport
+from .encoding import EncodedStream
 from .protocols import WireProtocol
 from .run import RunFunction
 from .transport import (
@@ -54,6 +56,7 @@ __all__ = [
     "StreamApp",
     "StreamMiddleware",
     "route_path",
+    "send_stream",
     "serve_http",
     "serve_lifespan",
     "serve_websocket",
@@ -208,24 +211,51 @@ async def serve_http(
     except (ClientDisconnected, OSError):
         return
 
-    timeout = endpoint.options.send_timeout
     headers = _stream_headers(protocol)
     if endpoint.options.store is not None and source.run_id is not None:
         # The id to attach to this run by, or to stop it with, from another request.
         headers = [*headers, (RUN_ID_HEADER, source.run_id.encode("latin-1"))]
+    await send_stream(
+        source,
+        receive,
+        send,
+        send_timeout=endpoint.options.send_timeout,
+        streams=endpoint.streams,
+        headers=headers,
+    )
+
+
+async def send_stream(
+    source: EncodedStream,
+    receive: Receive,
+    send: Send,
+    *,
+    send_timeout: float | None,
+    streams: OpenStreams,
+    headers: RawHeaders | None = None,
+) -> None:
+    """Send ``source`` as the whole response to an HTTP request whose body has been read: the
+    status and ``headers`` (default: the protocol's), then the stream.
+
+    A client that goes away (``http.disconnect``, ``OSError`` from ``send``) or a write stuck
+    longer than ``send_timeout`` ends it; ``streams.shutdown()`` ends it with the protocol's
+    error event.  However it ends, the run is closed (cancelled after its grace) on return.
+    """
+    if headers is None:
+        headers = _stream_headers(source.protocol)
     exchange = _Exchange(receive, send, headers)
     driver = Driver(
         source,
         exchange,
-        send_timeout=timeout,
+        send_timeout=send_timeout,
         opening=exchange.start,
         client=exchange.client_gone,
         inline=True,  # an ASGI server's send mostly writes at once, from any task
     )
-    with endpoint.streams.track() as stop:
+    with streams.track() as stop:
         ending = await driver.run(stop)
     if ending in (Ending.COMPLETE, Ending.SHUTDOWN):
-        with suppress(OSError), anyio.move_on_after(timeout):
+        with suppress(OSError), anyio.move_on_after(send_timeout):
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 

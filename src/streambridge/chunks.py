@@ -3,6 +3,10 @@
 Chunks are frozen, slotted dataclasses: cheap to create on the hot path and safe to hand to
 several encoders (a replaying subscriber encodes the very same objects).  Each class carries its
 wire-neutral kind in ``type`` so encoders and logs can name it without ``isinstance`` chains.
+
+Where assistant-stream has the same concept, the ``type`` string and the field names are its own
+(``text-delta`` with ``text_delta``, ``tool-call-delta`` with ``args_text_delta``, ``error`` with
+``error``, ...), so code that switches on assistant-stream's chunks reads these unchanged.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ __all__ = [
     "ToolCallArgsDelta",
     "ToolCallArgsFinish",
     "ToolCallBegin",
+    "ToolCallDelta",
     "ToolResult",
 ]
 
@@ -36,7 +41,7 @@ __all__ = [
 class TextDelta:
     """A piece of the assistant's visible text."""
 
-    text: str
+    text_delta: str
     parent_id: str | None = None
     type: ClassVar[str] = "text-delta"
 
@@ -45,14 +50,14 @@ class TextDelta:
 class ReasoningDelta:
     """A piece of the assistant's reasoning (shown apart from the answer)."""
 
-    text: str
+    reasoning_delta: str
     parent_id: str | None = None
     type: ClassVar[str] = "reasoning-delta"
 
 
 @dataclass(frozen=True, slots=True)
 class ToolCallBegin:
-    """A tool call starts; its arguments follow as :class:`ToolCallArgsDelta` chunks."""
+    """A tool call starts; its arguments follow as :class:`ToolCallDelta` chunks."""
 
     tool_call_id: str
     tool_name: str
@@ -61,12 +66,16 @@ class ToolCallBegin:
 
 
 @dataclass(frozen=True, slots=True)
-class ToolCallArgsDelta:
+class ToolCallDelta:
     """A piece of a tool call's JSON arguments, as text."""
 
     tool_call_id: str
-    text: str
-    type: ClassVar[str] = "tool-call-args-delta"
+    args_text_delta: str
+    type: ClassVar[str] = "tool-call-delta"
+
+
+ToolCallArgsDelta = ToolCallDelta
+"""The name :class:`ToolCallDelta` had before it took assistant-stream's; kept for old imports."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +144,7 @@ class Annotations:
 class Error:
     """An error the user may see.  Internal exceptions never reach it verbatim."""
 
-    message: str
+    error: str
     type: ClassVar[str] = "error"
 
 
@@ -189,7 +198,7 @@ Chunk = (
     TextDelta
     | ReasoningDelta
     | ToolCallBegin
-    | ToolCallArgsDelta
+    | ToolCallDelta
     | ToolCallArgsFinish
     | ToolResult
     | Source

@@ -31,9 +31,9 @@ from .chunks import (
     ReasoningDelta,
     Source,
     TextDelta,
-    ToolCallArgsDelta,
     ToolCallArgsFinish,
     ToolCallBegin,
+    ToolCallDelta,
     ToolResult,
 )
 from .protocols import Decoded, StreamEnd, protocol_names
@@ -185,14 +185,16 @@ class _Printer:
 
     def add(self, item: Decoded) -> None:
         if isinstance(item, TextDelta):
-            self._stream("text", item.text)
+            self._stream("text", item.text_delta)
         elif isinstance(item, ReasoningDelta):
-            self._stream("reasoning", item.text)
+            self._stream("reasoning", item.reasoning_delta)
         elif isinstance(item, ToolCallBegin):
             self._names[item.tool_call_id] = item.tool_name
             self._args[item.tool_call_id] = ""
-        elif isinstance(item, ToolCallArgsDelta):
-            self._args[item.tool_call_id] = self._args.get(item.tool_call_id, "") + item.text
+        elif isinstance(item, ToolCallDelta):
+            self._args[item.tool_call_id] = (
+                self._args.get(item.tool_call_id, "") + item.args_text_delta
+            )
         elif isinstance(item, ToolCallArgsFinish):
             self._call(item.tool_call_id)
         elif isinstance(item, ToolResult):
@@ -207,8 +209,8 @@ class _Printer:
         elif isinstance(item, Data):
             self._line(f"[data{' ' + item.name if item.name else ''}] {_short(item.data)}")
         elif isinstance(item, Error):
-            self.errors.append(item.message)
-            self._line(f"[error] {item.message}")
+            self.errors.append(item.error)
+            self._line(f"[error] {item.error}")
         elif isinstance(item, StreamEnd):
             self.end = item
 

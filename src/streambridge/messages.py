@@ -16,6 +16,7 @@ import base64
 import binascii
 import copy
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -31,12 +32,13 @@ from .chunks import (
     StepFinish,
     StepStart,
     TextDelta,
-    ToolCallArgsDelta,
     ToolCallArgsFinish,
     ToolCallBegin,
+    ToolCallDelta,
     ToolResult,
 )
 from .state import apply_operation, copy_json
+from .tally import RunTally
 
 __all__ = [
     "DataPart",
@@ -287,7 +289,6 @@ class MessageAccumulator:
 
     def __init__(self, state: Any = None, *, apply_state: bool = True) -> None:
         self.message = Message(state=copy_json(state))
-        from .protocols._tally import RunTally  # protocols import this module: import late
 
         self._tool_calls: dict[str, ToolCallPart] = {}
         self._tally = RunTally()
@@ -295,56 +296,88 @@ class MessageAccumulator:
 
     def add(self, item: Chunk | Any) -> None:
         """Add one chunk, or a decoded stream's :class:`~streambridge.protocols.StreamEnd`."""
-        message, parts = self.message, self.message.parts
-        if isinstance(item, TextDelta | ReasoningDelta):
-            kind = TextPart if isinstance(item, TextDelta) else ReasoningPart
-            last = parts[-1] if parts else None
-            if type(last) is kind and last.parent_id == item.parent_id:
-                last.text += item.text
-            else:
-                parts.append(kind(item.text, item.parent_id))
-        elif isinstance(item, ToolCallBegin):
-            call = ToolCallPart(item.tool_call_id, item.tool_name, parent_id=item.parent_id)
-            self._tool_calls[item.tool_call_id] = call
-            parts.append(call)
-            self._tally.tool_call(item.tool_call_id)
-        elif isinstance(item, ToolCallArgsDelta):
-            self._call(item.tool_call_id).args_text += item.text
-        elif isinstance(item, ToolCallArgsFinish):
-            self._call(item.tool_call_id).args_complete = True
-        elif isinstance(item, ToolResult):
-            self._call(item.tool_call_id).set_result(
-                item.result, is_error=item.is_error, artifact=item.artifact
-            )
-            self._tally.tool_result(item.tool_call_id)
-        elif isinstance(item, Source):
-            parts.append(
-                SourcePart(item.id, item.url, item.title, item.source_type, item.parent_id)
-            )
-        elif isinstance(item, File):
-            parts.append(FilePart(item.data, item.mime_type, item.parent_id))
-        elif isinstance(item, Data):
-            parts.append(DataPart(item.data, item.name))
-        elif isinstance(item, Annotations):
-            message.annotations.extend(item.annotations)
-        elif isinstance(item, Error):
-            message.errors.append(item.message)
-            self._tally.error()
-        elif isinstance(item, StepFinish):
-            message.steps.append(item)
-            self._tally.step_finish(item.finish_reason, item.input_tokens, item.output_tokens)
-        elif isinstance(item, StateUpdate):
-            if self._apply_state:
-                for operation in item.operations:
-                    # A copy: later operations change the state in place, never the chunk's.
-                    message.state = apply_operation(message.state, copy.deepcopy(operation))
-        elif _is_stream_end(item):  # a decoded stream's StreamEnd
-            end: Any = item
-            message.finish_reason = end.finish_reason
-            if end.input_tokens is not None or end.output_tokens is not None:
-                message.usage = Usage(end.input_tokens or 0, end.output_tokens or 0)
-        elif not isinstance(item, StepStart):
+        handler = _ADD.get(type(item))
+        if handler is not None:
+            handler(self, item)
+        elif _is_stream_end(item):
+            self._stream_end(item)
+        else:
             raise TypeError(f"not a chunk: {item!r}")
+
+    # -- one method per chunk kind (the table _ADD, below the class) ------------------------------
+
+    def _text_delta(self, item: TextDelta) -> None:
+        self._append_text(TextPart, item.text_delta, item.parent_id)
+
+    def _reasoning_delta(self, item: ReasoningDelta) -> None:
+        self._append_text(ReasoningPart, item.reasoning_delta, item.parent_id)
+
+    def _append_text(
+        self, kind: type[TextPart] | type[ReasoningPart], text: str, parent_id: str | None
+    ) -> None:
+        # Consecutive pieces of one kind and parent make one part, as every frontend shows them.
+        parts = self.message.parts
+        last = parts[-1] if parts else None
+        if type(last) is kind and last.parent_id == parent_id:
+            last.text += text
+        else:
+            parts.append(kind(text, parent_id))
+
+    def _tool_call_begin(self, item: ToolCallBegin) -> None:
+        call = ToolCallPart(item.tool_call_id, item.tool_name, parent_id=item.parent_id)
+        self._tool_calls[item.tool_call_id] = call
+        self.message.parts.append(call)
+        self._tally.tool_call(item.tool_call_id)
+
+    def _tool_call_delta(self, item: ToolCallDelta) -> None:
+        self._call(item.tool_call_id).args_text += item.args_text_delta
+
+    def _tool_call_args_finish(self, item: ToolCallArgsFinish) -> None:
+        self._call(item.tool_call_id).args_complete = True
+
+    def _tool_result(self, item: ToolResult) -> None:
+        self._call(item.tool_call_id).set_result(
+            item.result, is_error=item.is_error, artifact=item.artifact
+        )
+        self._tally.tool_result(item.tool_call_id)
+
+    def _source(self, item: Source) -> None:
+        part = SourcePart(item.id, item.url, item.title, item.source_type, item.parent_id)
+        self.message.parts.append(part)
+
+    def _file(self, item: File) -> None:
+        self.message.parts.append(FilePart(item.data, item.mime_type, item.parent_id))
+
+    def _data(self, item: Data) -> None:
+        self.message.parts.append(DataPart(item.data, item.name))
+
+    def _annotations(self, item: Annotations) -> None:
+        self.message.annotations.extend(item.annotations)
+
+    def _error(self, item: Error) -> None:
+        self.message.errors.append(item.error)
+        self._tally.error()
+
+    def _step_start(self, item: StepStart) -> None:
+        pass  # a step's start changes nothing the message shows
+
+    def _step_finish(self, item: StepFinish) -> None:
+        self.message.steps.append(item)
+        self._tally.step_finish(item.finish_reason, item.input_tokens, item.output_tokens)
+
+    def _update_state(self, item: StateUpdate) -> None:
+        if not self._apply_state:
+            return
+        message = self.message
+        for operation in item.operations:
+            # A copy: later operations change the state in place, never the chunk's.
+            message.state = apply_operation(message.state, copy.deepcopy(operation))
+
+    def _stream_end(self, end: Any) -> None:
+        message = self.message
+        message.finish_reason = end.finish_reason
+        if end.input_tokens is not None or end.output_tokens is not None:
+            message.usage = Usage(end.input_tokens or 0, end.output_tokens or 0)
 
     def _call(self, tool_call_id: str) -> ToolCallPart:
         try:
@@ -362,6 +395,25 @@ class MessageAccumulator:
             self.message.finish_reason = tally.finish_reason()
             self.message.usage = Usage(tally.input_tokens, tally.output_tokens)
         return self.message
+
+
+_ADD: dict[type, Callable[[MessageAccumulator, Any], None]] = {
+    TextDelta: MessageAccumulator._text_delta,
+    ReasoningDelta: MessageAccumulator._reasoning_delta,
+    ToolCallBegin: MessageAccumulator._tool_call_begin,
+    ToolCallDelta: MessageAccumulator._tool_call_delta,
+    ToolCallArgsFinish: MessageAccumulator._tool_call_args_finish,
+    ToolResult: MessageAccumulator._tool_result,
+    Source: MessageAccumulator._source,
+    File: MessageAccumulator._file,
+    Data: MessageAccumulator._data,
+    Annotations: MessageAccumulator._annotations,
+    Error: MessageAccumulator._error,
+    StepStart: MessageAccumulator._step_start,
+    StepFinish: MessageAccumulator._step_finish,
+    StateUpdate: MessageAccumulator._update_state,
+}
+"""What each chunk kind adds to the message, as the encoders' tables say what each one sends."""
 
 
 def _is_stream_end(item: Any) -> bool:

@@ -49,9 +49,9 @@ from .chunks import (
     StepFinish,
     StepStart,
     TextDelta,
-    ToolCallArgsDelta,
     ToolCallArgsFinish,
     ToolCallBegin,
+    ToolCallDelta,
     ToolResult,
 )
 from .exceptions import BufferOverflowError, RunError
@@ -60,6 +60,9 @@ from .messages import Message, MessageAccumulator
 from .state import PathSegment, StateProxy, StateStore, copy_json, to_path
 
 __all__ = [
+    "DEFAULT_GRACE",
+    "DEFAULT_HIGH_WATER",
+    "DEFAULT_MAX_BUFFERED",
     "GENERIC_ERROR_MESSAGE",
     "CancellationSignal",
     "FinishHook",
@@ -74,6 +77,14 @@ logger = logging.getLogger("streambridge")
 
 GENERIC_ERROR_MESSAGE = "The assistant ran into an error. Please try again."
 """What the client sees when a run raises anything but :class:`~streambridge.RunError`."""
+
+# The run engine's defaults, here once: create_run's and every host's (StreamOptions).
+DEFAULT_GRACE = 0.05
+"""Seconds a run whose stream was closed may take to stop by itself before it is cancelled."""
+DEFAULT_HIGH_WATER = 1024
+"""Buffered chunks above which ``controller.drain()`` waits."""
+DEFAULT_MAX_BUFFERED = 100_000
+"""Buffered chunks at which the run fails (bounded memory per stream)."""
 
 RunFunction = Callable[["RunController"], Awaitable[None]]
 
@@ -363,8 +374,8 @@ class _RunCore:
         if isinstance(chunk, ToolCallBegin):
             call = ToolCallController(self, chunk.tool_name, chunk.tool_call_id, chunk.parent_id)
             self.begin_tool_call(call)
-        elif isinstance(chunk, ToolCallArgsDelta):
-            self._known_call(chunk.tool_call_id).append_args_text(chunk.text)
+        elif isinstance(chunk, ToolCallDelta):
+            self._known_call(chunk.tool_call_id).append_args_text(chunk.args_text_delta)
         elif isinstance(chunk, ToolCallArgsFinish):
             self.close_args(self._known_call(chunk.tool_call_id))
         elif isinstance(chunk, ToolResult):
@@ -518,7 +529,7 @@ class ToolCallController:
             )
         if not isinstance(text, str):
             raise _not_text("append_args_text", text)
-        self._core.emit(ToolCallArgsDelta(self.tool_call_id, text))
+        self._core.emit(ToolCallDelta(self.tool_call_id, text))
 
     def close_args(self) -> None:
         """Mark the arguments complete (idempotent)."""
@@ -1035,9 +1046,9 @@ def create_run(
     input: RunInput | None = None,
     request: Any = None,
     raise_errors: bool = False,
-    grace: float = 0.05,
-    high_water: int = 1024,
-    max_buffered: int = 100_000,
+    grace: float = DEFAULT_GRACE,
+    high_water: int = DEFAULT_HIGH_WATER,
+    max_buffered: int = DEFAULT_MAX_BUFFERED,
     on_finish: FinishHook | None = None,
 ) -> RunStream:
     """Start ``run(controller)`` when the returned stream is first read, and stream its chunks.

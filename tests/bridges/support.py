@@ -12,7 +12,7 @@ import pytest
 
 import streambridge as sb
 from streambridge import client
-from streambridge.chunks import Chunk, Data, Error, StepFinish, TextDelta, ToolCallArgsDelta
+from streambridge.chunks import Chunk, Data, Error, StepFinish, TextDelta, ToolCallDelta
 from support.oracle import run_oracle
 
 
@@ -35,13 +35,13 @@ def args_by_call(chunks: list[Chunk]) -> dict[str, Any]:
     """Each tool call's arguments, parsed from all its deltas."""
     texts: dict[str, str] = {}
     for chunk in chunks:
-        if isinstance(chunk, ToolCallArgsDelta):
-            texts[chunk.tool_call_id] = texts.get(chunk.tool_call_id, "") + chunk.text
+        if isinstance(chunk, ToolCallDelta):
+            texts[chunk.tool_call_id] = texts.get(chunk.tool_call_id, "") + chunk.args_text_delta
     return {call_id: json.loads(text) for call_id, text in texts.items()}
 
 
 def text_of(chunks: list[Chunk]) -> str:
-    return "".join(c.text for c in chunks if isinstance(c, TextDelta))
+    return "".join(c.text_delta for c in chunks if isinstance(c, TextDelta))
 
 
 def step_finishes(chunks: list[Chunk]) -> list[StepFinish]:
@@ -49,7 +49,7 @@ def step_finishes(chunks: list[Chunk]) -> list[StepFinish]:
 
 
 def errors(chunks: list[Chunk]) -> list[str]:
-    return [c.message for c in chunks if isinstance(c, Error)]
+    return [c.error for c in chunks if isinstance(c, Error)]
 
 
 def data_parts(chunks: list[Chunk], name: str) -> list[Any]:

@@ -78,7 +78,7 @@ RUNS = [raw_run, helper_run, sync_run]
 async def test_thinking_text_and_tools(upstream: Upstream, make_run: Any) -> None:
     chunks = await chunks_of(make_run(upstream, "anthropic_tools", "fragments"))
     assert chunks[0] == StepStart("msg_1")
-    reasoning = "".join(c.text for c in chunks if isinstance(c, ReasoningDelta))
+    reasoning = "".join(c.reasoning_delta for c in chunks if isinstance(c, ReasoningDelta))
     assert reasoning == "The user wants the weather."
     # Derived events are not counted again: each text once.
     assert text_of(chunks) == "Let me check Zürich 🌦."
@@ -173,7 +173,7 @@ async def test_a_cancelled_run_closes_the_upstream_response(
 ) -> None:
     async with sb.create_run(make_run(upstream, "anthropic_long", "hang")) as stream:
         async for chunk in stream:
-            if isinstance(chunk, TextDelta) and chunk.text == "word19 ":
+            if isinstance(chunk, TextDelta) and chunk.text_delta == "word19 ":
                 break
     outcome = await anyio.to_thread.run_sync(lambda: upstream.outcome("anthropic_long"))
     assert outcome == "disconnected"

@@ -44,7 +44,7 @@ def bridged(items: Any, **options: Any) -> sb.RunFunction:
 
 def check_agent_run(chunks: list[Chunk], parent_id: str | None, custom: bool = True) -> None:
     texts = [c for c in chunks if isinstance(c, TextDelta)]
-    assert "".join(c.text for c in texts) == ANSWER  # each message once, never re-emitted
+    assert "".join(c.text_delta for c in texts) == ANSWER  # each message once, never re-emitted
     assert {c.parent_id for c in texts} == {parent_id}
     begins = [(c.tool_call_id, c.tool_name) for c in chunks if isinstance(c, ToolCallBegin)]
     assert begins == [("call_a", "get_weather"), ("call_b", "explode")]
@@ -101,7 +101,7 @@ async def test_astream_events_v2() -> None:
     events = await anyio.to_thread.run_sync(lambda: record_events(parent_graph()))
     chunks = await chunks_of(bridged(events))
     texts = [c for c in chunks if isinstance(c, TextDelta)]
-    assert "".join(c.text for c in texts) == ANSWER
+    assert "".join(c.text_delta for c in texts) == ANSWER
     assert args_by_call(chunks) == {"call_a": {"city": "Berlin 🐻"}, "call_b": {"reason": "x"}}
     results = {c.tool_call_id: c for c in chunks if isinstance(c, ToolResult)}
     assert results["call_a"].result == "sunny in Berlin 🐻"
@@ -115,7 +115,7 @@ async def test_a_node_filter_keeps_only_those_nodes_messages() -> None:
     # The model's messages are filtered out, so the tool results have no call to answer.
     assert not [c for c in chunks if isinstance(c, TextDelta | ToolCallBegin | ToolResult)]
     chunks = await chunks_of(bridged(items, nodes=["agent"]))
-    assert "".join(c.text for c in chunks if isinstance(c, TextDelta)) == ANSWER
+    assert "".join(c.text_delta for c in chunks if isinstance(c, TextDelta)) == ANSWER
     assert not [c for c in chunks if isinstance(c, ToolResult)]
 
 

@@ -131,7 +131,7 @@ async def test_reasoning_fields_unicode_and_usage_after_finish(
     upstream: Upstream, make_run: Any
 ) -> None:
     chunks = await chunks_of(make_run(upstream, "chat_reasoning", "fragments"))
-    reasoning = "".join(c.text for c in chunks if isinstance(c, ReasoningDelta))
+    reasoning = "".join(c.reasoning_delta for c in chunks if isinstance(c, ReasoningDelta))
     assert reasoning == "First, think. Then decide."
     assert text_of(chunks) == "Héllo 🌍, 世界 — \u2028done"
     [finish] = step_finishes(chunks)
@@ -172,7 +172,7 @@ async def test_a_cancelled_run_closes_the_upstream_response(upstream: Upstream) 
     run = async_run(upstream, "chat_long", "hang")
     async with sb.create_run(run) as stream:
         async for chunk in stream:
-            if isinstance(chunk, TextDelta) and chunk.text == "word19 ":
+            if isinstance(chunk, TextDelta) and chunk.text_delta == "word19 ":
                 break  # everything was sent; the upstream stays open
     # Leaving the block cancelled the run: its bridge closed the upstream response.
     outcome = await anyio.to_thread.run_sync(lambda: upstream.outcome("chat_long"))
@@ -259,7 +259,7 @@ async def test_refusals_choices_and_unknown_fields_from_dicts() -> None:
         await openai_chat(controller, events)
 
     chunks = await chunks_of(run)
-    texts = [(c.text, c.parent_id) for c in chunks if isinstance(c, TextDelta)]
+    texts = [(c.text_delta, c.parent_id) for c in chunks if isinstance(c, TextDelta)]
     assert texts == [("I can't help with that.", None), ("Second choice", "choice-1")]
     [finish] = step_finishes(chunks)
     assert (finish.finish_reason, finish.input_tokens, finish.output_tokens) == (

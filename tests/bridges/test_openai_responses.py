@@ -57,7 +57,7 @@ def sync_run(upstream: Upstream, name: str, mode: str = "whole") -> sb.RunFuncti
 async def test_text_reasoning_calls_sources_and_usage(upstream: Upstream, make_run: Any) -> None:
     chunks = await chunks_of(make_run(upstream, "responses_tools", "fragments"))
     assert chunks[0] == StepStart("resp_1")
-    reasoning = "".join(c.text for c in chunks if isinstance(c, ReasoningDelta))
+    reasoning = "".join(c.reasoning_delta for c in chunks if isinstance(c, ReasoningDelta))
     assert reasoning == "Look it up.\n\nThen answer."
     assert text_of(chunks) == "Streams are fün ✨."
     # Calls begin with their call_id; interleaved argument deltas follow their item id.

@@ -23,9 +23,9 @@ from streambridge.chunks import (
     StepFinish,
     StepStart,
     TextDelta,
-    ToolCallArgsDelta,
     ToolCallArgsFinish,
     ToolCallBegin,
+    ToolCallDelta,
     ToolResult,
 )
 from streambridge.client import accumulate, decode
@@ -51,7 +51,7 @@ def tool_call(draw: st.DrawFn, index: int) -> list[Chunk]:
     cuts = sorted(draw(st.sets(st.integers(1, max(1, len(args_text) - 1)), max_size=3)))
     pieces = [args_text[a:b] for a, b in zip([0, *cuts], [*cuts, len(args_text)], strict=True)]
     chunks: list[Chunk] = [ToolCallBegin(call_id, draw(names))]
-    chunks += [ToolCallArgsDelta(call_id, piece) for piece in pieces if piece]
+    chunks += [ToolCallDelta(call_id, piece) for piece in pieces if piece]
     chunks.append(ToolCallArgsFinish(call_id))
     if draw(st.booleans()):
         chunks.append(ToolResult(call_id, draw(json_values), is_error=draw(st.booleans())))

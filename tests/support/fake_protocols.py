@@ -20,9 +20,9 @@ class _SSEEncoder:
 
     def encode(self, chunk: Chunk) -> str:
         if isinstance(chunk, TextDelta):
-            return sse_json({"type": "text", "text": chunk.text})
+            return sse_json({"type": "text", "text": chunk.text_delta})
         if isinstance(chunk, Error):
-            return sse_json({"message": chunk.message}, event="error")
+            return sse_json({"message": chunk.error}, event="error")
         return ""
 
     def finish(self) -> str:

@@ -16,7 +16,7 @@ import anyio
 import anyio.lowlevel
 
 import streambridge as sb
-from streambridge.chunks import Chunk, ToolCallArgsDelta
+from streambridge.chunks import Chunk, ToolCallDelta
 from streambridge.client import Message, accumulate
 
 Run = Callable[[sb.RunController], Awaitable[None]]
@@ -135,7 +135,7 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario(
             "cancelled_mid_tool_call",
             cancelled_mid_tool_call,
-            cut=lambda chunk: isinstance(chunk, ToolCallArgsDelta),
+            cut=lambda chunk: isinstance(chunk, ToolCallDelta),
         ),
     ]
 }

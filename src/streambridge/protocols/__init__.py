@@ -19,6 +19,7 @@ from ..exceptions import RequestError
 from ..input import RunInput
 
 __all__ = [
+    "SIDE_CHANNEL_KEY",
     "Decoded",
     "Decoder",
     "Encoder",
@@ -28,6 +29,13 @@ __all__ = [
     "get_protocol",
     "protocol_names",
 ]
+
+
+SIDE_CHANNEL_KEY = "streambridge"
+"""The one key under which a protocol carries what it has no field of its own for (results,
+sources, state, a step's usage...): a top-level object on an OpenAI chat chunk, a run's
+``metadata`` entry on Assistants, an event's ``metadata`` object on AG-UI, ``providerMetadata``
+on the UI message stream.  Each decoder reads it back from there."""
 
 
 class Encoder(_Protocol):

@@ -34,16 +34,17 @@ from ..chunks import (
     StepFinish,
     StepStart,
     TextDelta,
-    ToolCallArgsDelta,
     ToolCallArgsFinish,
     ToolCallBegin,
+    ToolCallDelta,
     ToolResult,
 )
 from ..exceptions import RequestError
 from ..input import RunInput
 from ..messages import FilePart, Message, Part, ReasoningPart, TextPart
 from ..state import apply_operation, copy_json
-from . import Decoded, StreamEnd, WireProtocol, register
+from ..tally import RunTally
+from . import SIDE_CHANNEL_KEY, Decoded, StreamEnd, WireProtocol, register
 from ._conversation import (
     Conversation,
     add_function_calls,
@@ -52,24 +53,18 @@ from ._conversation import (
     string,
     text_of,
 )
+from ._json_patch import apply_patch, json_pointer, patch_operation, value_at
 from ._request import optional, require_object
 from ._sse import KEEPALIVE, sse
-from ._tally import RunTally
+from ._tool_args import ToolCallArgs
 
 __all__ = ["AG_UI", "AGUIDecoder", "AGUIEncoder", "json_pointer", "parse_request"]
 
 PROTOCOL_VERSION = "1.0"
 """The AG-UI protocol version this module speaks (declared on ``RUN_STARTED``)."""
 
-META = "streambridge"
-"""The ``metadata`` key under which this module puts what AG-UI has no field for."""
 
 _TEXT, _REASONING = "text", "reasoning"
-
-
-def json_pointer(path: list[str]) -> str:
-    """The RFC 6901 pointer of a state path: ``~`` becomes ``~0`` and ``/`` becomes ``~1``."""
-    return "".join("/" + segment.replace("~", "~0").replace("/", "~1") for segment in path)
 
 
 def _event(value: dict[str, Any]) -> str:
@@ -77,7 +72,17 @@ def _event(value: dict[str, Any]) -> str:
 
 
 def _meta(**fields: Any) -> dict[str, Any]:
-    return {META: {key: value for key, value in fields.items() if value is not None}}
+    return {SIDE_CHANNEL_KEY: {key: value for key, value in fields.items() if value is not None}}
+
+
+def _call_end(tool_call_id: str, missing: str) -> str:
+    """The end of a call's arguments: the text still missing from them, then the call's end."""
+    head = (
+        ""
+        if not missing
+        else _event({"type": "TOOL_CALL_ARGS", "toolCallId": tool_call_id, "delta": missing})
+    )
+    return head + _event({"type": "TOOL_CALL_END", "toolCallId": tool_call_id})
 
 
 class AGUIEncoder:
@@ -93,7 +98,7 @@ class AGUIEncoder:
         self._ended = False
         self._tally = RunTally()
         self._pending: dict[str, None] = {}  # calls waiting for a result, in call order
-        self._open_calls: dict[str, bool] = {}  # open tool call id -> has args text been sent
+        self._args: ToolCallArgs[str] = ToolCallArgs()  # a call's record is its id
         # The turn: an assistant message and its reasoning.  A tool result or a step boundary
         # ends it; the next content starts turn n + 1 (unless the turn had no content yet).
         self._turn = 1
@@ -115,9 +120,9 @@ class AGUIEncoder:
             prefix is not None
             and type(chunk) is TextDelta
             and chunk.parent_id is None
-            and chunk.text
+            and chunk.text_delta
         ):
-            return prefix + dumps_str(chunk.text) + "}\n\n"
+            return prefix + dumps_str(chunk.text_delta) + "}\n\n"
         if self._ended:
             return ""  # nothing follows RUN_ERROR
         text = _ENCODERS[type(chunk)](self, chunk)
@@ -189,22 +194,22 @@ class AGUIEncoder:
         self._turn_over = True
         return self._close_message()
 
-    def _text(self, chunk: TextDelta) -> str:
-        if not chunk.text:
+    def _text_delta(self, chunk: TextDelta) -> str:
+        if not chunk.text_delta:
             return ""
         out = self._open_message(_TEXT, chunk.parent_id)
-        return out + self._content_prefix + dumps_str(chunk.text) + "}\n\n"
+        return out + self._content_prefix + dumps_str(chunk.text_delta) + "}\n\n"
 
-    def _reasoning(self, chunk: ReasoningDelta) -> str:
-        if not chunk.text:
+    def _reasoning_delta(self, chunk: ReasoningDelta) -> str:
+        if not chunk.reasoning_delta:
             return ""
         out = self._open_message(_REASONING, chunk.parent_id)
-        return out + self._content_prefix + dumps_str(chunk.text) + "}\n\n"
+        return out + self._content_prefix + dumps_str(chunk.reasoning_delta) + "}\n\n"
 
     # -- tool calls ----------------------------------------------------------------------------
 
     def _tool_call_begin(self, chunk: ToolCallBegin) -> str:
-        self._open_calls[chunk.tool_call_id] = False
+        self._args.begin(chunk.tool_call_id, chunk.tool_call_id)
         self._pending[chunk.tool_call_id] = None
         self._tally.tool_call(chunk.tool_call_id)
         value: dict[str, Any] = {
@@ -217,16 +222,17 @@ class AGUIEncoder:
             value["metadata"] = _meta(parentId=chunk.parent_id)
         return _event(value)
 
-    def _tool_call_args(self, chunk: ToolCallArgsDelta) -> str:
-        if not chunk.text or chunk.tool_call_id not in self._open_calls:
+    def _tool_call_delta(self, chunk: ToolCallDelta) -> str:
+        if not chunk.args_text_delta:
             return ""
-        self._open_calls[chunk.tool_call_id] = True
+        if self._args.append(chunk.tool_call_id, chunk.args_text_delta) is None:
+            return ""
         # Streamed arguments are the second hot path: two string encodes, not a dict dump.
         return (
             'data: {"type":"TOOL_CALL_ARGS","toolCallId":'
             + dumps_str(chunk.tool_call_id)
             + ',"delta":'
-            + dumps_str(chunk.text)
+            + dumps_str(chunk.args_text_delta)
             + "}\n\n"
         )
 
@@ -234,19 +240,11 @@ class AGUIEncoder:
         return self._end_call(chunk.tool_call_id)
 
     def _end_call(self, tool_call_id: str) -> str:
-        had_text = self._open_calls.pop(tool_call_id, None)
-        if had_text is None:
-            return ""
-        # A call that streamed no arguments has the empty object as its arguments.
-        out = (
-            ""
-            if had_text
-            else _event({"type": "TOOL_CALL_ARGS", "toolCallId": tool_call_id, "delta": "{}"})
-        )
-        return out + _event({"type": "TOOL_CALL_END", "toolCallId": tool_call_id})
+        closed = self._args.close(tool_call_id)
+        return "" if closed is None else _call_end(*closed)
 
     def _end_calls(self) -> str:
-        return "".join(self._end_call(tool_call_id) for tool_call_id in list(self._open_calls))
+        return "".join(_call_end(*closed) for closed in self._args.close_all())
 
     def _tool_result(self, chunk: ToolResult) -> str:
         result = chunk.result
@@ -263,7 +261,7 @@ class AGUIEncoder:
             isError=True if chunk.is_error else None,
             artifact=chunk.artifact,
         )
-        if meta[META]:
+        if meta[SIDE_CHANNEL_KEY]:
             event["metadata"] = meta
         frame = _event(event)  # first, so a value JSON cannot carry changes nothing
         out = self._end_call(chunk.tool_call_id) + self._end_turn()
@@ -329,7 +327,7 @@ class AGUIEncoder:
         step, self._step = self._step, None
         return _event({"type": "STEP_FINISHED", "stepName": step})
 
-    def _state_update(self, chunk: StateUpdate) -> str:
+    def _update_state(self, chunk: StateUpdate) -> str:
         # Copy every value first: a value JSON cannot carry raises before the shadow changes,
         # and the shadow never shares (and later mutates) an object of a shared chunk.
         operations = [
@@ -337,13 +335,13 @@ class AGUIEncoder:
         ]
         patch: list[str] | None = [] if self._state_sent else None
         for op in operations:
-            step = None if patch is None else _patch_operation(self._state, op)
+            step = None if patch is None else patch_operation(self._state, op)
             self._state = apply_operation(self._state, op)
             if step is None:
                 patch = None  # not expressible as a patch: send a snapshot instead
             elif patch is not None:
                 if op["type"] == "append-text":  # the whole new string replaces the old one
-                    step["value"] = _value_at(self._state, op["path"])
+                    step["value"] = value_at(self._state, op["path"])
                 # Serialized now: a later operation of the batch may change the value in place.
                 patch.append(dumps(step))
         self._state_sent = True
@@ -355,9 +353,7 @@ class AGUIEncoder:
         self._tally.error()
         out = self._end_turn() + self._end_calls() + self._close_step()
         self._ended = True
-        return out + _event(
-            {"type": "RUN_ERROR", "message": chunk.message, "usage": [self._usage()]}
-        )
+        return out + _event({"type": "RUN_ERROR", "message": chunk.error, "usage": [self._usage()]})
 
     def _usage(self) -> dict[str, int]:
         tally = self._tally
@@ -385,52 +381,11 @@ class AGUIEncoder:
         return out + _event(value)
 
 
-def _value_at(root: Any, path: list[str]) -> Any:
-    for segment in path:
-        root = root[int(segment)] if isinstance(root, list) else root[segment]
-    return root
-
-
-def _patch_operation(root: Any, op: StateOperation) -> dict[str, Any] | None:
-    """The RFC 6902 operation that does ``op`` to ``root`` (before it is applied), or ``None``
-    when only a snapshot can say it (the root itself, or a root that is not a container).
-
-    Missing or ``None`` containers on the way are created as objects, as streambridge's state
-    does: the operation then adds (or replaces) the first missing one with the nested value.
-    """
-    path = op["path"]
-    if not path or not isinstance(root, (dict, list)):
-        return None
-    container: Any = root
-    for depth, segment in enumerate(path):
-        last = depth == len(path) - 1
-        if not isinstance(container, (dict, list)):
-            return None  # the state refuses this path; let it say so
-        if isinstance(container, list):
-            if not (segment.isascii() and segment.isdigit()):
-                return None  # the state refuses this index; let it say so
-            index = int(segment)
-            exists = index < len(container)
-            child = container[index] if exists else None
-        else:
-            exists = segment in container
-            child = container.get(segment)
-        if last or child is None:
-            value = op["value"]
-            if not last:  # build the missing containers below this one
-                for key in reversed(path[depth + 1 :]):
-                    value = {key: value}
-            pointer = json_pointer(path[: depth + 1])
-            return {"op": "replace" if exists else "add", "path": pointer, "value": value}
-        container = child
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
 _ENCODERS: dict[type, Callable[[AGUIEncoder, Any], str]] = {
-    TextDelta: AGUIEncoder._text,
-    ReasoningDelta: AGUIEncoder._reasoning,
+    TextDelta: AGUIEncoder._text_delta,
+    ReasoningDelta: AGUIEncoder._reasoning_delta,
     ToolCallBegin: AGUIEncoder._tool_call_begin,
-    ToolCallArgsDelta: AGUIEncoder._tool_call_args,
+    ToolCallDelta: AGUIEncoder._tool_call_delta,
     ToolCallArgsFinish: AGUIEncoder._tool_call_args_finish,
     ToolResult: AGUIEncoder._tool_result,
     Source: AGUIEncoder._source,
@@ -440,7 +395,7 @@ _ENCODERS: dict[type, Callable[[AGUIEncoder, Any], str]] = {
     Error: AGUIEncoder._error,
     StepStart: AGUIEncoder._step_start,
     StepFinish: AGUIEncoder._step_finish,
-    StateUpdate: AGUIEncoder._state_update,
+    StateUpdate: AGUIEncoder._update_state,
 }
 
 
@@ -546,132 +501,9 @@ def parse_request(body: Any) -> RunInput:
 # -- the decoder --------------------------------------------------------------------------------
 
 
-def _unescape(token: str) -> str:
-    return token.replace("~1", "/").replace("~0", "~")
-
-
-def _parse_pointer(pointer: str) -> list[str]:
-    if pointer == "":
-        return []
-    if not pointer.startswith("/"):
-        raise ValueError(f"not a JSON pointer: {pointer!r}")
-    return [_unescape(token) for token in pointer[1:].split("/")]
-
-
-def _index(container: list[Any], token: str, *, insert: bool) -> int:
-    if token == "-" and insert:
-        return len(container)
-    if not token.isdigit() or str(int(token)) != token:
-        raise ValueError(f"not an array index: {token!r}")
-    index = int(token)
-    if index > len(container) or (index == len(container) and not insert):
-        raise ValueError(f"array index {index} out of range")
-    return index
-
-
-class _Patcher:
-    """Applies RFC 6902 operations to a document (in place where it can) and says each as a
-    streambridge state operation when one exists."""
-
-    def __init__(self, document: Any) -> None:
-        self.document = document
-
-    def _parent(self, path: list[str]) -> Any:
-        container = self.document
-        for token in path[:-1]:
-            if isinstance(container, list):
-                container = container[_index(container, token, insert=False)]
-            elif isinstance(container, dict) and token in container:
-                container = container[token]
-            else:
-                raise ValueError(f"patch path {path} does not exist")
-        return container
-
-    def get(self, path: list[str]) -> Any:
-        if not path:
-            return self.document
-        parent = self._parent(path)
-        if isinstance(parent, list):
-            return parent[_index(parent, path[-1], insert=False)]
-        if isinstance(parent, dict) and path[-1] in parent:
-            return parent[path[-1]]
-        raise ValueError(f"patch path {path} does not exist")
-
-    def remove(self, path: list[str]) -> Any:
-        if not path:
-            value, self.document = self.document, None
-            return value
-        parent = self._parent(path)
-        if isinstance(parent, list):
-            return parent.pop(_index(parent, path[-1], insert=False))
-        if isinstance(parent, dict) and path[-1] in parent:
-            return parent.pop(path[-1])
-        raise ValueError(f"patch path {path} does not exist")
-
-    def put(self, path: list[str], value: Any, *, insert: bool) -> StateOperation | None:
-        """Add (``insert``) or replace; the equivalent streambridge operation, if any."""
-        if not path:
-            self.document = value
-            return {"type": "set", "path": [], "value": copy_json(value)}
-        parent = self._parent(path)
-        if isinstance(parent, list):
-            index = _index(parent, path[-1], insert=insert)
-            if not insert or index == len(parent):
-                old = parent[index] if index < len(parent) else None
-                if index == len(parent):
-                    parent.append(value)
-                else:
-                    parent[index] = value
-                return _set_or_append([*path[:-1], str(index)], old, value)
-            parent.insert(index, value)
-            return None  # an insertion moves the items after it: no set says that
-        if not isinstance(parent, dict):
-            raise ValueError(f"patch path {path} goes through a scalar")
-        if not insert and path[-1] not in parent:
-            raise ValueError(f"patch path {path} does not exist")
-        old = parent.get(path[-1])
-        parent[path[-1]] = value
-        return _set_or_append(path, old, value)
-
-
-def _set_or_append(path: list[str], old: Any, value: Any) -> StateOperation:
-    if isinstance(old, str) and isinstance(value, str) and value.startswith(old) and old:
-        return {"type": "append-text", "path": path, "value": value[len(old) :]}
-    return {"type": "set", "path": path, "value": copy_json(value)}
-
-
-def _apply_patch(state: Any, delta: list[dict[str, Any]]) -> tuple[Any, list[StateOperation]]:
-    patcher = _Patcher(state)
-    operations: list[StateOperation] | None = []
-    for step in delta:
-        op, path = step.get("op"), _parse_pointer(step.get("path", ""))
-        said: StateOperation | None = None
-        if op in ("add", "replace"):
-            said = patcher.put(path, copy_json(step["value"]), insert=op == "add")
-        elif op == "remove":
-            patcher.remove(path)
-        elif op in ("move", "copy"):
-            source = _parse_pointer(step["from"])
-            value = patcher.remove(source) if op == "move" else copy_json(patcher.get(source))
-            patcher.put(path, value, insert=True)
-        elif op == "test":
-            if patcher.get(path) != step.get("value"):
-                raise ValueError(f"patch test failed at {step.get('path')!r}")
-            continue
-        else:
-            raise ValueError(f"unknown JSON patch operation {op!r}")
-        if said is None:
-            operations = None  # then the whole new state is set at once
-        elif operations is not None:
-            operations.append(said)
-    if operations is None:
-        operations = [{"type": "set", "path": [], "value": copy_json(patcher.document)}]
-    return patcher.document, operations
-
-
 def _streambridge(event: dict[str, Any]) -> dict[str, Any]:
     metadata = event.get("metadata")
-    mine = metadata.get(META) if isinstance(metadata, dict) else None
+    mine = metadata.get(SIDE_CHANNEL_KEY) if isinstance(metadata, dict) else None
     return mine if isinstance(mine, dict) else {}
 
 
@@ -749,7 +581,7 @@ class AGUIDecoder:
             self._chunk_call = call_id
             out.append(ToolCallBegin(call_id, event.get("toolCallName") or "", None))
         if event.get("delta") and self._chunk_call is not None:
-            out.append(ToolCallArgsDelta(self._chunk_call, event["delta"]))
+            out.append(ToolCallDelta(self._chunk_call, event["delta"]))
         return out
 
     def _tool_call_result(self, event: dict[str, Any]) -> list[Decoded]:
@@ -784,7 +616,7 @@ class AGUIDecoder:
         return [StateUpdate(({"type": "set", "path": [], "value": copy_json(self._state)},))]
 
     def _delta(self, event: dict[str, Any]) -> list[Decoded]:
-        self._state, operations = _apply_patch(self._state, event["delta"])
+        self._state, operations = apply_patch(self._state, event["delta"])
         return [StateUpdate(tuple(operations))] if operations else []
 
     def _custom(self, event: dict[str, Any]) -> list[Decoded]:
@@ -851,7 +683,7 @@ _DECODERS: dict[str, Callable[[AGUIDecoder, dict[str, Any]], list[Decoded]]] = {
     "REASONING_ENCRYPTED_VALUE": _nothing,
     "TOOL_CALL_START": AGUIDecoder._tool_call_start,
     "TOOL_CALL_ARGS": lambda d, e: (
-        [ToolCallArgsDelta(e["toolCallId"], e["delta"])] if e["delta"] else []
+        [ToolCallDelta(e["toolCallId"], e["delta"])] if e["delta"] else []
     ),
     "TOOL_CALL_END": lambda d, e: [ToolCallArgsFinish(e["toolCallId"])],
     "TOOL_CALL_CHUNK": AGUIDecoder._tool_call_chunk,

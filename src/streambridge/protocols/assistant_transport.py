@@ -29,19 +29,20 @@ from ..chunks import (
     StepFinish,
     StepStart,
     TextDelta,
-    ToolCallArgsDelta,
     ToolCallArgsFinish,
     ToolCallBegin,
+    ToolCallDelta,
     ToolResult,
 )
 from ..exceptions import RequestError
 from ..input import RunInput
 from ..messages import DataPart, Message, ReasoningPart, SourcePart, TextPart, ToolCallPart
+from ..tally import RunTally
 from . import Decoded, StreamEnd, WireProtocol, register
 from ._conversation import Conversation, args_text, file_from, string
 from ._request import optional, require_object
 from ._sse import DONE, KEEPALIVE
-from ._tally import RunTally
+from ._tool_args import ToolCallArgs
 
 __all__ = [
     "ASSISTANT_TRANSPORT",
@@ -79,14 +80,19 @@ class _OpenText:
 class _Call:
     """A tool-call part: where it is, and how far it got."""
 
-    __slots__ = ("args_closed", "delta_prefix", "finished", "has_args_text", "index")
+    __slots__ = ("delta_prefix", "finished", "index")
 
     def __init__(self, index: int) -> None:
         self.index = index
         self.delta_prefix = _delta_prefix(index)
-        self.has_args_text = False
-        self.args_closed = False
         self.finished = False
+
+
+def _args_finish(call: _Call, missing: str) -> str:
+    """The end of a call's arguments: the text still missing from them, then the finish."""
+    head = "" if not missing else call.delta_prefix + dumps_str(missing) + "}\n\n"
+    index = str(call.index)
+    return head + 'data: {"type":"tool-call-args-text-finish","path":[' + index + "]}\n\n"
 
 
 class AssistantTransportEncoder:
@@ -101,13 +107,14 @@ class AssistantTransportEncoder:
         self._text: _OpenText | None = None
         self._plain_text_prefix: str | None = None  # the open part's, if plain text (hot path)
         self._calls: dict[str, _Call] = {}
+        self._args: ToolCallArgs[_Call] = ToolCallArgs()
         self._tally = RunTally()
 
     def encode(self, chunk: Chunk) -> str:
         if type(chunk) is TextDelta and chunk.parent_id is None:  # the hot path
             prefix = self._plain_text_prefix
             if prefix is not None:
-                return prefix + dumps_str(chunk.text) + "}\n\n"
+                return prefix + dumps_str(chunk.text_delta) + "}\n\n"
         return _ENCODERS[type(chunk)](self, chunk)
 
     # Each method below serializes everything that can fail (NaN, non-JSON values) before it
@@ -143,42 +150,32 @@ class AssistantTransportEncoder:
         return head + open_text.delta_prefix + delta + "}\n\n"
 
     def _text_delta(self, chunk: TextDelta) -> str:
-        return self._append(TextDelta, "text", chunk.text, chunk.parent_id)
+        return self._append(TextDelta, "text", chunk.text_delta, chunk.parent_id)
 
-    def _reasoning(self, chunk: ReasoningDelta) -> str:
-        return self._append(ReasoningDelta, "reasoning", chunk.text, chunk.parent_id)
+    def _reasoning_delta(self, chunk: ReasoningDelta) -> str:
+        return self._append(ReasoningDelta, "reasoning", chunk.reasoning_delta, chunk.parent_id)
 
     def _tool_call_begin(self, chunk: ToolCallBegin) -> str:
         part = {"type": "tool-call", "toolCallId": chunk.tool_call_id, "toolName": chunk.tool_name}
         if chunk.parent_id is not None:
             part["parentId"] = chunk.parent_id
         head = self._start_part(dumps(part))
-        self._calls[chunk.tool_call_id] = _Call(self._parts - 1)
+        call = self._calls[chunk.tool_call_id] = _Call(self._parts - 1)
+        self._args.begin(chunk.tool_call_id, call)
         self._tally.tool_call(chunk.tool_call_id)
         return head
 
-    def _tool_call_args(self, chunk: ToolCallArgsDelta) -> str:
-        call = self._calls.get(chunk.tool_call_id)
-        if call is None or call.args_closed:
-            return ""  # no part to address, or arguments already complete
+    def _tool_call_delta(self, chunk: ToolCallDelta) -> str:
         # Streamed arguments are the second hot path: one string encode, no dict dump.
-        delta = dumps_str(chunk.text)
-        if chunk.text:
-            call.has_args_text = True
+        delta = dumps_str(chunk.args_text_delta)
+        call = self._args.append(chunk.tool_call_id, chunk.args_text_delta)
+        if call is None:
+            return ""  # no part to address, or arguments already complete
         return call.delta_prefix + delta + "}\n\n"
 
     def _tool_call_args_finish(self, chunk: ToolCallArgsFinish) -> str:
-        call = self._calls.get(chunk.tool_call_id)
-        if call is None or call.args_closed:
-            return ""
-        return self._close_args(call)
-
-    def _close_args(self, call: _Call) -> str:
-        call.args_closed = True
-        # A call that never streamed arguments has the empty object as its arguments.
-        empty = "" if call.has_args_text else call.delta_prefix + '"{}"}\n\n'
-        index = str(call.index)
-        return empty + 'data: {"type":"tool-call-args-text-finish","path":[' + index + "]}\n\n"
+        closed = self._args.close(chunk.tool_call_id)
+        return "" if closed is None else _args_finish(*closed)
 
     def _tool_result(self, chunk: ToolResult) -> str:
         call = self._calls.get(chunk.tool_call_id)
@@ -194,7 +191,8 @@ class AssistantTransportEncoder:
             value["artifact"] = chunk.artifact
         event = _event(value)
         self._tally.tool_result(chunk.tool_call_id)
-        head = "" if call.args_closed else self._close_args(call)
+        closed = self._args.close(chunk.tool_call_id)
+        head = "" if closed is None else _args_finish(*closed)
         if call.finished:
             return head + event
         call.finished = True
@@ -226,7 +224,7 @@ class AssistantTransportEncoder:
         return _event({"type": "annotations", "annotations": list(chunk.annotations)})
 
     def _error(self, chunk: Error) -> str:
-        event = 'data: {"type":"error","error":' + dumps_str(chunk.message) + "}\n\n"
+        event = 'data: {"type":"error","error":' + dumps_str(chunk.error) + "}\n\n"
         self._tally.error()
         return self._close_open() + event
 
@@ -247,13 +245,13 @@ class AssistantTransportEncoder:
         self._tally.step_finish(chunk.finish_reason, chunk.input_tokens, chunk.output_tokens)
         return self._close_open() + event
 
-    def _state(self, chunk: StateUpdate) -> str:
+    def _update_state(self, chunk: StateUpdate) -> str:
         return _event({"type": "update-state", "operations": list(chunk.operations)})
 
     def _close_open(self) -> str:
         """Finish the open text part and close every tool call's open arguments."""
         return self._close_text() + "".join(
-            self._close_args(call) for call in self._calls.values() if not call.args_closed
+            _args_finish(*closed) for closed in self._args.close_all()
         )
 
     def finish(self) -> str:
@@ -281,9 +279,9 @@ class AssistantTransportEncoder:
 
 _ENCODERS: dict[type, Callable[[AssistantTransportEncoder, Any], str]] = {
     TextDelta: AssistantTransportEncoder._text_delta,
-    ReasoningDelta: AssistantTransportEncoder._reasoning,
+    ReasoningDelta: AssistantTransportEncoder._reasoning_delta,
     ToolCallBegin: AssistantTransportEncoder._tool_call_begin,
-    ToolCallArgsDelta: AssistantTransportEncoder._tool_call_args,
+    ToolCallDelta: AssistantTransportEncoder._tool_call_delta,
     ToolCallArgsFinish: AssistantTransportEncoder._tool_call_args_finish,
     ToolResult: AssistantTransportEncoder._tool_result,
     Source: AssistantTransportEncoder._source,
@@ -293,7 +291,7 @@ _ENCODERS: dict[type, Callable[[AssistantTransportEncoder, Any], str]] = {
     Error: AssistantTransportEncoder._error,
     StepStart: AssistantTransportEncoder._step_start,
     StepFinish: AssistantTransportEncoder._step_finish,
-    StateUpdate: AssistantTransportEncoder._state,
+    StateUpdate: AssistantTransportEncoder._update_state,
 }
 
 
@@ -513,7 +511,7 @@ class AssistantTransportDecoder:
         if kind == "reasoning":
             return [ReasoningDelta(text, parent_id)]
         if call_id is not None:
-            return [ToolCallArgsDelta(call_id, text)]
+            return [ToolCallDelta(call_id, text)]
         raise ValueError(f"text-delta for a {kind!r} part")
 
     def _call_id(self, value: dict[str, Any]) -> str:

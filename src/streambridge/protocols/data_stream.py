@@ -24,18 +24,19 @@ from ..chunks import (
     StepFinish,
     StepStart,
     TextDelta,
-    ToolCallArgsDelta,
     ToolCallArgsFinish,
     ToolCallBegin,
+    ToolCallDelta,
     ToolResult,
 )
 from ..exceptions import RequestError
 from ..input import RunInput
 from ..messages import Message, Part, ReasoningPart, TextPart, ToolCallPart
+from ..tally import RunTally
 from . import Decoded, StreamEnd, WireProtocol, register
 from ._conversation import Conversation, args_text, file_from, string, text_of
 from ._request import optional, require_object
-from ._tally import RunTally
+from ._tool_args import ToolCallArgs
 
 __all__ = ["DATA_STREAM", "DataStreamDecoder", "DataStreamEncoder", "parse_request"]
 
@@ -44,57 +45,58 @@ def _frame(code: str, value: Any) -> str:
     return f"{code}:{dumps(value)}\n"
 
 
+def _args_final(tool_call_id: str, missing: str) -> str:
+    """The end of a call's arguments: the text still missing from them, marked final."""
+    return _frame("c", {"toolCallId": tool_call_id, "argsTextDelta": missing, "isFinal": True})
+
+
 class DataStreamEncoder:
     """Encodes one stream as assistant-ui data stream lines."""
 
     def __init__(self, input: RunInput | None = None) -> None:
-        self._open_args: dict[str, bool] = {}  # tool call id -> has any args text been sent
+        self._args: ToolCallArgs[str] = ToolCallArgs()  # a call's record is its id
         self._tally = RunTally()
 
     def encode(self, chunk: Chunk) -> str:
         if type(chunk) is TextDelta and chunk.parent_id is None:  # the hot path
-            return "0:" + dumps_str(chunk.text) + "\n"
+            return "0:" + dumps_str(chunk.text_delta) + "\n"
         return _ENCODERS[type(chunk)](self, chunk)
 
-    def _text(self, chunk: TextDelta) -> str:
-        return _frame("aui-text-delta", {"textDelta": chunk.text, "parentId": chunk.parent_id})
-
-    def _reasoning(self, chunk: ReasoningDelta) -> str:
-        if chunk.parent_id is None:
-            return "g:" + dumps_str(chunk.text) + "\n"
+    def _text_delta(self, chunk: TextDelta) -> str:
         return _frame(
-            "aui-reasoning-delta", {"reasoningDelta": chunk.text, "parentId": chunk.parent_id}
+            "aui-text-delta", {"textDelta": chunk.text_delta, "parentId": chunk.parent_id}
+        )
+
+    def _reasoning_delta(self, chunk: ReasoningDelta) -> str:
+        if chunk.parent_id is None:
+            return "g:" + dumps_str(chunk.reasoning_delta) + "\n"
+        return _frame(
+            "aui-reasoning-delta",
+            {"reasoningDelta": chunk.reasoning_delta, "parentId": chunk.parent_id},
         )
 
     def _tool_call_begin(self, chunk: ToolCallBegin) -> str:
-        self._open_args[chunk.tool_call_id] = False
+        self._args.begin(chunk.tool_call_id, chunk.tool_call_id)
         self._tally.tool_call(chunk.tool_call_id)
         value = {"toolCallId": chunk.tool_call_id, "toolName": chunk.tool_name}
         if chunk.parent_id is not None:
             value["parentId"] = chunk.parent_id
         return _frame("b", value)
 
-    def _tool_call_args(self, chunk: ToolCallArgsDelta) -> str:
-        if chunk.text:
-            self._open_args[chunk.tool_call_id] = True
+    def _tool_call_delta(self, chunk: ToolCallDelta) -> str:
+        self._args.append(chunk.tool_call_id, chunk.args_text_delta)
         # Streamed arguments are the second hot path: two string encodes, not a dict dump (7x).
         return (
             'c:{"toolCallId":'
             + dumps_str(chunk.tool_call_id)
             + ',"argsTextDelta":'
-            + dumps_str(chunk.text)
+            + dumps_str(chunk.args_text_delta)
             + "}\n"
         )
 
     def _tool_call_args_finish(self, chunk: ToolCallArgsFinish) -> str:
-        had_text = self._open_args.pop(chunk.tool_call_id, None)
-        if had_text is None:
-            return ""
-        # A call that never streamed arguments has the empty object as its arguments.
-        delta = "" if had_text else "{}"
-        return _frame(
-            "c", {"toolCallId": chunk.tool_call_id, "argsTextDelta": delta, "isFinal": True}
-        )
+        closed = self._args.close(chunk.tool_call_id)
+        return "" if closed is None else _args_final(*closed)
 
     def _tool_result(self, chunk: ToolResult) -> str:
         closing = self._tool_call_args_finish(ToolCallArgsFinish(chunk.tool_call_id))
@@ -130,7 +132,7 @@ class DataStreamEncoder:
 
     def _error(self, chunk: Error) -> str:
         self._tally.error()
-        return self._close_open_args() + "3:" + dumps_str(chunk.message) + "\n"
+        return self._close_open_args() + "3:" + dumps_str(chunk.error) + "\n"
 
     def _step_start(self, chunk: StepStart) -> str:
         return _frame("f", {"messageId": chunk.message_id})
@@ -149,14 +151,11 @@ class DataStreamEncoder:
             },
         )
 
-    def _state(self, chunk: StateUpdate) -> str:
+    def _update_state(self, chunk: StateUpdate) -> str:
         return _frame("aui-state", list(chunk.operations))
 
     def _close_open_args(self) -> str:
-        return "".join(
-            self._tool_call_args_finish(ToolCallArgsFinish(tool_call_id))
-            for tool_call_id in list(self._open_args)
-        )
+        return "".join(_args_final(*closed) for closed in self._args.close_all())
 
     def finish(self) -> str:
         tally = self._tally
@@ -170,10 +169,10 @@ class DataStreamEncoder:
 
 
 _ENCODERS: dict[type, Callable[[DataStreamEncoder, Any], str]] = {
-    TextDelta: DataStreamEncoder._text,
-    ReasoningDelta: DataStreamEncoder._reasoning,
+    TextDelta: DataStreamEncoder._text_delta,
+    ReasoningDelta: DataStreamEncoder._reasoning_delta,
     ToolCallBegin: DataStreamEncoder._tool_call_begin,
-    ToolCallArgsDelta: DataStreamEncoder._tool_call_args,
+    ToolCallDelta: DataStreamEncoder._tool_call_delta,
     ToolCallArgsFinish: DataStreamEncoder._tool_call_args_finish,
     ToolResult: DataStreamEncoder._tool_result,
     Source: DataStreamEncoder._source,
@@ -183,7 +182,7 @@ _ENCODERS: dict[type, Callable[[DataStreamEncoder, Any], str]] = {
     Error: DataStreamEncoder._error,
     StepStart: DataStreamEncoder._step_start,
     StepFinish: DataStreamEncoder._step_finish,
-    StateUpdate: DataStreamEncoder._state,
+    StateUpdate: DataStreamEncoder._update_state,
 }
 
 
@@ -290,7 +289,7 @@ def _decode_args(value: dict[str, Any]) -> list[Decoded]:
     call_id = value["toolCallId"]
     out: list[Decoded] = []
     if value.get("argsTextDelta"):
-        out.append(ToolCallArgsDelta(call_id, value["argsTextDelta"]))
+        out.append(ToolCallDelta(call_id, value["argsTextDelta"]))
     if value.get("isFinal"):
         out.append(ToolCallArgsFinish(call_id))
     return out

@@ -30,30 +30,28 @@ from ..chunks import (
     StepFinish,
     StepStart,
     TextDelta,
-    ToolCallArgsDelta,
     ToolCallArgsFinish,
     ToolCallBegin,
+    ToolCallDelta,
     ToolResult,
 )
 from ..exceptions import RequestError
 from ..input import RunInput
 from ..messages import FilePart, Message, Part, TextPart
-from . import Decoded, StreamEnd, WireProtocol, register
+from ..tally import RunTally
+from . import SIDE_CHANNEL_KEY, Decoded, StreamEnd, WireProtocol, register
 from ._conversation import Conversation, image_from, text_of
 from ._request import optional, require_object
 from ._sse import KEEPALIVE, sse
-from ._tally import RunTally
+from ._tool_args import ToolCallArgs
 
 __all__ = [
-    "EXTRAS_KEY",
     "OPENAI_ASSISTANTS",
     "OpenAIAssistantsDecoder",
     "OpenAIAssistantsEncoder",
     "parse_request",
 ]
 
-EXTRAS_KEY = "streambridge"
-"""The final run's ``metadata`` key whose JSON string holds what the API has no field for."""
 
 DEFAULT_ASSISTANT_ID = "asst_streambridge"
 """``assistant_id`` when the input names none (the Run and RunStep objects require one)."""
@@ -69,7 +67,7 @@ def _event(name: str, value: Any) -> str:
 
 
 class _Call:
-    __slots__ = ("args", "args_done", "id", "index", "name", "output", "prefix", "step_id")
+    __slots__ = ("args", "id", "index", "name", "output", "prefix", "step_id")
 
     def __init__(self, call_id: str, name: str, step_id: str, index: int) -> None:
         self.id = call_id
@@ -77,7 +75,6 @@ class _Call:
         self.step_id = step_id
         self.index = index
         self.args: list[str] = []
-        self.args_done = False
         self.output: str | None = None
         # The streamed arguments are a hot path: one string encode per delta, not a dict dump.
         self.prefix = (
@@ -90,6 +87,15 @@ class _Call:
     def wire(self) -> dict[str, Any]:
         function = {"name": self.name, "arguments": "".join(self.args), "output": self.output}
         return {"id": self.id, "type": "function", "function": function}
+
+
+def _args_end(call: _Call, missing: str) -> str:
+    """The end of a call's arguments: the API has no event for it, only the text still missing
+    (the empty object for a call that streamed none)."""
+    if not missing:
+        return ""
+    call.args.append(missing)
+    return call.prefix + dumps_str(missing) + _ARGS_TAIL
 
 
 class _Step:
@@ -135,14 +141,15 @@ class OpenAIAssistantsEncoder:
         self._text_prefix: str | None = None  # set while a message's text streams
         self._text_parts: list[str] = []  # that message's text
         self._calls: dict[str, _Call] = {}
-        self._error: str | None = None
+        self._args: ToolCallArgs[_Call] = ToolCallArgs()
+        self._error_message: str | None = None
         # What the API has no field for, as JSON fragments (encoded when their chunk arrives, so
         # a value JSON cannot hold fails that chunk, not the end of the stream).
         self._reasoning: list[str] = []
         self._sources: list[str] = []
         self._files: list[str] = []
-        self._data: list[str] = []
-        self._annotations: list[str] = []
+        self._data_parts: list[str] = []
+        self._annotation_values: list[str] = []
         self._state: list[str] = []
         self._last_append: tuple[list[str], str] | None = None  # the last state op, if append-text
 
@@ -184,20 +191,20 @@ class OpenAIAssistantsEncoder:
 
     def encode(self, chunk: Chunk) -> str:
         if type(chunk) is TextDelta and self._text_prefix is not None:  # the hot path
-            self._text_parts.append(chunk.text)
-            return self._text_prefix + dumps_str(chunk.text) + _TEXT_TAIL
+            self._text_parts.append(chunk.text_delta)
+            return self._text_prefix + dumps_str(chunk.text_delta) + _TEXT_TAIL
         # The chunk first: if it cannot be encoded, the run's announcement is still to come.
         text = _ENCODERS[type(chunk)](self, chunk)
         if self._started:
             return text
         return self._start() + text
 
-    def _text(self, chunk: TextDelta) -> str:
+    def _text_delta(self, chunk: TextDelta) -> str:
         opened = self._open_message()
         step = self._step
         assert step is not None
         assert step.message_id is not None
-        step.text.append(chunk.text)
+        step.text.append(chunk.text_delta)
         self._text_parts = step.text
         self._text_prefix = (
             'event: thread.message.delta\ndata: {"id":'
@@ -210,14 +217,18 @@ class OpenAIAssistantsEncoder:
             "object": "thread.message.delta",
             "delta": {
                 "content": [
-                    {"index": 0, "type": "text", "text": {"value": chunk.text, "annotations": []}}
+                    {
+                        "index": 0,
+                        "type": "text",
+                        "text": {"value": chunk.text_delta, "annotations": []},
+                    }
                 ]
             },
         }
         return opened + _event("thread.message.delta", first)
 
     def _reasoning_delta(self, chunk: ReasoningDelta) -> str:
-        self._reasoning.append(chunk.text)
+        self._reasoning.append(chunk.reasoning_delta)
         return ""
 
     def _tool_call_begin(self, chunk: ToolCallBegin) -> str:
@@ -229,35 +240,34 @@ class OpenAIAssistantsEncoder:
         call = _Call(chunk.tool_call_id, chunk.tool_name, step.id, len(step.calls))
         step.calls.append(call)
         self._calls[call.id] = call
+        self._args.begin(call.id, call)
         self._tally.tool_call(call.id)
         first = {"index": call.index, "type": "function", "id": call.id}
         first["function"] = {"name": call.name, "arguments": "", "output": None}
         return opened + self._step_delta(step.id, first)
 
-    def _tool_call_args(self, chunk: ToolCallArgsDelta) -> str:
-        call = self._calls.get(chunk.tool_call_id)
-        if call is None or not chunk.text:
+    def _tool_call_delta(self, chunk: ToolCallDelta) -> str:
+        if not chunk.args_text_delta:
+            return ""
+        call = self._args.append(chunk.tool_call_id, chunk.args_text_delta)
+        if call is None:
             return ""  # a call that never began has no run step to belong to
-        call.args.append(chunk.text)
-        return call.prefix + dumps_str(chunk.text) + _ARGS_TAIL
+        call.args.append(chunk.args_text_delta)
+        return call.prefix + dumps_str(chunk.args_text_delta) + _ARGS_TAIL
 
     def _tool_call_args_finish(self, chunk: ToolCallArgsFinish) -> str:
-        call = self._calls.get(chunk.tool_call_id)
-        if call is None or call.args_done:
-            return ""
-        call.args_done = True
-        if call.args:
-            return ""
-        # A call that streamed no arguments has the empty object as its arguments.
-        call.args.append("{}")
-        return call.prefix + '"{}"' + _ARGS_TAIL
+        closed = self._args.close(chunk.tool_call_id)
+        return "" if closed is None else _args_end(*closed)
 
     def _tool_result(self, chunk: ToolResult) -> str:
         call = self._calls.get(chunk.tool_call_id)
         if call is None:
             return ""
         output = dumps(chunk.result)  # the API's output is a string: the result's JSON text
-        closing = self._tool_call_args_finish(ToolCallArgsFinish(call.id))
+        if chunk.artifact is not None:
+            dumps(chunk.artifact)  # not sent, but must be JSON as in every protocol
+        closed = self._args.close(call.id)
+        closing = "" if closed is None else _args_end(*closed)
         call.output = output
         self._tally.tool_result(call.id)
         delta = {"index": call.index, "type": "function", "function": {"output": output}}
@@ -276,19 +286,19 @@ class OpenAIAssistantsEncoder:
         self._files.append(dumps({"data": chunk.data, "mime_type": chunk.mime_type}))
         return ""
 
-    def _data_chunk(self, chunk: Data) -> str:
+    def _data(self, chunk: Data) -> str:
         value: dict[str, Any] = {"data": chunk.data}
         if chunk.name is not None:
             value["name"] = chunk.name
-        self._data.append(dumps(value))
+        self._data_parts.append(dumps(value))
         return ""
 
-    def _annotations_chunk(self, chunk: Annotations) -> str:
+    def _annotations(self, chunk: Annotations) -> str:
         encoded = [dumps(annotation) for annotation in chunk.annotations]
-        self._annotations.extend(encoded)
+        self._annotation_values.extend(encoded)
         return ""
 
-    def _state_update(self, chunk: StateUpdate) -> str:
+    def _update_state(self, chunk: StateUpdate) -> str:
         dumps(list(chunk.operations))  # refuse the whole update before keeping any of it
         for op in chunk.operations:
             path, value = op.get("path"), op.get("value")
@@ -305,9 +315,9 @@ class OpenAIAssistantsEncoder:
                 self._state.append(dumps(op))
         return ""
 
-    def _error_chunk(self, chunk: Error) -> str:
+    def _error(self, chunk: Error) -> str:
         self._tally.error()
-        self._error = chunk.message
+        self._error_message = chunk.error
         return self._close_step(failed=True)
 
     def _step_start(self, chunk: StepStart) -> str:
@@ -407,7 +417,7 @@ class OpenAIAssistantsEncoder:
         if failed:
             value = self._step_object(step, "failed", details)
             value["failed_at"] = self._created_at
-            value["last_error"] = {"code": "server_error", "message": self._error or ""}
+            value["last_error"] = {"code": "server_error", "message": self._error_message or ""}
             return out + _event("thread.run.step.failed", value)
         value = self._step_object(step, "completed", details)
         value["completed_at"] = self._created_at
@@ -462,8 +472,7 @@ class OpenAIAssistantsEncoder:
     def finish(self) -> str:
         out = "" if self._started else self._start()
         self._started = True
-        for call in list(self._calls.values()):
-            out += self._tool_call_args_finish(ToolCallArgsFinish(call.id))
+        out += "".join(_args_end(*closed) for closed in self._args.close_all())
         tally = self._tally
         reason = tally.finish_reason()
         run = {**self._run_base, "started_at": self._created_at}
@@ -473,7 +482,7 @@ class OpenAIAssistantsEncoder:
             out += self._close_step(failed=True)
             run["status"], event = "failed", "thread.run.failed"
             run["failed_at"] = self._created_at
-            run["last_error"] = {"code": "server_error", "message": self._error or ""}
+            run["last_error"] = {"code": "server_error", "message": self._error_message or ""}
         elif reason == "tool-calls":
             # A tool step whose calls wait for results stays in progress, as in the API.
             if self._step is not None and self._step.kind != "tool_calls":
@@ -509,32 +518,32 @@ class OpenAIAssistantsEncoder:
         for key, fragments in (
             ("sources", self._sources),
             ("files", self._files),
-            ("data", self._data),
+            ("data", self._data_parts),
             ("state", self._state),
-            ("annotations", self._annotations),
+            ("annotations", self._annotation_values),
         ):
             if fragments:
                 parts.append(f'"{key}":[' + ",".join(fragments) + "]")
         if not parts:
             return self._metadata
-        return {**self._metadata, EXTRAS_KEY: "{" + ",".join(parts) + "}"}
+        return {**self._metadata, SIDE_CHANNEL_KEY: "{" + ",".join(parts) + "}"}
 
 
 _ENCODERS: dict[type, Callable[[OpenAIAssistantsEncoder, Any], str]] = {
-    TextDelta: OpenAIAssistantsEncoder._text,
+    TextDelta: OpenAIAssistantsEncoder._text_delta,
     ReasoningDelta: OpenAIAssistantsEncoder._reasoning_delta,
     ToolCallBegin: OpenAIAssistantsEncoder._tool_call_begin,
-    ToolCallArgsDelta: OpenAIAssistantsEncoder._tool_call_args,
+    ToolCallDelta: OpenAIAssistantsEncoder._tool_call_delta,
     ToolCallArgsFinish: OpenAIAssistantsEncoder._tool_call_args_finish,
     ToolResult: OpenAIAssistantsEncoder._tool_result,
     Source: OpenAIAssistantsEncoder._source,
     File: OpenAIAssistantsEncoder._file,
-    Data: OpenAIAssistantsEncoder._data_chunk,
-    Annotations: OpenAIAssistantsEncoder._annotations_chunk,
-    Error: OpenAIAssistantsEncoder._error_chunk,
+    Data: OpenAIAssistantsEncoder._data,
+    Annotations: OpenAIAssistantsEncoder._annotations,
+    Error: OpenAIAssistantsEncoder._error,
     StepStart: OpenAIAssistantsEncoder._step_start,
     StepFinish: OpenAIAssistantsEncoder._step_finish,
-    StateUpdate: OpenAIAssistantsEncoder._state_update,
+    StateUpdate: OpenAIAssistantsEncoder._update_state,
 }
 
 
@@ -783,7 +792,7 @@ class OpenAIAssistantsDecoder:
             call = self._calls[key] = self._by_id[call_id] = [call_id, False]
             out.append(ToolCallBegin(call_id, function.get("name") or ""))
         if function.get("arguments"):
-            out.append(ToolCallArgsDelta(call[0], function["arguments"]))
+            out.append(ToolCallDelta(call[0], function["arguments"]))
         if function.get("output") is not None:
             out += self._args_done(call)
             out.append(ToolResult(call[0], _output(function["output"])))
@@ -814,11 +823,11 @@ class OpenAIAssistantsDecoder:
                 function = call.get("function") or {}
                 out.append(ToolCallBegin(call["id"], function.get("name") or ""))
                 if function.get("arguments"):
-                    out.append(ToolCallArgsDelta(call["id"], function["arguments"]))
+                    out.append(ToolCallDelta(call["id"], function["arguments"]))
                 self._by_id[call["id"]] = [call["id"], False]
         for call in self._by_id.values():
             out += self._args_done(call)
-        out += _extras((value.get("metadata") or {}).get(EXTRAS_KEY))
+        out += _extras((value.get("metadata") or {}).get(SIDE_CHANNEL_KEY))
         if reason == "error":
             error = value.get("last_error") or {}
             out.append(Error(error.get("message") or "The run failed."))

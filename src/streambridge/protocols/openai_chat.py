@@ -32,15 +32,16 @@ from ..chunks import (
     StepFinish,
     StepStart,
     TextDelta,
-    ToolCallArgsDelta,
     ToolCallArgsFinish,
     ToolCallBegin,
+    ToolCallDelta,
     ToolResult,
 )
 from ..exceptions import RequestError
 from ..input import RunInput
 from ..messages import FilePart, Message, Part, TextPart
-from . import Decoded, StreamEnd, WireProtocol, register
+from ..tally import RunTally
+from . import SIDE_CHANNEL_KEY, Decoded, StreamEnd, WireProtocol, register
 from ._conversation import (
     Conversation,
     add_function_calls,
@@ -52,11 +53,10 @@ from ._conversation import (
 )
 from ._request import optional, require_object
 from ._sse import DONE, KEEPALIVE
-from ._tally import RunTally
+from ._tool_args import ToolCallArgs
 
 __all__ = [
     "DEFAULT_MODEL",
-    "EXTENSION_KEY",
     "OPENAI_CHAT",
     "OpenAIChatDecoder",
     "OpenAIChatEncoder",
@@ -66,8 +66,6 @@ __all__ = [
 DEFAULT_MODEL = "streambridge"
 """The ``model`` echoed when the request named none."""
 
-EXTENSION_KEY = "streambridge"
-"""The top-level chunk field that carries what chat completions has no field for."""
 
 # The chunk vocabulary's finish reasons in chat-completion spelling.  The SDK's schema allows
 # only stop, length, tool_calls, content_filter and function_call: anything else is sent as stop.
@@ -82,13 +80,13 @@ _CHUNK_REASONS = {
 class _WaitingCall:
     """A tool call that began while another was on the wire."""
 
-    __slots__ = ("args", "finished", "held", "parent_id", "tool_name")
+    __slots__ = ("args", "held", "missing", "parent_id", "tool_name")
 
     def __init__(self, tool_name: str, parent_id: str | None) -> None:
         self.tool_name = tool_name
         self.parent_id = parent_id
         self.args: list[str] = []
-        self.finished = False
+        self.missing: str | None = None  # once its arguments closed: the text still missing
         self.held: list[str] = []  # frames that must follow it (its result)
 
 
@@ -119,13 +117,13 @@ class OpenAIChatEncoder:
         self._fragment_heads: dict[str, str] = {}  # tool call id -> its fragments' first part
         self._fragment_tail = "}}]" + self._delta_close
         self._active: str | None = None  # the tool call whose fragments are on the wire
-        self._active_has_args = False
+        self._args: ToolCallArgs[str] = ToolCallArgs()  # a call's record is its id
         self._waiting: dict[str, _WaitingCall] = {}  # calls that began meanwhile, in order
         self._tally = RunTally()
 
     def encode(self, chunk: Chunk) -> str:
         if type(chunk) is TextDelta and chunk.parent_id is None and self._started:  # hot path
-            return self._delta_open + '"content":' + dumps_str(chunk.text) + self._delta_close
+            return self._delta_open + '"content":' + dumps_str(chunk.text_delta) + self._delta_close
         return _ENCODERS[type(chunk)](self, chunk)
 
     # -- frames ------------------------------------------------------------------------------
@@ -140,7 +138,7 @@ class OpenAIChatEncoder:
     def _delta(self, delta: str, parent_id: str | None = None) -> str:
         if parent_id is None:
             return self._start() + self._delta_open + delta + self._delta_close
-        extension = ',"' + EXTENSION_KEY + '":{"parent_id":' + dumps_str(parent_id) + "}"
+        extension = ',"' + SIDE_CHANNEL_KEY + '":{"parent_id":' + dumps_str(parent_id) + "}"
         return (
             self._start() + self._delta_open + delta + self._delta_close[:-3] + extension + "}\n\n"
         )
@@ -152,7 +150,7 @@ class OpenAIChatEncoder:
             + self._delta_open
             + self._delta_close[:-3]
             + ',"'
-            + EXTENSION_KEY
+            + SIDE_CHANNEL_KEY
             + '":'
             + value
             + "}\n\n"
@@ -160,11 +158,13 @@ class OpenAIChatEncoder:
 
     # -- chunk kinds -------------------------------------------------------------------------
 
-    def _text(self, chunk: TextDelta) -> str:
-        return self._delta('"content":' + dumps_str(chunk.text), chunk.parent_id)
+    def _text_delta(self, chunk: TextDelta) -> str:
+        return self._delta('"content":' + dumps_str(chunk.text_delta), chunk.parent_id)
 
-    def _reasoning(self, chunk: ReasoningDelta) -> str:
-        return self._delta('"reasoning_content":' + dumps_str(chunk.text), chunk.parent_id)
+    def _reasoning_delta(self, chunk: ReasoningDelta) -> str:
+        return self._delta(
+            '"reasoning_content":' + dumps_str(chunk.reasoning_delta), chunk.parent_id
+        )
 
     # Tool calls go on the wire one at a time, each call's fragments together: OpenAI clients
     # take a fragment with a new index to mean the previous call's arguments are complete (the
@@ -181,6 +181,7 @@ class OpenAIChatEncoder:
             self._delta_open + '"tool_calls":[{"index":' + str(index) + ',"function":{"arguments":'
         )
         self._tally.tool_call(call_id)
+        self._args.begin(call_id, call_id)
         if self._active is not None:
             self._waiting[call_id] = _WaitingCall(chunk.tool_name, chunk.parent_id)
             return ""
@@ -188,7 +189,6 @@ class OpenAIChatEncoder:
 
     def _begin(self, call_id: str, tool_name: str, parent_id: str | None) -> str:
         self._active = call_id
-        self._active_has_args = False
         return self._delta(
             '"tool_calls":[{"index":'
             + str(self._indexes[call_id])
@@ -207,16 +207,16 @@ class OpenAIChatEncoder:
             raise ValueError(f"arguments for tool call {call_id!r}, which never began")
         return head + dumps_str(text) + self._fragment_tail
 
-    def _tool_call_args(self, chunk: ToolCallArgsDelta) -> str:
-        if not chunk.text:
+    def _tool_call_delta(self, chunk: ToolCallDelta) -> str:
+        if not chunk.args_text_delta:
             return ""
         call_id = chunk.tool_call_id
-        if call_id == self._active:
-            self._active_has_args = True
-        elif call_id in self._waiting:
-            self._waiting[call_id].args.append(chunk.text)
+        if self._args.append(call_id, chunk.args_text_delta) is None and call_id in self._indexes:
+            return ""  # its arguments are closed: the text is not the call's
+        if call_id in self._waiting:
+            self._waiting[call_id].args.append(chunk.args_text_delta)
             return ""
-        return self._args_fragment(call_id, chunk.text)
+        return self._args_fragment(call_id, chunk.args_text_delta)
 
     def _tool_call_args_finish(self, chunk: ToolCallArgsFinish) -> str:
         call_id = chunk.tool_call_id
@@ -224,16 +224,25 @@ class OpenAIChatEncoder:
             return self._end_active() + self._next_calls()
         waiting = self._waiting.get(call_id)
         if waiting is not None:
-            waiting.finished = True
+            self._finish_waiting(call_id, waiting)
         return ""  # the wire has no "arguments done": they end where the next call starts
 
-    def _end_active(self) -> str:
+    def _finish_waiting(self, call_id: str, waiting: _WaitingCall) -> None:
+        closed = self._args.close(call_id)
+        if waiting.missing is None:
+            waiting.missing = "" if closed is None else closed[1]
+
+    def _end_active(self, missing: str | None = None) -> str:
         """The active call's arguments are complete: one that sent no text gets the empty
-        object, as OpenAI sends for a call without arguments."""
+        object, as OpenAI sends for a call without arguments.  ``missing``: the text its
+        arguments closed with earlier, while it waited."""
         call_id, self._active = self._active, None
-        if call_id is None or self._active_has_args:
+        if call_id is None:
             return ""
-        return self._args_fragment(call_id, "{}")
+        if missing is None:
+            closed = self._args.close(call_id)
+            missing = "" if closed is None else closed[1]
+        return self._args_fragment(call_id, missing) if missing else ""
 
     def _next_calls(self) -> str:
         """Put waiting calls on the wire, in the order they began, until one is unfinished."""
@@ -243,16 +252,15 @@ class OpenAIChatEncoder:
             call = self._waiting.pop(call_id)
             text += self._begin(call_id, call.tool_name, call.parent_id)
             if call.args:
-                self._active_has_args = True
                 text += self._args_fragment(call_id, "".join(call.args))
-            if call.finished:
-                text += self._end_active() + "".join(call.held)
+            if call.missing is not None:
+                text += self._end_active(call.missing) + "".join(call.held)
         return text
 
     def _end_all_calls(self) -> str:
         """Every call's arguments end here (an error, a step's end, the stream's end)."""
-        for call in self._waiting.values():
-            call.finished = True
+        for call_id, call in self._waiting.items():
+            self._finish_waiting(call_id, call)
         return self._end_active() + self._next_calls()
 
     def _tool_result(self, chunk: ToolResult) -> str:
@@ -272,7 +280,7 @@ class OpenAIChatEncoder:
             return self._end_active() + frame + self._next_calls()
         waiting = self._waiting.get(call_id)
         if waiting is not None:  # it follows its call onto the wire
-            waiting.finished = True
+            self._finish_waiting(call_id, waiting)
             waiting.held.append(frame)
             return ""
         return frame
@@ -310,7 +318,7 @@ class OpenAIChatEncoder:
     def _error(self, chunk: Error) -> str:
         frame = (
             'data: {"error":{"message":'
-            + dumps_str(chunk.message)
+            + dumps_str(chunk.error)
             + ',"type":"server_error","param":null,"code":null}}\n\n'
         )
         self._tally.error()
@@ -332,7 +340,7 @@ class OpenAIChatEncoder:
         self._tally.step_finish(chunk.finish_reason, chunk.input_tokens, chunk.output_tokens)
         return self._end_all_calls() + self._extension(extension)
 
-    def _state(self, chunk: StateUpdate) -> str:
+    def _update_state(self, chunk: StateUpdate) -> str:
         return self._extension(
             dumps({"type": "update-state", "operations": list(chunk.operations)})
         )
@@ -361,10 +369,10 @@ class OpenAIChatEncoder:
 
 
 _ENCODERS: dict[type, Callable[[OpenAIChatEncoder, Any], str]] = {
-    TextDelta: OpenAIChatEncoder._text,
-    ReasoningDelta: OpenAIChatEncoder._reasoning,
+    TextDelta: OpenAIChatEncoder._text_delta,
+    ReasoningDelta: OpenAIChatEncoder._reasoning_delta,
     ToolCallBegin: OpenAIChatEncoder._tool_call_begin,
-    ToolCallArgsDelta: OpenAIChatEncoder._tool_call_args,
+    ToolCallDelta: OpenAIChatEncoder._tool_call_delta,
     ToolCallArgsFinish: OpenAIChatEncoder._tool_call_args_finish,
     ToolResult: OpenAIChatEncoder._tool_result,
     Source: OpenAIChatEncoder._source,
@@ -374,7 +382,7 @@ _ENCODERS: dict[type, Callable[[OpenAIChatEncoder, Any], str]] = {
     Error: OpenAIChatEncoder._error,
     StepStart: OpenAIChatEncoder._step_start,
     StepFinish: OpenAIChatEncoder._step_finish,
-    StateUpdate: OpenAIChatEncoder._state,
+    StateUpdate: OpenAIChatEncoder._update_state,
 }
 
 
@@ -535,7 +543,7 @@ class OpenAIChatDecoder:
             return [*self._close_args(), Error(message)]
         if value.get("object") != "chat.completion.chunk":
             raise ValueError(f"not a chat.completion.chunk: {data[:80]!r}")
-        extension = value.get(EXTENSION_KEY) or {}
+        extension = value.get(SIDE_CHANNEL_KEY) or {}
         parent_id = extension.get("parent_id")
         out: list[Decoded] = []
         for choice in value.get("choices") or ():
@@ -555,7 +563,7 @@ class OpenAIChatDecoder:
         if kind is not None:
             handler = _EXTENSIONS.get(kind)
             if handler is None:
-                raise ValueError(f"unknown {EXTENSION_KEY} extension type {kind!r}")
+                raise ValueError(f"unknown {SIDE_CHANNEL_KEY} extension type {kind!r}")
             out += handler(self, extension)
         usage = value.get("usage")
         if usage:
@@ -593,7 +601,7 @@ class OpenAIChatDecoder:
             self._open_args[call_id] = None
             out.append(ToolCallBegin(call_id, function.get("name") or "", parent_id))
         if function.get("arguments"):
-            out.append(ToolCallArgsDelta(call_id, function["arguments"]))
+            out.append(ToolCallDelta(call_id, function["arguments"]))
         return out
 
     def _close_args(self, tool_call_id: str | None = None) -> list[Decoded]:

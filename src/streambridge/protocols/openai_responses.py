@@ -31,19 +31,20 @@ from ..chunks import (
     StepFinish,
     StepStart,
     TextDelta,
-    ToolCallArgsDelta,
     ToolCallArgsFinish,
     ToolCallBegin,
+    ToolCallDelta,
     ToolResult,
 )
 from ..exceptions import RequestError
 from ..input import RunInput
 from ..messages import FilePart, Message, Part, ReasoningPart, TextPart, ToolCallPart
+from ..tally import RunTally
 from . import Decoded, StreamEnd, WireProtocol, register
 from ._conversation import Conversation, args_text, file_from, image_from, string, text_of
 from ._request import optional, require_object
 from ._sse import KEEPALIVE
-from ._tally import RunTally
+from ._tool_args import ToolCallArgs
 
 __all__ = [
     "OPENAI_RESPONSES",
@@ -161,7 +162,7 @@ class OpenAIResponsesEncoder:
         self._started = False
         self._output: list[str | None] = []  # each output item's JSON, once it is done
         self._content: _Message | _Reasoning | None = None  # the open message or reasoning
-        self._calls: dict[str, _Call] = {}  # tool call id -> its open function_call item
+        self._args: ToolCallArgs[_Call] = ToolCallArgs()  # the open function_call items
         self._begun: set[str] = set()  # every tool call id seen
         self._text_middle: str | None = None  # set while a message is open: the hot path
         self._text_pieces: list[str] = []  # the open message's text
@@ -322,12 +323,11 @@ class OpenAIResponsesEncoder:
             + self._done_item(content.index, item)
         )
 
-    def _close_call(self, call: _Call, status: str = "completed") -> str:
-        del self._calls[call.call_id]
+    def _close_call(self, call: _Call, missing: str, status: str = "completed") -> str:
         out = ""
-        if not call.pieces:  # a call that streamed no arguments has the empty object
-            out = self._delta(_ARGS_HEAD, call.middle, "{}")
-            call.pieces.append("{}")
+        if missing:
+            out = self._delta(_ARGS_HEAD, call.middle, missing)
+            call.pieces.append(missing)
         arguments = "".join(call.pieces)
         item = {
             "id": call.id,
@@ -347,25 +347,27 @@ class OpenAIResponsesEncoder:
         )
 
     def _close_calls(self, status: str = "completed") -> str:
-        return "".join(self._close_call(call, status) for call in list(self._calls.values()))
+        return "".join(
+            self._close_call(call, missing, status) for call, missing in self._args.close_all()
+        )
 
     # -- chunks ----------------------------------------------------------------------------------
 
     def encode(self, chunk: Chunk) -> str:
         if type(chunk) is TextDelta and self._text_middle is not None:  # the hot path
-            self._text_pieces.append(chunk.text)
+            self._text_pieces.append(chunk.text_delta)
             seq = self._seq
             self._seq = seq + 1
             return "".join(
-                (_TEXT_HEAD, str(seq), self._text_middle, dumps_str(chunk.text), _TEXT_TAIL)
+                (_TEXT_HEAD, str(seq), self._text_middle, dumps_str(chunk.text_delta), _TEXT_TAIL)
             )
         return _ENCODERS[type(chunk)](self, chunk)
 
-    def _text(self, chunk: TextDelta) -> str:
+    def _text_delta(self, chunk: TextDelta) -> str:
         out = self._opening() + self._open_message()
         return out + self.encode(chunk)  # now on the hot path
 
-    def _reasoning(self, chunk: ReasoningDelta) -> str:
+    def _reasoning_delta(self, chunk: ReasoningDelta) -> str:
         out = self._opening()
         content = self._content
         if type(content) is not _Reasoning:
@@ -383,8 +385,8 @@ class OpenAIResponsesEncoder:
                 },
             )
             self._content = content
-        content.pieces.append(chunk.text)
-        return out + self._delta(_REASONING_HEAD, content.middle, chunk.text)
+        content.pieces.append(chunk.reasoning_delta)
+        return out + self._delta(_REASONING_HEAD, content.middle, chunk.reasoning_delta)
 
     def _tool_call_begin(self, chunk: ToolCallBegin) -> str:
         if chunk.tool_call_id in self._begun:
@@ -392,7 +394,8 @@ class OpenAIResponsesEncoder:
         self._begun.add(chunk.tool_call_id)
         out = self._opening() + self._close_content()
         index, item_id = self._new_index("fc")
-        self._calls[chunk.tool_call_id] = _Call(index, item_id, chunk.tool_call_id, chunk.tool_name)
+        call = _Call(index, item_id, chunk.tool_call_id, chunk.tool_name)
+        self._args.begin(chunk.tool_call_id, call)
         self._tally.tool_call(chunk.tool_call_id)
         return out + self._add_item(
             {
@@ -405,25 +408,27 @@ class OpenAIResponsesEncoder:
             }
         )
 
-    def _tool_call_args(self, chunk: ToolCallArgsDelta) -> str:
-        call = self._calls.get(chunk.tool_call_id)
-        if call is None or not chunk.text:
+    def _tool_call_delta(self, chunk: ToolCallDelta) -> str:
+        if not chunk.args_text_delta:
+            return ""
+        call = self._args.append(chunk.tool_call_id, chunk.args_text_delta)
+        if call is None:
             return ""  # a call whose arguments are closed (or never began) takes no more
-        call.pieces.append(chunk.text)
-        return self._delta(_ARGS_HEAD, call.middle, chunk.text)
+        call.pieces.append(chunk.args_text_delta)
+        return self._delta(_ARGS_HEAD, call.middle, chunk.args_text_delta)
 
     def _tool_call_args_finish(self, chunk: ToolCallArgsFinish) -> str:
-        call = self._calls.get(chunk.tool_call_id)
-        return "" if call is None else self._close_call(call)
+        closed = self._args.close(chunk.tool_call_id)
+        return "" if closed is None else self._close_call(*closed)
 
     def _tool_result(self, chunk: ToolResult) -> str:
         output = dumps(chunk.result)  # before any event: a refused value sends nothing
         if chunk.artifact is not None:
             dumps(chunk.artifact)  # not sent, but must be JSON as in every protocol
         out = self._opening()
-        call = self._calls.get(chunk.tool_call_id)
-        if call is not None:
-            out += self._close_call(call)
+        closed = self._args.close(chunk.tool_call_id)
+        if closed is not None:
+            out += self._close_call(*closed)
         out += self._close_content()
         index, item_id = self._new_index("fco")
         item = {
@@ -494,12 +499,14 @@ class OpenAIResponsesEncoder:
             dumps(list(chunk.operations))
         return ""
 
+    _data = _annotations = _update_state = _unsent
+
     def _error(self, chunk: Error) -> str:
         out = self._opening() + self._close_calls("incomplete")
         self._tally.error()
-        self._error_message = chunk.message
+        self._error_message = chunk.error
         return out + self._event(
-            "error", {"code": "server_error", "message": chunk.message, "param": None}
+            "error", {"code": "server_error", "message": chunk.error, "param": None}
         )
 
     def _step_start(self, chunk: StepStart) -> str:
@@ -553,20 +560,20 @@ def response_object(input: RunInput, chunks: list[Chunk], status: str) -> dict[s
 
 
 _ENCODERS: dict[type, Callable[[OpenAIResponsesEncoder, Any], str]] = {
-    TextDelta: OpenAIResponsesEncoder._text,
-    ReasoningDelta: OpenAIResponsesEncoder._reasoning,
+    TextDelta: OpenAIResponsesEncoder._text_delta,
+    ReasoningDelta: OpenAIResponsesEncoder._reasoning_delta,
     ToolCallBegin: OpenAIResponsesEncoder._tool_call_begin,
-    ToolCallArgsDelta: OpenAIResponsesEncoder._tool_call_args,
+    ToolCallDelta: OpenAIResponsesEncoder._tool_call_delta,
     ToolCallArgsFinish: OpenAIResponsesEncoder._tool_call_args_finish,
     ToolResult: OpenAIResponsesEncoder._tool_result,
     Source: OpenAIResponsesEncoder._source,
     File: OpenAIResponsesEncoder._file,
-    Data: OpenAIResponsesEncoder._unsent,
-    Annotations: OpenAIResponsesEncoder._unsent,
+    Data: OpenAIResponsesEncoder._data,
+    Annotations: OpenAIResponsesEncoder._annotations,
     Error: OpenAIResponsesEncoder._error,
     StepStart: OpenAIResponsesEncoder._step_start,
     StepFinish: OpenAIResponsesEncoder._step_finish,
-    StateUpdate: OpenAIResponsesEncoder._unsent,
+    StateUpdate: OpenAIResponsesEncoder._update_state,
 }
 
 
@@ -772,7 +779,7 @@ class OpenAIResponsesDecoder:
         if not delta or call.finished:
             return []
         call.args += delta
-        return [ToolCallArgsDelta(call.call_id, delta)]
+        return [ToolCallDelta(call.call_id, delta)]
 
     def _args_done(self, call: _DecodedCall, arguments: str) -> list[Decoded]:
         if call.finished:

@@ -33,9 +33,9 @@ from ..chunks import (
     StepFinish,
     StepStart,
     TextDelta,
-    ToolCallArgsDelta,
     ToolCallArgsFinish,
     ToolCallBegin,
+    ToolCallDelta,
     ToolResult,
 )
 from ..exceptions import RequestError
@@ -50,11 +50,12 @@ from ..messages import (
     ToolCallPart,
 )
 from ..state import apply_operation, copy_json
-from . import Decoded, StreamEnd, WireProtocol, register
+from ..tally import RunTally
+from . import SIDE_CHANNEL_KEY, Decoded, StreamEnd, WireProtocol, register
 from ._conversation import Conversation, args_text, file_from, string
 from ._request import optional, require_object
 from ._sse import DONE, KEEPALIVE, sse_json
-from ._tally import RunTally
+from ._tool_args import ToolCallArgs
 
 __all__ = [
     "STATE_ID",
@@ -76,7 +77,6 @@ FINISH_REASONS = frozenset({"stop", "length", "content-filter", "tool-calls", "e
 """The finish reasons every client from ai 5.0.92 on accepts; any other becomes ``"other"``
 (``"interrupted"`` came later, ``"unknown"`` went away)."""
 
-_METADATA_KEY = "streambridge"
 _UNSET: Any = object()
 
 
@@ -93,17 +93,38 @@ _ARGUMENTS_DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
 
 
 def _provider_metadata(**values: Any) -> dict[str, dict[str, Any]]:
-    return {_METADATA_KEY: values}
+    return {SIDE_CHANNEL_KEY: values}
 
 
 class _ToolCall:
-    __slots__ = ("args", "name", "open", "parent_id")
+    __slots__ = ("args", "name", "parent_id", "tool_call_id")
 
-    def __init__(self, name: str, parent_id: str | None) -> None:
+    def __init__(self, tool_call_id: str, name: str, parent_id: str | None) -> None:
+        self.tool_call_id = tool_call_id
         self.name = name
         self.parent_id = parent_id
         self.args: list[str] = []
-        self.open = True
+
+
+def _input_available(call: _ToolCall, missing: str) -> str:
+    """``tool-input-available`` with the parsed arguments (``{}`` when none streamed), or
+    ``tool-input-error`` with the raw text when they are not JSON."""
+    text = "".join(call.args) or missing
+    call.args = []
+    value: dict[str, Any] = {
+        "type": "tool-input-available",
+        "toolCallId": call.tool_call_id,
+        "toolName": call.name,
+    }
+    try:
+        value["input"] = _parse_arguments(text) if text.strip() else {}
+    except ValueError:
+        value["type"] = "tool-input-error"
+        value["input"] = text
+        value["errorText"] = "The tool call's arguments are not valid JSON."
+    if call.parent_id is not None:
+        value["providerMetadata"] = _provider_metadata(parentId=call.parent_id)
+    return sse_json(value)
 
 
 class UIMessageStreamEncoder:
@@ -126,6 +147,7 @@ class UIMessageStreamEncoder:
         self._delta_prefix = ""
         self._open_end = ""
         self._calls: dict[str, _ToolCall] = {}
+        self._args: ToolCallArgs[_ToolCall] = ToolCallArgs()
         self._steps: list[dict[str, Any]] = []
         self._sent_annotations: list[Any] = []
         self._tally = RunTally()
@@ -136,7 +158,7 @@ class UIMessageStreamEncoder:
             and self._open_type is TextDelta
             and chunk.parent_id == self._open_parent
         ):
-            return self._delta_prefix + dumps_str(chunk.text) + "}\n\n"
+            return self._delta_prefix + dumps_str(chunk.text_delta) + "}\n\n"
         return _ENCODERS[type(chunk)](self, chunk)
 
     # -- framing helpers ----------------------------------------------------------------------
@@ -159,9 +181,9 @@ class UIMessageStreamEncoder:
             self._open_type = None
         return out
 
-    def _stream_part(self, chunk: TextDelta | ReasoningDelta, kind: str) -> str:
+    def _stream_part(self, chunk: TextDelta | ReasoningDelta, kind: str, text: str) -> str:
         if type(chunk) is self._open_type and chunk.parent_id == self._open_parent:
-            return self._delta_prefix + dumps_str(chunk.text) + "}\n\n"
+            return self._delta_prefix + dumps_str(text) + "}\n\n"
         out = self._lead()
         self._parts += 1
         part_id = f"{kind}-{self._parts}"
@@ -173,15 +195,15 @@ class UIMessageStreamEncoder:
         self._open_parent = chunk.parent_id
         self._delta_prefix = 'data: {"type":"' + kind + '-delta","id":' + quoted_id + ',"delta":'
         self._open_end = 'data: {"type":"' + kind + '-end","id":' + quoted_id + "}\n\n"
-        return out + sse_json(start) + self._delta_prefix + dumps_str(chunk.text) + "}\n\n"
+        return out + sse_json(start) + self._delta_prefix + dumps_str(text) + "}\n\n"
 
     # -- one method per chunk kind ------------------------------------------------------------
 
-    def _text(self, chunk: TextDelta) -> str:
-        return self._stream_part(chunk, "text")
+    def _text_delta(self, chunk: TextDelta) -> str:
+        return self._stream_part(chunk, "text", chunk.text_delta)
 
-    def _reasoning(self, chunk: ReasoningDelta) -> str:
-        return self._stream_part(chunk, "reasoning")
+    def _reasoning_delta(self, chunk: ReasoningDelta) -> str:
+        return self._stream_part(chunk, "reasoning", chunk.reasoning_delta)
 
     def _tool_call_begin(self, chunk: ToolCallBegin) -> str:
         frame = sse_json(
@@ -192,63 +214,44 @@ class UIMessageStreamEncoder:
             }
         )
         out = self._lead()
-        self._calls[chunk.tool_call_id] = _ToolCall(chunk.tool_name, chunk.parent_id)
+        call = _ToolCall(chunk.tool_call_id, chunk.tool_name, chunk.parent_id)
+        self._calls[chunk.tool_call_id] = call
+        self._args.begin(chunk.tool_call_id, call)
         self._tally.tool_call(chunk.tool_call_id)
         return out + frame
 
-    def _tool_call_args(self, chunk: ToolCallArgsDelta) -> str:
-        call = self._calls.get(chunk.tool_call_id)
-        if call is None or not call.open or not chunk.text:
+    def _tool_call_delta(self, chunk: ToolCallDelta) -> str:
+        if not chunk.args_text_delta:
+            return ""
+        call = self._args.append(chunk.tool_call_id, chunk.args_text_delta)
+        if call is None:
             return ""  # the client rejects input for a call it does not stream
-        call.args.append(chunk.text)
+        call.args.append(chunk.args_text_delta)
         # Streamed arguments are the second hot path: string encodes, not a dict dump.
         return (
             self._lead()
             + 'data: {"type":"tool-input-delta","toolCallId":'
             + dumps_str(chunk.tool_call_id)
             + ',"inputTextDelta":'
-            + dumps_str(chunk.text)
+            + dumps_str(chunk.args_text_delta)
             + "}\n\n"
         )
 
     def _tool_call_args_finish(self, chunk: ToolCallArgsFinish) -> str:
-        call = self._calls.get(chunk.tool_call_id)
-        if call is None or not call.open:
+        closed = self._args.close(chunk.tool_call_id)
+        if closed is None:
             return ""
-        return self._lead() + self._close_call(chunk.tool_call_id, call)
-
-    def _close_call(self, tool_call_id: str, call: _ToolCall) -> str:
-        """``tool-input-available`` with the parsed arguments (``{}`` when none streamed), or
-        ``tool-input-error`` with the raw text when they are not JSON."""
-        call.open = False
-        text = "".join(call.args)
-        call.args = []
-        value: dict[str, Any] = {
-            "type": "tool-input-available",
-            "toolCallId": tool_call_id,
-            "toolName": call.name,
-        }
-        try:
-            value["input"] = _parse_arguments(text) if text.strip() else {}
-        except ValueError:
-            value["type"] = "tool-input-error"
-            value["input"] = text
-            value["errorText"] = "The tool call's arguments are not valid JSON."
-        if call.parent_id is not None:
-            value["providerMetadata"] = _provider_metadata(parentId=call.parent_id)
-        return sse_json(value)
+        return self._lead() + _input_available(*closed)
 
     def _close_calls(self) -> str:
-        return "".join(
-            self._close_call(tool_call_id, call)
-            for tool_call_id, call in self._calls.items()
-            if call.open
-        )
+        return "".join(_input_available(*closed) for closed in self._args.close_all())
 
     def _tool_result(self, chunk: ToolResult) -> str:
         call = self._calls.get(chunk.tool_call_id)
         if call is None:
             return ""  # the client fails on a result for a call it never saw
+        if chunk.artifact is not None:
+            dumps(chunk.artifact)  # not sent, but must be JSON as in every protocol
         if chunk.is_error:
             error = chunk.result if isinstance(chunk.result, str) else json_text(chunk.result)
             frame = sse_json(
@@ -263,8 +266,9 @@ class UIMessageStreamEncoder:
                 }
             )
         out = self._lead()
-        if call.open:
-            out += self._close_call(chunk.tool_call_id, call)
+        closed = self._args.close(chunk.tool_call_id)
+        if closed is not None:
+            out += _input_available(*closed)
         self._tally.tool_result(chunk.tool_call_id)
         return out + frame
 
@@ -309,7 +313,7 @@ class UIMessageStreamEncoder:
         return self._begin() + frame
 
     def _error(self, chunk: Error) -> str:
-        frame = sse_json({"type": "error", "errorText": chunk.message})
+        frame = sse_json({"type": "error", "errorText": chunk.error})
         out = self._lead()
         self._tally.error()
         return out + frame
@@ -331,7 +335,7 @@ class UIMessageStreamEncoder:
         self._tally.step_finish(chunk.finish_reason, chunk.input_tokens, chunk.output_tokens)
         return out + 'data: {"type":"finish-step"}\n\n' + metadata
 
-    def _state(self, chunk: StateUpdate) -> str:
+    def _update_state(self, chunk: StateUpdate) -> str:
         # No patch form here: apply the operations to a private copy and send the whole value.
         state = copy_json(self._initial_state) if self._state_value is _UNSET else self._state_value
         for operation in chunk.operations:
@@ -358,10 +362,10 @@ class UIMessageStreamEncoder:
 
 
 _ENCODERS: dict[type, Callable[[UIMessageStreamEncoder, Any], str]] = {
-    TextDelta: UIMessageStreamEncoder._text,
-    ReasoningDelta: UIMessageStreamEncoder._reasoning,
+    TextDelta: UIMessageStreamEncoder._text_delta,
+    ReasoningDelta: UIMessageStreamEncoder._reasoning_delta,
     ToolCallBegin: UIMessageStreamEncoder._tool_call_begin,
-    ToolCallArgsDelta: UIMessageStreamEncoder._tool_call_args,
+    ToolCallDelta: UIMessageStreamEncoder._tool_call_delta,
     ToolCallArgsFinish: UIMessageStreamEncoder._tool_call_args_finish,
     ToolResult: UIMessageStreamEncoder._tool_result,
     Source: UIMessageStreamEncoder._source,
@@ -371,7 +375,7 @@ _ENCODERS: dict[type, Callable[[UIMessageStreamEncoder, Any], str]] = {
     Error: UIMessageStreamEncoder._error,
     StepStart: UIMessageStreamEncoder._step_start,
     StepFinish: UIMessageStreamEncoder._step_finish,
-    StateUpdate: UIMessageStreamEncoder._state,
+    StateUpdate: UIMessageStreamEncoder._update_state,
 }
 
 
@@ -513,7 +517,7 @@ def _parent_id(value: dict[str, Any]) -> str | None:
 def _metadata(value: dict[str, Any]) -> dict[str, Any]:
     provider = value.get("providerMetadata")
     if isinstance(provider, dict):
-        ours = provider.get(_METADATA_KEY)
+        ours = provider.get(SIDE_CHANNEL_KEY)
         if isinstance(ours, dict):
             return ours
     return {}
@@ -587,7 +591,7 @@ class UIMessageStreamDecoder:
         if not value["inputTextDelta"]:
             return []
         self._streamed.add(call_id)
-        return [ToolCallArgsDelta(call_id, value["inputTextDelta"])]
+        return [ToolCallDelta(call_id, value["inputTextDelta"])]
 
     def _tool_input_end(self, value: dict[str, Any]) -> list[Decoded]:
         """``tool-input-available`` or ``tool-input-error``: the call's input is complete."""
@@ -606,7 +610,7 @@ class UIMessageStreamDecoder:
             else:
                 text = "" if arguments in (None, {}) else dumps(arguments)
             if text:
-                out.append(ToolCallArgsDelta(call_id, text))
+                out.append(ToolCallDelta(call_id, text))
         self._streamed.discard(call_id)
         out.append(ToolCallArgsFinish(call_id))
         return out

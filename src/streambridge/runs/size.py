@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..chunks import Chunk, ReasoningDelta, TextDelta, ToolCallArgsDelta
+from ..chunks import Chunk, ReasoningDelta, TextDelta, ToolCallDelta
 
 __all__ = ["chunk_size"]
 
@@ -15,10 +15,12 @@ _OVERHEAD = 64
 
 def chunk_size(chunk: Chunk) -> int:
     # The deltas are nearly every chunk of a run: their text is their size.
-    if isinstance(chunk, TextDelta | ReasoningDelta):
-        return _OVERHEAD + len(chunk.text)
-    if isinstance(chunk, ToolCallArgsDelta):
-        return _OVERHEAD + len(chunk.text)
+    if isinstance(chunk, TextDelta):
+        return _OVERHEAD + len(chunk.text_delta)
+    if isinstance(chunk, ReasoningDelta):
+        return _OVERHEAD + len(chunk.reasoning_delta)
+    if isinstance(chunk, ToolCallDelta):
+        return _OVERHEAD + len(chunk.args_text_delta)
     return _OVERHEAD + _json_size(chunk)
 
 

@@ -4,7 +4,8 @@ A host only translates its framework's request and response objects; everything 
 here.  How a request flows through these pieces is in the architecture page of the docs
 (``docs/architecture.md``); the modules below this package are private, and may change.
 
-Reading a request: :class:`StreamEndpoint` (a run with its :class:`StreamOptions`;
+Reading a request: :class:`StreamEndpoint` (a run with its :class:`StreamOptions`, whose
+defaults are the ``DEFAULT_*`` constants;
 :class:`StreamHost` is the base of every host class), :func:`read_request_blocking` for a host
 that reads on a thread, :func:`protocol_from_query`, and :class:`HTTPError` /
 :class:`ClientDisconnected` for the answers that are not a stream (:func:`error_headers`).
@@ -27,13 +28,23 @@ from .endpoint import RUN_PATH_PARAM, StreamEndpoint, StreamHost
 from .envelope import chunk_event
 from .errors import SHUTDOWN_MESSAGE, ClientDisconnected, HTTPError
 from .headers import RUN_ID_HEADER, error_headers, stream_headers
-from .options import StreamOptions
+from .options import (
+    DEFAULT_HEARTBEAT,
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_PROTOCOL,
+    DEFAULT_SEND_TIMEOUT,
+    StreamOptions,
+)
 from .portal import EventLoopThread, shared_portal
 from .pull import pull, pull_stream
 from .request import protocol_from_query, read_request_blocking
 from .session import TRY_AGAIN_LATER, SessionEnd, WebSocketChannel, close_session, serve_session
 
 __all__ = [
+    "DEFAULT_HEARTBEAT",
+    "DEFAULT_MAX_BODY_BYTES",
+    "DEFAULT_PROTOCOL",
+    "DEFAULT_SEND_TIMEOUT",
     "RUN_ID_HEADER",
     "RUN_PATH_PARAM",
     "SHUTDOWN_MESSAGE",

@@ -14,22 +14,28 @@ from typing import Any, Literal
 from ..encoding import EncodedStream, encode
 from ..input import RunInput
 from ..protocols import WireProtocol
-from ..run import FinishHook, RunFunction, check_run_function, create_run
+from ..run import (
+    DEFAULT_GRACE,
+    DEFAULT_MAX_BUFFERED,
+    FinishHook,
+    RunFunction,
+    check_run_function,
+    create_run,
+)
 from ..runs import RunExistsError, RunRecord, RunStore, read_run, record
 from ..runs.reading import refusal
 from .attach import Reply, RunRequest, admitted, answer_run_request, match_run_request
 from .errors import HTTPError
 from .headers import stream_headers
-from .options import Authorize, StreamOptions
-from .request import (
-    check_content_length,
-    check_method,
-    decode_json,
-    parse_input,
-    protocol_from_query,
-    read_limited,
-    select_protocol,
+from .options import (
+    DEFAULT_HEARTBEAT,
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_PROTOCOL,
+    DEFAULT_SEND_TIMEOUT,
+    Authorize,
+    StreamOptions,
 )
+from .request import check_request, input_from_body, read_limited
 from .shutdown import OpenStreams
 
 __all__ = ["RUN_PATH_PARAM", "StreamEndpoint"]
@@ -65,20 +71,22 @@ class StreamEndpoint:
         """The protocol a request asks for and the run's input (``None`` for a HEAD, whose body is
         not read), or :class:`HTTPError` with the answer to refuse it with.
 
-        The checks run in the order every host answers them: the method (405), the protocol
-        (400), then for a POST the host's state (503 while it shuts down), the declared length
-        and the body as it is read (413), and the body's JSON and shape (400, 422).
+        The checks are :func:`~.request.check_request`'s, then the body as it is read (413),
+        and the body's JSON and shape (400, 422): the same steps as
+        :func:`~.request.read_request_blocking`, for a host that reads on a thread.
         """
-        check_method(method)
-        protocol = select_protocol(self.options, protocol_from_query(query_string))
-        if method == "HEAD":
+        protocol, has_body = check_request(
+            self.options,
+            method=method,
+            query_string=query_string,
+            content_length=content_length,
+            closing=self.streams.closing,
+        )
+        if not has_body:
             return protocol, None
-        if self.streams.closing:
-            raise HTTPError(503, "the server is shutting down; try again", {"Retry-After": "1"})
-        limit = self.options.max_body_bytes
-        check_content_length(content_length, limit)
-        data = await read_limited(body, limit)
-        return protocol, parse_input(protocol, decode_json(data))
+        return protocol, input_from_body(
+            protocol, await read_limited(body, self.options.max_body_bytes)
+        )
 
     def run_request(self, method: str, path: str, *, below: bool = False) -> RunRequest | None:
         """The request about a stored run that ``method`` and ``path`` make (attach, status,
@@ -214,13 +222,13 @@ class StreamHost:
         self,
         run: RunFunction,
         *,
-        protocol: str = "data-stream",
+        protocol: str = DEFAULT_PROTOCOL,
         protocols: Collection[str] | None = None,
-        heartbeat: float | None = 15.0,
-        max_body_bytes: int = 1_000_000,
-        send_timeout: float | None = 30.0,
-        grace: float = 0.05,
-        max_buffered: int = 100_000,
+        heartbeat: float | None = DEFAULT_HEARTBEAT,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        send_timeout: float | None = DEFAULT_SEND_TIMEOUT,
+        grace: float = DEFAULT_GRACE,
+        max_buffered: int = DEFAULT_MAX_BUFFERED,
         store: RunStore | None = None,
         on_disconnect: Literal["cancel", "continue"] | None = None,
         authorize: Authorize | None = None,

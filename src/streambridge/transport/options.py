@@ -13,10 +13,30 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..protocols import get_protocol, protocol_names
-from ..run import FinishHook, check_finish_hook
+from ..run import (
+    DEFAULT_GRACE,
+    DEFAULT_HIGH_WATER,
+    DEFAULT_MAX_BUFFERED,
+    FinishHook,
+    check_finish_hook,
+)
 from ..runs import RunRecord, RunStore
 
-__all__ = ["Authorize", "StreamOptions"]
+__all__ = [
+    "DEFAULT_HEARTBEAT",
+    "DEFAULT_MAX_BODY_BYTES",
+    "DEFAULT_PROTOCOL",
+    "DEFAULT_SEND_TIMEOUT",
+    "Authorize",
+    "StreamOptions",
+]
+
+# Every host's defaults, here once (the run engine's are in ..run): StreamOptions and the
+# signatures of the host classes read them.
+DEFAULT_PROTOCOL = "data-stream"
+DEFAULT_HEARTBEAT = 15.0
+DEFAULT_MAX_BODY_BYTES = 1_000_000
+DEFAULT_SEND_TIMEOUT = 30.0
 
 Authorize = Callable[[Any, RunRecord, str], "bool | Awaitable[bool]"]
 """``authorize(request, record, action)``: may this request ``"read"`` or ``"stop"`` the run?"""
@@ -57,13 +77,13 @@ class StreamOptions:
         :func:`~streambridge.create_run`).
     """
 
-    protocol: str = "data-stream"
+    protocol: str = DEFAULT_PROTOCOL
     protocols: Collection[str] | None = None
-    heartbeat: float | None = 15.0
-    max_body_bytes: int = 1_000_000
-    send_timeout: float | None = 30.0
-    grace: float = 0.05
-    max_buffered: int = 100_000
+    heartbeat: float | None = DEFAULT_HEARTBEAT
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    send_timeout: float | None = DEFAULT_SEND_TIMEOUT
+    grace: float = DEFAULT_GRACE
+    max_buffered: int = DEFAULT_MAX_BUFFERED
     store: RunStore | None = None
     on_disconnect: Literal["cancel", "continue"] | None = None
     authorize: Authorize | None = None
@@ -132,7 +152,7 @@ class StreamOptions:
     def high_water(self) -> int:
         """Where ``controller.drain()`` starts waiting: the run engine's default, or half the cap
         when the cap is lower."""
-        return min(1024, self.max_buffered // 2)
+        return min(DEFAULT_HIGH_WATER, self.max_buffered // 2)
 
 
 def _known_protocol(option: str, name: object) -> None:

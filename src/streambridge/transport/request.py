@@ -25,7 +25,9 @@ __all__ = [
     "ALLOWED_METHODS",
     "check_content_length",
     "check_method",
+    "check_request",
     "decode_json",
+    "input_from_body",
     "parse_input",
     "protocol_from_query",
     "query_value",
@@ -121,6 +123,34 @@ def read_limited_blocking(read: Callable[[int], bytes], limit: int) -> bytes:
 _READ_SIZE = 65_536
 
 
+def check_request(
+    options: StreamOptions,
+    *,
+    method: str,
+    query_string: bytes | str,
+    content_length: str | None,
+    closing: bool,
+) -> tuple[WireProtocol, bool]:
+    """Every check a request gets before its body is read, in the order every host answers
+    them: the method (405), the protocol (400), then for a POST the host's state (503 while
+    ``closing``) and the declared length (413).  The protocol, and whether a body follows (not
+    for a HEAD, which answers headers only)."""
+    check_method(method)
+    protocol = select_protocol(options, protocol_from_query(query_string))
+    if method == "HEAD":
+        return protocol, False
+    if closing:
+        raise HTTPError(503, "the server is shutting down; try again", {"Retry-After": "1"})
+    check_content_length(content_length, options.max_body_bytes)
+    return protocol, True
+
+
+def input_from_body(protocol: WireProtocol, body: bytes) -> RunInput:
+    """The run's input a body read within its limit holds: its JSON (400) read by the protocol
+    (422)."""
+    return parse_input(protocol, decode_json(body))
+
+
 def read_request_blocking(
     options: StreamOptions,
     *,
@@ -130,18 +160,20 @@ def read_request_blocking(
     read: Callable[[int], bytes],
     closing: bool = False,
 ) -> tuple[WireProtocol, RunInput | None]:
-    """Every step above for a host that reads its request on a thread: the protocol, and the
-    run's input (``None`` for a HEAD, which reads no body).  ``closing``: the host is shutting
+    """:meth:`StreamEndpoint.read_request <streambridge.transport.StreamEndpoint.read_request>`
+    for a host that reads its request on a thread (``read(size)``, ``b""`` at its end): the
+    protocol, and the run's input (``None`` for a HEAD).  ``closing``: the host is shutting
     down, so a POST gets a 503."""
-    check_method(method)
-    protocol = select_protocol(options, protocol_from_query(query_string))
-    if method == "HEAD":
+    protocol, has_body = check_request(
+        options,
+        method=method,
+        query_string=query_string,
+        content_length=content_length,
+        closing=closing,
+    )
+    if not has_body:
         return protocol, None
-    if closing:
-        raise HTTPError(503, "the server is shutting down; try again", {"Retry-After": "1"})
-    check_content_length(content_length, options.max_body_bytes)
-    body = read_limited_blocking(read, options.max_body_bytes)
-    return protocol, parse_input(protocol, decode_json(body))
+    return protocol, input_from_body(protocol, read_limited_blocking(read, options.max_body_bytes))
 
 
 def _too_large(limit: int) -> HTTPError:

@@ -83,7 +83,11 @@ RUNS = {
 
 async def run(controller: sb.RunController) -> None:
     raw = controller.input.raw if isinstance(controller.input.raw, dict) else {}
-    marker = raw.get("marker")
+    await run_scenario(controller, raw.get("scenario", "plain_text"), raw.get("marker"))
+
+
+async def run_scenario(controller: sb.RunController, scenario: str, marker: object) -> None:
+    """Run ``RUNS[scenario]``; its ``finally`` writes the record to the file ``marker`` names."""
     if isinstance(marker, str) and controller.input.run_id is not None:
         _MARKERS[controller.input.run_id] = marker
     record: dict[str, Any] = {
@@ -92,7 +96,7 @@ async def run(controller: sb.RunController) -> None:
         "outcome": "raised",
     }
     try:
-        await RUNS[raw.get("scenario", "plain_text")](controller)
+        await RUNS[scenario](controller)
         record["outcome"] = "returned"
     except anyio.get_cancelled_exc_class():
         record["outcome"] = "cancelled"

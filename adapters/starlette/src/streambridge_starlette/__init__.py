@@ -13,6 +13,10 @@ both (``Route(path, view)`` and ``Route(path + "/{run_path:path}", view)``)::
 
     app = Starlette(routes=[*stream_view(run, store=sb.MemoryStore()).routes("/api/chat")])
 
+In a handler that has read the request itself, assistant-stream's idiom works as it is:
+``return DataStreamResponse(create_run(run))`` (see :mod:`.responses`; ``RunResponse`` takes any
+protocol).
+
 ``controller.request`` is Starlette's :class:`~starlette.requests.Request` (or
 :class:`~starlette.websockets.WebSocket`).  Every behaviour (protocols, heartbeats, disconnects,
 errors, shutdown) is streambridge's own: this package only hands Starlette's objects over.
@@ -38,7 +42,25 @@ from streambridge.transport import (
     StreamOptions,
 )
 
-__all__ = ["StreamView", "WebSocketView", "stream_view", "websocket_view"]
+from .responses import (
+    AssistantTransportResponse,
+    DataStreamResponse,
+    OpenAIStreamResponse,
+    RunResponse,
+    shutdown_responses,
+)
+
+__all__ = [
+    "AssistantTransportResponse",
+    "DataStreamResponse",
+    "OpenAIStreamResponse",
+    "RunResponse",
+    "StreamView",
+    "WebSocketView",
+    "shutdown_responses",
+    "stream_view",
+    "websocket_view",
+]
 
 
 class StreamView:

@@ -1,4 +1,6 @@
-"""How a stream ended, tallied the same way by every encoder (and by the Python client)."""
+"""How a run ended: its finish reason and usage, tallied the same way by every encoder and by
+the Python client's :class:`~streambridge.messages.MessageAccumulator` (so the two cannot
+disagree about a stream)."""
 
 from __future__ import annotations
 
@@ -32,23 +34,28 @@ class RunTally:
         self.last_finish_reason: str | None = None
 
     def tool_call(self, tool_call_id: str) -> None:
+        """A tool call started: it waits for its result."""
         if not isinstance(self.awaiting_result, set):
             self.awaiting_result = set()
         self.awaiting_result.add(tool_call_id)
 
     def tool_result(self, tool_call_id: str) -> None:
+        """A tool call has its result."""
         if isinstance(self.awaiting_result, set):
             self.awaiting_result.discard(tool_call_id)
 
     def error(self) -> None:
+        """The stream carried an error."""
         self.errored = True
 
     def step_finish(self, finish_reason: str, input_tokens: int, output_tokens: int) -> None:
+        """A step ended: its usage adds up, its finish reason is the latest."""
         self.input_tokens += input_tokens
         self.output_tokens += output_tokens
         self.last_finish_reason = finish_reason
 
     def finish_reason(self) -> str:
+        """The stream's finish reason by the rule above."""
         if self.errored:
             return "error"
         if self.awaiting_result:
