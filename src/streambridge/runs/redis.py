@@ -29,6 +29,7 @@ and every script below touches one slot only.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 from collections import OrderedDict, deque
@@ -211,6 +212,7 @@ class RedisStore:
         self._keys = _Keys(prefix)
         self._scripts = _Scripts(self.client)
         self._service: _Service | None = None
+        self._done = False
         self._producing: dict[str, _Producer] = {}
         self._follows: dict[str, _Follow] = {}
         self._inputs: OrderedDict[str, Any] = OrderedDict()  # run id -> its decoded RunInput
@@ -231,8 +233,9 @@ class RedisStore:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Stop the store's background task and close its connections (the store starts
-        them again when used again)."""
+        """Stop the store's background task and close its connections; the store is done
+        (a call after this raises :class:`StoreUnavailableError`)."""
+        self._done = True
         service, self._service = self._service, None
         if service is not None:
             service.cancel()
@@ -511,6 +514,8 @@ class RedisStore:
         """Start the store's task on this event loop, the first time; refuse another loop."""
         service = self._service
         if service is None:
+            if self._done:
+                raise StoreUnavailableError("this RedisStore was closed (aclose())")
             service = self._service = _Service(self)
             service.start()
         elif service.token != anyio.lowlevel.current_token():
@@ -554,27 +559,36 @@ class _Scripts:
 class _Producer:
     """What the producing process keeps of a run: where the store's limits cut its log."""
 
-    __slots__ = ("batches", "bytes", "length", "record", "stop")
+    __slots__ = ("bytes", "kept", "length", "record", "stop")
 
     def __init__(self, record: RunRecord) -> None:
         self.record = record
         self.length = 0
         self.stop = LazyEvent()
-        self.batches: deque[tuple[int, int, int]] = deque()  # (start, end, size) in Redis
-        self.bytes = 0
+        self.kept: deque[list[float]] = deque()  # [first kept, end, size of a chunk] a batch
+        self.bytes = 0.0
 
     def bound(self, start: int, end: int, size: int, store: RedisStore) -> int:
-        """Count the batch ``start``-``end`` in; how many chunks the log then drops (the
-        oldest: by count exactly, by size whole batches, keeping the newest one)."""
-        batches = self.batches
-        batches.append((start, end, size))
+        """Count the batch ``start``-``end`` in; the position before which the log drops its
+        chunks: MemoryStore's limits, chunk by chunk (a chunk's size is its batch's average).
+        The stream keeps a partly dropped batch whole; readers never see its dropped part."""
+        per = size / (end - start)
+        kept = self.kept
+        kept.append([start, end, per])
         self.bytes += size
-        trimmed = max(self.record.trimmed, end - store.max_events)
-        while len(batches) > 1 and (batches[0][1] <= trimmed or self.bytes > store.max_bytes):
-            _, gone, size = batches.popleft()
-            self.bytes -= size
-            trimmed = max(trimmed, gone)
-        return trimmed
+        floor = end - store.max_events
+        while True:
+            first = kept[0]
+            over = self.bytes - store.max_bytes
+            last = len(kept) == 1
+            if first[0] >= floor and (over <= 0 or (last and first[1] - first[0] <= 1)):
+                return int(first[0])
+            drop = max(floor - first[0], math.ceil(over / first[2]) if over > 0 else 0)
+            drop = min(drop, first[1] - first[0] - (1 if last else 0))
+            first[0] += drop
+            self.bytes -= drop * first[2]
+            if first[0] >= first[1]:
+                kept.popleft()
 
 
 class _Follow:
