@@ -59,8 +59,8 @@ class PrivateRedis:
             skip_or_fail("redis-server is not installed: the Redis store cannot be tested")
         argv = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
                 "--appendonly", "no", "--dir", self.directory]  # fmt: skip
-        log = Path(self.directory, "redis.log").open("wb")  # noqa: SIM115 (the server keeps it)
-        self.process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+        with Path(self.directory, "redis.log").open("ab") as log:
+            self.process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 10
         while not answers(self.url, 0.2):
             if self.process.poll() is not None or time.monotonic() > deadline:

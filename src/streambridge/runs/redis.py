@@ -69,6 +69,8 @@ UNAVAILABLE_MESSAGE = (
 """What readers see when Redis cannot be reached for longer than a short outage."""
 
 _OUTAGE_GRACE = 1.0  # seconds of failing XREADs the follower rides out before ending readers
+_COMMAND_TIMEOUT = 10.0  # seconds: past this Redis counts as unavailable (nothing hangs)
+_CONNECTIONS = 4  # per store (per process and loop) when it builds its client from a URL
 _READ_COUNT = 512  # entries per stream per XREAD: a slow reader's backlog comes in pieces
 
 # -- the scripts (each touches the keys of one run: one hash slot) ---------------------------
@@ -307,7 +309,7 @@ class RedisStore:
             follow.feed(start, list(chunks), self)
 
     async def finish(self, run_id: str, status: RunStatus) -> None:
-        producer = self._producing.pop(run_id, None)
+        producer = self._producing.get(run_id)
         if producer is not None:
             producer.record.status = status
             producer.stop.set()  # nothing left to stop
@@ -327,8 +329,11 @@ class RedisStore:
             if follow is not None:
                 follow.fail(UNAVAILABLE_MESSAGE)
             raise
-        if follow is not None:
-            follow.end()
+        else:
+            if follow is not None:
+                follow.end()
+        finally:
+            self._producing.pop(run_id, None)
 
     async def wait_stop(self, run_id: str) -> None:
         producer = self._producing.get(run_id)
@@ -458,6 +463,9 @@ class RedisStore:
         service = self._service
         assert service is not None
         service.followed[follow.key] = follow
+        if service.waking:  # one wake-up per XREAD is enough, however many runs join
+            return
+        service.waking = True
         async with self._unavailable():
             await self.client.xadd(
                 self._keys.process(self.owner),
@@ -535,7 +543,8 @@ class RedisStore:
         from coredis.exceptions import RedisError, ResponseError
 
         try:
-            yield
+            with anyio.fail_after(_COMMAND_TIMEOUT):
+                yield
         except ResponseError:
             raise  # a bug (a script, a key of the wrong type): not an outage
         except (RedisError, OSError, TimeoutError) as exc:
@@ -813,6 +822,7 @@ class _Service:
         self.closed = anyio.Event()
         self.error: BaseException | None = None
         self.followed: dict[str, _Follow] = {}  # stream key -> the run followed there
+        self.waking = False  # a wake-up entry is on its way to the XREAD in flight
         self.cancel: Callable[[], object] = lambda: None
 
     def start(self) -> None:
@@ -842,6 +852,7 @@ class _Service:
         failing_since: float | None = None
         checked = time.monotonic()
         while True:
+            self.waking = False
             streams = {own: last_own}
             for key, follow in self.followed.items():
                 streams[key] = follow.read_id
@@ -958,12 +969,43 @@ def _client(url_or_client: Any) -> Any:
             "RedisStore needs the 'coredis' package: pip install 'streambridge[redis]'"
         ) from None
     if isinstance(url_or_client, str):
-        return coredis.Redis.from_url(url_or_client, decode_responses=True)
+        # The follower's blocking XREAD holds one connection; every other command is
+        # multiplexed on the rest, so a few serve any number of runs and readers.
+        client = coredis.Redis.from_url(
+            url_or_client, decode_responses=True, max_connections=_CONNECTIONS
+        )
+        pool = client.connection_pool
+        pool.connection_class = _closing_buffers(pool.connection_class)
+        return client
     if not isinstance(url_or_client, coredis.Redis | coredis.RedisCluster):
         raise TypeError(
             f"RedisStore takes a redis:// URL or a coredis client, got {url_or_client!r}"
         )
     return url_or_client
+
+
+_BUFFERS = ("_push_message_buffer", "_streamed_message_buffer", "_write_buffer")
+
+
+def _closing_buffers(connection_class: Any) -> Any:
+    """``connection_class`` closing its buffers once it has run.  coredis 6.9 opens them when
+    a connection is built and closes them only after connecting: each connect that fails
+    (Redis down, while the store retries) leaves them for the garbage collector, which warns
+    (``ResourceWarning``)."""
+
+    class Connection(connection_class):  # type: ignore[misc]
+        async def run(self, *args: Any, **kwargs: Any) -> None:
+            try:
+                await super().run(*args, **kwargs)
+            finally:
+                for name in _BUFFERS:
+                    for end in ("_in", "_out"):
+                        buffer = getattr(self, name + end, None)
+                        if buffer is not None:
+                            buffer.close()
+
+    Connection.__name__ = Connection.__qualname__ = connection_class.__name__
+    return Connection
 
 
 def _pure(name: str) -> Any:
