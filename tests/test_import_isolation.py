@@ -188,7 +188,9 @@ def test_core_imports_and_runs_with_web_frameworks_and_model_sdks_blocked() -> N
     assert expected_core | serving | bridges | {"streambridge.protocols.data_stream"} <= imported
     for backend in ("asyncio", "trio"):
         assert f"bridges {backend} ab" in lines
-    assert "redis RedisStore needs the 'coredis' package: pip install 'streambridge[redis]'" in lines
+    assert (
+        "redis RedisStore needs the 'coredis' package: pip install 'streambridge[redis]'" in lines
+    )
     assert "streambridge.runs.redis" in imported
     assert (
         "extra this bridge needs the 'langchain_core' package: "
