@@ -19,12 +19,12 @@ import anyio
 import httpx
 import pytest
 
+from streambridge.runs.redis import LOST_MESSAGE, UNAVAILABLE_MESSAGE
 from support.behaviour.hosts import HYPERCORN_TRIO, UVICORN, Host, LiveHost, ServerPool
 from support.behaviour.protocol_table import request_body
 from support.behaviour.redis_app import LEASE_VARIABLE, PREFIX_VARIABLE
 from support.behaviour.stored_app import LONGER_PIECES
 from support.redis_server import PrivateRedis, redis_url, unique_prefix
-from streambridge.runs.redis import LOST_MESSAGE, UNAVAILABLE_MESSAGE
 
 from .conftest import live_host
 from .test_resume import Events, attach, start
