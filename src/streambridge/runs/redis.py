@@ -28,6 +28,7 @@ and every script below touches one slot only.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import os
@@ -84,14 +85,24 @@ redis.call('SET', KEYS[2], ARGV[5], 'PX', ARGV[6])
 return 1
 """
 
+# The ready batches of any number of runs (every run produced here that has one), in one
+# command: ARGV[1..3] are shared, then four per run.
 _APPEND = """
-if redis.call('HGET', KEYS[2], 'status') ~= 'running' then return 0 end
-redis.call('XADD', KEYS[1], 'MINID', ARGV[4], ARGV[1] .. '-0', 'c', ARGV[2])
-redis.call('HSET', KEYS[2], 'length', ARGV[1], 'trimmed', ARGV[3])
-redis.call('PEXPIRE', KEYS[1], ARGV[5])
-redis.call('PEXPIRE', KEYS[2], ARGV[5])
-redis.call('SET', KEYS[3], ARGV[7], 'PX', ARGV[6])
-return 1
+local out = {}
+for i = 0, #KEYS / 3 - 1 do
+  local log, meta, a = KEYS[3 * i + 1], KEYS[3 * i + 2], 3 + 4 * i
+  if redis.call('HGET', meta, 'status') ~= 'running' then
+    out[i + 1] = 0
+  else
+    redis.call('XADD', log, 'MINID', ARGV[a + 4], ARGV[a + 1] .. '-0', 'c', ARGV[a + 2])
+    redis.call('HSET', meta, 'length', ARGV[a + 1], 'trimmed', ARGV[a + 3])
+    redis.call('PEXPIRE', log, ARGV[1])
+    redis.call('PEXPIRE', meta, ARGV[1])
+    redis.call('SET', KEYS[3 * i + 3], ARGV[3], 'PX', ARGV[2])
+    out[i + 1] = 1
+  end
+end
+return out
 """
 
 _FINISH = """
@@ -209,6 +220,7 @@ class RedisStore:
         self.lease = lease
         self.prefix = prefix
         self.client = _client(url_or_client)
+        self._cluster = type(self.client).__name__ == "RedisCluster"
         self.owner = os.urandom(8).hex()
         """This store's id: where other processes send the stops of runs it produces."""
         self._keys = _Keys(prefix)
@@ -291,13 +303,9 @@ class RedisStore:
         start = producer.length
         end = start + len(chunks)
         trimmed = producer.bound(start, end, len(payload) + 64 * len(chunks), self)
-        log, meta, lease = self._keys.run(run_id)
-        async with self._unavailable():
-            stored = await self._scripts.append(
-                keys=[log, meta, lease],
-                args=[end, payload, trimmed, trimmed + 1, _ms(self.idle_ttl), _ms(self.lease),
-                      self.owner],
-            )  # fmt: skip
+        service = self._service
+        assert service is not None
+        stored = await service.writer.write(self._keys.run(run_id), (end, payload, trimmed))
         if not stored:  # its lease lapsed (this process stalled) or it expired: it is lost
             raise StoreUnavailableError(
                 f"run {run_id!r} is no longer running in the store (its lease lapsed or it "
@@ -372,10 +380,14 @@ class RedisStore:
 
     async def read(self, run_id: str, position: int = 0) -> RedisCursor:
         await self._ready()
-        meta = await self._meta(run_id)
-        if meta is None:
-            raise KeyError(run_id)
-        length, trimmed = int(meta["length"]), int(meta["trimmed"])
+        producer = self._producing.get(run_id)
+        if producer is not None:  # made here: what Redis would say is at hand
+            length, trimmed = producer.length, producer.record.trimmed
+        else:
+            meta = await self._meta(run_id)
+            if meta is None:
+                raise KeyError(run_id)
+            length, trimmed = int(meta["length"]), int(meta["trimmed"])
         if position < 0 or position > length:
             raise ValueError(f"position {position} is outside run {run_id!r}'s log (0 to {length})")
         if position < trimmed:
@@ -526,7 +538,7 @@ class RedisStore:
                 raise StoreUnavailableError("this RedisStore was closed (aclose())")
             service = self._service = _Service(self)
             service.start()
-        elif service.token != anyio.lowlevel.current_token():
+        elif service.loop is not _current_loop():
             raise RuntimeError(
                 "this RedisStore serves another event loop; a store serves one loop at a time "
                 "(build one per loop, or aclose() it before using it from another)"
@@ -811,18 +823,94 @@ class RedisCursor:
         await anyio.lowlevel.checkpoint()
 
 
+class _Batch:
+    """Ready batches of several runs, written together; each writer waits for ``done``."""
+
+    __slots__ = ("args", "done", "error", "keys", "results")
+
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+        self.args: list[Any] = []
+        self.done = anyio.Event()
+        self.results: list[Any] = []
+        self.error: BaseException | None = None
+
+
+class _Writer:
+    """Every run's ready batch in one command per round trip: while one write is on its way,
+    the batches that become ready meanwhile gather for the next.  (A round trip per batch
+    costs each its own command, and a process with many runs spends its time building them.)"""
+
+    def __init__(self, store: RedisStore) -> None:
+        self.store = store
+        self.next: _Batch | None = None
+        self.work = anyio.Event()
+
+    async def write(self, keys: tuple[str, str, str], batch: tuple[int, str, int]) -> bool:
+        """Add one run's batch (its end, its chunks' text, the log's trimmed count); whether it
+        was stored (``False``: the run is no longer running in Redis)."""
+        gathering = self.next
+        if gathering is None:
+            gathering = self.next = _Batch()
+            self.work.set()
+        index = len(gathering.results)
+        gathering.keys += keys
+        end, payload, trimmed = batch
+        gathering.args += (end, payload, trimmed, trimmed + 1)
+        gathering.results.append(None)
+        await gathering.done.wait()
+        if gathering.error is not None:
+            raise StoreUnavailableError(
+                f"the run store (Redis) cannot be reached: {gathering.error}"
+            ) from gathering.error
+        return bool(gathering.results[index])
+
+    async def run(self) -> None:
+        while True:
+            await self.work.wait()
+            self.work = anyio.Event()
+            batch, self.next = self.next, None
+            if batch is None:
+                continue
+            try:
+                batch.results = await self._send(batch)
+            except Exception as exc:
+                batch.error = exc
+            batch.done.set()
+
+    async def _send(self, batch: _Batch) -> list[Any]:
+        store = self.store
+        shared = [_ms(store.idle_ttl), _ms(store.lease), store.owner]
+        append = store._scripts.append
+        async with store._unavailable():
+            if not store._cluster:
+                return list(await append(keys=batch.keys, args=shared + batch.args))
+            # A cluster runs a script on one slot: one call per run, pipelined.
+            async with store.client.pipeline(transaction=False) as pipe:
+                calls = [
+                    append(
+                        keys=batch.keys[3 * i : 3 * i + 3],
+                        args=shared + batch.args[4 * i : 4 * i + 4],
+                        client=pipe,
+                    )
+                    for i in range(len(batch.keys) // 3)
+                ]
+            return [(await call)[0] for call in calls]
+
+
 class _Service:
     """The store's task on its event loop: the client's connections, the follower, the lease
     renewals."""
 
     def __init__(self, store: RedisStore) -> None:
         self.store = store
-        self.token = anyio.lowlevel.current_token()
+        self.loop = _current_loop()
         self.ready = anyio.Event()
         self.closed = anyio.Event()
         self.error: BaseException | None = None
         self.followed: dict[str, _Follow] = {}  # stream key -> the run followed there
         self.waking = False  # a wake-up entry is on its way to the XREAD in flight
+        self.writer = _Writer(store)
         self.cancel: Callable[[], object] = lambda: None
 
     def start(self) -> None:
@@ -835,6 +923,7 @@ class _Service:
                 async with anyio.create_task_group() as group:
                     group.start_soon(self._follow_loop)
                     group.start_soon(self._renew_loop)
+                    group.start_soon(self.writer.run)
         except Exception as exc:  # nothing may escape a detached task
             self.error = exc
             logger.exception("RedisStore: its background task failed")
@@ -959,6 +1048,17 @@ class _Service:
         for (_, producer), answer in zip(producing, answers, strict=True):
             if not await answer:  # failed by another process (this one stalled): stop it
                 producer.stop.set()
+
+
+def _current_loop() -> object:
+    """The running event loop (under trio, its root task): cheaper than anyio's token, and
+    checked on every call."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        import trio
+
+        return trio.lowlevel.current_root_task()
 
 
 def _client(url_or_client: Any) -> Any:
