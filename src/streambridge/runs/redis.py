@@ -86,19 +86,17 @@ return 1
 """
 
 # The ready batches of any number of runs (every run produced here that has one), in one
-# command: ARGV[1..3] are shared, then four per run.
+# command: four arguments per run.  The lease and the keys' time to live are the renewals' job
+# (every lease/3 s), not each batch's.
 _APPEND = """
 local out = {}
-for i = 0, #KEYS / 3 - 1 do
-  local log, meta, a = KEYS[3 * i + 1], KEYS[3 * i + 2], 3 + 4 * i
+for i = 0, #KEYS / 2 - 1 do
+  local log, meta, a = KEYS[2 * i + 1], KEYS[2 * i + 2], 4 * i
   if redis.call('HGET', meta, 'status') ~= 'running' then
     out[i + 1] = 0
   else
     redis.call('XADD', log, 'MINID', ARGV[a + 4], ARGV[a + 1] .. '-0', 'c', ARGV[a + 2])
     redis.call('HSET', meta, 'length', ARGV[a + 1], 'trimmed', ARGV[a + 3])
-    redis.call('PEXPIRE', log, ARGV[1])
-    redis.call('PEXPIRE', meta, ARGV[1])
-    redis.call('SET', KEYS[3 * i + 3], ARGV[3], 'PX', ARGV[2])
     out[i + 1] = 1
   end
 end
@@ -305,7 +303,7 @@ class RedisStore:
         trimmed = producer.bound(start, end, len(payload) + 64 * len(chunks), self)
         service = self._service
         assert service is not None
-        stored = await service.writer.write(self._keys.run(run_id), (end, payload, trimmed))
+        stored = await service.writer.write(self._keys.run(run_id)[:2], (end, payload, trimmed))
         if not stored:  # its lease lapsed (this process stalled) or it expired: it is lost
             raise StoreUnavailableError(
                 f"run {run_id!r} is no longer running in the store (its lease lapsed or it "
@@ -846,7 +844,7 @@ class _Writer:
         self.next: _Batch | None = None
         self.work = anyio.Event()
 
-    async def write(self, keys: tuple[str, str, str], batch: tuple[int, str, int]) -> bool:
+    async def write(self, keys: tuple[str, ...], batch: tuple[int, str, int]) -> bool:
         """Add one run's batch (its end, its chunks' text, the log's trimmed count); whether it
         was stored (``False``: the run is no longer running in Redis)."""
         gathering = self.next
@@ -880,20 +878,19 @@ class _Writer:
 
     async def _send(self, batch: _Batch) -> list[Any]:
         store = self.store
-        shared = [_ms(store.idle_ttl), _ms(store.lease), store.owner]
         append = store._scripts.append
         async with store._unavailable():
             if not store._cluster:
-                return list(await append(keys=batch.keys, args=shared + batch.args))
+                return list(await append(keys=batch.keys, args=batch.args))
             # A cluster runs a script on one slot: one call per run, pipelined.
             async with store.client.pipeline(transaction=False) as pipe:
                 calls = [
                     append(
-                        keys=batch.keys[3 * i : 3 * i + 3],
-                        args=shared + batch.args[4 * i : 4 * i + 4],
+                        keys=batch.keys[2 * i : 2 * i + 2],
+                        args=batch.args[4 * i : 4 * i + 4],
                         client=pipe,
                     )
-                    for i in range(len(batch.keys) // 3)
+                    for i in range(len(batch.keys) // 2)
                 ]
             return [(await call)[0] for call in calls]
 
