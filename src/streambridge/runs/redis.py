@@ -476,14 +476,16 @@ class RedisStore:
         if service.waking:  # one wake-up per XREAD is enough, however many runs join
             return
         service.waking = True
-        async with self._unavailable():
-            await self.client.xadd(
-                self._keys.process(self.owner),
+        own = self._keys.process(self.owner)
+        async with self._unavailable(), self.client.pipeline(transaction=False) as pipe:
+            pipe.xadd(
+                own,
                 {"wake": follow.run_id},
                 trim_strategy=_pure("MAXLEN"),
                 threshold=100,
                 trim_operator=_pure("APPROXIMATELY"),
             )
+            pipe.pexpire(own, _ms(self.idle_ttl))  # gone some time after this process is
 
     def _drop(self, follow: _Follow) -> None:
         if self._follows.get(follow.run_id) is follow:
@@ -836,44 +838,53 @@ class _Batch:
 
 class _Writer:
     """Every run's ready batch in one command per round trip: while one write is on its way,
-    the batches that become ready meanwhile gather for the next.  (A round trip per batch
-    costs each its own command, and a process with many runs spends its time building them.)"""
+    the batches that become ready meanwhile gather for the next, which the first of them sends
+    (no task of its own in between: one scheduling hop less per write).  (A round trip per
+    batch costs each its own command, and a process with many runs spends its time building
+    them.)"""
 
     def __init__(self, store: RedisStore) -> None:
         self.store = store
         self.next: _Batch | None = None
-        self.work = anyio.Event()
+        self.sending: _Batch | None = None
 
     async def write(self, keys: tuple[str, ...], batch: tuple[int, str, int]) -> bool:
         """Add one run's batch (its end, its chunks' text, the log's trimmed count); whether it
         was stored (``False``: the run is no longer running in Redis)."""
         gathering = self.next
+        leads = gathering is None
         if gathering is None:
             gathering = self.next = _Batch()
-            self.work.set()
         index = len(gathering.results)
         gathering.keys += keys
         end, payload, trimmed = batch
         gathering.args += (end, payload, trimmed, trimmed + 1)
         gathering.results.append(None)
-        await gathering.done.wait()
+        if leads:
+            # Shielded: the others in the batch wait on it (a send is bounded by the command
+            # timeout).
+            with anyio.CancelScope(shield=True):
+                await self._lead(gathering)
+        else:
+            await gathering.done.wait()
         if gathering.error is not None:
             raise StoreUnavailableError(
                 f"the run store (Redis) cannot be reached: {gathering.error}"
             ) from gathering.error
         return bool(gathering.results[index])
 
-    async def run(self) -> None:
-        while True:
-            await self.work.wait()
-            self.work = anyio.Event()
-            batch, self.next = self.next, None
-            if batch is None:
-                continue
-            try:
-                batch.results = await self._send(batch)
-            except Exception as exc:
-                batch.error = exc
+    async def _lead(self, batch: _Batch) -> None:
+        """Send ``batch`` once the write before it is done; later batches gather meanwhile."""
+        while self.sending is not None:
+            await self.sending.done.wait()
+        self.next = None if self.next is batch else self.next
+        self.sending = batch
+        try:
+            batch.results = await self._send(batch)
+        except Exception as exc:
+            batch.error = exc
+        finally:
+            self.sending = None
             batch.done.set()
 
     async def _send(self, batch: _Batch) -> list[Any]:
@@ -920,7 +931,6 @@ class _Service:
                 async with anyio.create_task_group() as group:
                     group.start_soon(self._follow_loop)
                     group.start_soon(self._renew_loop)
-                    group.start_soon(self.writer.run)
         except Exception as exc:  # nothing may escape a detached task
             self.error = exc
             logger.exception("RedisStore: its background task failed")
