@@ -317,7 +317,6 @@ class RedisStore:
     async def finish(self, run_id: str, status: RunStatus) -> None:
         producer = self._producing.get(run_id)
         if producer is not None:
-            producer.record.status = status
             producer.stop.set()  # nothing left to stop
         follow = self._follows.get(run_id)
         try:
@@ -339,6 +338,10 @@ class RedisStore:
             if follow is not None:
                 follow.end()
         finally:
+            # Finished once its end is in Redis (or cannot be): whoever watches the record
+            # then finds the end in Redis too.
+            if producer is not None:
+                producer.record.status = status
             self._producing.pop(run_id, None)
 
     async def wait_stop(self, run_id: str) -> None:
@@ -559,7 +562,7 @@ class RedisStore:
                 yield
         except ResponseError:
             raise  # a bug (a script, a key of the wrong type): not an outage
-        except (RedisError, OSError, TimeoutError) as exc:
+        except (RedisError, OSError, TimeoutError, anyio.ClosedResourceError) as exc:
             raise StoreUnavailableError(
                 f"the run store (Redis) cannot be reached: {type(exc).__name__}: {exc}"
             ) from exc
