@@ -70,6 +70,7 @@ async def test_a_run_started_on_one_process_is_attached_and_stopped_on_another(
         asked = time.monotonic()
         stopped = await client.post(f"{b.url}/runs/{run_id}/cancel")
         assert stopped.status_code == 200
+        assert stopped.json()["status"] == "cancelled"  # it waited for the end, on A
         ends = [await first.take(), await other.take()]
         await first.aclose()
         with anyio.fail_after(5):
