@@ -34,6 +34,14 @@ pytestmark = [
     pytest.mark.filterwarnings(r"ignore:Async generator 'http(x|core)\.:ResourceWarning"),
 ]
 
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """The test's side is an HTTP client: what runs on asyncio and on trio here is the servers
+    (process A on asyncio, B on trio), so one client backend is enough."""
+    return "asyncio"
+
+
 PROCESS_A = Host("stored-redis-app-uvicorn", "support.behaviour.redis_app:redis_app", UVICORN)
 PROCESS_B = Host(
     "stored-redis-app-hypercorn-trio", "support.behaviour.redis_app:redis_app", HYPERCORN_TRIO

@@ -6,9 +6,11 @@ and every script below touches one slot only.
 
 - **The log.**  One stream entry per ready batch, its id ``<end>-0`` where ``end`` is the
   position after its last chunk, so positions are gapless and a reader at position ``p`` reads
-  from id ``p-0`` on.  The run's end is one more entry, ``<length>-1``.  A batch is one round
-  trip: a script adds it, trims the stream exactly (``MINID``: the producer knows where the
-  store's limits cut), updates the hash and renews the lease and the keys' time to live.
+  from id ``p-0`` on.  The run's end is one more entry, ``<length>-1``.  A script adds a batch,
+  trims the stream exactly (``MINID``: the producer knows where the store's limits cut) and
+  updates the hash; the batches of every run this process produces that are ready while a
+  write is on its way go together in the next one: one command per round trip, whatever the
+  number of runs.  The lease and the keys' time to live are renewed every ``lease/3`` s.
 - **Readers** never poll and never hold a connection each: per process (per event loop), one
   follower task reads every followed run's stream with one blocking ``XREAD`` and feeds local
   buffers that cursors read without I/O, as a :class:`~.memory.MemoryCursor` reads its list.
