@@ -86,6 +86,14 @@ def test_in_process_diagnostics_run(script: str, arguments: list[str], expect: s
     assert expect in result.stdout, result.stdout
 
 
+def test_redis_store_benchmark_runs_at_smoke_sizes() -> None:
+    from support.redis_server import redis_url
+
+    result = run_script("redis_store.py", ["--quick", "--redis-url", redis_url()], timeout=180)
+    for line in ("deltas/s", "p99", "streams", "Redis round trips"):
+        assert line in result.stdout, result.stdout
+
+
 def run_script(
     script: str, arguments: list[str], *, timeout: float
 ) -> subprocess.CompletedProcess[str]:

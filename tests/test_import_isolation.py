@@ -10,6 +10,8 @@ BLOCKED = ["starlette", "django", "flask", "quart", "channels", "fastapi", "werk
 # The bridges read SDK objects and dicts alike: neither the core nor streambridge.bridges may
 # import a model SDK (each is an optional extra).
 SDKS = ["openai", "anthropic", "langgraph", "langchain", "langchain_core"]
+# The Redis store's client is imported when a RedisStore is built, never by the core.
+CLIENTS = ["coredis"]
 
 SCRIPT = textwrap.dedent(
     """
@@ -141,6 +143,12 @@ SCRIPT = textwrap.dedent(
     except ImportError as exc:
         print("extra", exc)
 
+    # The Redis store is there, and says which extra it needs.
+    try:
+        sb.RedisStore()
+    except ImportError as exc:
+        print("redis", exc)
+
     leaked = sorted(name for name in sys.modules if name.partition(".")[0] in BLOCKED)
     if leaked:
         raise SystemExit(f"framework modules imported: {leaked}")
@@ -151,7 +159,7 @@ SCRIPT = textwrap.dedent(
 
 def test_core_imports_and_runs_with_web_frameworks_and_model_sdks_blocked() -> None:
     result = subprocess.run(
-        [sys.executable, "-c", SCRIPT, ",".join(BLOCKED + SDKS)],
+        [sys.executable, "-c", SCRIPT, ",".join(BLOCKED + SDKS + CLIENTS)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -180,6 +188,10 @@ def test_core_imports_and_runs_with_web_frameworks_and_model_sdks_blocked() -> N
     assert expected_core | serving | bridges | {"streambridge.protocols.data_stream"} <= imported
     for backend in ("asyncio", "trio"):
         assert f"bridges {backend} ab" in lines
+    assert (
+        "redis RedisStore needs the 'coredis' package: pip install 'streambridge[redis]'" in lines
+    )
+    assert "streambridge.runs.redis" in imported
     assert (
         "extra this bridge needs the 'langchain_core' package: "
         "pip install 'streambridge[langgraph]'" in lines

@@ -1,9 +1,11 @@
-"""The run store in one process: the log, its readers, stop by id, its bounds and expiry."""
+"""The run store: the log, its readers, stop by id, its bounds and expiry, with each backend
+(``MemoryStore``, and ``RedisStore`` on a real Redis)."""
 
 from __future__ import annotations
 
 import itertools
 import time
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import anyio
@@ -20,15 +22,43 @@ from streambridge.runs import (
     RunExistsError,
     RunRecord,
     RunStatus,
+    RunStore,
     read_run,
     record,
 )
+from streambridge.runs.redis import RedisStore
 from support.chunk_strategies import chunk_sequences
+from support.redis_server import redis_url, unique_prefix
 from support.scenarios import encode_chunks, fixed_input
 
 pytestmark = pytest.mark.anyio
 
 PROTOCOLS = sb.protocol_names()
+BACKENDS = ["memory", "redis"]
+
+NewStore = Callable[..., RunStore]
+
+
+def build_store(kind: str, **limits: Any) -> RunStore:
+    """A new, empty store of ``kind`` (a Redis one under a prefix of its own)."""
+    if kind == "memory":
+        return MemoryStore(**limits)
+    return RedisStore(redis_url(), prefix=unique_prefix("store"), idle_ttl=60, **limits)
+
+
+@pytest.fixture(params=BACKENDS)
+async def new_store(request: pytest.FixtureRequest) -> AsyncIterator[NewStore]:
+    """Builds stores of one backend; the Redis ones are closed after the test."""
+    made: list[RunStore] = []
+
+    def new(**limits: Any) -> RunStore:
+        made.append(build_store(request.param, **limits))
+        return made[-1]
+
+    yield new
+    for store in made:
+        if isinstance(store, RedisStore):
+            await store.aclose()
 
 
 def new_record(run_id: str = "run_fixed", **fields: Any) -> RunRecord:
@@ -52,6 +82,7 @@ async def read_all(stream: sb.EncodedStream) -> bytes:
 # -- replay: a reader's bytes are the run's bytes, in any protocol, from any event ---------------
 
 
+@pytest.mark.parametrize("kind", BACKENDS)
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
@@ -61,7 +92,7 @@ async def read_all(stream: sb.EncodedStream) -> bytes:
     skip=st.integers(0, 60),
 )
 def test_a_reader_gets_the_runs_bytes_after_the_events_it_has(
-    backend: str, chunks: list[Chunk], cuts: list[int], protocol: str, skip: int
+    kind: str, backend: str, chunks: list[Chunk], cuts: list[int], protocol: str, skip: int
 ) -> None:
     whole = encode_chunks(chunks, protocol)
     numbered = sb.get_protocol(protocol).event_ids  # readers of a stored run get `id: N` lines
@@ -72,7 +103,7 @@ def test_a_reader_gets_the_runs_bytes_after_the_events_it_has(
     )
 
     async def main() -> bytes:
-        store = MemoryStore()
+        store = build_store(kind)
         record_ = new_record()
         await store.create(record_)
         # The log in batches split anywhere: a reader cannot tell.
@@ -83,13 +114,19 @@ def test_a_reader_gets_the_runs_bytes_after_the_events_it_has(
         stream = await read_run(
             store, record_, sb.get_protocol(protocol), heartbeat=None, skip_events=skip
         )
-        return await read_all(stream)
+        try:
+            return await read_all(stream)
+        finally:
+            if isinstance(store, RedisStore):
+                await store.aclose()
 
     assert anyio.run(main, backend=backend) == expected
 
 
-async def test_a_reader_that_attaches_mid_run_gets_everything_then_follows() -> None:
-    store = MemoryStore()
+async def test_a_reader_that_attaches_mid_run_gets_everything_then_follows(
+    new_store: NewStore,
+) -> None:
+    store = new_store()
     release = anyio.Event()
 
     async def run(controller: sb.RunController) -> None:
@@ -110,8 +147,8 @@ async def test_a_reader_that_attaches_mid_run_gets_everything_then_follows() -> 
     assert (await store.get(rec.run_id)).status is RunStatus.DONE  # type: ignore[union-attr]
 
 
-async def test_fifty_readers_each_get_every_event_once_in_order() -> None:
-    store = MemoryStore()
+async def test_fifty_readers_each_get_every_event_once_in_order(new_store: NewStore) -> None:
+    store = new_store()
 
     async def run(controller: sb.RunController) -> None:
         for i in range(200):
@@ -143,8 +180,8 @@ async def test_fifty_readers_each_get_every_event_once_in_order() -> None:
 # -- stop by id --------------------------------------------------------------------------------
 
 
-async def test_stop_by_id_cancels_the_run_as_a_disconnect_would() -> None:
-    store = MemoryStore()
+async def test_stop_by_id_cancels_the_run_as_a_disconnect_would(new_store: NewStore) -> None:
+    store = new_store()
     saw: list[str] = []
 
     async def run(controller: sb.RunController) -> None:
@@ -170,8 +207,10 @@ async def test_stop_by_id_cancels_the_run_as_a_disconnect_would() -> None:
     assert await store.request_stop(rec.run_id) is False  # finished: nothing to stop
 
 
-async def test_the_reader_that_started_a_run_may_stop_it_when_it_leaves() -> None:
-    store = MemoryStore()
+async def test_the_reader_that_started_a_run_may_stop_it_when_it_leaves(
+    new_store: NewStore,
+) -> None:
+    store = new_store()
     stopped = anyio.Event()
 
     async def run(controller: sb.RunController) -> None:
@@ -190,8 +229,8 @@ async def test_the_reader_that_started_a_run_may_stop_it_when_it_leaves() -> Non
         await stopped.wait()
 
 
-async def test_a_reader_that_leaves_does_not_stop_the_run() -> None:
-    store = MemoryStore()
+async def test_a_reader_that_leaves_does_not_stop_the_run(new_store: NewStore) -> None:
+    store = new_store()
     release = anyio.Event()
 
     async def run(controller: sb.RunController) -> None:
@@ -209,8 +248,8 @@ async def test_a_reader_that_leaves_does_not_stop_the_run() -> None:
     assert (await read_all(again)).startswith(b'0:"x"\n0:"y"\n')
 
 
-async def test_a_failed_run_is_recorded_as_an_error() -> None:
-    store = MemoryStore()
+async def test_a_failed_run_is_recorded_as_an_error(new_store: NewStore) -> None:
+    store = new_store()
 
     async def run(controller: sb.RunController) -> None:
         raise RuntimeError("secret")
@@ -227,23 +266,23 @@ async def test_a_failed_run_is_recorded_as_an_error() -> None:
 # -- one producer per id, bounds, expiry -----------------------------------------------------------
 
 
-async def test_a_run_id_starts_one_run_only() -> None:
-    store = MemoryStore()
+async def test_a_run_id_starts_one_run_only(new_store: NewStore) -> None:
+    store = new_store()
     await store.create(new_record())
     with pytest.raises(RunExistsError):
         await store.create(new_record())
 
 
-async def test_the_thread_knows_its_running_run_until_it_ends() -> None:
-    store = MemoryStore()
+async def test_the_thread_knows_its_running_run_until_it_ends(new_store: NewStore) -> None:
+    store = new_store()
     await store.create(new_record())
     assert await store.active_run("thread_fixed") == "run_fixed"
     await store.finish("run_fixed", RunStatus.DONE)
     assert await store.active_run("thread_fixed") is None
 
 
-async def test_a_trimmed_log_refuses_a_new_reader_with_a_clear_error() -> None:
-    store = MemoryStore(max_events=10)
+async def test_a_trimmed_log_refuses_a_new_reader_with_a_clear_error(new_store: NewStore) -> None:
+    store = new_store(max_events=10)
     rec = new_record()
     await store.create(rec)
     early = await store.read(rec.run_id)
@@ -258,8 +297,8 @@ async def test_a_trimmed_log_refuses_a_new_reader_with_a_clear_error() -> None:
     assert data.startswith(b'3:"This answer is too long to be replayed')
 
 
-async def test_a_reader_that_never_reads_costs_the_run_nothing() -> None:
-    store = MemoryStore(max_bytes=1 << 20)
+async def test_a_reader_that_never_reads_costs_the_run_nothing(new_store: NewStore) -> None:
+    store = new_store(max_bytes=1 << 20)
     piece = "x" * 4096
     go = anyio.Event()
 
@@ -290,8 +329,8 @@ async def test_a_reader_that_never_reads_costs_the_run_nothing() -> None:
     print(f"100 MB past a stalled reader in {elapsed:.2f} s")
 
 
-async def test_a_finished_run_expires_after_its_time_to_live() -> None:
-    store = MemoryStore(ttl=0.05)
+async def test_a_finished_run_expires_after_its_time_to_live(new_store: NewStore) -> None:
+    store = new_store(ttl=0.05)
     await store.create(new_record())
     await store.finish("run_fixed", RunStatus.DONE)
     assert await store.get("run_fixed") is not None
@@ -306,10 +345,18 @@ def test_store_limits_are_checked_when_it_is_built() -> None:
         MemoryStore(max_events=0)
     with pytest.raises(ValueError, match="ttl"):
         MemoryStore(ttl=float("nan"))
+    with pytest.raises(ValueError, match="max_events"):
+        RedisStore(max_events=0)
+    with pytest.raises(ValueError, match="lease"):
+        RedisStore(lease=0)
+    with pytest.raises(ValueError, match="prefix"):
+        RedisStore(prefix="a{b}")
+    with pytest.raises(TypeError, match="redis:// URL or a coredis client"):
+        RedisStore(42)  # type: ignore[arg-type]
 
 
-async def test_an_error_chunk_ends_a_recorded_run_in_every_protocol() -> None:
-    store = MemoryStore()
+async def test_an_error_chunk_ends_a_recorded_run_in_every_protocol(new_store: NewStore) -> None:
+    store = new_store()
 
     async def run(controller: sb.RunController) -> None:
         controller.append_text("a")
@@ -325,10 +372,12 @@ async def test_an_error_chunk_ends_a_recorded_run_in_every_protocol() -> None:
         assert data == encode_chunks([TextDelta("a"), Error("visible")], protocol)
 
 
-async def test_the_hosts_shutdown_stops_its_stored_runs_and_waits_for_them() -> None:
+async def test_the_hosts_shutdown_stops_its_stored_runs_and_waits_for_them(
+    new_store: NewStore,
+) -> None:
     from streambridge.transport.shutdown import OpenStreams
 
-    store = MemoryStore()
+    store = new_store()
     streams = OpenStreams()
     ended: list[str] = []
 
@@ -349,11 +398,11 @@ async def test_the_hosts_shutdown_stops_its_stored_runs_and_waits_for_them() -> 
     assert (await store.get(rec.run_id)).status is RunStatus.CANCELLED  # type: ignore[union-attr]
 
 
-async def test_status_and_cancel_of_a_trimmed_run_still_answer() -> None:
+async def test_status_and_cancel_of_a_trimmed_run_still_answer(new_store: NewStore) -> None:
     from streambridge.transport import StreamOptions
     from streambridge.transport.attach import Reply, RunRequest, answer_run_request
 
-    store = MemoryStore(max_events=5)
+    store = new_store(max_events=5)
     options = StreamOptions(store=store, protocol="openai-responses")
     release = anyio.Event()
 

@@ -37,7 +37,7 @@ from .run import (
     ToolCallController,
     create_run,
 )
-from .runs import MemoryStore, RunStatus
+from .runs import MemoryStore, RedisStore, RunStatus
 from .state import StateError, StateProxy
 
 __all__ = [
@@ -52,6 +52,7 @@ __all__ = [
     "MessageAccumulator",
     "Part",
     "ReasoningPart",
+    "RedisStore",
     "RequestError",
     "RunController",
     "RunError",

@@ -1,12 +1,15 @@
 from __future__ import annotations
 
+import contextlib
+import os
 import statistics
 from collections.abc import Iterator
 
 import pytest
 
 from support.behaviour.figures import FIGURES
-from support.behaviour.hosts import HOSTS, LiveHost, ServerPool
+from support.behaviour.hosts import HOSTS, Host, LiveHost, ServerPool
+from support.redis_server import redis_url
 
 
 @pytest.fixture(scope="session")
@@ -20,10 +23,26 @@ def servers(request: pytest.FixtureRequest) -> Iterator[ServerPool]:
         for name in ("host", "ws_host", "stored_host")
         if name in params
     }
+    if any(is_redis_host(host) for host in wanted.values()):
+        # Hosts with a RedisStore use this session's Redis (a private one if need be); without
+        # one, only their tests skip (redis_host_or_skip).
+        with contextlib.suppress(pytest.skip.Exception):
+            os.environ["REDIS_URL"] = redis_url()
     pool.start(list(wanted.values()))
     yield pool
     problems = pool.close()
     assert not problems, "server-side errors:\n" + "\n".join(problems)
+
+
+def is_redis_host(host: Host) -> bool:
+    return "redis_app" in host.app
+
+
+def live_host(servers: ServerPool, host: Host) -> LiveHost:
+    """The host's server; a host with a RedisStore skips without a Redis (fails under CI)."""
+    if is_redis_host(host):
+        redis_url()
+    return servers.get(host)
 
 
 @pytest.fixture(params=HOSTS, ids=[host.name for host in HOSTS])

@@ -1,7 +1,8 @@
 """Runs that outlive their connection, on real servers: attach, resume, stop by id, who may.
 
 Each test starts a run with a POST, then reads or stops it from other requests, as a second tab,
-a reloaded page or a Stop button would.  The hosts keep their runs in a ``MemoryStore``.
+a reloaded page or a Stop button would.  The hosts keep their runs in a ``MemoryStore``, and
+some in a ``RedisStore`` (issue 15).
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ from support.behaviour.protocol_table import request_body
 from support.behaviour.stored_app import LONG_INTERVAL, LONG_PIECES, STORED_PATH
 from support.oracle import run_oracle
 
+from .conftest import live_host
+
 pytestmark = [
     pytest.mark.anyio,
     # A reader that stops mid-body is the point of these tests; httpx's nested body generators
@@ -62,8 +65,14 @@ STORED_HOSTS = [
     Host("stored-wsgi-app-gunicorn-gthread", "support.behaviour.wsgi_apps:stored_wsgi_app",
          GUNICORN_GTHREAD),
     Host("stored-flask-werkzeug", "support.behaviour.wsgi_apps:stored_flask_app", WERKZEUG),
+    # RedisStore (issue 15): the same suite with the runs in Redis, on asyncio, trio and WSGI.
+    Host("stored-redis-app-uvicorn", "support.behaviour.redis_app:redis_app", UVICORN),
+    Host("stored-redis-app-hypercorn-trio", "support.behaviour.redis_app:redis_app",
+         HYPERCORN_TRIO),
+    Host("stored-redis-wsgi-app-gunicorn-gthread", "support.behaviour.redis_app:redis_wsgi_app",
+         GUNICORN_GTHREAD),
 ]  # fmt: skip
-WHOLE_APPS = ("stored-app-", "stored-wsgi-app-")
+WHOLE_APPS = ("stored-app-", "stored-wsgi-app-", "stored-redis-app-", "stored-redis-wsgi-app-")
 """Hosts that are an app of their own, mounted where the user likes, not a view on a path."""
 CANCEL_HOST = Host(
     "stored-cancel-uvicorn", "support.behaviour.stored_app:stored_cancel_app", UVICORN
@@ -72,7 +81,7 @@ CANCEL_HOST = Host(
 
 @pytest.fixture(params=STORED_HOSTS, ids=[host.name for host in STORED_HOSTS])
 def stored_host(request: pytest.FixtureRequest, servers: ServerPool) -> LiveHost:
-    return servers.get(request.param)
+    return live_host(servers, request.param)
 
 
 def origin(host: LiveHost) -> str:

@@ -13,6 +13,7 @@ from support.behaviour.hosts import HYPERCORN_TRIO, UVICORN, Host, LiveHost, Ser
 from support.behaviour.protocol_table import request_body
 from support.behaviour.stored_app import LONGER_PIECES
 
+from .conftest import live_host
 from .test_resume import Events, attach
 
 pytestmark = [
@@ -23,13 +24,14 @@ pytestmark = [
 HOSTS = [
     Host("stored-app-uvicorn", "support.behaviour.stored_app:stored_app", UVICORN),
     Host("stored-app-hypercorn-trio", "support.behaviour.stored_app:stored_app", HYPERCORN_TRIO),
+    Host("stored-redis-app-uvicorn", "support.behaviour.redis_app:redis_app", UVICORN),
 ]
 PROTOCOL = "ui-message-stream"
 
 
 @pytest.fixture(params=HOSTS, ids=[host.name for host in HOSTS])
 def stored_host(request: pytest.FixtureRequest, servers: ServerPool) -> LiveHost:
-    return servers.get(request.param)
+    return live_host(servers, request.param)
 
 
 async def start_longer(client: httpx.AsyncClient, host: LiveHost) -> tuple[Events, str]:

@@ -2,7 +2,8 @@
 
 A host given ``store=`` records every run it starts (:func:`record`) and serves its bytes from
 the store (:func:`read_run`), so any other request can attach to the run by id, resume it after
-the events it has, or stop it.  :class:`MemoryStore` keeps runs in this process.
+the events it has, or stop it.  :class:`MemoryStore` keeps runs in this process,
+:class:`RedisStore` in Redis, for many processes and hosts.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from .memory import MemoryStore
 from .reading import read_run
 from .recording import record
+from .redis import RedisStore
 from .store import (
     LogCursor,
     LogTrimmedError,
@@ -17,16 +19,19 @@ from .store import (
     RunRecord,
     RunStatus,
     RunStore,
+    StoreUnavailableError,
 )
 
 __all__ = [
     "LogCursor",
     "LogTrimmedError",
     "MemoryStore",
+    "RedisStore",
     "RunExistsError",
     "RunRecord",
     "RunStatus",
     "RunStore",
+    "StoreUnavailableError",
     "read_run",
     "record",
 ]

@@ -30,6 +30,7 @@ __all__ = [
     "RunRecord",
     "RunStatus",
     "RunStore",
+    "StoreUnavailableError",
 ]
 
 
@@ -69,6 +70,11 @@ class RunExistsError(Exception):
 
 class LogTrimmedError(Exception):
     """The start of a run's log was dropped to bound its size, so it cannot be replayed."""
+
+
+class StoreUnavailableError(Exception):
+    """The store cannot be reached or fails (its server is down): a host answers 503 and the
+    client may try again later."""
 
 
 LogCursor = BatchSource

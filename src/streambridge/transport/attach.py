@@ -145,6 +145,7 @@ async def answer_run_request(
     if action == "cancel":
         if await store.request_stop(run_id):
             await _until_finished(store, run_id)
+            record = await store.get(run_id) or record  # a record may be a snapshot (Redis)
         return Reply(200, await _status(store, record))
     if action == "status" or (action == "response" and not _truthy(query_string, "stream")):
         return Reply(200, await _status(store, record))

@@ -8,7 +8,9 @@ shutdown.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Collection
+import logging
+from collections.abc import AsyncIterable, Collection, Iterator
+from contextlib import contextmanager
 from typing import Any, Literal
 
 from ..encoding import EncodedStream, encode
@@ -22,7 +24,14 @@ from ..run import (
     check_run_function,
     create_run,
 )
-from ..runs import RunExistsError, RunRecord, RunStore, read_run, record
+from ..runs import (
+    RunExistsError,
+    RunRecord,
+    RunStore,
+    StoreUnavailableError,
+    read_run,
+    record,
+)
 from ..runs.reading import refusal
 from .attach import Reply, RunRequest, admitted, answer_run_request, match_run_request
 from .errors import HTTPError
@@ -38,7 +47,24 @@ from .options import (
 from .request import check_request, input_from_body, read_limited
 from .shutdown import OpenStreams
 
-__all__ = ["RUN_PATH_PARAM", "StreamEndpoint"]
+__all__ = ["RUN_PATH_PARAM", "STORE_UNAVAILABLE", "StreamEndpoint"]
+
+logger = logging.getLogger("streambridge")
+
+STORE_UNAVAILABLE = "the run store is unavailable right now; try again in a moment"
+"""The 503's message when the host's store (its Redis, say) cannot be reached."""
+
+
+@contextmanager
+def _store_available() -> Iterator[None]:
+    """A store that cannot be reached is the server's trouble, for now: a 503 the client may
+    retry, never a 500."""
+    try:
+        yield
+    except StoreUnavailableError as exc:
+        logger.warning("answering 503: %s", exc)
+        raise HTTPError(503, STORE_UNAVAILABLE, {"Retry-After": "1"}) from None
+
 
 RUN_PATH_PARAM = "run_path"
 """The name of the path parameter with which an adapter's sub-routes (``{path}/<run_path>``)
@@ -120,14 +146,15 @@ class StreamEndpoint:
         """The stream or the JSON reply for a request about a stored run (or
         :class:`HTTPError`); ``heartbeat`` as for :meth:`open`."""
         options = self.options
-        return await answer_run_request(
-            run_request,
-            options,
-            query_string=query_string,
-            last_event_id=last_event_id,
-            request=request,
-            heartbeat=options.heartbeat if heartbeat is True else (heartbeat or None),
-        )
+        with _store_available():
+            return await answer_run_request(
+                run_request,
+                options,
+                query_string=query_string,
+                last_event_id=last_event_id,
+                request=request,
+                heartbeat=options.heartbeat if heartbeat is True else (heartbeat or None),
+            )
 
     async def open(
         self,
@@ -147,6 +174,12 @@ class StreamEndpoint:
         With a store, a request naming a run that is still going attaches to it (a run has one
         producer, ever); one naming a finished run gets a 409.
         """
+        with _store_available():
+            return await self._open(protocol, run_input, request, heartbeat)
+
+    async def _open(
+        self, protocol: WireProtocol, run_input: RunInput, request: Any, heartbeat: bool | float
+    ) -> EncodedStream:
         options = self.options
         beat = options.heartbeat if heartbeat is True else (heartbeat or None)
         store = options.store

@@ -219,7 +219,9 @@ happens to use (tests run in a random order) may be among the last to be ready."
 class ServerPool:
     """Starts each host's server once and keeps it for the session."""
 
-    def __init__(self) -> None:
+    def __init__(self, env: dict[str, str] | None = None) -> None:
+        self._env = env or {}
+        """Set in every server's environment, over this process's."""
         self._live: dict[str, LiveHost] = {}
         self._ready: set[str] = set()
         self._ports: set[int] = set()
@@ -244,7 +246,7 @@ class ServerPool:
         port = free_port(self._ports)
         log_path = self._logs / f"{host.name}.log"
         path = os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])
-        env = {**os.environ, "PYTHONPATH": path, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, **self._env, "PYTHONPATH": path, "PYTHONUNBUFFERED": "1"}
         with log_path.open("wb") as log:
             process = subprocess.Popen(
                 host.server.argv(host.app, port), stdout=log, stderr=subprocess.STDOUT, env=env

@@ -1,0 +1,1126 @@
+"""``RedisStore``: the run store on Redis Streams, shared by many processes and hosts.
+
+Each run has a stream and a hash beside it, under keys that share one hash tag
+(``{prefix:run_id}:log``, ``:meta``, ``:lease``), so a Redis Cluster keeps a run on one slot
+and every script below touches one slot only.
+
+- **The log.**  One stream entry per ready batch, its id ``<end>-0`` where ``end`` is the
+  position after its last chunk, so positions are gapless and a reader at position ``p`` reads
+  from id ``p-0`` on.  The run's end is one more entry, ``<length>-1``.  A script adds a batch,
+  trims the stream exactly (``MINID``: the producer knows where the store's limits cut) and
+  updates the hash; the batches of every run this process produces that are ready while a
+  write is on its way go together in the next one: one command per round trip, whatever the
+  number of runs.  The lease and the keys' time to live are renewed every ``lease/3`` s.
+- **Readers** never poll and never hold a connection each: per process (per event loop), one
+  follower task reads every followed run's stream with one blocking ``XREAD`` and feeds local
+  buffers that cursors read without I/O, as a :class:`~.memory.MemoryCursor` reads its list.
+  Runs this process produces feed their local readers straight from ``append``.
+- **The process stream** ``{prefix:p:<process id>}``: what the follower also reads, so that
+  anybody can wake it: this process, when a new run is followed (an ``XREAD`` in flight must
+  start again with one more stream; a wake-up entry does it at once, where a bounded ``BLOCK``
+  would delay the first chunks of every new reader by up to its timeout), and other processes,
+  to stop a run this one produces.
+- **The lease.**  The producing process renews each run's lease; a follower (or anybody
+  asking for the run) that finds it lapsed marks the run failed, with an error chunk and its
+  end, so readers of a run whose process died end cleanly.
+- **Redis failing**: a method raises :class:`StoreUnavailableError` (a host answers 503); the
+  follower retries for a moment (the client reconnects by itself), then ends its readers with
+  an error; a producer whose batch cannot be stored stops its run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import os
+import time
+from collections import OrderedDict, deque
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import anyio.lowlevel
+
+from .._spawn import spawn_detached
+from .._wakeup import LazyEvent, Wakeup
+from ..chunks import Chunk, Error
+from .codec import decode_chunks, decode_input, encode_chunks, encode_input
+from .size import chunk_size
+from .store import (
+    LogTrimmedError,
+    RunExistsError,
+    RunRecord,
+    RunStatus,
+    StoreUnavailableError,
+)
+
+if TYPE_CHECKING:
+    import coredis
+
+__all__ = ["RedisCursor", "RedisStore"]
+
+logger = logging.getLogger("streambridge")
+
+LOST_MESSAGE = "The answer was interrupted: the server running it went away. Please try again."
+"""What readers of a run see when its producing process died (its lease lapsed)."""
+UNAVAILABLE_MESSAGE = (
+    "The answer was interrupted: the server lost its connection to its run store. Please try again."
+)
+"""What readers see when Redis cannot be reached for longer than a short outage."""
+
+_OUTAGE_GRACE = 1.0  # seconds of failing XREADs the follower rides out before ending readers
+_COMMAND_TIMEOUT = 10.0  # seconds: past this Redis counts as unavailable (nothing hangs)
+_CONNECTIONS = 4  # per store (per process and loop) when it builds its client from a URL
+_READ_COUNT = 512  # entries per stream per XREAD: a slow reader's backlog comes in pieces
+
+# -- the scripts (each touches the keys of one run: one hash slot) ---------------------------
+
+_CREATE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'input', ARGV[1], 'protocol', ARGV[2], 'thread', ARGV[3],
+  'created_at', ARGV[4], 'owner', ARGV[5], 'status', 'running', 'length', 0, 'trimmed', 0)
+redis.call('PEXPIRE', KEYS[1], ARGV[7])
+redis.call('SET', KEYS[2], ARGV[5], 'PX', ARGV[6])
+return 1
+"""
+
+# The ready batches of any number of runs (every run produced here that has one), in one
+# command: four arguments per run.  The lease and the keys' time to live are the renewals' job
+# (every lease/3 s), not each batch's.
+_APPEND = """
+local out = {}
+for i = 0, #KEYS / 2 - 1 do
+  local log, meta, a = KEYS[2 * i + 1], KEYS[2 * i + 2], 4 * i
+  if redis.call('HGET', meta, 'status') ~= 'running' then
+    out[i + 1] = 0
+  else
+    redis.call('XADD', log, 'MINID', ARGV[a + 4], ARGV[a + 1] .. '-0', 'c', ARGV[a + 2])
+    redis.call('HSET', meta, 'length', ARGV[a + 1], 'trimmed', ARGV[a + 3])
+    out[i + 1] = 1
+  end
+end
+return out
+"""
+
+_FINISH = """
+if redis.call('HGET', KEYS[2], 'status') ~= 'running' then return false end
+local length = redis.call('HGET', KEYS[2], 'length')
+redis.call('HSET', KEYS[2], 'status', ARGV[1])
+redis.call('XADD', KEYS[1], length .. '-1', 'end', ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+redis.call('DEL', KEYS[3])
+return redis.call('HGET', KEYS[2], 'thread')
+"""
+
+# A run whose lease lapsed: an error chunk and the end, so its readers end cleanly.
+_LAPSE = """
+local status = redis.call('HGET', KEYS[2], 'status')
+if not status then return -1 end
+if status ~= 'running' or redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
+local length = tonumber(redis.call('HGET', KEYS[2], 'length')) + 1
+redis.call('XADD', KEYS[1], length .. '-0', 'c', ARGV[1])
+redis.call('XADD', KEYS[1], length .. '-1', 'end', 'error')
+redis.call('HSET', KEYS[2], 'status', 'error', 'length', length)
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+return 1
+"""
+
+_RENEW = """
+if redis.call('HGET', KEYS[1], 'status') ~= 'running' then return 0 end
+redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('PEXPIRE', KEYS[3], ARGV[3])
+return 1
+"""
+
+_STOP = """
+if redis.call('HGET', KEYS[1], 'status') ~= 'running' then return false end
+redis.call('HSET', KEYS[1], 'stop', '1')
+return {redis.call('HGET', KEYS[1], 'owner'), redis.call('EXISTS', KEYS[2])}
+"""
+
+_RELEASE_THREAD = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+def _ms(seconds: float) -> int:
+    return max(1, int(seconds * 1000))
+
+
+class _Keys:
+    """The names of one store's keys."""
+
+    __slots__ = ("prefix",)
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+
+    def run(self, run_id: str) -> tuple[str, str, str]:
+        """A run's log, meta and lease keys (one hash tag: one cluster slot)."""
+        tag = f"{{{self.prefix}:{run_id}}}"
+        return tag + ":log", tag + ":meta", tag + ":lease"
+
+    def thread(self, thread_id: str) -> str:
+        return f"{{{self.prefix}:t:{thread_id}}}"
+
+    def process(self, owner: str) -> str:
+        return f"{{{self.prefix}:p:{owner}}}"
+
+
+class RedisStore:
+    """Runs that outlive their connection, kept in Redis and shared by every process that
+    uses the same Redis and ``prefix``: a drop-in for :class:`~streambridge.MemoryStore`.
+
+    ``url_or_client``: a ``redis://`` (``rediss://``, ``unix://``) URL, or a
+    ``coredis.Redis`` / ``coredis.RedisCluster`` client built with ``decode_responses=True``.
+    ``max_events`` and ``max_bytes`` bound each run's log as in ``MemoryStore`` (Redis drops
+    whole batches: the log may hold one batch more); ``ttl`` is how long a finished run is
+    kept, ``idle_ttl`` how long a run's keys outlive its last sign of life (a batch or a
+    renewal of its lease), ``lease`` how long a run outlives its producing process: within
+    about that time after a process dies, its runs are marked failed and their readers end
+    with an error.
+
+    One store serves one event loop at a time (a host's; the WSGI hosts share one through
+    their portal): it runs a background task there, on the first call.  ``await
+    store.aclose()`` (or ``async with store``) stops it; so does the end of the loop.
+    Needs the ``redis`` extra: ``pip install 'streambridge[redis]'``.
+    """
+
+    def __init__(
+        self,
+        url_or_client: str | coredis.Redis[str] | coredis.RedisCluster[str] = (
+            "redis://127.0.0.1:6379"
+        ),
+        *,
+        prefix: str = "streambridge",
+        max_events: int = 100_000,
+        max_bytes: int = 16 << 20,
+        ttl: float = 300.0,
+        idle_ttl: float = 3600.0,
+        lease: float = 5.0,
+    ) -> None:
+        if max_events < 1 or max_bytes < 1:
+            raise ValueError("max_events= and max_bytes= must be at least 1")
+        for name, value in (("ttl", ttl), ("idle_ttl", idle_ttl), ("lease", lease)):
+            if not value >= 0 or (name != "ttl" and value == 0):
+                raise ValueError(f"{name}= must be a number of seconds > 0, got {value!r}")
+        if not prefix or "{" in prefix or "}" in prefix:
+            raise ValueError(f"prefix= must be a non-empty name without braces, got {prefix!r}")
+        self.max_events = max_events
+        self.max_bytes = max_bytes
+        self.ttl = ttl
+        self.idle_ttl = idle_ttl
+        self.lease = lease
+        self.prefix = prefix
+        self.client = _client(url_or_client)
+        self._cluster = type(self.client).__name__ == "RedisCluster"
+        self.owner = os.urandom(8).hex()
+        """This store's id: where other processes send the stops of runs it produces."""
+        self._keys = _Keys(prefix)
+        self._scripts = _Scripts(self.client)
+        self._service: _Service | None = None
+        self._done = False
+        self._producing: dict[str, _Producer] = {}
+        self._follows: dict[str, _Follow] = {}
+        self._inputs: OrderedDict[str, Any] = OrderedDict()  # run id -> its decoded RunInput
+
+    def __repr__(self) -> str:
+        return f"<RedisStore {self.prefix!r}: {len(self._producing)} runs produced here>"
+
+    async def __aenter__(self) -> RedisStore:
+        await self._ready()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Stop the store's background task and close its connections; the store is done
+        (a call after this raises :class:`StoreUnavailableError`)."""
+        self._done = True
+        service, self._service = self._service, None
+        if service is not None:
+            service.cancel()
+            with anyio.CancelScope(shield=True):
+                await service.closed.wait()
+        for follow in list(self._follows.values()):
+            follow.fail(UNAVAILABLE_MESSAGE)
+        self._follows.clear()
+
+    # -- the producer's side ---------------------------------------------------------------------
+
+    async def create(self, record: RunRecord) -> None:
+        await self._ready()
+        _, meta, lease = self._keys.run(record.run_id)
+        payload = encode_input(record.input, record.protocol)
+        async with self._unavailable():
+            created = await self._scripts.create(
+                keys=[meta, lease],
+                args=[
+                    payload,
+                    record.protocol,
+                    record.thread_id or "",
+                    repr(record.created_at),
+                    self.owner,
+                    _ms(self.lease),
+                    _ms(self.idle_ttl),
+                ],
+            )
+            if not created:
+                raise RunExistsError(f"run {record.run_id!r} was already started")
+            if record.thread_id is not None:
+                key = self._keys.thread(record.thread_id)
+                await self.client.set(key, record.run_id, px=_ms(self.idle_ttl))
+        self._producing[record.run_id] = _Producer(record)
+        self._remember_input(record.run_id, record.input)
+
+    async def append(self, run_id: str, chunks: Sequence[Chunk]) -> None:
+        producer = self._producing.get(run_id)
+        if producer is None:
+            raise RuntimeError(
+                f"run {run_id!r} is not produced by this store; only its producer appends"
+            )
+        if not chunks:
+            return
+        try:
+            payload = encode_chunks(chunks)
+        except (TypeError, ValueError) as exc:
+            message = f"run {run_id!r}: a chunk holds a value JSON cannot carry: {exc}"
+            raise ValueError(message) from exc
+        await self._ready()
+        start = producer.length
+        end = start + len(chunks)
+        trimmed = producer.bound(start, end, len(payload) + 64 * len(chunks), self)
+        service = self._service
+        assert service is not None
+        stored = await service.writer.write(self._keys.run(run_id)[:2], (end, payload, trimmed))
+        if not stored:  # its lease lapsed (this process stalled) or it expired: it is lost
+            raise StoreUnavailableError(
+                f"run {run_id!r} is no longer running in the store (its lease lapsed or it "
+                "expired); it cannot go on"
+            )
+        producer.length, producer.record.length, producer.record.trimmed = end, end, trimmed
+        follow = self._follows.get(run_id)
+        if follow is not None:
+            follow.feed(start, list(chunks), self)
+
+    async def finish(self, run_id: str, status: RunStatus) -> None:
+        producer = self._producing.get(run_id)
+        if producer is not None:
+            producer.stop.set()  # nothing left to stop
+        follow = self._follows.get(run_id)
+        try:
+            await self._ready()
+            log, meta, lease = self._keys.run(run_id)
+            async with self._unavailable():
+                thread_id = await self._scripts.finish(
+                    keys=[log, meta, lease], args=[status.value, _ms(self.ttl)]
+                )
+                if thread_id:
+                    await self._scripts.release_thread(
+                        keys=[self._keys.thread(str(thread_id))], args=[run_id]
+                    )
+        except BaseException:
+            if follow is not None:
+                follow.fail(UNAVAILABLE_MESSAGE)
+            raise
+        else:
+            if follow is not None:
+                follow.end()
+        finally:
+            # Finished once its end is in Redis (or cannot be): whoever watches the record
+            # then finds the end in Redis too.
+            if producer is not None:
+                producer.record.status = status
+            self._producing.pop(run_id, None)
+
+    async def wait_stop(self, run_id: str) -> None:
+        producer = self._producing.get(run_id)
+        if producer is not None:
+            await producer.stop.wait()
+
+    # -- anybody's side --------------------------------------------------------------------------
+
+    async def get(self, run_id: str) -> RunRecord | None:
+        producer = self._producing.get(run_id)
+        if producer is not None:  # the live record, as MemoryStore's
+            return producer.record
+        await self._ready()
+        meta = await self._meta(run_id)
+        if meta is None:
+            return None
+        return RunRecord(
+            run_id=run_id,
+            thread_id=meta.get("thread") or None,
+            input=self._input(run_id, meta["input"]),
+            protocol=meta["protocol"],
+            status=RunStatus(meta["status"]),
+            length=int(meta["length"]),
+            trimmed=int(meta["trimmed"]),
+            created_at=float(meta["created_at"]),
+        )
+
+    async def active_run(self, thread_id: str) -> str | None:
+        await self._ready()
+        async with self._unavailable():
+            run_id = await self.client.get(self._keys.thread(thread_id))
+        if run_id is None:
+            return None
+        meta = await self._meta(run_id)
+        return run_id if meta is not None and meta["status"] == "running" else None
+
+    async def read(self, run_id: str, position: int = 0) -> RedisCursor:
+        await self._ready()
+        producer = self._producing.get(run_id)
+        if producer is not None:  # made here: what Redis would say is at hand
+            length, trimmed = producer.length, producer.record.trimmed
+        else:
+            meta = await self._meta(run_id)
+            if meta is None:
+                raise KeyError(run_id)
+            length, trimmed = int(meta["length"]), int(meta["trimmed"])
+        if position < 0 or position > length:
+            raise ValueError(f"position {position} is outside run {run_id!r}'s log (0 to {length})")
+        if position < trimmed:
+            raise _trimmed_error(run_id, length - trimmed, position)
+        follow = self._follows.get(run_id)
+        if follow is not None and not follow.read_id:  # another reader is loading it
+            await follow.ready.wait()
+        if follow is None or position < follow.start:
+            follow = await self._load(run_id, position, length)
+        return RedisCursor(self, follow, position)
+
+    async def request_stop(self, run_id: str) -> bool:
+        await self._ready()
+        _, meta, lease = self._keys.run(run_id)
+        async with self._unavailable():
+            answer = await self._scripts.stop(keys=[meta, lease], args=[])
+            if not answer:
+                return False
+            owner, alive = answer
+            producer = self._producing.get(run_id)
+            if producer is not None:
+                producer.stop.set()
+            elif not alive:  # its process is gone: fail it here, for its readers
+                await self._lapse([run_id])
+            else:
+                await self.client.xadd(
+                    self._keys.process(str(owner)),
+                    {"stop": run_id},
+                    trim_strategy=_pure("MAXLEN"),
+                    threshold=1000,
+                    trim_operator=_pure("APPROXIMATELY"),
+                )
+        return True
+
+    # -- reading the log -------------------------------------------------------------------------
+
+    async def _meta(self, run_id: str) -> dict[str, str] | None:
+        """The run's hash; a run whose lease has lapsed is failed first, so every caller sees
+        it ended."""
+        _, meta, lease = self._keys.run(run_id)
+        async with self._unavailable():
+            async with self.client.pipeline(transaction=False) as pipe:
+                fields = pipe.hgetall(meta)
+                alive = pipe.exists([lease])
+            found = dict(await fields)
+            lapsed = found.get("status") == "running" and not await alive
+            if lapsed and run_id not in self._producing:
+                await self._lapse([run_id])
+                found = dict(await self.client.hgetall(meta))
+        return found or None
+
+    async def _load(self, run_id: str, position: int, length: int) -> _Follow:
+        """The run's log from ``position`` into its local buffer (a new one, or the one its
+        other readers share, extended back); followed from then on."""
+        follow = self._follows.get(run_id)
+        producer = self._producing.get(run_id)
+        if follow is None:
+            follow = self._follows[run_id] = _Follow(run_id, self._keys.run(run_id)[0], position)
+            if producer is not None and position == producer.length:
+                follow.loaded([], "local", self)  # nothing to read: append feeds it from here
+                return follow
+        follow.loading += 1
+        try:
+            async with self._unavailable():
+                entries = await self.client.xrange(follow.key, f"({position}-0", "+")
+            chunks, ended, last_id = _entries_from(position, entries, run_id, length)
+            if follow.read_id:  # others read it already: the part before theirs
+                follow.prepend(position, chunks)
+            else:
+                follow.loaded(chunks, last_id or f"{position}-0", self)
+                if ended:
+                    follow.end()
+                elif producer is None:
+                    await self._follow(follow)
+        except BaseException:
+            if not follow.cursors and follow.loading == 1:
+                self._drop(follow)
+            raise
+        finally:
+            follow.loading -= 1
+        return follow
+
+    async def _follow(self, follow: _Follow) -> None:
+        """Have the follower read this run's stream too: wake its ``XREAD`` in flight."""
+        service = self._service
+        assert service is not None
+        service.followed[follow.key] = follow
+        if service.waking:  # one wake-up per XREAD is enough, however many runs join
+            return
+        service.waking = True
+        own = self._keys.process(self.owner)
+        async with self._unavailable(), self.client.pipeline(transaction=False) as pipe:
+            pipe.xadd(
+                own,
+                {"wake": follow.run_id},
+                trim_strategy=_pure("MAXLEN"),
+                threshold=100,
+                trim_operator=_pure("APPROXIMATELY"),
+            )
+            pipe.pexpire(own, _ms(self.idle_ttl))  # gone some time after this process is
+
+    def _drop(self, follow: _Follow) -> None:
+        if self._follows.get(follow.run_id) is follow:
+            del self._follows[follow.run_id]
+        if self._service is not None:
+            self._service.followed.pop(follow.key, None)
+
+    def _closed(self, cursor: RedisCursor) -> None:
+        follow = cursor.follow
+        follow.cursors.discard(cursor)
+        follow.waiters.pop(cursor, None)
+        if not follow.cursors and not follow.loading:
+            self._drop(follow)
+        else:
+            follow.release()
+
+    async def _lapse(self, run_ids: Iterable[str]) -> list[Any]:
+        """Fail the runs whose lease lapsed (one round trip); each one's answer: 1 failed now,
+        0 alive or ended already, -1 gone."""
+        error = encode_chunks([Error(LOST_MESSAGE)])
+        async with self._unavailable():
+            async with self.client.pipeline(transaction=False) as pipe:
+                answers = [
+                    self._scripts.lapse(
+                        keys=list(self._keys.run(run_id)), args=[error, _ms(self.ttl)], client=pipe
+                    )
+                    for run_id in run_ids
+                ]
+            return [await answer for answer in answers]
+
+    def _input(self, run_id: str, text: str) -> Any:
+        run_input = self._inputs.get(run_id)
+        if run_input is None:
+            run_input = decode_input(text)
+            self._remember_input(run_id, run_input)
+        return run_input
+
+    def _remember_input(self, run_id: str, run_input: Any) -> None:
+        self._inputs[run_id] = run_input
+        if len(self._inputs) > 4096:
+            self._inputs.popitem(last=False)
+
+    # -- the background task -----------------------------------------------------------------
+
+    async def _ready(self) -> None:
+        """Start the store's task on this event loop, the first time; refuse another loop."""
+        service = self._service
+        if service is None:
+            if self._done:
+                raise StoreUnavailableError("this RedisStore was closed (aclose())")
+            service = self._service = _Service(self)
+            service.start()
+        elif service.loop is not _current_loop():
+            raise RuntimeError(
+                "this RedisStore serves another event loop; a store serves one loop at a time "
+                "(build one per loop, or aclose() it before using it from another)"
+            )
+        if not service.ready.is_set():
+            await service.ready.wait()
+            if service.error is not None:
+                self._service = None
+                raise StoreUnavailableError(str(service.error)) from service.error
+
+    @asynccontextmanager
+    async def _unavailable(self) -> AsyncIterator[None]:
+        """Redis failing, as the error a host turns into a 503."""
+        from coredis.exceptions import RedisError, ResponseError
+
+        try:
+            with anyio.fail_after(_COMMAND_TIMEOUT):
+                yield
+        except ResponseError:
+            raise  # a bug (a script, a key of the wrong type): not an outage
+        except (RedisError, OSError, TimeoutError, anyio.ClosedResourceError) as exc:
+            raise StoreUnavailableError(
+                f"the run store (Redis) cannot be reached: {type(exc).__name__}: {exc}"
+            ) from exc
+
+
+class _Scripts:
+    def __init__(self, client: Any) -> None:
+        register = client.register_script
+        self.create = register(_CREATE)
+        self.append = register(_APPEND)
+        self.finish = register(_FINISH)
+        self.lapse = register(_LAPSE)
+        self.renew = register(_RENEW)
+        self.stop = register(_STOP)
+        self.release_thread = register(_RELEASE_THREAD)
+
+
+class _Producer:
+    """What the producing process keeps of a run: where the store's limits cut its log."""
+
+    __slots__ = ("bytes", "kept", "length", "record", "stop")
+
+    def __init__(self, record: RunRecord) -> None:
+        self.record = record
+        self.length = 0
+        self.stop = LazyEvent()
+        self.kept: deque[list[float]] = deque()  # [first kept, end, size of a chunk] a batch
+        self.bytes = 0.0
+
+    def bound(self, start: int, end: int, size: int, store: RedisStore) -> int:
+        """Count the batch ``start``-``end`` in; the position before which the log drops its
+        chunks: MemoryStore's limits, chunk by chunk (a chunk's size is its batch's average).
+        The stream keeps a partly dropped batch whole; readers never see its dropped part."""
+        per = size / (end - start)
+        kept = self.kept
+        kept.append([start, end, per])
+        self.bytes += size
+        floor = end - store.max_events
+        while True:
+            first = kept[0]
+            over = self.bytes - store.max_bytes
+            last = len(kept) == 1
+            if first[0] >= floor and (over <= 0 or (last and first[1] - first[0] <= 1)):
+                return int(first[0])
+            drop = max(floor - first[0], math.ceil(over / first[2]) if over > 0 else 0)
+            drop = min(drop, first[1] - first[0] - (1 if last else 0))
+            first[0] += drop
+            self.bytes -= drop * first[2]
+            if first[0] >= first[1]:
+                kept.popleft()
+
+
+class _Follow:
+    """One run's log as this process's readers see it: the chunks from ``start`` to
+    ``length``, fed by the follower (or by ``append``, for a run produced here)."""
+
+    __slots__ = (
+        "bytes",
+        "chunks",
+        "cursors",
+        "ended",
+        "key",
+        "length",
+        "loading",
+        "pending",
+        "read_id",
+        "ready",
+        "run_id",
+        "start",
+        "trimmed",
+        "waiters",
+    )
+
+    def __init__(self, run_id: str, key: str, position: int) -> None:
+        self.run_id = run_id
+        self.key = key
+        self.chunks: deque[Chunk] = deque()
+        self.start = self.length = self.trimmed = position
+        self.bytes = 0
+        self.ended = False
+        self.read_id = ""  # the last stream id read ("": its first read is under way)
+        self.pending: list[Callable[[], object]] = []  # what came during its first read
+        self.ready = LazyEvent()  # set after its first read
+        self.loading = 0
+        self.cursors: set[RedisCursor] = set()
+        self.waiters: dict[object, Callable[[], object]] = {}
+
+    def wake(self) -> None:
+        waiters, self.waiters = self.waiters, {}
+        for callback in waiters.values():
+            callback()
+
+    def loaded(self, chunks: list[Chunk], read_id: str, store: RedisStore) -> None:
+        """Its first read: the chunks from ``start`` up to stream id ``read_id``; then what
+        ``append`` fed it meanwhile (skipped where the read had it already)."""
+        self.chunks.extend(chunks)
+        self.length += len(chunks)
+        self.bytes += sum(map(chunk_size, chunks))
+        self.read_id = read_id
+        pending, self.pending = self.pending, []
+        for apply in pending:
+            apply()
+        self._bound(store)
+        self.ready.set()
+
+    def prepend(self, position: int, chunks: list[Chunk]) -> None:
+        """Chunks from ``position``, before ``start``, for a reader that starts there."""
+        older = chunks[: self.start - position]
+        self.chunks.extendleft(reversed(older))
+        self.bytes += sum(map(chunk_size, older))
+        self.start -= len(older)
+        self.trimmed = min(self.trimmed, self.start)
+
+    def feed(self, start: int, chunks: list[Chunk], store: RedisStore) -> None:
+        """A batch at ``start``; what the buffer has already is skipped, a gap (the stream
+        was trimmed before this process read it) drops what came before."""
+        if not self.read_id:
+            self.pending.append(lambda: self.feed(start, chunks, store))
+            return
+        if self.ended or start + len(chunks) <= self.length:
+            return
+        if start > self.length:
+            self.chunks.clear()
+            self.bytes = 0
+            self.start = self.trimmed = self.length = start
+        elif start < self.length:
+            chunks = chunks[self.length - start :]
+        self.chunks.extend(chunks)
+        self.length += len(chunks)
+        self.bytes += sum(map(chunk_size, chunks))
+        self._bound(store)
+        self.wake()
+
+    def _bound(self, store: RedisStore) -> None:
+        """The store's limits on what this process holds for readers that fell behind."""
+        chunks = self.chunks
+        while len(chunks) > store.max_events or (self.bytes > store.max_bytes and len(chunks) > 1):
+            self.bytes -= chunk_size(chunks.popleft())
+            self.start += 1
+            self.trimmed = self.start
+
+    def release(self) -> None:
+        """Forget the chunks every reader has (the stream still has them)."""
+        if not self.cursors or self.loading:
+            return
+        needed = min(cursor.position for cursor in self.cursors)
+        chunks = self.chunks
+        if needed >= self.length:
+            chunks.clear()
+            self.bytes = 0
+            self.start = self.length
+            return
+        while self.start < needed and chunks:
+            self.bytes -= chunk_size(chunks.popleft())
+            self.start += 1
+
+    def end(self) -> None:
+        if not self.read_id:
+            self.pending.append(self.end)
+            return
+        self.ended = True
+        self.wake()
+
+    def fail(self, message: str) -> None:
+        """End with an error chunk: the readers get the protocol's error end."""
+        if not self.ended:
+            self.read_id = self.read_id or "failed"
+            self.ready.set()
+            self.chunks.append(Error(message))
+            self.length += 1
+            self.ended = True
+            self.wake()
+
+
+def _entries_from(
+    position: int, entries: Sequence[Any], run_id: str, length: int
+) -> tuple[list[Chunk], bool, str]:
+    """The chunks from ``position`` in stream entries, whether the end is among them, and the
+    last entry's id; :class:`LogTrimmedError` when the entries start after ``position``."""
+    chunks: list[Chunk] = []
+    ended = False
+    last_id = ""
+    expected = position
+    for entry in entries:
+        last_id = entry.identifier
+        fields = entry.field_values
+        if "end" in fields:
+            ended = True
+            continue
+        batch = decode_chunks(fields["c"])
+        end = int(last_id.partition("-")[0])
+        start = end - len(batch)
+        if start > expected:
+            raise _trimmed_error(run_id, length - start, position)
+        chunks += batch[expected - start :]
+        expected = end
+    if not entries and position < length:  # trimmed (or expired) since the hash was read
+        raise _trimmed_error(run_id, 0, position)
+    return chunks, ended, last_id
+
+
+def _trimmed_error(run_id: str, kept: int, position: int) -> LogTrimmedError:
+    return LogTrimmedError(
+        f"run {run_id!r} kept only its last {kept} chunks (the store's max_events= or "
+        f"max_bytes=), so it cannot be read from chunk {position}"
+    )
+
+
+class RedisCursor:
+    """A reader's place in a :class:`RedisStore` run: reads the local buffer the process's
+    follower fills, without I/O."""
+
+    __slots__ = ("_closed", "_store", "_wakeup", "follow", "position")
+
+    def __init__(self, store: RedisStore, follow: _Follow, position: int) -> None:
+        self._store = store
+        self.follow = follow
+        self.position = position
+        self._closed = False
+        self._wakeup: Wakeup | None = None
+        follow.cursors.add(self)
+
+    def take_batch(self) -> list[Chunk] | None:
+        if self._closed:
+            return None
+        follow = self.follow
+        if self.position < follow.length:
+            if self.position < follow.trimmed:
+                raise _trimmed_error(follow.run_id, follow.length - follow.trimmed, self.position)
+            start = self.position - follow.start
+            chunks = follow.chunks
+            batch = list(chunks) if start == 0 else [chunks[i] for i in range(start, len(chunks))]
+            self.position = follow.length
+            if start == 0:  # it may have been the slowest reader
+                follow.release()
+            return batch
+        return None if follow.ended else []
+
+    def when_ready(self, callback: Callable[[], object]) -> None:
+        follow = self.follow
+        if self._closed or self.position < follow.length or follow.ended:
+            callback()
+        else:
+            follow.waiters[self] = callback
+
+    async def next_batch(self, idle_timeout: float | None = None) -> list[Chunk] | None:
+        while True:
+            batch = self.take_batch()
+            if batch is None or batch:
+                return batch
+            wakeup = self._wakeup = self._wakeup or Wakeup()
+            self.follow.waiters[self] = wakeup.wake
+            if not await wakeup.wait(idle_timeout):
+                self.follow.waiters.pop(self, None)
+                return []
+
+    async def aclose(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._store._closed(self)
+        await anyio.lowlevel.checkpoint()
+
+
+class _Batch:
+    """Ready batches of several runs, written together; each writer waits for ``done``."""
+
+    __slots__ = ("args", "done", "error", "keys", "results")
+
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+        self.args: list[Any] = []
+        self.done = anyio.Event()
+        self.results: list[Any] = []
+        self.error: BaseException | None = None
+
+
+class _Writer:
+    """Every run's ready batch in one command per round trip: while one write is on its way,
+    the batches that become ready meanwhile gather for the next, which the first of them sends
+    (no task of its own in between: one scheduling hop less per write).  (A round trip per
+    batch costs each its own command, and a process with many runs spends its time building
+    them.)"""
+
+    def __init__(self, store: RedisStore) -> None:
+        self.store = store
+        self.next: _Batch | None = None
+        self.sending: _Batch | None = None
+
+    async def write(self, keys: tuple[str, ...], batch: tuple[int, str, int]) -> bool:
+        """Add one run's batch (its end, its chunks' text, the log's trimmed count); whether it
+        was stored (``False``: the run is no longer running in Redis)."""
+        gathering = self.next
+        leads = gathering is None
+        if gathering is None:
+            gathering = self.next = _Batch()
+        index = len(gathering.results)
+        gathering.keys += keys
+        end, payload, trimmed = batch
+        gathering.args += (end, payload, trimmed, trimmed + 1)
+        gathering.results.append(None)
+        if leads:
+            # Shielded: the others in the batch wait on it (a send is bounded by the command
+            # timeout).
+            with anyio.CancelScope(shield=True):
+                await self._lead(gathering)
+        else:
+            await gathering.done.wait()
+        if gathering.error is not None:
+            raise StoreUnavailableError(
+                f"the run store (Redis) cannot be reached: {gathering.error}"
+            ) from gathering.error
+        return bool(gathering.results[index])
+
+    async def _lead(self, batch: _Batch) -> None:
+        """Send ``batch`` once the write before it is done; later batches gather meanwhile."""
+        while self.sending is not None:
+            await self.sending.done.wait()
+        self.next = None if self.next is batch else self.next
+        self.sending = batch
+        try:
+            batch.results = await self._send(batch)
+        except Exception as exc:
+            batch.error = exc
+        finally:
+            self.sending = None
+            batch.done.set()
+
+    async def _send(self, batch: _Batch) -> list[Any]:
+        store = self.store
+        append = store._scripts.append
+        async with store._unavailable():
+            if not store._cluster:
+                return list(await append(keys=batch.keys, args=batch.args))
+            # A cluster runs a script on one slot: one call per run, pipelined.
+            async with store.client.pipeline(transaction=False) as pipe:
+                calls = [
+                    append(
+                        keys=batch.keys[2 * i : 2 * i + 2],
+                        args=batch.args[4 * i : 4 * i + 4],
+                        client=pipe,
+                    )
+                    for i in range(len(batch.keys) // 2)
+                ]
+            return [(await call)[0] for call in calls]
+
+
+class _Service:
+    """The store's task on its event loop: the client's connections, the follower, the lease
+    renewals."""
+
+    def __init__(self, store: RedisStore) -> None:
+        self.store = store
+        self.loop = _current_loop()
+        self.ready = anyio.Event()
+        self.closed = anyio.Event()
+        self.error: BaseException | None = None
+        self.followed: dict[str, _Follow] = {}  # stream key -> the run followed there
+        self.waking = False  # a wake-up entry is on its way to the XREAD in flight
+        self.writer = _Writer(store)
+        self.cancel: Callable[[], object] = lambda: None
+
+    def start(self) -> None:
+        self.cancel = spawn_detached(self._serve())
+
+    async def _serve(self) -> None:
+        try:
+            async with self.store.client:
+                self.ready.set()
+                async with anyio.create_task_group() as group:
+                    group.start_soon(self._follow_loop)
+                    group.start_soon(self._renew_loop)
+        except Exception as exc:  # nothing may escape a detached task
+            self.error = exc
+            logger.exception("RedisStore: its background task failed")
+        finally:
+            self.ready.set()
+            self.closed.set()
+
+    # -- the follower ----------------------------------------------------------------------------
+
+    async def _follow_loop(self) -> None:
+        store = self.store
+        own = store._keys.process(store.owner)
+        last_own = "0-0"
+        block = _ms(store.lease / 4)
+        failing_since: float | None = None
+        checked = time.monotonic()
+        while True:
+            self.waking = False
+            streams = {own: last_own}
+            for key, follow in self.followed.items():
+                streams[key] = follow.read_id
+            try:
+                reply = await store.client.xread(streams, count=_READ_COUNT, block=block)
+            except Exception as exc:
+                failing_since = await self._outage(failing_since, exc)
+                continue
+            failing_since = None
+            for key, entries in (reply or {}).items():
+                if key == own:
+                    last_own = entries[-1].identifier
+                    self._commands(entries)
+                else:
+                    self._deliver(key, entries)
+            if time.monotonic() - checked >= store.lease / 4:
+                checked = time.monotonic()
+                await self._check_leases()
+
+    def _commands(self, entries: Sequence[Any]) -> None:
+        for entry in entries:
+            run_id = entry.field_values.get("stop")
+            producer = self.store._producing.get(run_id) if run_id else None
+            if producer is not None:
+                producer.stop.set()
+
+    def _deliver(self, key: str, entries: Sequence[Any]) -> None:
+        follow = self.followed.get(key)
+        if follow is None:  # its readers left while the XREAD was in flight
+            return
+        store = self.store
+        for entry in entries:
+            follow.read_id = entry.identifier
+            fields = entry.field_values
+            if "end" in fields:
+                follow.end()
+            else:
+                batch = decode_chunks(fields["c"])
+                end = int(entry.identifier.partition("-")[0])
+                follow.feed(end - len(batch), batch, store)
+        if follow.ended:
+            del self.followed[key]
+
+    async def _check_leases(self) -> None:
+        """Fail the followed runs whose producer stopped renewing their lease; end those whose
+        keys are gone (expired, or Redis lost them)."""
+        follows = [f for f in self.followed.values() if not f.ended]
+        if not follows:
+            return
+        try:
+            answers = await self.store._lapse([f.run_id for f in follows])
+        except Exception:
+            return  # an outage: the follower's XREAD will say
+        for follow, answer in zip(follows, answers, strict=True):
+            if answer == -1:
+                follow.fail(LOST_MESSAGE)
+                self.store._drop(follow)
+
+    async def _outage(self, since: float | None, exc: Exception) -> float:
+        """Ride out a short outage; past it, end every reader with an error."""
+        now = time.monotonic()
+        since = now if since is None else since
+        if now - since >= _OUTAGE_GRACE:
+            if self.store._follows:
+                logger.warning("RedisStore: Redis unreachable (%r); ending its readers", exc)
+            for follow in list(self.store._follows.values()):
+                follow.fail(UNAVAILABLE_MESSAGE)
+                self.store._drop(follow)
+            since = now
+        await anyio.sleep(0.1)
+        return since
+
+    # -- the producer's leases -------------------------------------------------------------------
+
+    async def _renew_loop(self) -> None:
+        store = self.store
+        while True:
+            await anyio.sleep(store.lease / 3)
+            producing = list(store._producing.items())
+            if not producing:
+                continue
+            try:
+                await self._renew(producing)
+            except Exception as exc:
+                logger.warning("RedisStore: could not renew its runs' leases: %r", exc)
+
+    async def _renew(self, producing: list[tuple[str, _Producer]]) -> None:
+        store = self.store
+        keys = store._keys
+        idle = _ms(store.idle_ttl)
+        async with store.client.pipeline(transaction=False) as pipe:
+            answers = []
+            for run_id, producer in producing:
+                log, meta, lease = keys.run(run_id)
+                answers.append(
+                    store._scripts.renew(
+                        keys=[meta, lease, log], args=[store.owner, _ms(store.lease), idle],
+                        client=pipe,
+                    )
+                )  # fmt: skip
+                if producer.record.thread_id is not None:
+                    pipe.pexpire(keys.thread(producer.record.thread_id), idle)
+            pipe.pexpire(keys.process(store.owner), idle)
+        for (_, producer), answer in zip(producing, answers, strict=True):
+            if not await answer:  # failed by another process (this one stalled): stop it
+                producer.stop.set()
+
+
+def _current_loop() -> object:
+    """The running event loop (under trio, its root task): cheaper than anyio's token, and
+    checked on every call."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        import trio
+
+        return trio.lowlevel.current_root_task()
+
+
+def _client(url_or_client: Any) -> Any:
+    try:
+        import coredis
+    except ImportError:
+        raise ImportError(
+            "RedisStore needs the 'coredis' package: pip install 'streambridge[redis]'"
+        ) from None
+    if isinstance(url_or_client, str):
+        # The follower's blocking XREAD holds one connection; every other command is
+        # multiplexed on the rest, so a few serve any number of runs and readers.
+        client = coredis.Redis.from_url(
+            url_or_client, decode_responses=True, max_connections=_CONNECTIONS
+        )
+        pool = client.connection_pool
+        pool.connection_class = _closing_buffers(pool.connection_class)
+        return client
+    if not isinstance(url_or_client, coredis.Redis | coredis.RedisCluster):
+        raise TypeError(
+            f"RedisStore takes a redis:// URL or a coredis client, got {url_or_client!r}"
+        )
+    return url_or_client
+
+
+_BUFFERS = ("_push_message_buffer", "_streamed_message_buffer", "_write_buffer")
+
+
+def _closing_buffers(connection_class: Any) -> Any:
+    """``connection_class`` closing its buffers once it has run.  coredis 6.9 opens them when
+    a connection is built and closes them only after connecting: each connect that fails
+    (Redis down, while the store retries) leaves them for the garbage collector, which warns
+    (``ResourceWarning``)."""
+
+    class Connection(connection_class):  # type: ignore[misc]
+        async def run(self, *args: Any, **kwargs: Any) -> None:
+            try:
+                await super().run(*args, **kwargs)
+            finally:
+                for name in _BUFFERS:
+                    for end in ("_in", "_out"):
+                        buffer = getattr(self, name + end, None)
+                        if buffer is not None:
+                            buffer.close()
+
+    Connection.__name__ = Connection.__qualname__ = connection_class.__name__
+    return Connection
+
+
+def _pure(name: str) -> Any:
+    from coredis.tokens import PureToken
+
+    return getattr(PureToken, name)

@@ -1,0 +1,325 @@
+"""What only the Redis store has to get right: the chunks and inputs it writes as text, several
+processes (here: several stores, each with its own connections and follower) sharing runs, a
+producer that dies, Redis going away, and few connections for many readers.
+
+The tests that every store passes are in test_run_store.py; across real server processes, in
+behaviour/test_resume_redis.py.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+import streambridge as sb
+from streambridge.chunks import Chunk, StateUpdate, TextDelta, ToolResult
+from streambridge.runs import RunStatus, StoreUnavailableError, read_run, record
+from streambridge.runs.codec import decode_chunks, decode_input, encode_chunks, encode_input
+from streambridge.runs.redis import LOST_MESSAGE, UNAVAILABLE_MESSAGE, RedisStore
+from support.behaviour.protocol_table import request_body
+from support.chunk_strategies import chunk_sequences
+from support.redis_server import PrivateRedis, redis_url, unique_prefix
+from support.scenarios import fixed_input
+
+pytestmark = pytest.mark.anyio
+
+
+DATA_STREAM = sb.get_protocol("data-stream")
+
+
+async def read_all(stream: sb.EncodedStream) -> bytes:
+    return b"".join([data async for data in stream])
+
+
+@pytest.fixture
+async def url() -> str:
+    return redis_url()
+
+
+@pytest.fixture
+async def private_redis() -> AsyncIterator[PrivateRedis]:
+    """A Redis of this test's own, to stop, restart and count connections on."""
+    server = PrivateRedis().start()
+    yield server
+    server.stop()
+
+
+async def two_stores(url: str, **options: Any) -> tuple[RedisStore, RedisStore]:
+    """Two stores on one prefix: two processes' views of the same runs."""
+    prefix = unique_prefix("two")
+    return (
+        RedisStore(url, prefix=prefix, idle_ttl=60, **options),
+        RedisStore(url, prefix=prefix, idle_ttl=60, **options),
+    )
+
+
+# -- what a stream entry holds ----------------------------------------------------------------
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(chunks=chunk_sequences())
+def test_a_batch_of_chunks_reads_back_exactly(chunks: list[Chunk]) -> None:
+    decoded = decode_chunks(encode_chunks(chunks))
+    assert decoded == chunks
+    assert [type(chunk) for chunk in decoded] == [type(chunk) for chunk in chunks]
+
+
+def test_the_text_deltas_are_bare_strings_and_other_chunks_drop_their_defaults() -> None:
+    batch = [TextDelta("a"), TextDelta("b", parent_id="p"), ToolResult("c", {"x": [1]})]
+    assert encode_chunks(batch) == '["a",[0,"b","p"],[5,"c",{"x":[1]}]]'
+    assert decode_chunks('[[13,[{"type":"set","path":[],"value":1}]]]') == [
+        StateUpdate(({"type": "set", "path": [], "value": 1},))
+    ]
+
+
+@pytest.mark.parametrize("protocol", sb.protocol_names())
+def test_a_runs_input_reads_back_as_its_protocol_parsed_it(protocol: str) -> None:
+    body = request_body(protocol, owner="alice")
+    run_input = sb.get_protocol(protocol).parse_request(body)
+    run_input.run_id, run_input.thread_id, run_input.created_at = "run_1", "thread_1", 1234
+    assert decode_input(encode_input(run_input, protocol)) == run_input
+
+
+def test_an_input_built_in_code_keeps_what_json_can_hold() -> None:
+    run_input = fixed_input(run_id="run_2", state={"draft": "x"}, raw=object())
+    back = decode_input(encode_input(run_input, "data-stream"))
+    assert (back.run_id, back.state, back.raw) == ("run_2", {"draft": "x"}, None)
+
+
+# -- many processes ---------------------------------------------------------------------------
+
+
+async def test_a_run_started_by_one_process_is_read_and_stopped_by_another(url: str) -> None:
+    producer, other = await two_stores(url)
+    async with producer, other:
+        cancelled_at: list[float] = []
+
+        async def run(controller: sb.RunController) -> None:
+            controller.append_text("working")
+            await controller.cancelled.wait()
+            cancelled_at.append(time.monotonic())
+
+        rec = await record(producer, sb.create_run(run, input=fixed_input(), grace=0.01), "x")
+        theirs = await other.get(rec.run_id)
+        assert theirs is not None
+        assert theirs.status is RunStatus.RUNNING
+        reader = await read_run(other, theirs, DATA_STREAM, heartbeat=None)
+        assert await reader.__anext__() == b'0:"working"\n'
+        asked = time.monotonic()
+        assert await other.request_stop(rec.run_id) is True
+        rest = await read_all(reader)
+        assert len(cancelled_at) == 1
+        assert cancelled_at[0] - asked < 0.15
+        assert rest.startswith(b"d:")
+        finished = await other.get(rec.run_id)
+        assert finished is not None
+        assert finished.status is RunStatus.CANCELLED
+        assert await other.request_stop(rec.run_id) is False
+
+
+async def test_a_run_id_is_started_once_across_processes(url: str) -> None:
+    first, second = await two_stores(url)
+    async with first, second:
+        await first.create(sb.runs.RunRecord("run_once", "t", fixed_input(), "data-stream"))
+        with pytest.raises(sb.runs.RunExistsError):
+            await second.create(sb.runs.RunRecord("run_once", "t", fixed_input(), "data-stream"))
+        assert await second.active_run("t") == "run_once"
+
+
+async def test_readers_of_a_run_whose_process_died_end_with_an_error_within_the_lease(
+    url: str,
+) -> None:
+    lease = 0.4
+    dying, other = await two_stores(url, lease=lease)
+    async with other:
+
+        async def run(controller: sb.RunController) -> None:
+            controller.append_text("half an answer")
+            await anyio.sleep_forever()
+
+        rec = await record(dying, sb.create_run(run, input=fixed_input(run_id=None)), "data-stream")
+        reader = await read_run(other, (await other.get(rec.run_id)), DATA_STREAM, heartbeat=None)  # type: ignore[arg-type]
+        assert await reader.__anext__() == b'0:"half an answer"\n'
+        dying._service.cancel()  # type: ignore[union-attr]  # its process is gone: no renewals, no end
+        died = time.monotonic()
+        with anyio.fail_after(lease * 4):
+            rest = await read_all(reader)
+        assert time.monotonic() - died < lease * 2
+        assert rest.startswith(b'3:"' + LOST_MESSAGE.encode())
+        assert rest.splitlines()[-1].startswith(b"d:")
+        lost = await other.get(rec.run_id)
+        assert lost is not None
+        assert lost.status is RunStatus.ERROR
+        assert await other.active_run(rec.thread_id or "") is None
+    dying._producing.clear()  # what the dead process would have forgotten with it
+    await dying.aclose()
+
+
+async def test_one_process_follows_many_runs_on_few_connections(
+    private_redis: PrivateRedis,
+) -> None:
+    """1,000 runs with two readers each: one follower, a handful of connections."""
+    producer, readers = await two_stores(private_redis.url)
+    async with producer, readers:
+        go = anyio.Event()
+
+        async def run(controller: sb.RunController) -> None:
+            await go.wait()
+            for index in range(3):
+                controller.append_text(f"{index} ")
+                await anyio.sleep(0.01)
+
+        runs = [
+            await record(
+                producer, sb.create_run(run, input=fixed_input(run_id=None)), "data-stream"
+            )
+            for _ in range(1000)
+        ]
+        results: list[bytes] = []
+
+        async def follow(run_id: str) -> None:
+            theirs = await readers.get(run_id)
+            assert theirs is not None
+            results.append(
+                await read_all(await read_run(readers, theirs, DATA_STREAM, heartbeat=None))
+            )
+
+        async with anyio.create_task_group() as group:
+            for rec in runs:
+                group.start_soon(follow, rec.run_id)
+                group.start_soon(follow, rec.run_id)
+            await wait_until(lambda: len(readers._follows) == 1000)
+            connections = await client_count(private_redis.url)
+            go.set()
+        await wait_until(lambda: not producer._producing)
+    assert len(results) == 2000
+    assert all(result.startswith(b'0:"0 "\n0:"1 "\n0:"2 "\n') for result in results)
+    # two stores, each its follower's blocking connection and a few multiplexed ones
+    assert connections <= 8, connections
+
+
+async def wait_until(condition: Any) -> None:
+    with anyio.fail_after(20):
+        while not condition():  # noqa: ASYNC110
+            await anyio.sleep(0.01)
+
+
+async def client_count(url: str) -> int:
+    async with RedisStore(url, prefix=unique_prefix("count")) as store:
+        listing = await store.client.client_list()
+    return len(listing) - 1  # not the asking connection
+
+
+# -- Redis failing ------------------------------------------------------------------------------
+
+
+async def test_redis_going_away_mid_run_ends_readers_cleanly_then_service_resumes(
+    private_redis: PrivateRedis,
+) -> None:
+    producer, other = await two_stores(private_redis.url)
+    async with producer, other:
+        stopped = anyio.Event()
+
+        async def run(controller: sb.RunController) -> None:
+            try:
+                while True:
+                    controller.append_text("x")
+                    await anyio.sleep(0.01)
+            finally:
+                stopped.set()
+
+        rec = await record(
+            producer, sb.create_run(run, input=fixed_input(run_id=None)), "data-stream"
+        )
+        mine = await read_run(producer, rec, DATA_STREAM, heartbeat=None)
+        theirs = await read_run(other, (await other.get(rec.run_id)), DATA_STREAM, heartbeat=None)  # type: ignore[arg-type]
+        await mine.__anext__(), await theirs.__anext__()
+        private_redis.stop()
+        with anyio.fail_after(5):
+            ends = [await read_all(mine), await read_all(theirs)]
+            await stopped.wait()  # the run could not be stored: it was stopped
+        for data in ends:
+            lines = data.splitlines()
+            assert lines[-2] == b'3:"' + UNAVAILABLE_MESSAGE.encode() + b'"'
+            assert lines[-1].startswith(b"d:")
+        with pytest.raises(StoreUnavailableError, match="cannot be reached"):
+            await other.get(rec.run_id)
+        private_redis.start()  # the same port: the clients reconnect by themselves
+        again = await record(
+            producer, sb.create_run(short, input=fixed_input(run_id=None)), "data-stream"
+        )
+        data = await read_all(
+            await read_run(other, (await other.get(again.run_id)), DATA_STREAM, heartbeat=None)
+        )  # type: ignore[arg-type]
+        assert data.startswith(b'0:"done"\n')
+
+
+async def short(controller: sb.RunController) -> None:
+    controller.append_text("done")
+
+
+async def test_a_host_answers_503_while_its_store_is_unreachable() -> None:
+    from streambridge.asgi import StreamApp
+
+    store = RedisStore(f"redis://127.0.0.1:{PrivateRedis().port}", prefix=unique_prefix())
+    app = StreamApp(short, store=store, heartbeat=None)
+    sent: list[dict[str, Any]] = []
+    body = [{"type": "http.request", "body": b'{"messages": []}', "more_body": False}]
+
+    async def receive() -> dict[str, Any]:
+        if body:
+            return body.pop()
+        await anyio.sleep_forever()
+        raise AssertionError
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/", "query_string": b"", "headers": []}
+    with anyio.fail_after(5):
+        await app(scope, receive, send)
+    await store.aclose()
+    assert sent[0]["status"] == 503
+    assert sent[1]["body"] == (
+        b'{"error":{"message":"the run store is unavailable right now; try again in a moment"}}'
+    )
+
+
+# -- one event loop ---------------------------------------------------------------------------
+
+
+def test_a_store_serves_one_event_loop_at_a_time() -> None:
+    store = RedisStore(redis_url(), prefix=unique_prefix())
+
+    async def use() -> None:
+        await store.get("run_none")
+
+    anyio.run(use)
+    with pytest.raises(RuntimeError, match="serves another event loop"):
+        anyio.run(use, backend="trio")
+    store._service = None  # the first loop is over; its task with it
+
+
+def test_without_coredis_the_store_says_which_extra_installs_it(monkeypatch: Any) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "coredis", None)
+    with pytest.raises(ImportError, match=r"pip install 'streambridge\[redis\]'"):
+        RedisStore()
+
+
+def test_the_prefix_keeps_a_runs_keys_on_one_cluster_slot() -> None:
+    from streambridge.runs.redis import _Keys
+
+    log, meta, lease = _Keys("app").run("run_1")
+    assert {key.split("}")[0] for key in (log, meta, lease)} == {"{app:run_1"}
+    assert [key.removeprefix("{app:run_1}") for key in (log, meta, lease)] == [
+        ":log",
+        ":meta",
+        ":lease",
+    ]
