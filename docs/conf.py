@@ -102,6 +102,8 @@ def setup(app: Sphinx) -> None:
 # -- HTML ----------------------------------------------------------------------------------------
 
 html_theme = "alabaster"
+html_static_path = ["_static"]
+html_css_files = ["tables.css"]
 html_title = f"streambridge {release}"
 html_theme_options = {
     "description": "Write an assistant's run once; stream it to any chat frontend.",
