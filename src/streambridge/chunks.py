@@ -42,7 +42,9 @@ class TextDelta:
     """A piece of the assistant's visible text."""
 
     text_delta: str
+    """The text added, as it came (a token, or any piece of one)."""
     parent_id: str | None = None
+    """The group this part belongs to (``RunController.with_parent_id``), or ``None``."""
     type: ClassVar[str] = "text-delta"
 
 
@@ -51,7 +53,9 @@ class ReasoningDelta:
     """A piece of the assistant's reasoning (shown apart from the answer)."""
 
     reasoning_delta: str
+    """The reasoning text added."""
     parent_id: str | None = None
+    """The group this part belongs to, or ``None``."""
     type: ClassVar[str] = "reasoning-delta"
 
 
@@ -60,8 +64,11 @@ class ToolCallBegin:
     """A tool call starts; its arguments follow as :class:`ToolCallDelta` chunks."""
 
     tool_call_id: str
+    """The call's id, which its argument deltas and its result name."""
     tool_name: str
+    """The name of the tool called."""
     parent_id: str | None = None
+    """The group this call belongs to, or ``None``."""
     type: ClassVar[str] = "tool-call-begin"
 
 
@@ -70,7 +77,9 @@ class ToolCallDelta:
     """A piece of a tool call's JSON arguments, as text."""
 
     tool_call_id: str
+    """The call these arguments belong to."""
     args_text_delta: str
+    """The next piece of the arguments' JSON text."""
     type: ClassVar[str] = "tool-call-delta"
 
 
@@ -87,6 +96,7 @@ class ToolCallArgsFinish:
     """
 
     tool_call_id: str
+    """The call whose arguments are complete."""
     type: ClassVar[str] = "tool-call-args-finish"
 
 
@@ -95,9 +105,13 @@ class ToolResult:
     """The result of a tool call (``is_error`` marks a failed call)."""
 
     tool_call_id: str
+    """The call this is the result of."""
     result: Any
+    """The result, a JSON value (the error's description when ``is_error``)."""
     artifact: Any = None
+    """What the tool made besides its result, kept for the application (JSON)."""
     is_error: bool = False
+    """True when the tool failed."""
     type: ClassVar[str] = "tool-result"
 
 
@@ -106,10 +120,15 @@ class Source:
     """A source the answer cites."""
 
     id: str
+    """Tells sources apart."""
     url: str
+    """Where the source is."""
     title: str | None = None
+    """What to show for it, if known."""
     parent_id: str | None = None
+    """The group this part belongs to, or ``None``."""
     source_type: str = "url"
+    """``"url"`` (the only kind every protocol carries)."""
     type: ClassVar[str] = "source"
 
 
@@ -118,8 +137,11 @@ class File:
     """A file the assistant produced: base64 ``data`` of ``mime_type``."""
 
     data: str
+    """The file's bytes, base64-encoded."""
     mime_type: str
+    """Its media type, e.g. ``image/png``."""
     parent_id: str | None = None
+    """The group this part belongs to, or ``None``."""
     type: ClassVar[str] = "file"
 
 
@@ -128,7 +150,9 @@ class Data:
     """Arbitrary JSON for the frontend; ``name`` makes it a named data part."""
 
     data: Any
+    """A JSON value for the frontend."""
     name: str | None = None
+    """Its name, which makes it a named data part (``None``: plain data)."""
     type: ClassVar[str] = "data"
 
 
@@ -137,6 +161,7 @@ class Annotations:
     """Message annotations (kept for code written for assistant-stream)."""
 
     annotations: tuple[Any, ...]
+    """JSON values attached to the message."""
     type: ClassVar[str] = "annotations"
 
 
@@ -145,6 +170,7 @@ class Error:
     """An error the user may see.  Internal exceptions never reach it verbatim."""
 
     error: str
+    """The message the user may see."""
     type: ClassVar[str] = "error"
 
 
@@ -153,6 +179,7 @@ class StepStart:
     """A model generation step starts."""
 
     message_id: str
+    """The id of the message the step makes."""
     type: ClassVar[str] = "step-start"
 
 
@@ -161,9 +188,13 @@ class StepFinish:
     """A model generation step ends, with its token usage."""
 
     finish_reason: str = "stop"
+    """Why the step ended (``stop``, ``tool-calls``, ``length``, ...)."""
     input_tokens: int = 0
+    """Tokens the step's model call took in."""
     output_tokens: int = 0
+    """Tokens it gave out."""
     is_continued: bool = False
+    """True when the next step continues this one's message."""
     type: ClassVar[str] = "step-finish"
 
 
@@ -191,6 +222,7 @@ class StateUpdate:
     """A batch of state operations, applied in order (assistant-ui's object stream semantics)."""
 
     operations: tuple[StateOperation, ...]
+    """The state operations, in order (set and append-text, at paths)."""
     type: ClassVar[str] = "update-state"
 
 
