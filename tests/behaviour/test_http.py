@@ -17,6 +17,7 @@ from streambridge.client import accumulate, decode
 from streambridge.run import GENERIC_ERROR_MESSAGE
 from streambridge.transport import StreamOptions
 from support.behaviour import app
+from support.behaviour.client import post_then_leave, wait_for_marker
 from support.behaviour.figures import record
 from support.behaviour.hosts import LiveHost
 from support.behaviour.protocol_table import PROTOCOLS, request_body
@@ -35,44 +36,6 @@ async def timed_post(url: str, body: Any) -> tuple[httpx.Response, Arrivals, flo
         async with client.stream("POST", url, json=body) as response:
             arrivals = [(time.monotonic(), chunk) async for chunk in response.aiter_raw()]
     return response, arrivals, start
-
-
-async def post_then_leave(host: LiveHost, body: Any, *, until: bytes) -> float:
-    """POST over a plain socket, read until ``until`` arrives, then close the connection (as a
-    browser tab that goes away); return the moment it started closing.
-
-    (httpx leaves generators unclosed when a stream is abandoned mid-body, which trio reports.)
-    """
-    data = json.dumps(body).encode()
-    head = (
-        f"POST {host.host.path} HTTP/1.1\r\nHost: 127.0.0.1:{host.port}\r\n"
-        f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n"
-    )
-    received = b""
-    with anyio.fail_after(10):
-        async with await anyio.connect_tcp("127.0.0.1", host.port) as stream:
-            await stream.send(head.encode() + data)
-            while until not in received:
-                received += await stream.receive()
-            assert received.startswith(b"HTTP/1.1 200 "), received[:200]
-            left = time.monotonic()
-    return left
-
-
-async def wait_for_marker(path: Path) -> dict[str, Any]:
-    """What the run's ``finally`` recorded (see app.py): another process writes it, so poll."""
-    for _ in range(1000):
-        if (found := read_marker(path)) is not None:
-            return found
-        await anyio.sleep(0.005)
-    raise AssertionError(f"the run's finally did not run within 5 s ({path} is missing)")
-
-
-def read_marker(path: Path) -> dict[str, Any] | None:
-    if not path.exists():
-        return None
-    result: dict[str, Any] = json.loads(path.read_text())
-    return result
 
 
 def assert_stream_headers(headers: httpx.Headers, host: LiveHost) -> None:

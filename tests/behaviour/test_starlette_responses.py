@@ -6,10 +6,8 @@ every protocol's response streams.  (The app: support/behaviour/responses_app.py
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
-from typing import Any
 
 import anyio
 import httpx
@@ -20,6 +18,7 @@ import test_protocol_openai_chat as openai_chat
 from streambridge.client import Message, MessageAccumulator, accumulate, decode, iter_chunks
 from streambridge.run import GENERIC_ERROR_MESSAGE
 from support.behaviour import app
+from support.behaviour.client import post_then_leave, wait_for_marker
 from support.behaviour.figures import record
 from support.behaviour.hosts import HYPERCORN_TRIO, UVICORN, Host, LiveHost, ServerPool
 from support.behaviour.protocol_table import PROTOCOLS
@@ -45,41 +44,6 @@ def host(request: pytest.FixtureRequest, servers: ServerPool) -> LiveHost:
     return servers.get(request.param)
 
 
-async def post_then_leave(host: LiveHost, query: str, body: Any, *, until: bytes) -> float:
-    """POST over a plain socket, read until ``until`` arrives, then close the connection (a
-    browser tab that goes away); the moment it started closing."""
-    data = json.dumps(body).encode()
-    head = (
-        f"POST {host.host.path}?{query} HTTP/1.1\r\nHost: 127.0.0.1:{host.port}\r\n"
-        f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n"
-    )
-    received = b""
-    with anyio.fail_after(10):
-        async with await anyio.connect_tcp("127.0.0.1", host.port) as stream:
-            await stream.send(head.encode() + data)
-            while until not in received:
-                received += await stream.receive()
-            assert received.startswith(b"HTTP/1.1 200 "), received[:200]
-            left = time.monotonic()
-    return left
-
-
-async def wait_for_marker(path: Path) -> dict[str, Any]:
-    """What the run's ``finally`` recorded: the server's process writes it, so poll."""
-    for _ in range(1000):
-        if (found := read_marker(path)) is not None:
-            return found
-        await anyio.sleep(0.005)
-    raise AssertionError(f"the run's finally did not run within 5 s ({path} is missing)")
-
-
-def read_marker(path: Path) -> dict[str, Any] | None:
-    if not path.exists():
-        return None
-    result: dict[str, Any] = json.loads(path.read_text())
-    return result
-
-
 @pytest.mark.anyio
 @pytest.mark.parametrize(
     ("query", "request_type"),
@@ -94,7 +58,7 @@ async def test_disconnect_cancels_the_run_within_100ms(
 ) -> None:
     marker = tmp_path / "run.json"
     body = {"scenario": "hang", "marker": str(marker)}
-    left = await post_then_leave(host, query, body, until=b"waiting")
+    left = await post_then_leave(host, body, until=b"waiting", query=query)
     run = await wait_for_marker(marker)
     delay = run["ended"] - left
     record("response: disconnect -> run finally", delay)

@@ -19,12 +19,11 @@ from streambridge.client import Message, MessageAccumulator
 from streambridge.run import GENERIC_ERROR_MESSAGE
 from streambridge.transport import StreamOptions, chunk_event
 from streambridge.transport.session import RESUME_UNSUPPORTED
+from support.behaviour.client import wait_for_marker
 from support.behaviour.figures import record
 from support.behaviour.hosts import LiveHost
 from support.behaviour.protocol_table import request_body
 from support.scenarios import SCENARIOS, expected, produce, summary
-
-from .test_http import wait_for_marker
 
 pytestmark = pytest.mark.anyio
 
