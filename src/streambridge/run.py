@@ -502,7 +502,7 @@ class ToolCallController:
         "args_closed": "",
         "has_result": "",
         "parent_id": "The group it belongs to (see RunController.with_parent_id), or None.",
-        "tool_call_id": "The call's id: the one given to add_tool_call, or a fresh ``call_...`` one.",
+        "tool_call_id": "The call's id: the one given to add_tool_call, or a fresh ``call_...``.",
         "tool_name": "The name of the tool called.",
     }
 
