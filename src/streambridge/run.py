@@ -34,6 +34,7 @@ from typing import Any, cast
 import anyio
 import anyio.lowlevel
 
+from ._size import OVERHEAD, chunk_size, operation_size
 from ._spawn import in_trio, spawn_detached
 from ._wakeup import LazyEvent, Wakeup
 from .chunks import (
@@ -63,6 +64,7 @@ __all__ = [
     "DEFAULT_GRACE",
     "DEFAULT_HIGH_WATER",
     "DEFAULT_MAX_BUFFERED",
+    "DEFAULT_MAX_BUFFERED_BYTES",
     "GENERIC_ERROR_MESSAGE",
     "CancellationSignal",
     "FinishHook",
@@ -85,6 +87,9 @@ DEFAULT_HIGH_WATER = 1024
 """Buffered chunks above which ``controller.drain()`` waits."""
 DEFAULT_MAX_BUFFERED = 100_000
 """Buffered chunks at which the run fails (bounded memory per stream)."""
+DEFAULT_MAX_BUFFERED_BYTES = 8 << 20
+"""Bytes a stream may hold unsent (its buffer and the batch being sent) before its run fails;
+``controller.drain()`` waits above an eighth of it."""
 
 RunFunction = Callable[["RunController"], Awaitable[None]]
 
@@ -172,16 +177,20 @@ class _RunCore:
     __slots__ = (
         "accumulator",
         "buffer",
+        "byte_limit",
         "cancelled",
         "deferred",
         "done",
         "drained",
         "failure",
         "finished",
+        "held",
         "high_water",
+        "high_water_bytes",
         "input",
         "limit",
         "max_buffered",
+        "max_buffered_bytes",
         "notify",
         "on_finish",
         "open_args",
@@ -195,6 +204,7 @@ class _RunCore:
         "state",
         "state_ops",
         "stepping",
+        "taken",
         "tool_calls",
     )
 
@@ -206,6 +216,7 @@ class _RunCore:
         high_water: int,
         max_buffered: int,
         on_finish: FinishHook | None = None,
+        max_buffered_bytes: int = DEFAULT_MAX_BUFFERED_BYTES,
     ) -> None:
         self.buffer: list[Chunk] = []
         self.state_ops: list[Any] = []
@@ -217,6 +228,13 @@ class _RunCore:
         # How many chunks the buffer may hold; -1 once the run has ended or failed, so a late
         # emit takes the slow path and is refused at no cost to the hot path.
         self.limit = max_buffered
+        # The byte budget (see _size): ``held`` is what the stream holds unsent, the buffer and
+        # the batch the consumer took last (``taken``), which is held until the consumer comes
+        # back for more: it asks only once that batch has been sent.
+        self.max_buffered_bytes = self.byte_limit = max_buffered_bytes
+        self.high_water_bytes = max_buffered_bytes // 8
+        self.held = 0
+        self.taken = 0
         # The consumer's: called once, when the next batch is ready (see RunStream.when_ready).
         self.notify: Callable[[], object] | None = None
         # The consumer's delivery in the run's own task (see RunStream.when_ready): while the
@@ -245,21 +263,37 @@ class _RunCore:
 
     # -- producing -----------------------------------------------------------------------------
 
-    def emit(self, chunk: Chunk) -> None:
+    def emit(self, chunk: Chunk, size: int = OVERHEAD) -> None:
+        """Append ``chunk``, weighing ``size`` bytes (see :mod:`._size`)."""
         if self.state_ops:
             self.flush_state()
         buffer = self.buffer
         buffer.append(chunk)
-        if len(buffer) > self.limit:
-            buffer.pop()
-            self._refuse()
+        held = self.held = self.held + size
+        if len(buffer) > self.limit or (held > self.byte_limit and held > size):
+            buffer.pop()  # (a chunk over the budget on its own is let through alone)
+            self.held -= size
+            self._refuse(size)
         if self.notify is not None:
             self.wake()
+
+    def release(self) -> None:
+        """The consumer is back for more: the batch it took last has been sent."""
+        self.held -= self.taken
+        self.taken = 0
+        if self.drained is not None and self.held <= self.high_water_bytes:
+            self.drained.set()
+            self.drained = None
+
+    def unlimited(self) -> None:
+        """Room for the run's last words (closing its tool calls, its error), whatever the
+        limits; the caller closes the room again."""
+        self.limit = self.byte_limit = sys.maxsize
 
     def flush_state(self) -> None:
         operations = tuple(self.state_ops)
         self.state_ops.clear()
-        self.buffer.append(StateUpdate(operations))
+        self.buffer.append(StateUpdate(operations))  # weighed as each operation was admitted
         self.wake()
 
     def wake(self) -> None:
@@ -282,8 +316,8 @@ class _RunCore:
             self.notify = self.deferred = None
             deliver()
 
-    def _refuse(self) -> None:
-        """The chunk was over the limit and is not sent: say why."""
+    def _refuse(self, size: int) -> None:
+        """The chunk was over a limit and is not sent: say why."""
         if self.cancelled.is_set() and not self.finished and self.failure is None:
             # Nobody will read them: a run that ignores the close costs no memory.
             self.buffer.clear()
@@ -299,18 +333,29 @@ class _RunCore:
             raise RuntimeError(
                 "this run has failed and is being stopped; it cannot add more chunks"
             ) from self.failure
+        if len(self.buffer) + len(self.state_ops) >= self.limit:
+            unread, option = f"{self.max_buffered} buffered chunks", "max_buffered="
+        else:
+            unread = f"{self.held + size:,} bytes (over {self.max_buffered_bytes:,})"
+            option = "max_buffered_bytes="
         error = BufferOverflowError(
-            f"the client has not read {self.max_buffered} buffered chunks, so the run was stopped "
-            "to bound memory. Await controller.drain() in loops that emit many chunks, or raise "
-            "max_buffered= on create_run()."
+            f"the client has not read {unread}, so the run was stopped to bound memory. Await "
+            f"controller.drain() in loops that emit many chunks, or raise {option} on "
+            "create_run() or the host."
         )
         self.fail(error)
         raise error
 
-    def admit_state_operation(self) -> None:
-        """Called before a state write: pending operations count against the same limits."""
-        if len(self.buffer) + len(self.state_ops) >= self.limit:
-            self._refuse()
+    def admit_state_operation(self, op: StateOperation) -> None:
+        """Called before a state write: pending operations count against the same limits (the
+        update they are flushed as weighs nothing more)."""
+        size = operation_size(op)
+        held = self.held + size
+        if len(self.buffer) + len(self.state_ops) >= self.limit or (
+            held > self.byte_limit and held > size
+        ):
+            self._refuse(size)
+        self.held = held
         if not self.state_ops:
             self.wake()  # the first pending operation wakes the consumer, which flushes
 
@@ -324,8 +369,9 @@ class _RunCore:
 
     async def drain(self) -> None:
         while (
-            len(self.buffer) + len(self.state_ops) > self.high_water and not self.cancelled.is_set()
-        ):
+            len(self.buffer) + len(self.state_ops) > self.high_water
+            or self.held > self.high_water_bytes
+        ) and not self.cancelled.is_set():
             if self.drained is None:
                 self.drained = anyio.Event()
             await self.drained.wait()
@@ -367,7 +413,8 @@ class _RunCore:
             raise ValueError(f"tool call {tool_call_id!r} already has a result")
         self.close_args(call)
         call.has_result = True
-        self.emit(ToolResult(tool_call_id, result, artifact, is_error))
+        chunk = ToolResult(tool_call_id, result, artifact, is_error)
+        self.emit(chunk, chunk_size(chunk))
 
     def emit_foreign(self, chunk: Chunk) -> None:
         """Emit a chunk from an ``add_stream`` source, keeping tool calls and state consistent."""
@@ -388,7 +435,7 @@ class _RunCore:
             self.close_open_args()
             self.emit(chunk)
         else:
-            self.emit(chunk)
+            self.emit(chunk, chunk_size(chunk))
 
     def _known_call(self, tool_call_id: str) -> ToolCallController:
         call = self.tool_calls.get(tool_call_id)
@@ -417,7 +464,7 @@ class _RunCore:
             else:
                 logger.error("run failed", exc_info=exc)
             message = GENERIC_ERROR_MESSAGE
-        self.limit = sys.maxsize  # room for the last words, then nothing more
+        self.unlimited()  # room for the last words, then nothing more
         self.close_open_args()
         self.emit(Error(message))
         self.limit = -1
@@ -458,7 +505,7 @@ class _RunCore:
 
     def finish(self) -> None:
         """The run returned (or failed, or was cancelled): close what it left open."""
-        self.limit = sys.maxsize
+        self.unlimited()
         self.close_open_args()
         if self.state_ops:
             self.flush_state()
@@ -529,7 +576,7 @@ class ToolCallController:
             )
         if not isinstance(text, str):
             raise _not_text("append_args_text", text)
-        self._core.emit(ToolCallDelta(self.tool_call_id, text))
+        self._core.emit(ToolCallDelta(self.tool_call_id, text), OVERHEAD + len(text))
 
     def close_args(self) -> None:
         """Mark the arguments complete (idempotent)."""
@@ -583,13 +630,13 @@ class RunController:
         non-``str``, such as a model's ``None`` delta."""
         if not isinstance(text, str):
             raise _not_text("append_text", text)
-        self._core.emit(TextDelta(text, self._parent_id))
+        self._core.emit(TextDelta(text, self._parent_id), OVERHEAD + len(text))
 
     def append_reasoning(self, text: str) -> None:
         """Add ``text`` to the answer's reasoning (a model's thinking), shown apart from it."""
         if not isinstance(text, str):
             raise _not_text("append_reasoning", text)
-        self._core.emit(ReasoningDelta(text, self._parent_id))
+        self._core.emit(ReasoningDelta(text, self._parent_id), OVERHEAD + len(text))
 
     def add_tool_call(self, tool_name: str, tool_call_id: str | None = None) -> ToolCallController:
         """Start a tool call and return its controller (also awaitable)."""
@@ -607,19 +654,23 @@ class RunController:
 
     def add_source(self, id: str, url: str, title: str | None = None) -> None:
         """Cite a source: ``url``, with a ``title`` to show; ``id`` tells sources apart."""
-        self._core.emit(Source(id, url, title, self._parent_id))
+        chunk = Source(id, url, title, self._parent_id)
+        self._core.emit(chunk, chunk_size(chunk))
 
     def add_file(self, data: str, mime_type: str) -> None:
         """Add a file: ``data`` is base64, ``mime_type`` its media type."""
-        self._core.emit(File(data, mime_type, self._parent_id))
+        chunk = File(data, mime_type, self._parent_id)
+        self._core.emit(chunk, chunk_size(chunk))
 
     def add_data(self, data: Any, name: str | None = None) -> None:
         """Send JSON to the frontend; ``name`` makes it a named data part."""
-        self._core.emit(Data(data, name))
+        chunk = Data(data, name)
+        self._core.emit(chunk, chunk_size(chunk))
 
     def add_annotations(self, annotations: list[Any]) -> None:
         """Attach JSON annotations to the message (assistant-ui's message annotations)."""
-        self._core.emit(Annotations(tuple(annotations)))
+        chunk = Annotations(tuple(annotations))
+        self._core.emit(chunk, chunk_size(chunk))
 
     def add_error(self, message: str) -> None:
         """Send an error message the user may see.
@@ -628,7 +679,7 @@ class RunController:
         run itself goes on (to stop, raise :class:`~streambridge.RunError` instead).
         """
         self._core.close_open_args()
-        self._core.emit(Error(message))
+        self._core.emit(Error(message), OVERHEAD + len(message))
 
     def add_step_start(self, message_id: str | None = None) -> None:
         """Start a step (one model call of a multi-step run); ``message_id`` names its message."""
@@ -736,13 +787,20 @@ class RunStream:
         high_water: int,
         max_buffered: int,
         on_finish: FinishHook | None = None,
+        max_buffered_bytes: int = DEFAULT_MAX_BUFFERED_BYTES,
     ) -> None:
         if high_water < 1 or max_buffered <= high_water:
             raise ValueError("need 1 <= high_water < max_buffered")
+        if isinstance(max_buffered_bytes, bool) or not isinstance(max_buffered_bytes, int):
+            raise TypeError(f"max_buffered_bytes= must be an int, got {max_buffered_bytes!r}")
+        if max_buffered_bytes < 1024:
+            raise ValueError(f"max_buffered_bytes= must be at least 1024, got {max_buffered_bytes}")
         self._run = run
         self.input = input
         """What started the run (encoders take their ids and timestamps from it)."""
-        self._args: tuple[Any, ...] = (state, input, request, high_water, max_buffered, on_finish)
+        self._args: tuple[Any, ...] = (
+            state, input, request, high_water, max_buffered, on_finish, max_buffered_bytes
+        )  # fmt: skip
         self._raise_errors = raise_errors
         self._grace = grace
         self._core: _RunCore | None = None
@@ -860,6 +918,7 @@ class RunStream:
         core = self._core
         if core is None:
             raise RuntimeError("take_batch() starts the run: call it before when_ready()")
+        core.release()  # a consumer asks only once it has sent what it took
         if (
             self._position < len(self._batch)
             or self._closed
@@ -900,6 +959,8 @@ class RunStream:
         """What the run has ready: a batch, ``[]`` if nothing yet, ``None`` once it has ended."""
         if core.state_ops:
             core.flush_state()
+        core.held -= core.taken  # the batch taken last has been sent
+        core.taken = core.held
         if core.buffer:
             batch = core.buffer
             core.buffer = []
@@ -1050,6 +1111,7 @@ def create_run(
     high_water: int = DEFAULT_HIGH_WATER,
     max_buffered: int = DEFAULT_MAX_BUFFERED,
     on_finish: FinishHook | None = None,
+    max_buffered_bytes: int = DEFAULT_MAX_BUFFERED_BYTES,
 ) -> RunStream:
     """Start ``run(controller)`` when the returned stream is first read, and stream its chunks.
 
@@ -1064,6 +1126,13 @@ def create_run(
     :class:`~streambridge.Message` it produced, with its ``finish_reason`` (``"cancelled"``
     when the client went away first; what the run made after that was dropped), ``usage``, the
     run's final ``state`` and the run id as ``id``.  An exception it raises is logged.
+
+    Memory is bounded: past ``max_buffered`` unread chunks or ``max_buffered_bytes`` unsent
+    bytes (counted as the run emits them: the characters of its text, the JSON of its values,
+    and a fixed allowance per chunk), the run fails with
+    :class:`~streambridge.BufferOverflowError`, which the client sees as the protocol's error
+    and end.  ``controller.drain()`` waits while the stream holds over ``high_water`` chunks or
+    an eighth of ``max_buffered_bytes``.
 
     ``run`` must be an ``async def`` function: anything else raises ``TypeError`` here.
     """
@@ -1084,4 +1153,5 @@ def create_run(
         high_water=high_water,
         max_buffered=max_buffered,
         on_finish=on_finish,
+        max_buffered_bytes=max_buffered_bytes,
     )

@@ -152,11 +152,11 @@ class StateStore:
         self,
         initial: Any,
         pending: list[StateOperation],
-        admit: Callable[[], None] | None = None,
+        admit: Callable[[StateOperation], None] | None = None,
     ) -> None:
         self.value = copy_json(initial)
         self.pending = pending
-        self._admit = admit  # asked before every write; may refuse it by raising
+        self._admit = admit  # asked before every write (given it); may refuse it by raising
 
     def get(self, path: Sequence[str]) -> Any:
         """The value at ``path``; ``KeyError`` if there is none."""
@@ -177,7 +177,7 @@ class StateStore:
         operation that is already queued: each emitted operation is a snapshot.
         """
         if self._admit is not None:
-            self._admit()
+            self._admit(op)
         if op["type"] == "set":
             self.value = apply_operation(self.value, {**op, "value": copy_json(op["value"])})
         else:

@@ -19,6 +19,7 @@ from ..protocols import WireProtocol
 from ..run import (
     DEFAULT_GRACE,
     DEFAULT_MAX_BUFFERED,
+    DEFAULT_MAX_BUFFERED_BYTES,
     FinishHook,
     RunFunction,
     check_run_function,
@@ -194,6 +195,7 @@ class StreamEndpoint:
             grace=options.grace,
             high_water=options.high_water,
             max_buffered=options.max_buffered,
+            max_buffered_bytes=options.max_buffered_bytes,
             on_finish=options.on_finish,
         )
         if store is None:
@@ -262,6 +264,7 @@ class StreamHost:
         send_timeout: float | None = DEFAULT_SEND_TIMEOUT,
         grace: float = DEFAULT_GRACE,
         max_buffered: int = DEFAULT_MAX_BUFFERED,
+        max_buffered_bytes: int = DEFAULT_MAX_BUFFERED_BYTES,
         store: RunStore | None = None,
         on_disconnect: Literal["cancel", "continue"] | None = None,
         authorize: Authorize | None = None,
@@ -275,6 +278,7 @@ class StreamHost:
             send_timeout=send_timeout,
             grace=grace,
             max_buffered=max_buffered,
+            max_buffered_bytes=max_buffered_bytes,
             store=store,
             on_disconnect=on_disconnect,
             authorize=authorize,

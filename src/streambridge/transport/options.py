@@ -17,6 +17,7 @@ from ..run import (
     DEFAULT_GRACE,
     DEFAULT_HIGH_WATER,
     DEFAULT_MAX_BUFFERED,
+    DEFAULT_MAX_BUFFERED_BYTES,
     FinishHook,
     check_finish_hook,
 )
@@ -62,6 +63,10 @@ class StreamOptions:
         Seconds a run whose client went away may take to stop by itself before it is cancelled.
     ``max_buffered``
         Unread chunks a run may pile up before it fails (bounded memory per stream).
+    ``max_buffered_bytes``
+        Bytes a stream may hold unsent before its run fails (its buffer and the batch being
+        sent; counted as in :func:`~streambridge.create_run`); ``controller.drain()`` waits
+        above an eighth of it.
     ``store``
         Where runs are kept so they outlive their connection (e.g. ``MemoryStore()``): any
         request may then attach to a run by id, resume it after the events it has, or stop it
@@ -84,6 +89,7 @@ class StreamOptions:
     send_timeout: float | None = DEFAULT_SEND_TIMEOUT
     grace: float = DEFAULT_GRACE
     max_buffered: int = DEFAULT_MAX_BUFFERED
+    max_buffered_bytes: int = DEFAULT_MAX_BUFFERED_BYTES
     store: RunStore | None = None
     on_disconnect: Literal["cancel", "continue"] | None = None
     authorize: Authorize | None = None
@@ -107,6 +113,7 @@ class StreamOptions:
         _seconds("grace", self.grace, allow_none=False, allow_zero=True)
         _count("max_body_bytes", self.max_body_bytes, minimum=1)
         _count("max_buffered", self.max_buffered, minimum=2)
+        _count("max_buffered_bytes", self.max_buffered_bytes, minimum=1024)
         self._check_runs()
 
     def _check_runs(self) -> None:

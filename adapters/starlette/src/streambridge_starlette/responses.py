@@ -87,6 +87,7 @@ class RunResponse(Response):
                 request=Request(scope, receive, send),
                 grace=self.options.grace,
                 max_buffered=self.options.max_buffered,
+                max_buffered_bytes=self.options.max_buffered_bytes,
                 high_water=self.options.high_water,
             )
         body = encode(stream, self.options.protocol, heartbeat=self.options.heartbeat)
