@@ -14,7 +14,8 @@ class RunError(Exception):
 
 
 class BufferOverflowError(RuntimeError):
-    """The client read too slowly: the run's unread chunks reached ``max_buffered``.
+    """The client read too slowly: what the stream holds unsent reached ``max_buffered`` chunks
+    or ``max_buffered_bytes`` bytes.
 
     Raised at the controller call; the run then ends and the client gets a generic error (the
     explanation stays in the server log).

@@ -959,11 +959,11 @@ class RunStream:
         """What the run has ready: a batch, ``[]`` if nothing yet, ``None`` once it has ended."""
         if core.state_ops:
             core.flush_state()
-        core.held -= core.taken  # the batch taken last has been sent
-        core.taken = core.held
+        core.release()  # the consumer is back: the batch it took last has been sent
         if core.buffer:
             batch = core.buffer
             core.buffer = []
+            core.taken = core.held  # (the state operations flushed above included)
             if core.drained is not None:
                 core.drained.set()
                 core.drained = None

@@ -52,6 +52,8 @@ def resources(host: LiveHost) -> dict[str, Any]:
     response = httpx.get(url, headers={"Connection": "close"}, timeout=10)
     assert response.status_code == 200, response.text
     found: dict[str, Any] = response.json()
+    for memory in ("rss", "rss_trimmed", "live_runs"):  # (the slow-reader test's)
+        del found[memory]
     return found
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -73,11 +74,37 @@ async def idle(controller: sb.RunController) -> None:
     controller.append_text("awake")
 
 
+FLOOD_PIECES = 51_200
+"""200 MB in 4 KB texts: what a run offers a client that stopped reading (test_slow_reader.py)."""
+
+
+def flood_piece(index: int) -> str:
+    """4 KB of text, a new string each time, as a model's are (one shared string would cost the
+    buffer nothing, and the test would not see what it holds)."""
+    return f"{index:08d}" * 512
+
+
+async def flood(controller: sb.RunController) -> None:
+    """200 MB, awaiting drain() after each piece, as a run that minds its client does."""
+    for index in range(FLOOD_PIECES):
+        controller.append_text(flood_piece(index))
+        await controller.drain()
+
+
+async def flood_undrained(controller: sb.RunController) -> None:
+    """200 MB with no drain(): only yielding to the event loop between pieces."""
+    for index in range(FLOOD_PIECES):
+        controller.append_text(flood_piece(index))
+        await anyio.lowlevel.checkpoint()
+
+
 RUNS = {
     **{name: scenario.run for name, scenario in SCENARIOS.items()},
     "paced": paced,
     "hang": hang,
     "idle": idle,
+    "flood": flood,
+    "flood_undrained": flood_undrained,
 }
 
 

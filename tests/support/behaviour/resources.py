@@ -11,6 +11,9 @@ request has yet).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
+import gc
 import json
 import os
 from collections.abc import Iterable
@@ -19,6 +22,7 @@ from typing import Any
 import sniffio
 
 from streambridge.asgi import ASGIApp, Receive, Scope, Send
+from streambridge.run import _RunCore
 from streambridge.transport import shared_portal
 from streambridge.wsgi import Environ, StartResponse
 
@@ -29,9 +33,36 @@ def _count(path: str) -> int:
     return len(os.listdir(path))
 
 
+def resident_bytes() -> int:
+    """The process's resident memory (the kernel's count, as ``ps`` shows it)."""
+    with open("/proc/self/statm", encoding="ascii") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def trimmed_resident_bytes() -> int:
+    """Resident memory once the C allocator has handed back what it holds free (glibc keeps
+    freed heap up to its trim threshold, so ``rss`` alone can show memory nothing uses)."""
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    return resident_bytes()
+
+
+def live_runs() -> int:
+    """Runs whose state Python still holds (their buffers with them), after a collection."""
+    return sum(type(thing) is _RunCore for thing in gc.get_objects())
+
+
 def process_resources() -> dict[str, Any]:
     # listdir opens the directory: the fd count includes that one descriptor, every time.
-    return {"threads": _count("/proc/self/task"), "fds": _count("/proc/self/fd")}
+    return {
+        "threads": _count("/proc/self/task"),
+        "fds": _count("/proc/self/fd"),
+        # (the slow-reader test's; the leak check leaves them out)
+        "rss": resident_bytes(),
+        "rss_trimmed": trimmed_resident_bytes(),
+        "live_runs": live_runs(),
+    }
 
 
 def current_loop_tasks() -> int:
