@@ -196,6 +196,15 @@ def test_body_of_the_wrong_shape_is_a_422_with_the_parsers_message() -> None:
     assert caught.value.status == 422
 
 
+@pytest.mark.parametrize("key", ["constructor", "prototype"])
+def test_a_state_the_run_could_not_start_from_is_a_422(key: str) -> None:
+    """Plain keys in a body, but not in the state: the client's state store refuses them."""
+    protocol = sb.get_protocol("data-stream")
+    with pytest.raises(HTTPError, match=f"the request's state: '{key}' cannot be") as caught:
+        parse_input(protocol, {"messages": [], "state": {"deep": [{key: 1}]}})
+    assert caught.value.status == 422
+
+
 def test_a_parser_that_trips_is_still_a_422(caplog: pytest.LogCaptureFixture) -> None:
     def broken(body: Any) -> RunInput:
         return body["missing"]  # type: ignore[no-any-return]

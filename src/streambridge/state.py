@@ -30,9 +30,12 @@ class StateError(ValueError):
     """A state write the client could not apply (bad path, index or value)."""
 
 
-def _check_segment(segment: str) -> None:
+def _check_segment(segment: str, where: str = "state") -> None:
     if segment in UNSAFE_SEGMENTS:
-        raise StateError(f"{segment!r} cannot be a state key: the client rejects it as unsafe")
+        raise StateError(
+            f"{where}: {segment!r} cannot be a state key (the client rejects it as unsafe); "
+            "rename it"
+        )
 
 
 def _array_index(segment: str, array: list[Any], path: Sequence[str]) -> int:
@@ -128,7 +131,7 @@ def copy_json(value: Any, where: str = "state") -> Any:
         for key, item in value.items():
             if not isinstance(key, str):
                 raise StateError(f"{where}: object keys must be strings, got {key!r}")
-            _check_segment(key)
+            _check_segment(key, where)
             copied[key] = copy_json(item, where)
         return copied
     if isinstance(value, (list, tuple)):

@@ -18,6 +18,7 @@ from urllib.parse import parse_qs
 from ..exceptions import RequestError
 from ..input import RunInput
 from ..protocols import WireProtocol, get_protocol
+from ..state import StateError, copy_json
 from .errors import HTTPError
 from .options import StreamOptions
 
@@ -250,8 +251,13 @@ def _check_shape(value: Any) -> None:
 def parse_input(protocol: WireProtocol, value: Any) -> RunInput:
     """The protocol's reading of a decoded body; a body it refuses is a 422."""
     try:
-        return protocol.parse_request(value)
-    except RequestError as exc:
+        run_input = protocol.parse_request(value)
+        if run_input.state is not None:
+            # What the run would refuse as its initial state (a 'constructor' key, which the
+            # client's state rejects as unsafe) is the request's fault: say so, before the run.
+            copy_json(run_input.state, "the request's state")
+        return run_input
+    except (RequestError, StateError) as exc:
         raise HTTPError(422, str(exc)) from None
     except Exception:
         # A parser must raise RequestError; if one trips over an odd body instead, the client

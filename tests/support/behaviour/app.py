@@ -98,6 +98,38 @@ async def flood_undrained(controller: sb.RunController) -> None:
         await anyio.lowlevel.checkpoint()
 
 
+def _nested(depth: int) -> list[Any]:
+    value: list[Any] = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def emits(value: Any, how: str = "data") -> sb.RunFunction:
+    """A run that says "before", then emits what a protocol may not be able to write."""
+
+    async def run(controller: sb.RunController) -> None:
+        controller.append_text("before")
+        await anyio.lowlevel.checkpoint()  # "before" goes out on its own
+        if how == "text":
+            controller.append_text(value)
+        else:
+            controller.add_data(value)
+        controller.append_text("after")  # (not sent where the value could not be written)
+
+    return run
+
+
+HOSTILE_RUNS = {
+    "deep_data": emits(_nested(5_000)),
+    "nan_data": emits(float("nan")),
+    "huge_integer": emits(10**5_000),
+    "lone_surrogate": emits("a\ud800b", "text"),
+    "none_text": emits(None, "text"),
+}
+"""What test_hostile_input.py has runs emit (see test_encoding_failures.py for the contract)."""
+
+
 RUNS = {
     **{name: scenario.run for name, scenario in SCENARIOS.items()},
     "paced": paced,
@@ -105,6 +137,7 @@ RUNS = {
     "idle": idle,
     "flood": flood,
     "flood_undrained": flood_undrained,
+    **HOSTILE_RUNS,
 }
 
 
