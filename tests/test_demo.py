@@ -23,12 +23,16 @@ import httpx
 import pytest
 
 import streambridge as sb
+from bridges.support import SDK_ASYNCGEN_LEAK
+from bridges.upstream import Upstream, start_upstream
 from streambridge.client import Message, accumulate, decode
 from streambridge.demo.app import STATIC, demo_app
 from streambridge.demo.assistant import demo_run
+from streambridge.demo.model import DEFAULT_MODEL, ModelServer, model_run
 from streambridge.protocols import get_protocol, protocol_names
 from streambridge.transport.envelope import chunk_frame
 from streambridge.transport.events import EventSplitter
+from support.behaviour.protocol_table import request_body
 from support.ci import skip_or_fail
 from support.ports import free_port
 
@@ -612,22 +616,29 @@ async def test_the_page_builds_each_protocol_s_request_with_the_conversation(
 # -- the command line, on a real server ---------------------------------------------------------
 
 
+NO_MODEL = {"OPENAI_BASE_URL": "", "OPENAI_API_KEY": ""}
+
+
 def _cli() -> list[str]:
     script = Path(sys.executable).with_name("streambridge")
     return [str(script)] if script.exists() else [sys.executable, "-m", "streambridge.cli"]
 
 
 @contextmanager
-def _server(*args: str, cwd: Path | None = None) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """``streambridge <args> --port P`` running: its base URL and process.  At the end it gets
-    Ctrl+C (SIGINT) and must exit 0 without a traceback."""
+def _server(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """``streambridge <args> --port P`` running (``env`` added to this process's environment):
+    its base URL and process.  At the end it gets Ctrl+C (SIGINT) and must exit 0 without a
+    traceback."""
     port = free_port()
     process = subprocess.Popen(
         [*_cli(), *args, "--port", str(port)],
         cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        # The scripted demo unless the test names a model server (a developer's key is ignored).
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **NO_MODEL, **(env or {})},
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -851,3 +862,63 @@ def test_the_page_in_a_real_browser_streams_every_protocol_and_stops() -> None:
     assert stopped["second"]["status"] == "Stopped."
     assert stopped["first"]["status"] in ("Done.", "Stopped."), stopped["first"]
     assert "In Lisbon" not in stopped["first"]["text"]  # its run ended early, on the server
+
+
+# -- the demo with a model -------------------------------------------------------------------
+
+
+def test_the_environment_picks_the_demo_s_model_server() -> None:
+    assert ModelServer.from_environ({}) is None
+    assert ModelServer.from_environ(NO_MODEL) is None
+    assert ModelServer.from_environ({"OPENAI_API_KEY": "k"}) == ModelServer(
+        None, "k", DEFAULT_MODEL
+    )
+    local = {"OPENAI_BASE_URL": "http://127.0.0.1:8080/v1", "OPENAI_MODEL": "qwen3"}
+    assert ModelServer.from_environ(local) == ModelServer("http://127.0.0.1:8080/v1", None, "qwen3")
+    assert ModelServer.from_environ(local).describe() == "qwen3 at http://127.0.0.1:8080/v1"  # type: ignore[union-attr]
+
+
+def test_a_model_without_the_openai_package_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "openai", None)  # import openai raises ImportError
+    with pytest.raises(RuntimeError, match=r"pip install 'streambridge\[openai\]'"):
+        model_run(ModelServer(None, "k"))
+
+
+@pytest.fixture(scope="module")
+def model_server() -> Iterator[Upstream]:
+    """A local OpenAI-compatible server answering with a recorded completion (tests/bridges)."""
+    upstream, server, thread = start_upstream()
+    yield upstream
+    server.should_exit = True
+    thread.join(10)
+
+
+RECORDED_TEXT = "Héllo 🌍, 世界 — \u2028done"  # tests/bridges/recordings/chat_reasoning.sse
+
+
+@pytest.mark.anyio
+@SDK_ASYNCGEN_LEAK  # the openai SDK's, on trio (see tests/bridges/support.py)
+@pytest.mark.parametrize("protocol", ["data-stream", "ui-message-stream", "openai-chat"])
+async def test_the_demo_answers_with_the_model_the_environment_names(
+    model_server: Upstream, protocol: str
+) -> None:
+    server = ModelServer.from_environ({"OPENAI_BASE_URL": model_server.url("chat_reasoning")})
+    assert server is not None
+    app = demo_app(assistant=model_run(server))
+    body = request_body(protocol)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://demo") as c:
+        response = await c.post(f"/api/chat?protocol={protocol}", json=body, timeout=10)
+    assert response.status_code == 200, response.text
+    message = accumulate(decode(response.content, protocol))
+    assert message.text == RECORDED_TEXT
+    assert message.finish_reason == "stop"
+
+
+def test_the_demo_command_talks_to_a_model_server(model_server: Upstream) -> None:
+    env = {"OPENAI_BASE_URL": model_server.url("chat_reasoning"), "OPENAI_MODEL": "recorded"}
+    with _server("demo", env=env) as (url, _):
+        response = httpx.post(url + "/api/chat", json={"messages": [USER]}, timeout=10)
+        assert response.status_code == 200
+        assert accumulate(decode(response.content, "data-stream")).text == RECORDED_TEXT

@@ -16,6 +16,7 @@ import importlib
 import importlib.util
 import json
 import logging
+import os
 import socket
 import sys
 from collections.abc import Sequence
@@ -105,10 +106,23 @@ def _serve(app: StreamMiddleware, host: str, port: int) -> None:
 
 def _demo(args: argparse.Namespace) -> None:
     from .demo.app import demo_app
+    from .demo.assistant import demo_run
+    from .demo.model import ModelServer, model_run
 
+    server = ModelServer.from_environ(os.environ)
+    try:
+        assistant = demo_run if server is None else model_run(server)
+    except RuntimeError as exc:  # no openai package: say what to install
+        raise SystemExit(f"streambridge demo: {exc}") from None
     _require_server()
     print(f"streambridge demo: open http://{args.host}:{args.port}/ (Ctrl+C to stop)")
-    _serve(demo_app(protocol=args.protocol, heartbeat=args.heartbeat), args.host, args.port)
+    print(
+        "  the assistant is scripted (set OPENAI_BASE_URL / OPENAI_API_KEY for a model)"
+        if server is None
+        else f"  the assistant is {server.describe()}"
+    )
+    app = demo_app(protocol=args.protocol, heartbeat=args.heartbeat, assistant=assistant)
+    _serve(app, args.host, args.port)
 
 
 def _serve_command(args: argparse.Namespace) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 from ..asgi import StreamMiddleware, serve_lifespan
 from ..protocols import protocol_names
+from ..run import RunFunction
 from ..runs import MemoryStore
 from ..transport.shutdown import OpenStreams
 from .assistant import demo_run
@@ -94,12 +95,15 @@ def _content_type(name: str) -> str:
     return known or mimetypes.guess_type(name)[0] or "application/octet-stream"
 
 
-def demo_app(*, protocol: str = "data-stream", heartbeat: float = 15.0) -> StreamMiddleware:
+def demo_app(
+    *, protocol: str = "data-stream", heartbeat: float = 15.0, assistant: RunFunction = demo_run
+) -> StreamMiddleware:
     """The demo as one ASGI app.  It keeps its runs: a reloaded page or a second tab attaches
-    to the run in progress, and Stop stops it in every tab."""
+    to the run in progress, and Stop stops it in every tab.  ``assistant`` answers at
+    ``/api/chat``: the scripted one, or a model's (:func:`.model.model_run`)."""
     return StreamMiddleware(
         _Page(protocol),
-        routes={"/api/chat": demo_run},
+        routes={"/api/chat": assistant},
         protocol=protocol,
         heartbeat=heartbeat,
         store=MemoryStore(),
