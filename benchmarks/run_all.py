@@ -16,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+import bridges
 import core_throughput
 import hosts
 import json_libraries
@@ -141,6 +142,9 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print("== benchmarks/protocol_encoding.py ==")
     protocol_lines = protocol_encoding.run(repeats=args.repeats)
+    print()
+    print("== benchmarks/bridges.py ==")
+    bridge_lines = bridges.report(repeats=args.repeats, deltas=bridges.DELTAS)
     serving_lines: list[str] = []
     if not args.skip_serving:
         print()
@@ -173,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join(outer_lines))
     print()
     print("\n".join(protocol_lines))
+    print()
+    print("\n".join(bridge_lines))
     if serving_lines:
         print()
         print("\n".join(serving_lines))

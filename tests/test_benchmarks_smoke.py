@@ -56,6 +56,16 @@ def test_serving_benchmark_on_trio_with_a_baseline_row() -> None:
     assert "streambridge-baseline-" in imported[1], result.stdout
 
 
+def test_bridges_benchmark_runs_and_checks_every_case() -> None:
+    """Each bridge and its by-hand mapping serve the same text (the script asserts it)."""
+    for module in ("openai", "anthropic"):
+        if importlib.util.find_spec(module) is None:
+            skip_or_fail(f"{module} is not installed: `uv sync` installs the dev group")
+    result = run_script("bridges.py", ["--repeats", "1", "--deltas", "200"], timeout=120)
+    rows = table_rows(result.stdout, "| upstream | bridge |")
+    assert set(rows) == {"openai chat completions", "openai responses", "anthropic messages"}
+
+
 def table_rows(output: str, header: str) -> dict[str, list[str]]:
     """The rows of the Markdown table under ``header``: first cell -> the other cells."""
     lines = output.splitlines()

@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import AsyncIterable, Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, Protocol, cast
 
 import anyio
 import anyio.to_thread
 
 from ..run import RunController
 
-__all__ = ["UpstreamError", "close_upstream", "field", "pump", "require"]
+__all__ = ["Fields", "UpstreamError", "close_upstream", "field", "fields", "pump", "require"]
 
 
 class UpstreamError(Exception):
@@ -48,11 +48,57 @@ def field(obj: Any, name: str) -> Any:
     """``obj[name]`` for a dict, ``obj.name`` for anything else; ``None`` when absent.
 
     SDK models (pydantic, with extra fields allowed) keep the fields a compatible server adds,
-    such as ``reasoning_content``, as attributes: ``getattr`` finds them as well.
+    such as ``reasoning_content``, as attributes: ``getattr`` finds them as well.  (``getattr``
+    of a name a model lacks goes through pydantic's ``__getattr__`` and an exception: a bridge
+    that asks for absent names on every event reads them with :func:`fields`.)
     """
     if type(obj) is dict:
         return obj.get(name)
     return getattr(obj, name, None)
+
+
+class Fields(Protocol):
+    def get(self, name: str, /) -> Any: ...
+
+
+class _Attributes:
+    """An object's attributes, read as :func:`field` reads them."""
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj: Any) -> None:
+        self.obj = obj
+
+    def get(self, name: str, /) -> Any:
+        return getattr(self.obj, name, None)
+
+
+def fields(obj: Any) -> Fields:
+    """``obj``'s data fields, to read many of them with ``.get(name)`` (``None`` when absent):
+    a dict as it is, a model's fields and extras as one dict, anything else by attribute.  For
+    the hot path of a bridge that reads most of an event's fields (a model's properties are not
+    among them: use :func:`field` for those).  The chat bridge reads each delta's
+    ``reasoning_content``, absent from most: with ``getattr`` it ran at 0.38x a
+    ``model_dump()`` per event (``benchmarks/bridges.py``), with this at 1.4x."""
+    cls = type(obj)
+    if cls is dict:
+        return cast(Fields, obj)
+    if _is_model(cls):
+        extra = obj.__pydantic_extra__
+        return cast(Fields, {**obj.__dict__, **extra} if extra else obj.__dict__)
+    return _Attributes(obj)
+
+
+_MODELS: dict[type, bool] = {}
+
+
+def _is_model(cls: type) -> bool:
+    """Whether ``cls`` is a pydantic model (the SDKs' event types), known without importing
+    pydantic (and remembered: a stream's events are of a few types)."""
+    known = _MODELS.get(cls)
+    if known is None:
+        known = _MODELS[cls] = any("__pydantic_fields__" in vars(base) for base in cls.__mro__)
+    return known
 
 
 async def pump(stream: Any, controller: RunController, on_event: Callable[[Any], None]) -> bool:

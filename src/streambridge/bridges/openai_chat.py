@@ -24,7 +24,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..run import RunController, ToolCallController
-from ._common import field, pump
+from ._common import Fields, field, fields, pump
 
 __all__ = ["openai_chat"]
 
@@ -78,46 +78,47 @@ class _ChatBridge:
         self.usage: Any = None
 
     def on_event(self, event: Any) -> None:
-        kind = field(event, "type")
+        chunk = fields(event)
+        kind = chunk.get("type")
         if kind is not None:
             # The `.stream()` helper's events: its "chunk" event carries the raw chunk, every
             # other event is derived from those chunks and would count them twice.
             if kind != "chunk":
                 return
-            event = field(event, "chunk")
+            chunk = fields(chunk.get("chunk"))
         if not self.started:
             self.started = True
-            self.controller.add_step_start(message_id=field(event, "id"))
-        for choice in field(event, "choices") or ():
-            self.on_choice(choice)
-        usage = field(event, "usage")
+            self.controller.add_step_start(message_id=chunk.get("id"))
+        for choice in chunk.get("choices") or ():
+            self.on_choice(fields(choice))
+        usage = chunk.get("usage")
         if usage is not None:
             self.usage = usage
 
-    def on_choice(self, choice: Any) -> None:
-        index = field(choice, "index") or 0
+    def on_choice(self, choice: Fields) -> None:
+        index = choice.get("index") or 0
         target = self.targets.get(index)
         if target is None:
             target = self.targets[index] = self.controller.with_parent_id(f"choice-{index}")
-        delta = field(choice, "delta")
-        if delta is not None:
-            reasoning = field(delta, "reasoning_content") or field(delta, "reasoning")
+        if (raw_delta := choice.get("delta")) is not None:
+            delta = fields(raw_delta)
+            reasoning = delta.get("reasoning_content") or delta.get("reasoning")
             if reasoning and isinstance(reasoning, str):
                 target.append_reasoning(reasoning)
-            content = field(delta, "content")
+            content = delta.get("content")
             if content:
                 target.append_text(content)
-            refusal = field(delta, "refusal")
+            refusal = delta.get("refusal")
             if refusal:
                 target.append_text(refusal)
-            tool_calls = field(delta, "tool_calls")
+            tool_calls = delta.get("tool_calls")
             if tool_calls:
                 for position, tool_call in enumerate(tool_calls):
                     self.on_tool_call(target, index, position, tool_call)
-            function_call = field(delta, "function_call")  # the deprecated single-call form
+            function_call = delta.get("function_call")  # the deprecated single-call form
             if function_call is not None:
                 self.on_function(target, self.pending((index, "function_call")), function_call)
-        reason = field(choice, "finish_reason")
+        reason = choice.get("finish_reason")
         if reason:
             self.finish_reason = FINISH_REASONS.get(reason, "other")
             # The choice is done: a call still waiting for its id gets one now.
