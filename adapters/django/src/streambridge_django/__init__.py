@@ -29,17 +29,27 @@ disconnects, errors) is streambridge's own: this package only hands Django's obj
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import AsyncIterator, Callable
 from typing import Any, overload
 
-from asgiref.sync import markcoroutinefunction
+import anyio
+from asgiref.sync import (
+    AsyncToSync,
+    SyncToAsync,
+    ThreadSensitiveContext,
+    markcoroutinefunction,
+    sync_to_async,
+)
 from django.core.handlers.asgi import ASGIRequest
+from django.db import close_old_connections
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.urls import URLPattern, path
 
-from streambridge import RunFunction
+from streambridge import RunController, RunFunction
 from streambridge.encoding import EncodedStream
+from streambridge.run import check_run_function
 from streambridge.transport import (
     RUN_PATH_PARAM,
     HTTPError,
@@ -67,7 +77,9 @@ class StreamView:
     have the client send the CSRF token (see the README)."""
 
     def __init__(self, run: RunFunction, **options: Any) -> None:
-        self.endpoint = StreamEndpoint(run, StreamOptions.from_kwargs(**options))
+        check_run_function(run)  # before it is wrapped: a plain def is refused here, clearly
+        options_ = StreamOptions.from_kwargs(**options)
+        self.endpoint = StreamEndpoint(_with_own_sync_thread(run), options_)
         # Django names views after their function: in error pages, logs and ``reverse()``.
         self.__name__ = self.__qualname__ = getattr(run, "__name__", type(self).__name__)
         self.__module__ = getattr(run, "__module__", __name__)
@@ -127,7 +139,10 @@ class StreamView:
             # A chunked body, which Django's WSGIRequest does not read (it reads only
             # CONTENT_LENGTH bytes): the server has framed it, read it from the server.
             read = meta["wsgi.input"].read
-        answer = respond(
+        # The run's context is this request's, less asgiref's note that it is inside
+        # async_to_sync (see _outside_async_to_sync).
+        answer = _outside_async_to_sync().run(
+            respond,
             self.endpoint,
             method=request.method or "GET",
             query_string=meta.get("QUERY_STRING", ""),
@@ -153,6 +168,42 @@ class StreamView:
         (Under ASGI, Django has no lifespan: from the server's event loop,
         ``await view.endpoint.shutdown()`` ends the view's streams the same way.)"""
         end_streams(self.endpoint, timeout)
+
+
+def _outside_async_to_sync() -> contextvars.Context:
+    """A copy of this context without asgiref's record of the ``async_to_sync`` it runs in.
+
+    Under WSGI Django calls this async view through ``async_to_sync``, which records the request
+    thread's executor in the context, and the run inherits the context.  The run lives on in
+    streambridge's loop thread after the view returns and that executor quits; asgiref moves its
+    records into whichever thread a ``sync_to_async`` call returns to, so the run's second
+    ``sync_to_async`` call (``await request.auser()``, an async ORM query) went to the quit
+    executor: "CurrentThreadExecutor already quit or is broken"."""
+    context = contextvars.copy_context()
+    context.run(setattr, AsyncToSync.executors, "current", None)
+    return context
+
+
+def _with_own_sync_thread(run: RunFunction) -> RunFunction:
+    """``run``, with its ``sync_to_async`` calls (the async ORM's) on a thread of its own.
+
+    As Django's ASGI handler gives each request one: under WSGI runs would otherwise queue
+    behind one another's queries on asgiref's single process-wide thread, and a run that
+    outlives its request (a run store's) would find the request's thread gone.  The thread's
+    database connections are closed when the run ends, as Django closes a request's."""
+
+    async def run_with_own_sync_thread(controller: RunController) -> None:
+        async with ThreadSensitiveContext() as context:
+            try:
+                await run(controller)
+            finally:
+                # Only a run that made the thread (asgiref's record) has connections there:
+                # the others cost no thread.
+                if context in SyncToAsync.context_to_thread_executor:
+                    with anyio.CancelScope(shield=True):
+                        await sync_to_async(close_old_connections)()
+
+    return run_with_own_sync_thread
 
 
 @overload
