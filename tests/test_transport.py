@@ -68,6 +68,8 @@ def test_options_default_to_the_documented_values() -> None:
         ({"max_body_bytes": 0}, ValueError, "max_body_bytes= must be at least 1"),
         ({"max_body_bytes": 1.5}, TypeError, "max_body_bytes= must be an int"),
         ({"max_buffered": True}, TypeError, "max_buffered= must be an int"),
+        ({"max_buffered_bytes": 1000}, ValueError, "max_buffered_bytes= must be at least 1024"),
+        ({"max_buffered_bytes": "8MB"}, TypeError, "max_buffered_bytes= must be an int"),
     ],
 )
 def test_options_refuse_mistakes_with_the_option_named(
