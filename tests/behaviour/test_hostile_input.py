@@ -92,7 +92,10 @@ def test_hostile_input_leaves_nothing_behind(host: LiveHost) -> None:
     for protocol in PROTOCOLS:
         hostile_round(host, protocol)
     after = settled(host, baseline)
-    assert after == baseline, f"{host.host.name}: before {baseline}, after {after}"
+    # No count may grow.  (One may shrink: hypercorn can still be closing the first round's
+    # connections when the baseline is taken.)
+    grown = {key: (baseline[key], after[key]) for key in baseline if after[key] > baseline[key]}
+    assert not grown, f"{host.host.name}: before {baseline}, after {after}"
 
 
 def hostile_round(host: LiveHost, protocol: str) -> None:

@@ -90,6 +90,12 @@ def wait_for_end(marker: Path) -> dict[str, object]:
 def test_a_client_that_stops_reading_holds_the_budget(
     host: LiveHost, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
+    if host.host.server.name == "uvicorn":
+        # Known, not yet fixed (issue 12's note of 2026-12-04): while these floods stall, the
+        # runs' event loop stays busy for up to send_timeout (the suite's reports wait 0.4 to
+        # 5.6 s on every host), so a stream may be given up by send_timeout before the server
+        # has seen its client leave, and uvicorn logs the unfinished response.
+        host.expect_log("ASGI callable returned without", 2)
     if host.host.server.name == "daphne":
         # Daphne hands every body write to Twisted, which buffers it without limit and never
         # makes the application wait: what a stalled client has not read piles up there, out

@@ -14,8 +14,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -197,6 +198,12 @@ class LiveHost:
     port: int
     process: subprocess.Popen[bytes]
     log_path: Path
+    expected: Counter[str] = field(default_factory=Counter)
+    """Server-error lines a test made on purpose (``expect_log``): not counted as problems."""
+
+    def expect_log(self, marker: str, count: int) -> None:
+        """Up to ``count`` log lines with ``marker`` (one of SERVER_ERRORS) are a test's doing."""
+        self.expected[marker] += count
 
     @property
     def url(self) -> str:
@@ -283,7 +290,13 @@ class ServerPool:
                 live.process.kill()
                 live.process.wait()
                 problems.append(f"{live.host.name}: did not stop within 10 s of SIGTERM")
+            expected = live.expected.copy()
             for line in live.log().splitlines():
-                if any(marker in line for marker in SERVER_ERRORS):
+                marker = next((marker for marker in SERVER_ERRORS if marker in line), None)
+                if marker is None:
+                    continue
+                if expected[marker] > 0:
+                    expected[marker] -= 1
+                else:
                     problems.append(f"{live.host.name}: {line} (log: {live.log_path})")
         return problems
