@@ -14,6 +14,7 @@ import logging
 import math
 import socket
 from collections.abc import AsyncIterable, Callable
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -122,21 +123,20 @@ def read_limited_blocking(
     408 (see :class:`~streambridge.transport.deadline.BodyDeadline`, which uses
     ``connection``, the client's socket where the server exposes it, to hold the deadline
     during a read too)."""
+    if timeout is None:
+        return _read_whole(read, limit)
+    with BodyDeadline(timeout, connection) as deadline:
+        return _read_whole(partial(deadline.read, read), limit)
+
+
+def _read_whole(read: Callable[[int], bytes], limit: int) -> bytes:
     parts: list[bytes] = []
     size = 0
-    if timeout is None:
-        while chunk := read(min(_READ_SIZE, limit + 1 - size)):
-            size += len(chunk)
-            if size > limit:
-                raise _too_large(limit)
-            parts.append(chunk)
-        return b"".join(parts)
-    with BodyDeadline(timeout, connection) as deadline:
-        while chunk := deadline.read(read, min(_READ_SIZE, limit + 1 - size)):
-            size += len(chunk)
-            if size > limit:
-                raise _too_large(limit)
-            parts.append(chunk)
+    while chunk := read(min(_READ_SIZE, limit + 1 - size)):
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        parts.append(chunk)
     return b"".join(parts)
 
 
