@@ -12,6 +12,7 @@ import streambridge as sb
 from streambridge.input import RunInput
 from streambridge.protocols import WireProtocol
 from streambridge.transport import (
+    DEFAULT_BODY_TIMEOUT,
     HTTPError,
     StreamOptions,
     chunk_event,
@@ -64,6 +65,11 @@ def test_options_default_to_the_documented_values() -> None:
         ({"heartbeat": float("nan")}, ValueError, "heartbeat="),
         ({"heartbeat": "15"}, TypeError, "heartbeat= must be a number"),
         ({"send_timeout": -1}, ValueError, "send_timeout="),
+        ({"body_timeout": -1}, ValueError, "body_timeout= must be finite and > 0, got -1"),
+        ({"body_timeout": 0}, ValueError, "body_timeout= must be finite and > 0"),
+        ({"body_timeout": float("inf")}, ValueError, "body_timeout= must be finite"),
+        ({"body_timeout": "10"}, TypeError, "body_timeout= must be a number of seconds or None"),
+        ({"body_timeout": True}, TypeError, "body_timeout= must be a number of seconds"),
         ({"grace": None}, TypeError, "grace= must be a number of seconds"),
         ({"max_body_bytes": 0}, ValueError, "max_body_bytes= must be at least 1"),
         ({"max_body_bytes": 1.5}, TypeError, "max_body_bytes= must be an int"),
@@ -91,6 +97,12 @@ def test_unknown_option_names_the_valid_ones() -> None:
     with pytest.raises(TypeError, match=r"unknown option\(s\) \['heartbaet'\]; the options are"):
         StreamOptions.from_kwargs(heartbaet=1)
     assert StreamOptions.from_kwargs(heartbeat=None).heartbeat is None
+
+
+def test_body_timeout_defaults_to_ten_seconds_and_may_be_none() -> None:
+    assert StreamOptions().body_timeout == DEFAULT_BODY_TIMEOUT == 10.0
+    assert StreamOptions(body_timeout=None).body_timeout is None
+    assert StreamOptions.from_kwargs(body_timeout=0.5).body_timeout == 0.5
 
 
 def test_high_water_stays_below_a_small_cap() -> None:

@@ -7,6 +7,11 @@ it as soon as the run has made it (:class:`~streambridge.transport.BlockingStrea
 else (methods, ``?protocol=``, body limits, headers, JSON errors) is the same
 :mod:`streambridge.transport` logic the ASGI hosts use.
 
+A request body is read within ``body_timeout`` seconds, else answered 408, so a client that
+trickles its body holds a server thread no longer than that: held during each read too where
+the server exposes the connection's socket (gunicorn, werkzeug), between reads elsewhere, where
+the server's own timeout bounds each read (:mod:`streambridge.transport.deadline`).
+
 WSGI has no disconnect event: a client that left is noticed when a write fails, within one
 ``heartbeat`` (keepalives bring the writes), or at once where the server exposes the
 connection's socket (gunicorn, werkzeug), which the loop then watches.  Either way the
@@ -42,6 +47,7 @@ from .transport import (
     thread_heartbeat,
 )
 from .transport.blocking import cut_connection
+from .transport.deadline import stop_body_watcher
 from .transport.portal import stop_shared_portal
 
 __all__ = [
@@ -119,8 +125,10 @@ def respond(
     else an error; with a store, also the requests about its runs (attach, status, stop: see
     :mod:`streambridge.transport.attach`).
 
-    ``read(size)`` reads the request body (``b""`` at its end); ``request`` becomes
-    ``controller.request``; ``connection`` is the client's socket, if the server exposes it.
+    ``read(size)`` reads the request body (``b""`` at its end), within the options'
+    ``body_timeout``; ``request`` becomes ``controller.request``; ``connection`` is the
+    client's socket, if the server exposes it (it bounds each read of the body, and shows a
+    client that left mid-stream).
     ``path`` is the request's path, where the runs' routes are matched (``None``: it is never
     one of them), ``last_event_id`` its ``Last-Event-ID`` header, and ``below=True`` when the
     framework routed it here from below the view's own path (see
@@ -151,6 +159,7 @@ def respond(
                 content_length=content_length,
                 read=read,
                 closing=endpoint.streams.closing,
+                connection=connection,
             )
             if run_input is None:
                 return Answer(200, stream_headers(protocol), [], streams=True)
@@ -240,8 +249,11 @@ def end_streams(endpoint: StreamEndpoint, timeout: float | None = None) -> None:
 def shutdown() -> None:
     """Stop the event loop the WSGI hosts share: streams still open are cut and their runs
     cancelled (their ``finally`` blocks run).  Called at interpreter exit; the next request
-    starts the loop again.  To end streams cleanly first, call each app's ``shutdown()``."""
+    starts the loop again.  To end streams cleanly first, call each app's ``shutdown()``.
+    (The thread that holds request bodies to ``body_timeout`` ends too, and starts again with
+    the next body.)"""
     stop_shared_portal()
+    stop_body_watcher()
 
 
 def _no_body(size: int) -> bytes:

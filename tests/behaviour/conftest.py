@@ -20,7 +20,7 @@ def servers(request: pytest.FixtureRequest) -> Iterator[ServerPool]:
         params[name].name: params[name]
         for item in request.session.items
         if (params := getattr(getattr(item, "callspec", None), "params", None))
-        for name in ("host", "ws_host", "stored_host")
+        for name in ("host", "ws_host", "stored_host", "body_host", "pooled_host")
         if name in params
     }
     if any(is_redis_host(host) for host in wanted.values()):

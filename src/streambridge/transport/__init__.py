@@ -29,6 +29,7 @@ from .envelope import chunk_event
 from .errors import SHUTDOWN_MESSAGE, ClientDisconnected, HTTPError
 from .headers import RUN_ID_HEADER, error_headers, stream_headers
 from .options import (
+    DEFAULT_BODY_TIMEOUT,
     DEFAULT_HEARTBEAT,
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_PROTOCOL,
@@ -41,6 +42,7 @@ from .request import protocol_from_query, read_request_blocking
 from .session import TRY_AGAIN_LATER, SessionEnd, WebSocketChannel, close_session, serve_session
 
 __all__ = [
+    "DEFAULT_BODY_TIMEOUT",
     "DEFAULT_HEARTBEAT",
     "DEFAULT_MAX_BODY_BYTES",
     "DEFAULT_PROTOCOL",

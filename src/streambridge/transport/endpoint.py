@@ -38,6 +38,7 @@ from .attach import Reply, RunRequest, admitted, answer_run_request, match_run_r
 from .errors import HTTPError
 from .headers import stream_headers
 from .options import (
+    DEFAULT_BODY_TIMEOUT,
     DEFAULT_HEARTBEAT,
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_PROTOCOL,
@@ -262,6 +263,7 @@ class StreamHost:
         heartbeat: float | None = DEFAULT_HEARTBEAT,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         send_timeout: float | None = DEFAULT_SEND_TIMEOUT,
+        body_timeout: float | None = DEFAULT_BODY_TIMEOUT,
         grace: float = DEFAULT_GRACE,
         max_buffered: int = DEFAULT_MAX_BUFFERED,
         max_buffered_bytes: int = DEFAULT_MAX_BUFFERED_BYTES,
@@ -276,6 +278,7 @@ class StreamHost:
             heartbeat=heartbeat,
             max_body_bytes=max_body_bytes,
             send_timeout=send_timeout,
+            body_timeout=body_timeout,
             grace=grace,
             max_buffered=max_buffered,
             max_buffered_bytes=max_buffered_bytes,

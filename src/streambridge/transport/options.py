@@ -24,6 +24,7 @@ from ..run import (
 from ..runs import RunRecord, RunStore
 
 __all__ = [
+    "DEFAULT_BODY_TIMEOUT",
     "DEFAULT_HEARTBEAT",
     "DEFAULT_MAX_BODY_BYTES",
     "DEFAULT_PROTOCOL",
@@ -38,6 +39,7 @@ DEFAULT_PROTOCOL = "data-stream"
 DEFAULT_HEARTBEAT = 15.0
 DEFAULT_MAX_BODY_BYTES = 1_000_000
 DEFAULT_SEND_TIMEOUT = 30.0
+DEFAULT_BODY_TIMEOUT = 10.0
 
 Authorize = Callable[[Any, RunRecord, str], "bool | Awaitable[bool]"]
 """``authorize(request, record, action)``: may this request ``"read"`` or ``"stop"`` the run?"""
@@ -59,6 +61,14 @@ class StreamOptions:
     ``send_timeout``
         Seconds one write may wait for a client that stopped reading before the stream is
         given up and its run cancelled; ``None`` waits forever.
+    ``body_timeout``
+        Seconds a WSGI host (``StreamWSGIApp``, the Flask view, the Django view under WSGI)
+        waits for the whole request body, from its first read: a body still incomplete then is
+        answered 408 and its thread is free again (a client that trickles its body would hold
+        one of the server's few threads for as long as it liked).  Enforced where the server
+        exposes the client's socket (gunicorn, werkzeug); elsewhere, only between reads, and
+        the server's own timeout bounds each read.  ``None`` waits as long as the server does.
+        ASGI hosts read a body without holding a thread, and leave its pace to the server.
     ``grace``
         Seconds a run whose client went away may take to stop by itself before it is cancelled.
     ``max_buffered``
@@ -87,6 +97,7 @@ class StreamOptions:
     heartbeat: float | None = DEFAULT_HEARTBEAT
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     send_timeout: float | None = DEFAULT_SEND_TIMEOUT
+    body_timeout: float | None = DEFAULT_BODY_TIMEOUT
     grace: float = DEFAULT_GRACE
     max_buffered: int = DEFAULT_MAX_BUFFERED
     max_buffered_bytes: int = DEFAULT_MAX_BUFFERED_BYTES
@@ -110,6 +121,7 @@ class StreamOptions:
             object.__setattr__(self, "protocols", frozenset(self.protocols))
         _seconds("heartbeat", self.heartbeat, allow_none=True)
         _seconds("send_timeout", self.send_timeout, allow_none=True)
+        _seconds("body_timeout", self.body_timeout, allow_none=True)
         _seconds("grace", self.grace, allow_none=False, allow_zero=True)
         _count("max_body_bytes", self.max_body_bytes, minimum=1)
         _count("max_buffered", self.max_buffered, minimum=2)

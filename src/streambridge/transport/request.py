@@ -3,7 +3,8 @@ then parsed by the protocol into a ``RunInput``.
 
 Each step raises :class:`HTTPError` with the status a client should see: 405 for a method other
 than POST or HEAD, 400 for an unknown or unoffered protocol or a body that is not JSON, 413 for a
-body over ``max_body_bytes``, 422 for JSON that is not what the protocol's client sends.
+body over ``max_body_bytes``, 408 for a body read on a thread that takes longer than
+``body_timeout``, 422 for JSON that is not what the protocol's client sends.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from __future__ import annotations
 import json
 import logging
 import math
+import socket
 from collections.abc import AsyncIterable, Callable
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -19,6 +22,7 @@ from ..exceptions import RequestError
 from ..input import RunInput
 from ..protocols import WireProtocol, get_protocol
 from ..state import StateError, copy_json
+from .deadline import BodyDeadline
 from .errors import HTTPError
 from .options import StreamOptions
 
@@ -108,9 +112,25 @@ async def read_limited(chunks: AsyncIterable[bytes], limit: int) -> bytes:
     return b"".join(parts)
 
 
-def read_limited_blocking(read: Callable[[int], bytes], limit: int) -> bytes:
+def read_limited_blocking(
+    read: Callable[[int], bytes],
+    limit: int,
+    *,
+    timeout: float | None = None,
+    connection: socket.socket | None = None,
+) -> bytes:
     """:func:`read_limited` for a file-like body read on a thread (``read(size)``, ``b""`` at
-    its end), as WSGI servers and frameworks give it."""
+    its end), as WSGI servers and frameworks give it: and within ``timeout`` seconds, else a
+    408 (see :class:`~streambridge.transport.deadline.BodyDeadline`, which uses
+    ``connection``, the client's socket where the server exposes it, to hold the deadline
+    during a read too)."""
+    if timeout is None:
+        return _read_whole(read, limit)
+    with BodyDeadline(timeout, connection) as deadline:
+        return _read_whole(partial(deadline.read, read), limit)
+
+
+def _read_whole(read: Callable[[int], bytes], limit: int) -> bytes:
     parts: list[bytes] = []
     size = 0
     while chunk := read(min(_READ_SIZE, limit + 1 - size)):
@@ -160,11 +180,14 @@ def read_request_blocking(
     content_length: str | None,
     read: Callable[[int], bytes],
     closing: bool = False,
+    connection: socket.socket | None = None,
 ) -> tuple[WireProtocol, RunInput | None]:
     """:meth:`StreamEndpoint.read_request <streambridge.transport.StreamEndpoint.read_request>`
     for a host that reads its request on a thread (``read(size)``, ``b""`` at its end): the
     protocol, and the run's input (``None`` for a HEAD).  ``closing``: the host is shutting
-    down, so a POST gets a 503."""
+    down, so a POST gets a 503.  The body is read within the options' ``body_timeout`` (a
+    408 after it), held during each read too where ``connection``, the client's socket, is
+    given."""
     protocol, has_body = check_request(
         options,
         method=method,
@@ -174,7 +197,10 @@ def read_request_blocking(
     )
     if not has_body:
         return protocol, None
-    return protocol, input_from_body(protocol, read_limited_blocking(read, options.max_body_bytes))
+    body = read_limited_blocking(
+        read, options.max_body_bytes, timeout=options.body_timeout, connection=connection
+    )
+    return protocol, input_from_body(protocol, body)
 
 
 def _too_large(limit: int) -> HTTPError:

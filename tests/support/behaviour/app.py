@@ -50,6 +50,12 @@ OPTIONS: dict[str, Any] = {
 }
 """A short heartbeat, so the idle test is quick, and a small body limit, so the oversize one is."""
 
+BODY_TIMEOUT = 1.0
+BODY_TIMEOUT_PATH = "/api/chat-body-timeout"
+BODY_TIMEOUT_OPTIONS: dict[str, Any] = {**OPTIONS, "body_timeout": BODY_TIMEOUT}
+"""The WSGI hosts of test_body_timeout.py: a short body timeout, so a trickled body is a quick
+408 (on its own path where the app shares a router with the other hosts)."""
+
 PACED_PIECES = 3
 PACED_INTERVAL = 0.1
 IDLE_SECONDS = 0.35

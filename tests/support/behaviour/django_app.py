@@ -29,7 +29,7 @@ from django.views.decorators.csrf import csrf_exempt
 import streambridge as sb
 from streambridge_django import stream_urls, stream_view
 
-from .app import OPTIONS, PATH, run
+from .app import BODY_TIMEOUT_OPTIONS, BODY_TIMEOUT_PATH, OPTIONS, PATH, run
 from .resources import REPORT_PATH, async_report, sync_report
 from .stored_app import STORED_PATH, stored_options
 
@@ -98,6 +98,8 @@ urlpatterns = [
     path("api/orm", csrf_exempt(stream_view(orm))),
     path(PATH.lstrip("/"), csrf_exempt(stream_view(run, **OPTIONS))),
     path(REPORT_PATH.lstrip("/"), report),
+    # The same view with a short body timeout (test_body_timeout.py).
+    path(BODY_TIMEOUT_PATH.lstrip("/"), csrf_exempt(stream_view(run, **BODY_TIMEOUT_OPTIONS))),
     # A view that keeps its runs, with their routes below its path (test_resume.py).
     *stream_urls(STORED_PATH.lstrip("/"), csrf_exempt(stream_view(run, **stored_options()))),
 ]

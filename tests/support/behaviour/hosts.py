@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 
 from ..ports import free_port
-from .app import OPTIONS, PATH
+from .app import BODY_TIMEOUT_PATH, OPTIONS, PATH
 
 TESTS = Path(__file__).resolve().parents[2]
 
@@ -65,6 +65,16 @@ def _gunicorn_gthread(app: str, port: int) -> list[str]:
             "--graceful-timeout", "5", "--no-control-socket", "--log-level", "warning"]  # fmt: skip
 
 
+FEW_THREADS = 4
+"""The request threads of the gunicorn that test_body_timeout.py fills with slow clients."""
+
+
+def _gunicorn_gthread_few(app: str, port: int) -> list[str]:
+    argv = _gunicorn_gthread(app, port)
+    argv[argv.index("--threads") + 1] = str(FEW_THREADS)
+    return argv
+
+
 def _werkzeug(app: str, port: int) -> list[str]:
     return [sys.executable, "-m", "support.behaviour.serve_werkzeug", app, str(port)]
 
@@ -79,6 +89,9 @@ HYPERCORN_TRIO = Server("hypercorn-trio", _hypercorn("trio"))
 DAPHNE = Server("daphne", _daphne)
 UVICORN_NO_LIFESPAN = Server("uvicorn", _uvicorn_no_lifespan)
 GUNICORN_GTHREAD = Server("gunicorn-gthread", _gunicorn_gthread, sends_connection=True)
+GUNICORN_GTHREAD_FEW = Server(
+    f"gunicorn-gthread-{FEW_THREADS}", _gunicorn_gthread_few, sends_connection=True
+)
 WERKZEUG = Server("werkzeug", _werkzeug, sends_connection=True)
 RUNSERVER = Server("runserver", _runserver, sends_connection=True)
 
@@ -176,6 +189,24 @@ WRITE_PATH_HOSTS = [
 """WSGI hosts whose disconnects only a failed write shows (test_write_path.py): TCP takes the
 first write after the client left, so streambridge sends keepalives every half heartbeat there,
 and the second write, the one that fails, still comes within one heartbeat."""
+
+BODY_TIMEOUT_HOSTS = [
+    *(
+        Host(f"{name}-body-timeout-{server.name}", app, server, path=BODY_TIMEOUT_PATH,
+             websocket=False, cancel_within=WSGI_CANCEL_WITHIN)
+        for name, app in [
+            ("wsgi-app", "support.behaviour.wsgi_apps:body_timeout_wsgi_app"),
+            ("flask", "support.behaviour.wsgi_apps:body_timeout_flask_app"),
+        ]
+        for server in (GUNICORN_GTHREAD_FEW, WERKZEUG)
+    ),
+    Host(f"django-body-timeout-{GUNICORN_GTHREAD_FEW.name}",
+         "support.behaviour.django_app:application",
+         GUNICORN_GTHREAD_FEW, path=BODY_TIMEOUT_PATH, websocket=False,
+         cancel_within=WSGI_CANCEL_WITHIN),
+]  # fmt: skip
+"""WSGI hosts with a short ``body_timeout`` (test_body_timeout.py), gunicorn with only
+:data:`FEW_THREADS` threads, so that a few slow clients fill it."""
 
 SERVER_ERRORS = (
     "Exception in ASGI application",  # uvicorn: the app raised

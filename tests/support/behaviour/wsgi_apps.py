@@ -1,5 +1,6 @@
 """The WSGI hosts of the behaviour suite: the same run (app.py) as StreamWSGIApp and as a Flask
-view, each also answering ``GET /_resources`` (resources.py)."""
+view, each also answering ``GET /_resources`` (resources.py); and each with a short
+``body_timeout``, for test_body_timeout.py."""
 
 from __future__ import annotations
 
@@ -10,12 +11,13 @@ from flask import Flask, Response, jsonify
 from streambridge.wsgi import StreamWSGIApp
 from streambridge_flask import add_stream_rules, stream_view
 
-from .app import OPTIONS, PATH, run
+from .app import BODY_TIMEOUT_OPTIONS, BODY_TIMEOUT_PATH, OPTIONS, PATH, run
 from .resources import REPORT_PATH, sync_report, with_wsgi_report
 from .stored_app import stored_options
 
 wsgi_app: Any = with_wsgi_report(StreamWSGIApp(run, **OPTIONS))
 stored_wsgi_app = StreamWSGIApp(run, **stored_options())
+body_timeout_wsgi_app = StreamWSGIApp(run, **BODY_TIMEOUT_OPTIONS)
 
 
 def without_socket(app: Any) -> Any:
@@ -44,3 +46,8 @@ def report() -> Response:
 
 stored_flask_app = Flask(__name__)
 add_stream_rules(stored_flask_app, PATH, stream_view(run, **stored_options()))
+
+body_timeout_flask_app = Flask(__name__)
+body_timeout_flask_app.add_url_rule(
+    BODY_TIMEOUT_PATH, view_func=stream_view(run, **BODY_TIMEOUT_OPTIONS)
+)

@@ -23,8 +23,9 @@ Django's ASGI handler pulls and cancels when the client disconnects; the run is 
 Under WSGI, where Django
 would collect an async iterator whole before sending it, it returns one over a sync iterator that
 the server's request thread pulls from streambridge's shared event loop
-(:class:`streambridge.transport.BlockingStream`).  Every behaviour (protocols, heartbeats,
-disconnects, errors) is streambridge's own: this package only hands Django's objects over.
+(:class:`streambridge.transport.BlockingStream`), after reading the request body within
+``body_timeout`` (a 408 after it).  Every behaviour (protocols, heartbeats, disconnects, errors)
+is streambridge's own: this package only hands Django's objects over.
 """
 
 from __future__ import annotations

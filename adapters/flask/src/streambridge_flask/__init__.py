@@ -13,7 +13,7 @@ ASGI host gets its request task's.  As with any streamed Flask response, the req
 torn down when the view returns, before the stream: open what the run needs (a database session)
 in the run.  The run streams from streambridge's shared event loop, pulled by the server's
 request thread (:class:`streambridge.transport.BlockingStream`); every behaviour (protocols,
-heartbeats, disconnects, errors) is streambridge's own.
+heartbeats, disconnects, errors, the request body's ``body_timeout``) is streambridge's own.
 """
 
 from __future__ import annotations
