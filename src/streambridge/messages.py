@@ -288,7 +288,12 @@ class MessageAccumulator:
     """
 
     def __init__(self, state: Any = None, *, apply_state: bool = True) -> None:
-        self.message = Message(state=copy_json(state))
+        self._message = Message(state=copy_json(state))
+        # The text part growing now and its pieces since the last read: joined when the message
+        # is read (``+=`` on a part's text would copy the whole text for each token, and an
+        # answer of megabytes would hold the event loop for seconds).
+        self._growing: TextPart | ReasoningPart | None = None
+        self._pieces: list[str] = []
 
         self._tool_calls: dict[str, ToolCallPart] = {}
         self._tally = RunTally()
@@ -316,17 +321,28 @@ class MessageAccumulator:
         self, kind: type[TextPart] | type[ReasoningPart], text: str, parent_id: str | None
     ) -> None:
         # Consecutive pieces of one kind and parent make one part, as every frontend shows them.
-        parts = self.message.parts
+        parts = self._message.parts
         last = parts[-1] if parts else None
         if type(last) is kind and last.parent_id == parent_id:
-            last.text += text
+            if last is not self._growing:
+                self._join_pieces()
+                self._growing = last
+            self._pieces.append(text)
         else:
+            self._join_pieces()
             parts.append(kind(text, parent_id))
+
+    def _join_pieces(self) -> None:
+        growing = self._growing
+        if growing is not None:
+            growing.text += "".join(self._pieces)
+            self._pieces.clear()
+            self._growing = None
 
     def _tool_call_begin(self, item: ToolCallBegin) -> None:
         call = ToolCallPart(item.tool_call_id, item.tool_name, parent_id=item.parent_id)
         self._tool_calls[item.tool_call_id] = call
-        self.message.parts.append(call)
+        self._message.parts.append(call)
         self._tally.tool_call(item.tool_call_id)
 
     def _tool_call_delta(self, item: ToolCallDelta) -> None:
@@ -343,38 +359,38 @@ class MessageAccumulator:
 
     def _source(self, item: Source) -> None:
         part = SourcePart(item.id, item.url, item.title, item.source_type, item.parent_id)
-        self.message.parts.append(part)
+        self._message.parts.append(part)
 
     def _file(self, item: File) -> None:
-        self.message.parts.append(FilePart(item.data, item.mime_type, item.parent_id))
+        self._message.parts.append(FilePart(item.data, item.mime_type, item.parent_id))
 
     def _data(self, item: Data) -> None:
-        self.message.parts.append(DataPart(item.data, item.name))
+        self._message.parts.append(DataPart(item.data, item.name))
 
     def _annotations(self, item: Annotations) -> None:
-        self.message.annotations.extend(item.annotations)
+        self._message.annotations.extend(item.annotations)
 
     def _error(self, item: Error) -> None:
-        self.message.errors.append(item.error)
+        self._message.errors.append(item.error)
         self._tally.error()
 
     def _step_start(self, item: StepStart) -> None:
         pass  # a step's start changes nothing the message shows
 
     def _step_finish(self, item: StepFinish) -> None:
-        self.message.steps.append(item)
+        self._message.steps.append(item)
         self._tally.step_finish(item.finish_reason, item.input_tokens, item.output_tokens)
 
     def _update_state(self, item: StateUpdate) -> None:
         if not self._apply_state:
             return
-        message = self.message
+        message = self._message
         for operation in item.operations:
             # A copy: later operations change the state in place, never the chunk's.
             message.state = apply_operation(message.state, copy.deepcopy(operation))
 
     def _stream_end(self, end: Any) -> None:
-        message = self.message
+        message = self._message
         message.finish_reason = end.finish_reason
         if end.input_tokens is not None or end.output_tokens is not None:
             message.usage = Usage(end.input_tokens or 0, end.output_tokens or 0)
@@ -390,11 +406,17 @@ class MessageAccumulator:
     def end(self) -> Message:
         """Finish a stream that carries no end of its own (raw chunks from ``create_run``): the
         finish reason and usage every encoder would have sent."""
-        if self.message.finish_reason is None:
+        if self._message.finish_reason is None:
             tally = self._tally
-            self.message.finish_reason = tally.finish_reason()
-            self.message.usage = Usage(tally.input_tokens, tally.output_tokens)
+            self._message.finish_reason = tally.finish_reason()
+            self._message.usage = Usage(tally.input_tokens, tally.output_tokens)
         return self.message
+
+    @property
+    def message(self) -> Message:
+        """The message so far (its text parts whole)."""
+        self._join_pieces()
+        return self._message
 
 
 _ADD: dict[type, Callable[[MessageAccumulator, Any], None]] = {

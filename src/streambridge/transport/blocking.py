@@ -38,7 +38,7 @@ from typing import Any, TypeVar
 import anyio
 from anyio.abc import TaskStatus
 from anyio.from_thread import BlockingPortal
-from anyio.streams.memory import MemoryObjectReceiveStream
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from ..encoding import EncodedStream
 from ..input import RunInput
@@ -125,7 +125,12 @@ class BlockingStream(Iterator[bytes]):
         self._context = contextvars.copy_context()
         self._task: Future[None] | None = None
         self._receive: MemoryObjectReceiveStream[bytes] | None = None
+        self._send: MemoryObjectSendStream[bytes] | None = None
         self._driver: Driver | None = None
+        # Batches handed to the request thread, and how many of them it has written: it has
+        # written all it was given when it comes back for the next (see _hand_over).
+        self._given = self._written = 0
+        self._progress: anyio.Event | None = None
         self._closed = False
         self.ending: Ending | None = None
         """Why the stream stopped (see :class:`~.delivery.Ending`), once it has."""
@@ -215,8 +220,10 @@ class BlockingStream(Iterator[bytes]):
             body = await endpoint.open_late(
                 self._protocol, self._input, self._request, heartbeat=heartbeat
             )
-        # Its send returns once the thread has taken the item (its previous write is done).
-        driver = self._driver = Driver(body, send.send, send_timeout=endpoint.options.send_timeout)
+        self._send = send
+        driver = self._driver = Driver(
+            body, self._hand_over, send_timeout=endpoint.options.send_timeout
+        )
         with receive, endpoint.streams.track() as shutdown:
             task_status.started()
             async with send, anyio.create_task_group() as task_group:
@@ -225,8 +232,23 @@ class BlockingStream(Iterator[bytes]):
                 self.ending = await driver.run(shutdown)
                 task_group.cancel_scope.cancel()
 
+    async def _hand_over(self, data: bytes) -> None:
+        """The driver's send: returns once the request thread has written ``data``, so the
+        stream's byte budget counts a batch until it is out (it was released as soon as the
+        thread took it, and a stalled client's thread held one more batch than the budget)."""
+        assert self._send is not None
+        await self._send.send(data)  # the thread has it
+        self._given += 1
+        while self._written < self._given:
+            progress = self._progress = anyio.Event()
+            await progress.wait()
+
     async def _take(self) -> bytes | None:
         assert self._receive is not None
+        # The thread is back: what it was given is written.
+        self._written = self._given
+        if self._progress is not None:
+            self._progress.set()
         try:
             return await self._receive.receive()
         except (anyio.EndOfStream, anyio.ClosedResourceError):
