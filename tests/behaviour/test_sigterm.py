@@ -1,0 +1,104 @@
+"""A plain SIGTERM, with no shutdown hook wired, on every host's real server (issue 12).
+
+Each host gets a server of its own here (the session's are shared, and this test stops them):
+they all boot side by side when the module starts.  A client holds a stream open on a run that
+waits forever; the server's process gets SIGTERM (gunicorn: its master, which passes it to its
+worker), and then:
+
+- the client gets the protocol's clean end: the shutdown's error event and the finish, in a
+  complete body (a cut one would make httpx raise);
+- the run's ``finally`` blocks have run (its marker is written, and says it was cancelled);
+- the server's process exits, soon.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from streambridge.client import accumulate, decode
+from streambridge.transport import SHUTDOWN_MESSAGE
+from support.behaviour.client import read_marker
+from support.behaviour.figures import record
+from support.behaviour.hosts import HOSTS, Host, LiveHost, ServerPool
+from support.behaviour.protocol_table import request_body
+
+PROTOCOL = "data-stream"  # the shutdown's path is the same for every protocol
+
+CLEAN_END_WITHIN = 2.0
+"""From SIGTERM to the stream's clean end.  Most hosts take milliseconds; a server whose main
+thread sleeps in ``select`` until its next timeout (werkzeug: 0.5 s, gunicorn: 1 s) runs the
+signal's handler only then."""
+
+EXIT_WITHIN = 5.0
+"""From SIGTERM to the server's process gone (gunicorn: its master, after its worker)."""
+
+
+@pytest.fixture(scope="module")
+def own_servers() -> Iterator[ServerPool]:
+    pool = ServerPool()
+    pool.start(HOSTS)
+    yield pool
+    problems = pool.close()
+    assert not problems, "server-side errors:\n" + "\n".join(problems)
+
+
+@pytest.fixture(params=HOSTS, ids=[host.name for host in HOSTS])
+def own_host(request: pytest.FixtureRequest, own_servers: ServerPool) -> LiveHost:
+    host: Host = request.param
+    return own_servers.get(host)
+
+
+def test_sigterm_ends_open_streams_cleanly_and_runs_finally(
+    own_host: LiveHost, tmp_path: Path
+) -> None:
+    marker = tmp_path / "run.json"
+    body = request_body(PROTOCOL, scenario="hang", marker=str(marker))
+    received = b""
+    with (
+        httpx.Client(timeout=10) as client,
+        client.stream("POST", own_host.url, json=body) as response,
+    ):
+        assert response.status_code == 200
+        chunks = response.iter_bytes()
+        while b"waiting" not in received:
+            received += next(chunks)
+        own_host.process.send_signal(signal.SIGTERM)
+        signalled = time.monotonic()
+        try:
+            for chunk in chunks:  # heartbeats keep coming while the stream stays open
+                received += chunk
+                if time.monotonic() - signalled > CLEAN_END_WITHIN:
+                    own_host.process.kill()
+                    raise AssertionError(
+                        f"the stream was still open {CLEAN_END_WITHIN} s after SIGTERM"
+                    )
+        except httpx.TransportError as exc:  # the connection closed before the response's end
+            raise AssertionError(f"the stream was cut ({exc!r}): {received[-300:]!r}") from None
+        ended = time.monotonic()
+    try:
+        own_host.process.wait(timeout=EXIT_WITHIN)
+    except subprocess.TimeoutExpired:
+        own_host.process.kill()
+        raise AssertionError(
+            f"{own_host.host.name} still runs {EXIT_WITHIN} s after SIGTERM:\n{own_host.log()}"
+        ) from None
+    exited = time.monotonic()
+
+    message = accumulate(decode(received, PROTOCOL))
+    assert message.text == "waiting"
+    assert message.errors == [SHUTDOWN_MESSAGE], received
+    assert message.finish_reason == "error"
+    found = read_marker(marker)
+    assert found is not None, f"the run's finally did not run:\n{own_host.log()}"
+    assert found["outcome"] == "cancelled"
+    assert found["ended"] - signalled < CLEAN_END_WITHIN
+    assert ended - signalled < CLEAN_END_WITHIN
+    record(f"sigterm-to-clean-end {own_host.host.name}", ended - signalled)
+    record(f"sigterm-to-exit {own_host.host.name}", exited - signalled)
