@@ -54,14 +54,16 @@ class StopSignal:
         for callback in self._callbacks:
             callback()
 
-    def set_soon(self) -> None:
-        """:meth:`set`, from any thread or a signal handler: on the stream's own event loop."""
+    def set_soon(self) -> signals.Scheduler | None:
+        """:meth:`set`, from any thread or a signal handler: on the stream's own event loop
+        (returned: how to run something else there)."""
         schedule = self._schedule
         if schedule is None:
             self.set()
-            return
+            return None
         with contextlib.suppress(RuntimeError):  # the loop has ended (trio: RunFinishedError)
             schedule(self.set)
+        return schedule
 
     async def wait(self) -> None:
         await self._event.wait()
@@ -129,12 +131,16 @@ class OpenStreams:
         """Whether any stream is open, or still being written by a server's thread."""
         return bool(self._open or self._writing)
 
-    def stop_soon(self) -> None:
+    def stop_soon(self) -> list[signals.Scheduler]:
         """What :meth:`shutdown` does, without waiting, from any thread or a signal handler:
-        each open stream is ended on its own event loop."""
+        each open stream is ended on its own event loop.  Returns those loops' schedulers."""
         self.closing = True
+        loops: list[signals.Scheduler] = []
         for signal in list(self._open):
-            signal.set_soon()
+            schedule = signal.set_soon()
+            if schedule is not None and schedule not in loops:
+                loops.append(schedule)
+        return loops
 
     async def shutdown(self) -> None:
         """End every open stream cleanly and wait until they have ended; refuse new ones until

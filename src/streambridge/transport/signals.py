@@ -71,7 +71,7 @@ Scheduler = Callable[[Callable[[], object]], object]
 class Stoppable(Protocol):
     """What the relay stops: a host's open streams (:class:`~.shutdown.OpenStreams`)."""
 
-    def stop_soon(self) -> None: ...
+    def stop_soon(self) -> list[Scheduler]: ...
 
     def busy(self) -> bool: ...
 
@@ -191,14 +191,14 @@ class _Relay:
     def __call__(self, signum: int, frame: FrameType | None) -> None:
         if not self.ending and _any_busy():
             self.ending = ending = time.monotonic_ns()
-            _stop_all()
+            loops = _stop_all()
             # A raw thread: threading.Thread.start takes locks the interrupted code may hold.
-            _thread.start_new_thread(self._pass_on_when_idle, (ending,))
+            _thread.start_new_thread(self._pass_on_when_idle, (ending, loops))
             return
         self.ending = 0
         self._pass_on(signum, frame)
 
-    def _pass_on_when_idle(self, ending: int) -> None:
+    def _pass_on_when_idle(self, ending: int, loops: list[Scheduler]) -> None:
         _wait_idle(_grace)
         if self.ending == ending:
             # Runs this relay again, in the main thread, which passes the signal on; if the
@@ -206,6 +206,11 @@ class _Relay:
             # it does nothing, and no signal is raised twice.
             with contextlib.suppress(Exception):
                 _thread.interrupt_main(signal.Signals(self.signum))
+            # A handler runs when the main thread next runs Python code: an event loop there
+            # that sleeps without a wakeup fd (asyncio's, unless it handles signals) is woken.
+            for schedule in loops:
+                with contextlib.suppress(Exception):
+                    schedule(_nothing)
 
     def _pass_on(self, signum: int, frame: FrameType | None) -> None:
         previous = self.previous
@@ -233,9 +238,16 @@ def _any_busy() -> bool:
     return any(streams.busy() for streams in _live())
 
 
-def _stop_all() -> None:
+def _stop_all() -> list[Scheduler]:
+    """Ask every open stream to end; the event loops they run on."""
+    loops: list[Scheduler] = []
     for streams in _live():
-        streams.stop_soon()
+        loops += streams.stop_soon()
+    return loops
+
+
+def _nothing() -> None:
+    pass
 
 
 def _wait_idle(grace: float) -> bool:
