@@ -26,7 +26,15 @@ from streambridge.client import accumulate, decode
 from streambridge.transport import SHUTDOWN_MESSAGE
 from support.behaviour.client import read_marker
 from support.behaviour.figures import record
-from support.behaviour.hosts import HOSTS, Host, LiveHost, ServerPool
+from support.behaviour.hosts import (
+    GUNICORN_GTHREAD,
+    HOSTS,
+    HYPERCORN_ASYNCIO,
+    Host,
+    LiveHost,
+    Server,
+    ServerPool,
+)
 from support.behaviour.protocol_table import request_body
 
 PROTOCOL = "data-stream"  # the shutdown's path is the same for every protocol
@@ -40,16 +48,44 @@ EXIT_WITHIN = 5.0
 """From SIGTERM to the server's process gone (gunicorn: its master, after its worker)."""
 
 
+def _gunicorn_preload(app: str, port: int) -> list[str]:
+    # With the documented hook: the import in the master cannot install the relay for the
+    # worker, which installs its own handlers after the fork.
+    return [*GUNICORN_GTHREAD.argv(app, port), "--preload",
+            "--config", "python:support.behaviour.gunicorn_watch"]  # fmt: skip
+
+
+def _hypercorn_workers(app: str, port: int) -> list[str]:
+    # hypercorn's default: a parent process and a worker process; the graceful timeout shortened
+    # from 3 s, to keep the test quick.
+    return [*HYPERCORN_ASYNCIO.argv(app, port)[:-4], "--workers", "1",
+            "--graceful-timeout", "1", "--log-level", "warning"]  # fmt: skip
+
+
+WSGI_APP = "support.behaviour.wsgi_apps:wsgi_app"
+STREAM_APP = "support.behaviour.app:stream_app"
+CLEAN_HOSTS = [
+    *HOSTS,
+    Host("wsgi-app-gunicorn-preload-hook", WSGI_APP, Server("gunicorn-preload", _gunicorn_preload)),
+]
+HYPERCORN_WORKERS = Host(
+    "stream-app-hypercorn-workers-1", STREAM_APP, Server("hypercorn-workers", _hypercorn_workers)
+)
+"""Where the app cannot end its streams: the signal goes to hypercorn's parent process, which
+tells its workers through a multiprocessing event the app cannot see, and they cut their open
+connections after ``--graceful-timeout``.  The run's ``finally`` still runs."""
+
+
 @pytest.fixture(scope="module")
 def own_servers() -> Iterator[ServerPool]:
     pool = ServerPool()
-    pool.start(HOSTS)
+    pool.start([*CLEAN_HOSTS, HYPERCORN_WORKERS])
     yield pool
     problems = pool.close()
     assert not problems, "server-side errors:\n" + "\n".join(problems)
 
 
-@pytest.fixture(params=HOSTS, ids=[host.name for host in HOSTS])
+@pytest.fixture(params=CLEAN_HOSTS, ids=[host.name for host in CLEAN_HOSTS])
 def own_host(request: pytest.FixtureRequest, own_servers: ServerPool) -> LiveHost:
     host: Host = request.param
     return own_servers.get(host)
@@ -102,3 +138,29 @@ def test_sigterm_ends_open_streams_cleanly_and_runs_finally(
     assert ended - signalled < CLEAN_END_WITHIN
     record(f"sigterm-to-clean-end {own_host.host.name}", ended - signalled)
     record(f"sigterm-to-exit {own_host.host.name}", exited - signalled)
+
+
+def test_sigterm_to_hypercorns_parent_still_runs_the_runs_finally(
+    own_servers: ServerPool, tmp_path: Path
+) -> None:
+    live = own_servers.get(HYPERCORN_WORKERS)
+    marker = tmp_path / "run.json"
+    body = request_body(PROTOCOL, scenario="hang", marker=str(marker))
+    received = b""
+    with (
+        httpx.Client(timeout=10) as client,
+        client.stream("POST", live.url, json=body) as response,
+    ):
+        chunks = response.iter_bytes()
+        while b"waiting" not in received:
+            received += next(chunks)
+        live.process.send_signal(signal.SIGTERM)
+        signalled = time.monotonic()
+        with pytest.raises(httpx.RemoteProtocolError):  # cut: see HYPERCORN_WORKERS
+            received += b"".join(chunks)
+    live.process.wait(timeout=EXIT_WITHIN)
+    found = read_marker(marker)
+    assert found is not None, f"the run's finally did not run:\n{live.log()}"
+    assert found["outcome"] == "cancelled"
+    record(f"sigterm-to-finally {live.host.name}", found["ended"] - signalled)
+    record(f"sigterm-to-exit {live.host.name}", time.monotonic() - signalled)
