@@ -17,13 +17,18 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
+import anyio
 import httpx
 import pytest
+from httpx_ws import aconnect_ws
 
+import streambridge as sb
 from streambridge.client import accumulate, decode
-from streambridge.transport import SHUTDOWN_MESSAGE
+from streambridge.messages import MessageAccumulator
+from streambridge.transport import SHUTDOWN_MESSAGE, chunk_event
 from support.behaviour.client import read_marker
 from support.behaviour.figures import record
 from support.behaviour.hosts import (
@@ -76,10 +81,14 @@ tells its workers through a multiprocessing event the app cannot see, and they c
 connections after ``--graceful-timeout``.  The run's ``finally`` still runs."""
 
 
+WS_HOSTS = [replace(host, name=f"{host.name}-ws") for host in HOSTS if host.websocket]
+"""The WebSocket hosts again, each on a server of its own."""
+
+
 @pytest.fixture(scope="module")
 def own_servers() -> Iterator[ServerPool]:
     pool = ServerPool()
-    pool.start([*CLEAN_HOSTS, HYPERCORN_WORKERS])
+    pool.start([*CLEAN_HOSTS, HYPERCORN_WORKERS, *WS_HOSTS])
     yield pool
     problems = pool.close()
     assert not problems, "server-side errors:\n" + "\n".join(problems)
@@ -164,3 +173,46 @@ def test_sigterm_to_hypercorns_parent_still_runs_the_runs_finally(
     assert found["outcome"] == "cancelled"
     record(f"sigterm-to-finally {live.host.name}", found["ended"] - signalled)
     record(f"sigterm-to-exit {live.host.name}", time.monotonic() - signalled)
+
+
+@pytest.fixture(params=WS_HOSTS, ids=[host.name for host in WS_HOSTS])
+def own_ws_host(request: pytest.FixtureRequest, own_servers: ServerPool) -> LiveHost:
+    host: Host = request.param
+    return own_servers.get(host)
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"], indirect=True)  # the server is one
+async def test_sigterm_ends_websocket_runs_with_their_end_frame(
+    own_ws_host: LiveHost, tmp_path: Path, anyio_backend: str
+) -> None:
+    marker = tmp_path / "run.json"
+    frames: list[dict[str, object]] = []
+    with anyio.fail_after(10):
+        async with (
+            httpx.AsyncClient() as client,
+            aconnect_ws(own_ws_host.ws_url, client, keepalive_ping_interval_seconds=None) as ws,
+        ):
+            body = request_body(PROTOCOL, scenario="hang", marker=str(marker))
+            await ws.send_json({"type": "send", "requestId": "r1", **body})
+            while not frames or frames[-1]["type"] != "chunk":
+                frames.append(await ws.receive_json())
+            own_ws_host.process.send_signal(signal.SIGTERM)
+            signalled = time.monotonic()
+            while frames[-1]["type"] not in ("end", "error"):
+                frames.append(await ws.receive_json())
+            ended = time.monotonic()
+    assert frames[-1]["type"] == "end"
+    wire = sb.get_protocol(PROTOCOL)
+    decoder, accumulator = wire.new_decoder(), MessageAccumulator()
+    for frame in frames:
+        if frame["type"] == "chunk":
+            event = chunk_event(frame, wire.framing)
+            for item in decoder.decode(event.name, event.data):
+                accumulator.add(item)
+    assert accumulator.message.errors == [SHUTDOWN_MESSAGE]
+    found = read_marker(marker)
+    assert found is not None
+    assert found["outcome"] == "cancelled"
+    assert ended - signalled < CLEAN_END_WITHIN
+    own_ws_host.process.wait(timeout=EXIT_WITHIN)
+    record(f"sigterm-to-clean-end {own_ws_host.host.name}", ended - signalled)
