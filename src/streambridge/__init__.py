@@ -39,6 +39,7 @@ from .run import (
 )
 from .runs import MemoryStore, RedisStore, RunStatus
 from .state import StateError, StateProxy
+from .transport.signals import unwatch_signals, watch_signals
 
 __all__ = [
     "BufferOverflowError",
@@ -76,6 +77,8 @@ __all__ = [
     "encode",
     "get_protocol",
     "protocol_names",
+    "unwatch_signals",
+    "watch_signals",
 ]
 
 __version__ = "0.1.0"

@@ -248,10 +248,11 @@ def end_streams(endpoint: StreamEndpoint, timeout: float | None = None) -> None:
 
 def shutdown() -> None:
     """Stop the event loop the WSGI hosts share: streams still open are cut and their runs
-    cancelled (their ``finally`` blocks run).  Called at interpreter exit; the next request
-    starts the loop again.  To end streams cleanly first, call each app's ``shutdown()``.
-    (The thread that holds request bodies to ``body_timeout`` ends too, and starts again with
-    the next body.)"""
+    cancelled (their ``finally`` blocks run); the next request starts the loop again.  To end
+    streams cleanly first, call each app's ``shutdown()``.  (At interpreter exit the loop ends
+    its open streams cleanly, for a few seconds at most, before it stops this way.  The thread
+    that holds request bodies to ``body_timeout`` ends too, and starts again with the next
+    body.)"""
     stop_shared_portal()
     stop_body_watcher()
 

@@ -184,15 +184,18 @@ class BlockingStream(Iterator[bytes]):
                 with contextlib.suppress(RuntimeError, CancelledError):
                     self._call(body.aclose)
             return
-        if not task.done():
-            with contextlib.suppress(RuntimeError):  # the loop has stopped: the task is over
-                self._call(self._leave)
         try:
-            task.result()
-        except CancelledError:
-            pass  # the loop was stopped; the stream closed its run on the way out
-        except Exception:
-            logger.exception("a stream failed while it was served to a WSGI thread")
+            if not task.done():
+                with contextlib.suppress(RuntimeError):  # the loop has stopped: the task is over
+                    self._call(self._leave)
+            try:
+                task.result()
+            except CancelledError:
+                pass  # the loop was stopped; the stream closed its run on the way out
+            except Exception:
+                logger.exception("a stream failed while it was served to a WSGI thread")
+        finally:
+            self._endpoint.streams.written(self)
 
     # -- in the request thread -------------------------------------------------------------------
 
@@ -201,6 +204,8 @@ class BlockingStream(Iterator[bytes]):
         return portal.call(fn)
 
     def _start(self) -> None:
+        # Written by this thread until close(): a signal waits for that (see OpenStreams.writing).
+        self._endpoint.streams.writing(self)
         portal = self._portal = self._portal or shared_portal()
         self._task, _ = portal.start_task(self._serve)
 

@@ -5,10 +5,12 @@ Rather than an event loop per request (a thread and a loop start for every reque
 shared between them), every WSGI host of a process shares one loop: :func:`shared_portal` starts
 it at the first request and hands out an anyio :class:`~anyio.from_thread.BlockingPortal` into it.
 
-It stops cleanly: :func:`stop_shared_portal` (called at interpreter exit, before Python waits for
-the server's threads, which may be waiting on the loop) cancels what still runs there, so every
-run's ``finally`` blocks run, then ends the thread.  A process forked from one that had started
-the loop (a pre-forking server) starts its own at its first request.
+It stops cleanly: at interpreter exit, before Python waits for the server's threads (which may
+be waiting on the loop), the streams still open are asked to end with their protocol's end
+(:func:`.signals.end_all_streams`, for a few seconds at most), then :func:`stop_shared_portal`
+cancels what still runs there, so every run's ``finally`` blocks run, and ends the thread.  A
+process forked from one that had started the loop (a pre-forking server) starts its own at its
+first request.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from anyio.from_thread import BlockingPortal, start_blocking_portal
+
+from .signals import end_all_streams
 
 __all__ = ["EventLoopThread", "shared_portal", "stop_shared_portal"]
 
@@ -57,7 +61,7 @@ class EventLoopThread:
                 self._portal = context.__enter__()
                 self._context = context
                 self._pid = os.getpid()
-                _stop_before_threads_are_joined(self.stop)
+                _stop_before_threads_are_joined(self._stop_at_exit)
             return self._portal
 
     def stop(self) -> None:
@@ -75,6 +79,14 @@ class EventLoopThread:
             with contextlib.suppress(RuntimeError):  # the loop has ended already
                 portal.call(portal.stop, True)
             context.__exit__(None, None, None)
+
+    def _stop_at_exit(self) -> None:
+        # Streams still open end cleanly first (the protocol's error event and end), as on a
+        # signal: a server that exits on Ctrl+C (werkzeug) or after its own graceful wait
+        # leaves them to this hook.  Then whatever is left is cancelled.
+        if self.running:
+            end_all_streams()
+        self.stop()
 
 
 _FORKED_AWAY: list[AbstractContextManager[BlockingPortal]] = []

@@ -9,16 +9,22 @@ Each open stream holds a :class:`StopSignal`, which costs nothing until somebody
 HTTP stream's delivery only registers a callback, and an ``anyio.Event`` (2 KB on asyncio) is made
 for the rare caller that waits.  Nothing is made when the host is built, so one host object serves
 any event loop (asyncio or trio) it is called from.
+
+A process that is asked to stop (SIGTERM) ends every host's open streams the same way, with
+nothing wired (:mod:`.signals`): each stream remembers its event loop, so
+:meth:`OpenStreams.stop_soon` can end it from a signal handler or another thread.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from types import TracebackType
 
 import anyio
 
 from .._wakeup import LazyEvent
+from . import signals
 
 __all__ = ["OpenStreams", "StopSignal"]
 
@@ -30,12 +36,13 @@ class StopSignal:
     :meth:`wait`.
     """
 
-    __slots__ = ("_callbacks", "_event", "_streams")
+    __slots__ = ("_callbacks", "_event", "_schedule", "_streams")
 
     def __init__(self, streams: OpenStreams) -> None:
         self._streams = streams
         self._event = LazyEvent(streams.closing)
         self._callbacks: list[Callable[[], object]] = []
+        self._schedule: signals.Scheduler | None = None
 
     def is_set(self) -> bool:
         return self._event.is_set()
@@ -46,6 +53,17 @@ class StopSignal:
         self._event.set()
         for callback in self._callbacks:
             callback()
+
+    def set_soon(self) -> signals.Scheduler | None:
+        """:meth:`set`, from any thread or a signal handler: on the stream's own event loop
+        (returned: how to run something else there)."""
+        schedule = self._schedule
+        if schedule is None:
+            self.set()
+            return None
+        with contextlib.suppress(RuntimeError):  # the loop has ended (trio: RunFinishedError)
+            schedule(self.set)
+        return schedule
 
     async def wait(self) -> None:
         await self._event.wait()
@@ -63,6 +81,7 @@ class StopSignal:
             self._callbacks.remove(callback)
 
     def __enter__(self) -> StopSignal:
+        self._schedule = signals.stream_opened()
         self._streams._open.add(self)
         return self
 
@@ -78,9 +97,11 @@ class StopSignal:
 class OpenStreams:
     def __init__(self) -> None:
         self._open: set[StopSignal] = set()
+        self._writing: set[object] = set()
         self._idle_waiters: list[anyio.Event] = []
         self.closing = False
         """True from ``shutdown()`` until the next ``reopen()``: new requests get a 503."""
+        signals.watch(self)
 
     def __len__(self) -> int:
         return len(self._open)
@@ -96,6 +117,30 @@ class OpenStreams:
             for waiter in self._idle_waiters:
                 waiter.set()
             self._idle_waiters.clear()
+
+    def writing(self, response: object) -> None:
+        """A server's thread writes ``response`` (a WSGI stream) until :meth:`written`: a
+        signal waits for that too before the server hears of it, or the process could end
+        between a stream's last bytes and their write."""
+        self._writing.add(response)
+
+    def written(self, response: object) -> None:
+        self._writing.discard(response)
+
+    def busy(self) -> bool:
+        """Whether any stream is open, or still being written by a server's thread."""
+        return bool(self._open or self._writing)
+
+    def stop_soon(self) -> list[signals.Scheduler]:
+        """What :meth:`shutdown` does, without waiting, from any thread or a signal handler:
+        each open stream is ended on its own event loop.  Returns those loops' schedulers."""
+        self.closing = True
+        loops: list[signals.Scheduler] = []
+        for signal in list(self._open):
+            schedule = signal.set_soon()
+            if schedule is not None and schedule not in loops:
+                loops.append(schedule)
+        return loops
 
     async def shutdown(self) -> None:
         """End every open stream cleanly and wait until they have ended; refuse new ones until
