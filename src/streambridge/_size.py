@@ -4,7 +4,8 @@ A stream's memory is bounded in bytes (``max_buffered_bytes=`` on ``create_run``
 host), so each chunk is weighed when the run emits it: the characters of its text, the JSON of
 its values, and :data:`OVERHEAD` for the protocol's framing around one event.  An estimate, made
 once per chunk and cheaply (a token is weighed by ``len``): it need not match any one protocol's
-bytes, only keep the budget in step with what the stream holds.
+bytes, only keep the budget in step with what the stream holds.  A run store's byte budget
+(``runs/``) weighs the chunks it keeps the same way.
 """
 
 from __future__ import annotations

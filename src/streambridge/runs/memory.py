@@ -13,9 +13,9 @@ from collections.abc import Callable, Sequence
 
 import anyio
 
+from .._size import chunk_size
 from .._wakeup import LazyEvent, Wakeup
 from ..chunks import Chunk
-from .size import chunk_size
 from .store import LogTrimmedError, RunExistsError, RunRecord, RunStatus
 
 __all__ = ["MemoryStore"]

@@ -44,11 +44,11 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import anyio.lowlevel
 
+from .._size import chunk_size
 from .._spawn import spawn_detached
 from .._wakeup import LazyEvent, Wakeup
 from ..chunks import Chunk, Error
 from .codec import decode_chunks, decode_input, encode_chunks, encode_input
-from .size import chunk_size
 from .store import (
     LogTrimmedError,
     RunExistsError,
