@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import weakref
 from collections.abc import Iterator
 from types import FrameType
 from typing import Any
@@ -23,6 +24,9 @@ def handlers() -> Iterator[None]:
     """Each test starts with the process's own handlers and puts them back after."""
     saved = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT)}
     automatic, grace = signals._automatic, signals._grace
+    # The hosts other test modules built stay out of reach: a signal here would end their
+    # streams and leave them refusing requests (503) for the rest of the session.
+    live, signals._LIVE = signals._LIVE, weakref.WeakSet()
     for signum, handler in saved.items():
         if isinstance(handler, signals._Relay):
             signal.signal(signum, handler.previous)
@@ -32,6 +36,7 @@ def handlers() -> Iterator[None]:
         signal.signal(signum, handler)  # type: ignore[arg-type]
     signals._RELAYS.clear()
     signals._automatic, signals._grace = automatic, grace
+    signals._LIVE = live
 
 
 class Recorder:
