@@ -3,7 +3,10 @@ threads, file descriptors and event-loop tasks it had before (resources.py repor
 
 The clients leave in the three ways a browser tab can: after the stream has started, in the
 middle of sending the request body, and right after sending the request without reading a byte.
-Nothing is allowed for: the counts must come back exactly.  The baseline is taken after a warm-up
+Nothing is allowed for: no count may end above where it began.  (It may end below: the servers are
+shared with the rest of the session, and an idle keep-alive connection another test left open is in
+the baseline until the server times it out, which hypercorn does after 5 s: three tasks and one
+descriptor fewer, seen once in CI.)  The baseline is taken after a warm-up
 of the same traffic, once the counts hold still, so what a server creates once and keeps (a thread
 pool's workers, Django's sync_to_async thread, streambridge's event-loop thread) is in it, and
 every report is asked over a connection the server closes after answering, so no report counts
@@ -98,12 +101,17 @@ def steady(host: LiveHost) -> dict[str, Any]:
     return reports[-1]
 
 
+def grown(now: dict[str, Any], baseline: dict[str, Any]) -> dict[str, Any]:
+    """The counts that are above the baseline's."""
+    return {name: count for name, count in now.items() if count > baseline[name]}
+
+
 def settled(host: LiveHost, baseline: dict[str, Any]) -> dict[str, Any]:
-    """The report once it equals ``baseline``, or the last one after SETTLE_SECONDS."""
+    """The report once no count is above ``baseline``, or the last one after SETTLE_SECONDS."""
     deadline = time.monotonic() + SETTLE_SECONDS
     while True:
         now = resources(host)
-        if now == baseline or time.monotonic() > deadline:
+        if not grown(now, baseline) or time.monotonic() > deadline:
             return now
         time.sleep(0.05)
 
@@ -117,4 +125,4 @@ def test_clients_that_leave_leave_nothing_behind(any_host: LiveHost) -> None:
     took = time.monotonic() - started
     after = settled(host, baseline)
     print(f"\n{host.host.name}: {CYCLES} clients in {took:.1f} s; before {baseline}, after {after}")
-    assert after == baseline, f"{host.host.name}: before {baseline}, after {after}"
+    assert not grown(after, baseline), f"{host.host.name}: before {baseline}, after {after}"
