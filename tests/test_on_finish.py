@@ -234,16 +234,28 @@ async def test_async_callables_partials_and_methods_are_runs() -> None:
         async def run(self, controller: sb.RunController) -> None:
             controller.append_text("ok")
 
+    class Unhashable(AsyncCallable):
+        __hash__ = None  # type: ignore[assignment]
+
+    class NoWeakReferences:
+        __slots__ = ()
+
+        async def __call__(self, controller: sb.RunController) -> None:
+            controller.append_text("ok")
+
     runs: list[Any] = [
         AsyncCallable(),
         functools.partial(with_greeting, greeting="ok"),
         Assistant().run,
+        Unhashable(),  # (the check remembers good runs: these cannot be remembered)
+        NoWeakReferences(),
     ]
     for run in runs:
         StreamApp(run)
-        texts = [
-            chunk.text_delta
-            async for chunk in sb.create_run(run)
-            if isinstance(chunk, sb.chunks.TextDelta)
-        ]
-        assert texts == ["ok"]
+        for _ in range(2):  # checked, then known
+            texts = [
+                chunk.text_delta
+                async for chunk in sb.create_run(run)
+                if isinstance(chunk, sb.chunks.TextDelta)
+            ]
+            assert texts == ["ok"]

@@ -36,7 +36,8 @@ def json_text(value: Any) -> str:
 
 def dumps_str(text: str) -> str:
     """JSON text of a ``str`` (the fast path for text deltas)."""
-    return _one_line(_encode_str(text))
+    text = _encode_str(text)
+    return text if text.isascii() else _one_line(text)  # (a call less a token, mostly)
 
 
 def _one_line(text: str) -> str:

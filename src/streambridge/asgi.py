@@ -24,8 +24,6 @@ from contextlib import suppress
 from functools import partial
 from typing import Any
 
-import anyio
-
 from . import transport
 from .encoding import EncodedStream
 from .protocols import WireProtocol
@@ -46,6 +44,7 @@ from .transport import (
     serve_session,
     stream_headers,
 )
+from .transport.driver import within
 from .transport.shutdown import OpenStreams
 
 __all__ = [
@@ -255,8 +254,9 @@ async def send_stream(
     with streams.track() as stop:
         ending = await driver.run(stop)
     if ending in (Ending.COMPLETE, Ending.SHUTDOWN):
-        with suppress(OSError), anyio.move_on_after(send_timeout):
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        with suppress(OSError):
+            end = {"type": "http.response.body", "body": b"", "more_body": False}
+            await within(send_timeout, send(end))
 
 
 async def _request_body(receive: Receive) -> AsyncIterator[bytes]:

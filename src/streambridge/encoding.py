@@ -160,7 +160,9 @@ class EncodedStream:
         """Call ``callback()`` once :meth:`take` has bytes; ``deliver`` instead when the run's
         own task made them ready, at the end of its step (see :meth:`RunStream.when_ready`;
         a stored run's log has no such task, and always calls ``callback``)."""
-        run = self._taken_run()
+        run = self._run
+        if run is None:
+            run = self._taken_run()  # raises
         if deliver is not None and type(run) is RunStream:
             run.when_ready(callback, deliver)
         else:
@@ -188,7 +190,10 @@ class EncodedStream:
             # RecursionError: nesting deeper than Python's stack (json encodes recursively).
             # Each chunk is encoded once: the encoder keeps running totals (usage, open calls).
             return self._end_after_failure(batch[len(parts)], parts)
-        return self._out("".join(parts))
+        text = "".join(parts)
+        if self._skip or self._numbered or not text.isascii():
+            return self._out(text)
+        return text.encode()  # the hot path, written out: a call less a token
 
     def _out(self, text: str) -> bytes:
         if self._skip or self._numbered:

@@ -27,6 +27,7 @@ import string
 import sys
 import threading
 import warnings
+import weakref
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Coroutine, Generator
 from types import CoroutineType, TracebackType
 from typing import Any, cast
@@ -100,6 +101,9 @@ message once it has ended."""
 
 def check_run_function(run: object) -> None:
     """Refuse, where a run is handed over, what cannot be a run: every request would fail."""
+    with contextlib.suppress(TypeError):  # (unhashable, or not weakly referable)
+        if run in _GOOD_RUNS:  # a host's run, every request: inspect's checks cost 3 % of one
+            return
     if not callable(run):
         raise TypeError(f"run must be an async function run(controller), got {run!r}")
     kind = _function_kind(run)
@@ -114,6 +118,11 @@ def check_run_function(run: object) -> None:
             "(a plain function that returns an awaitable can be marked with "
             "inspect.markcoroutinefunction)"
         )
+    with contextlib.suppress(TypeError):  # (then checked every time)
+        _GOOD_RUNS.add(run)
+
+
+_GOOD_RUNS: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
 def check_finish_hook(on_finish: object) -> None:
@@ -959,7 +968,8 @@ class RunStream:
         """What the run has ready: a batch, ``[]`` if nothing yet, ``None`` once it has ended."""
         if core.state_ops:
             core.flush_state()
-        core.release()  # the consumer is back: the batch it took last has been sent
+        if core.taken:  # (when_ready() has released it already, mostly)
+            core.release()  # the consumer is back: the batch it took last has been sent
         if core.buffer:
             batch = core.buffer
             core.buffer = []

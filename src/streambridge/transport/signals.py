@@ -35,6 +35,7 @@ interpreter exit the WSGI hosts' shared loop ends its streams the same way befor
 
 from __future__ import annotations
 
+import _signal  # type: ignore[import-not-found]  # (typeshed has no stub for it)
 import _thread
 import asyncio
 import contextlib
@@ -153,15 +154,17 @@ def end_all_streams(grace: float | None = None) -> bool:
 
 
 def _install_from_main_thread() -> bool:
-    if threading.current_thread() is not threading.main_thread():
+    if threading.get_ident() != threading.main_thread().ident:
         return False
     installed = False
     for signum in _SIGNALS:
-        current = signal.getsignal(signum)
+        # The raw handler: signal.getsignal() turns SIG_DFL and SIG_IGN into enum members, and
+        # that conversion was 10 % of what starting a stream cost (this runs at every start).
+        current = _signal.getsignal(signum)
         if isinstance(current, _Relay):  # ours already: never in front of itself
             installed = installed or signum == signal.SIGTERM
             continue
-        if current is None or current is signal.SIG_IGN:
+        if current is None or current == signal.SIG_IGN:
             continue  # handled outside Python, or ignored on purpose
         if signum == signal.SIGINT and current is signal.default_int_handler:
             continue  # Python's KeyboardInterrupt: event loops take it over themselves
