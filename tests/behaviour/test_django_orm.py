@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from streambridge.client import accumulate, decode
+from support.behaviour.django_app import ORM_KEPT_PATH
 from support.behaviour.hosts import HOSTS, WRITE_PATH_HOSTS, LiveHost, ServerPool
 
 DJANGO_HOSTS = [host for host in HOSTS + WRITE_PATH_HOSTS if host.name.startswith("django-")]
@@ -37,3 +38,29 @@ async def test_a_run_reads_the_user_and_queries_the_orm_again_and_again(
             for _ in range(4):
                 runs.start_soon(one, client)
     assert texts == ["AnonymousUser 1 True"] * 6, (texts, django_host.log()[-3000:])
+
+
+@pytest.mark.anyio
+@pytest.mark.filterwarnings(r"ignore:Async generator 'http(x|core)\.:ResourceWarning")
+async def test_a_kept_run_queries_the_orm_after_its_client_has_gone(
+    django_host: LiveHost,
+) -> None:
+    """With a store, a run goes on when its client hangs up, past the end of its request (and,
+    under ASGI, of the request's thread for ``sync_to_async``); its queries still work, and a
+    reader that attaches afterwards gets them."""
+    url = f"http://127.0.0.1:{django_host.port}{ORM_KEPT_PATH}"
+    async with httpx.AsyncClient(timeout=10) as client:
+        request = client.build_request("POST", url, json={"messages": []})
+        response = await client.send(request, stream=True)
+        assert response.status_code == 200, await response.aread()
+        run_id = response.headers["x-resumable-stream-id"]
+        received = b""
+        async for piece in response.aiter_raw():
+            received += piece
+            if b"started" in received:
+                break
+        await response.aclose()  # hang up mid-run
+        attached = await client.get(f"{url}/runs/{run_id}/stream")
+    assert attached.status_code == 200, attached.text
+    text = accumulate(decode(attached.content, "data-stream")).text
+    assert text == "started queried 1", (text, django_host.log()[-3000:])

@@ -18,6 +18,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import anyio
 import django
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -94,8 +95,26 @@ async def orm(controller: sb.RunController) -> None:
     controller.append_text(f"{type(user).__name__} {mine} {seen and users >= mine}")
 
 
+ORM_KEPT_PATH = "/api/orm-kept"
+
+
+async def orm_after_its_client(controller: sb.RunController) -> None:
+    """A kept run that queries the ORM once its client has gone (the test hangs up after
+    ``started``): under ASGI the request's thread for ``sync_to_async`` has ended by then."""
+    controller.append_text("started ")
+    await anyio.sleep(0.5)
+    before = await User.objects.acount()
+    await User.objects.acreate(username=f"late-{uuid.uuid4().hex}")
+    after = await User.objects.acount()
+    controller.append_text(f"queried {after - before}")
+
+
 urlpatterns = [
     path("api/orm", csrf_exempt(stream_view(orm))),
+    *stream_urls(
+        ORM_KEPT_PATH.lstrip("/"),
+        csrf_exempt(stream_view(orm_after_its_client, store=sb.MemoryStore())),
+    ),
     path(PATH.lstrip("/"), csrf_exempt(stream_view(run, **OPTIONS))),
     path(REPORT_PATH.lstrip("/"), report),
     # The same view with a short body timeout (test_body_timeout.py).
