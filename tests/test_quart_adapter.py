@@ -77,6 +77,24 @@ async def test_view_streams_the_run_with_quarts_request_and_context(seen: list[A
     assert seen == [(app.request_class.__name__, "/api/chat", "chat")]
 
 
+async def test_the_run_sees_what_a_before_request_hook_put_in_g() -> None:
+    # Quart pops the view's contexts before it sends the body; pushed again alone, the request
+    # context would bring a fresh app context, and g would have lost the hook's user.
+    async def greet(controller: sb.RunController) -> None:
+        controller.append_text(f"Hello, {quart.g.user}")
+
+    app = new_app()
+    app.add_url_rule("/api/chat", view_func=stream_view(greet, heartbeat=None))
+
+    @app.before_request
+    async def who_is_calling() -> None:
+        quart.g.user = "ada"
+
+    response = await post(app, {"messages": []})
+    message = accumulate(decode(await response.get_data(), "data-stream"))
+    assert (message.text, message.errors) == ("Hello, ada", [])
+
+
 async def test_stream_outlasts_a_short_response_timeout() -> None:
     app = make_app()
     app.config["RESPONSE_TIMEOUT"] = 0.1  # Quart would cut a response after this, silently

@@ -34,7 +34,8 @@ from types import TracebackType
 from typing import Any, Protocol, cast
 
 from quart import Blueprint, Quart
-from quart.globals import current_app, request_ctx, websocket_ctx
+from quart.ctx import AppContext
+from quart.globals import app_ctx, current_app, request_ctx, websocket_ctx
 from quart.wrappers import Request, Response, Websocket
 from quart.wrappers.response import ResponseBody
 from werkzeug.datastructures import Headers
@@ -218,21 +219,29 @@ class _StreamBody(ResponseBody):
     Quart enters, iterates and leaves it in the task that sends the response, and cancels that
     task when the client goes away: :func:`pull` runs the driver beside it for exactly that span.
     The request context is pushed again for the span, as ``quart.stream_with_context`` does,
-    since Quart pops it before it sends the body.
+    since Quart pops it before it sends the body; and so is the app context, with the view's
+    ``g``: pushed alone, the request context would push a fresh app context, and the run would
+    not see what a ``before_request`` hook put in ``g`` (the user, say).
     """
 
     def __init__(self, endpoint: StreamEndpoint, source: EncodedStream) -> None:
+        self._app_context = cast(AppContext, app_ctx).copy()  # shares the view's g
         self._context = request_ctx.copy()
         self._pull: AbstractAsyncContextManager[AsyncIterator[bytes]] = pull_stream(
             endpoint, source
         )
 
     async def __aenter__(self) -> AsyncIterator[bytes]:
-        await self._context.push()
+        await self._app_context.push()
+        try:
+            await self._context.push()
+        except BaseException as exc:
+            await self._app_context.pop(exc)
+            raise
         try:
             return await self._pull.__aenter__()
         except BaseException as exc:
-            await self._context.pop(exc)
+            await self._pop(exc)
             raise
 
     async def __aexit__(
@@ -244,7 +253,13 @@ class _StreamBody(ResponseBody):
         try:
             await self._pull.__aexit__(exc_type, exc_value, tb)
         finally:
-            await self._context.pop(exc_value)
+            await self._pop(exc_value)
+
+    async def _pop(self, exc: BaseException | None) -> None:
+        try:
+            await self._context.pop(exc)
+        finally:
+            await self._app_context.pop(exc)
 
 
 # -- websocket -----------------------------------------------------------------------------------
