@@ -523,3 +523,195 @@ def test_to_langchain_gives_paired_messages(requests: dict[str, Any], protocol: 
     # LangChain's own conversion to OpenAI messages accepts them, and they are valid there too.
     converted = convert_to_openai_messages(messages)
     _validated(CHAT_PARAMS, converted)
+
+
+# -- OpenAI reasoning items go back to the Responses API ----------------------------------------
+
+REASONING_A = {  # an item as a reasoning model returns it with reasoning.encrypted_content
+    "type": "reasoning",
+    "id": "rs_a",
+    "summary": [
+        {"type": "summary_text", "text": "**Weather.** Look it up."},
+        {"type": "summary_text", "text": "**Paris.** Call the tool."},
+    ],
+    "encrypted_content": "gAAAAA-first-turn",
+}
+REASONING_B = {"type": "reasoning", "id": "rs_b", "summary": [], "encrypted_content": "gAAAAA-b"}
+
+REASONING_INPUT: list[Any] = [  # what a client keeping the conversation itself sends back
+    {"role": "user", "content": "Weather in Paris?"},
+    REASONING_A,
+    {
+        "type": "function_call",
+        "call_id": "call_1",
+        "name": "get_weather",
+        "arguments": json.dumps(WEATHER_ARGS),
+    },
+    {"type": "function_call_output", "call_id": "call_1", "output": json.dumps(WEATHER_RESULT)},
+    REASONING_B,
+    {
+        "type": "message",
+        "id": "msg_1",
+        "role": "assistant",
+        "status": "completed",
+        "content": [{"type": "output_text", "text": ANSWER, "annotations": []}],
+    },
+    {"role": "user", "content": "Thanks"},
+]
+
+
+def _openai(item_id: str, encrypted: str | None = None) -> dict[str, Any]:
+    metadata = {"itemId": item_id}
+    if encrypted is not None:
+        metadata["reasoningEncryptedContent"] = encrypted
+    return {"openai": metadata}
+
+
+@pytest.fixture(scope="module")
+def reasoning_request() -> sb.RunInput:
+    """A stateless (``store: false``) request of the official SDK that sends reasoning back."""
+
+    def send(client: Any) -> None:
+        with client.responses.stream(
+            model="o4-mini",
+            input=REASONING_INPUT,
+            store=False,
+            include=["reasoning.encrypted_content"],
+        ) as stream:
+            list(stream)
+
+    return sb.get_protocol("openai-responses").parse_request(_sdk_body(send))
+
+
+def test_responses_reasoning_items_keep_their_id_and_encrypted_content(
+    reasoning_request: sb.RunInput,
+) -> None:
+    question, answer, thanks = reasoning_request.messages
+    assert (question.text, thanks.text) == ("Weather in Paris?", "Thanks")
+    first, second, call, empty, text = answer.parts
+    assert first == sb.ReasoningPart(
+        "**Weather.** Look it up.", provider_metadata=_openai("rs_a", "gAAAAA-first-turn")
+    )
+    assert second == sb.ReasoningPart(
+        "**Paris.** Call the tool.", provider_metadata=_openai("rs_a", "gAAAAA-first-turn")
+    )
+    assert isinstance(call, sb.ToolCallPart)
+    assert (call.tool_call_id, _loaded(call.result)) == ("call_1", WEATHER_RESULT)
+    # An item without a summary is kept all the same: the model needs it back.
+    assert empty == sb.ReasoningPart("", provider_metadata=_openai("rs_b", "gAAAAA-b"))
+    assert text == sb.TextPart(ANSWER)
+    assert answer.reasoning == "**Weather.** Look it up.**Paris.** Call the tool."
+    assert reasoning_request.options["include"] == ["reasoning.encrypted_content"]
+
+
+def test_to_openai_responses_gives_reasoning_items_back_in_place(
+    reasoning_request: sb.RunInput,
+) -> None:
+    items = reasoning_request.to_openai_responses()
+    assert _validated(RESPONSES_PARAMS, items) == items
+    assert items == [
+        {"role": "user", "content": [{"type": "input_text", "text": "Weather in Paris?"}]},
+        REASONING_A,  # before the call it led to, summaries and encrypted content as sent
+        REASONING_INPUT[2],
+        REASONING_INPUT[3],
+        REASONING_B,
+        {"role": "assistant", "content": ANSWER},
+        {"role": "user", "content": [{"type": "input_text", "text": "Thanks"}]},
+    ]
+
+
+def test_other_converters_leave_openai_reasoning_out(reasoning_request: sb.RunInput) -> None:
+    without = sb.RunInput(
+        messages=[
+            sb.Message([p for p in m.parts if not isinstance(p, sb.ReasoningPart)], m.role)
+            for m in reasoning_request.messages
+        ]
+    )
+    assert reasoning_request.to_openai() == without.to_openai()
+    assert reasoning_request.to_anthropic() == without.to_anthropic()
+    assert reasoning_request.to_langchain() == without.to_langchain()
+
+
+def test_our_encoders_reasoning_comes_back_as_sent_and_stays_with_us() -> None:
+    """What streambridge's openai-responses encoder streams, a client sends back: its items
+    name ids of ours and carry no encrypted content, so they stay in the conversation but are
+    not sent to OpenAI, which would refuse an item it never made."""
+    from streambridge.chunks import ReasoningDelta, TextDelta
+    from support.openai_oracle import openai_oracle_client
+    from support.scenarios import encode_chunks, fixed_input
+
+    chunks = [ReasoningDelta("Think"), ReasoningDelta(" twice."), TextDelta(ANSWER)]
+    oracle = openai_oracle_client(
+        encode_chunks(chunks, "openai-responses", input=fixed_input(run_id="run_1"))
+    )
+    with oracle.client.responses.stream(model="o4-mini", input="Weather in Paris?") as stream:
+        output = stream.get_final_response().output
+    history = [item.model_dump(exclude_none=True) for item in output]
+    with oracle.client.responses.stream(
+        model="o4-mini",
+        input=[{"role": "user", "content": "Weather in Paris?"}, *history, ANOTHER_QUESTION],
+    ) as stream:
+        list(stream)
+    run_input = sb.get_protocol("openai-responses").parse_request(oracle.request_json(1))
+    question, answer, again = run_input.messages
+    assert (question.text, again.text) == ("Weather in Paris?", "And in Lyon?")
+    assert answer.parts == [
+        sb.ReasoningPart("Think twice.", provider_metadata=_openai("rs_run_1_0")),
+        sb.TextPart(ANSWER),
+    ]
+    items = run_input.to_openai_responses()
+    assert _validated(RESPONSES_PARAMS, items) == items
+    assert [item.get("type") or item["role"] for item in items] == ["user", "assistant", "user"]
+
+
+ANOTHER_QUESTION = {"role": "user", "content": "And in Lyon?"}
+
+
+def test_ui_reasoning_with_openai_provider_metadata_goes_back_too() -> None:
+    """An AI SDK reasoning part keeps its ``providerMetadata`` (the shape the AI SDK's OpenAI
+    provider gives it: ``itemId``, with ``reasoningEncryptedContent`` on the item's last
+    part), so a conversation that came through useChat gives OpenAI its reasoning back."""
+    messages = [
+        {"id": "u1", "role": "user", "parts": [{"type": "text", "text": "Weather in Paris?"}]},
+        {
+            "id": "a1",
+            "role": "assistant",
+            "parts": [
+                {"type": "step-start"},
+                {
+                    "type": "reasoning",
+                    "text": "Look it up.",
+                    "providerMetadata": {"openai": {"itemId": "rs_a"}},
+                },
+                {
+                    "type": "reasoning",
+                    "text": "Then answer.",
+                    "providerMetadata": _openai("rs_a", "gAAAAA-a"),
+                },
+                {"type": "text", "text": ANSWER},
+            ],
+        },
+    ]
+    body = run_oracle(
+        "requests.mjs",
+        json.dumps({"uiMessages": messages, "threadMessages": [], "agUiMessages": []}).encode(),
+    )["ui-message-stream"]
+    run_input = sb.get_protocol("ui-message-stream").parse_request(body)
+    first, second, text = run_input.messages[1].parts
+    assert text == sb.TextPart(ANSWER)
+    assert first == sb.ReasoningPart("Look it up.", provider_metadata=_openai("rs_a"))
+    assert second == sb.ReasoningPart("Then answer.", provider_metadata=_openai("rs_a", "gAAAAA-a"))
+    items = run_input.to_openai_responses()
+    assert _validated(RESPONSES_PARAMS, items) == items
+    assert items[1:] == [
+        {
+            "type": "reasoning",
+            "id": "rs_a",
+            "summary": [
+                {"type": "summary_text", "text": "Look it up."},
+                {"type": "summary_text", "text": "Then answer."},
+            ],
+            "encrypted_content": "gAAAAA-a",
+        },
+        {"role": "assistant", "content": ANSWER},
+    ]

@@ -8,12 +8,14 @@ import itertools
 import json
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import streambridge as sb
 from streambridge.convert import to_anthropic, to_langchain, to_openai, to_openai_responses
-from streambridge.protocols import openai_chat, openai_responses, ui_message_stream
+from streambridge.exceptions import RequestError
+from streambridge.protocols import ag_ui, openai_chat, openai_responses, ui_message_stream
 
 texts = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1, max_size=12)
 json_values = st.recursive(
@@ -88,6 +90,68 @@ def test_openai_chat_round_trips(messages: list[sb.Message]) -> None:
 def test_openai_responses_round_trips(messages: list[sb.Message]) -> None:
     back = openai_responses.parse_messages(to_openai_responses(messages))
     assert summary(back) == summary(messages)
+
+
+item_ids = itertools.count()
+
+
+@st.composite
+def reasoning_items(draw: st.DrawFn) -> list[sb.Part]:
+    """The parts of one OpenAI reasoning item: a summary text each, or one empty part for an
+    item without a summary, all carrying the item's id and encrypted content."""
+    metadata = {"itemId": f"rs_{next(item_ids)}", "reasoningEncryptedContent": draw(texts)}
+    summary = draw(st.lists(texts, max_size=2)) or [""]
+    return [sb.ReasoningPart(t, provider_metadata={"openai": dict(metadata)}) for t in summary]
+
+
+@st.composite
+def reasoning_conversations(draw: st.DrawFn) -> list[sb.Message]:
+    """Conversations whose model turns may each open with reasoning (a reasoning model's)."""
+    messages = draw(conversations())
+    for message in messages:
+        if message.role != "assistant":
+            continue
+        parts: list[sb.Part] = []
+        starts_turn = True
+        for part in message.parts:
+            if starts_turn and draw(st.booleans()):
+                parts.extend(draw(reasoning_items()))
+            parts.append(part)
+            starts_turn = isinstance(part, sb.ToolCallPart)
+        message.parts = parts
+    return messages
+
+
+def with_reasoning(messages: list[sb.Message]) -> list[Any]:
+    """``summary`` with each reasoning part's text and provider metadata in its place."""
+    summaries = summary(
+        [
+            sb.Message([p for p in m.parts if not isinstance(p, sb.ReasoningPart)], m.role)
+            for m in messages
+        ]
+    )
+    out = []
+    for message, (role, parts) in zip(messages, summaries, strict=True):
+        rest = iter(parts)
+        out.append(
+            (
+                role,
+                [
+                    ("reasoning", p.text, p.provider_metadata)
+                    if isinstance(p, sb.ReasoningPart)
+                    else next(rest)
+                    for p in message.parts
+                ],
+            )
+        )
+    return out
+
+
+@settings(max_examples=150, deadline=None)
+@given(reasoning_conversations())
+def test_openai_responses_round_trips_reasoning_items(messages: list[sb.Message]) -> None:
+    back = openai_responses.parse_messages(to_openai_responses(messages))
+    assert with_reasoning(back) == with_reasoning(messages)
 
 
 @settings(max_examples=60, deadline=None)
@@ -206,3 +270,122 @@ def test_a_frontend_tool_result_becomes_the_matching_tool_message() -> None:
         "tool_call_id": "call_9",
         "content": "the user closed the dialog",
     }
+
+
+# -- AG-UI: the answers to a run's interrupts come back as `resume` -----------------------------
+
+AG_UI_INTERRUPTED = [  # the thread as it stood when the run ended with tool-call interrupts
+    {"id": "u1", "role": "user", "content": "Book Paris and tell Ann"},
+    {
+        "id": "a1",
+        "role": "assistant",
+        "toolCalls": [
+            {
+                "id": "call_book",
+                "type": "function",
+                "function": {"name": "book", "arguments": '{"city": "Paris"}'},
+            },
+            {
+                "id": "call_mail",
+                "type": "function",
+                "function": {"name": "mail", "arguments": '{"to": "ann@example.com"}'},
+            },
+            {
+                "id": "call_pay",
+                "type": "function",
+                "function": {"name": "pay", "arguments": '{"eur": 90}'},
+            },
+        ],
+    },
+]
+RESUME = [  # one entry per interrupt: the run named each after the call it was raised for
+    {
+        "interruptId": "call_book",
+        "status": "resolved",
+        "payload": {"approved": True, "editedArgs": {"city": "Lyon"}},
+    },
+    {
+        "interruptId": "call_mail",
+        "status": "resolved",
+        "payload": {"approved": False, "reason": "not now"},
+    },
+    {"interruptId": "call_pay", "status": "cancelled"},
+    {"interruptId": "int_budget", "status": "resolved", "payload": {"limit": 100}},
+]
+
+
+def _ag_ui_resume_body() -> dict[str, Any]:
+    """What @ag-ui/client's HttpAgent POSTs for ``runAgent({resume})`` on that thread."""
+    from support.oracle import run_oracle
+
+    spec = {
+        "uiMessages": [],
+        "threadMessages": [],
+        "agUiMessages": AG_UI_INTERRUPTED,
+        "agUiResume": RESUME,
+    }
+    body: dict[str, Any] = run_oracle("requests.mjs", json.dumps(spec).encode())["ag-ui"]
+    return body
+
+
+def test_ag_ui_resume_entries_are_the_approvals_of_their_tool_calls() -> None:
+    body = _ag_ui_resume_body()
+    assert body["resume"] == RESUME
+    run_input = ag_ui.parse_request(body)
+    book, mail, pay = run_input.messages[1].tool_calls
+    assert book.approval == sb.ToolApproval("call_book", True)
+    assert book.args == {"city": "Lyon"}  # approved with edits: the edits replace the args
+    assert mail.approval == sb.ToolApproval("call_mail", False, "not now")
+    assert mail.args == {"to": "ann@example.com"}
+    assert pay.approval == sb.ToolApproval("call_pay", False)  # abandoned: not to be run
+    assert run_input.options["resume"] == RESUME  # every answer, for the run to read
+    approved = [c for c in run_input.pending_tool_calls if c.approval and c.approval.approved]
+    assert approved == [book]
+    book.set_result({"booked": "Lyon"})  # the run executes the approved call
+
+    chat = to_openai(run_input.messages)
+    assert chat[1]["tool_calls"][0]["function"] == {"name": "book", "arguments": '{"city": "Lyon"}'}
+    assert chat[2:] == [
+        {"role": "tool", "tool_call_id": "call_book", "content": '{"booked": "Lyon"}'},
+        {
+            "role": "tool",
+            "tool_call_id": "call_mail",
+            "content": "The user denied this tool call: not now",
+        },
+        {"role": "tool", "tool_call_id": "call_pay", "content": "The user denied this tool call."},
+    ]
+    outputs = [i for i in to_openai_responses(run_input.messages) if "output" in i]
+    assert [o["call_id"] for o in outputs] == ["call_book", "call_mail", "call_pay"]
+    results = to_anthropic(run_input.messages)["messages"][-1]["content"]
+    assert [(r["tool_use_id"], r.get("is_error", False)) for r in results] == [
+        ("call_book", False),
+        ("call_mail", True),
+        ("call_pay", True),
+    ]
+    assert [m.status for m in to_langchain(run_input.messages)[2:]] == [
+        "success",
+        "error",
+        "error",
+    ]
+
+
+def test_ag_ui_without_resume_leaves_calls_unanswered() -> None:
+    body = {"threadId": "t", "runId": "r", "messages": AG_UI_INTERRUPTED}
+    run_input = ag_ui.parse_request(body)
+    assert all(call.approval is None for call in run_input.messages[1].tool_calls)
+    assert "resume" not in run_input.options
+
+
+@pytest.mark.parametrize(
+    ("resume", "message"),
+    [
+        ({"interruptId": "x"}, "'resume' must be a JSON array"),
+        (["x"], r"resume\[0\] must be a JSON object"),
+        ([{"status": "resolved"}], r"resume\[0\] needs a string 'interruptId'"),
+        ([{"interruptId": "x", "status": "done"}], "'resolved' or 'cancelled'"),
+    ],
+)
+def test_ag_ui_refuses_a_malformed_resume(resume: Any, message: str) -> None:
+    body = {"threadId": "t", "runId": "r", "messages": [], "resume": resume}
+    with pytest.raises(RequestError, match=message):
+        ag_ui.parse_request(body)

@@ -10,7 +10,8 @@ results is split where the model went on after them (call, results, then the nex
 each result follows its call.  A call the user denied (a human-in-the-loop approval) gets an
 error result saying so, since every API wants an answer to each call.  A call without a result
 (pending: run it, then ``call.set_result(...)``) is sent as a call alone.  What an API has no
-room for (reasoning without the provider's signature, data parts, sources) is left out.
+room for (reasoning without what its provider needs to take it back, data parts, sources) is
+left out; OpenAI's reasoning items, with their encrypted content, go back to the Responses API.
 """
 
 from __future__ import annotations
@@ -259,35 +260,73 @@ def _responses_user(parts: Sequence[Part]) -> list[dict[str, Any]]:
 def _responses_assistant(parts: Sequence[Part]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     text = ""
-    for part in parts:
-        if isinstance(part, TextPart):
-            text += part.text
-            continue
-        if not isinstance(part, ToolCallPart):
-            continue
+    encrypted = _encrypted_reasoning(parts)
+
+    def end_text() -> None:
+        nonlocal text
         if text:
             out.append({"role": "assistant", "content": text})
             text = ""
-        out.append(
-            {
-                "type": "function_call",
-                "call_id": part.tool_call_id,
-                "name": part.tool_name,
-                "arguments": part.args_text or "{}",
-            }
-        )
-        if _answered(part):
-            result, _ = _result(part)
+
+    for part in parts:
+        if isinstance(part, TextPart):
+            text += part.text
+        elif isinstance(part, ReasoningPart):
+            item_id = _openai_reasoning(part).get("itemId")
+            if item_id not in encrypted:
+                continue
+            end_text()
+            last = out[-1] if out else {}
+            if last.get("type") != "reasoning" or last["id"] != item_id:
+                last = {"type": "reasoning", "id": item_id, "summary": []}
+                last["encrypted_content"] = encrypted[item_id]
+                out.append(last)
+            if part.text:  # the summary texts of one item are consecutive parts
+                last["summary"].append({"type": "summary_text", "text": part.text})
+        elif isinstance(part, ToolCallPart):
+            end_text()
             out.append(
                 {
-                    "type": "function_call_output",
+                    "type": "function_call",
                     "call_id": part.tool_call_id,
-                    "output": _text(result),
+                    "name": part.tool_name,
+                    "arguments": part.args_text or "{}",
                 }
             )
-    if text:
-        out.append({"role": "assistant", "content": text})
+            if _answered(part):
+                result, _ = _result(part)
+                out.append(
+                    {
+                        "type": "function_call_output",
+                        "call_id": part.tool_call_id,
+                        "output": _text(result),
+                    }
+                )
+    end_text()
     return out
+
+
+def _openai_reasoning(part: ReasoningPart) -> dict[str, Any]:
+    metadata = (part.provider_metadata or {}).get("openai")
+    return metadata if isinstance(metadata, dict) else {}
+
+
+def _encrypted_reasoning(parts: Sequence[Part]) -> dict[str, str]:
+    """The encrypted content of each OpenAI reasoning item in ``parts``, by item id (the AI SDK
+    may set it on the last of an item's parts only).
+
+    Only these items go back: without its encrypted content an item can be named only by the
+    id of an item the API stored (``store: true``), and a request that names one with
+    ``store: false``, or an id the API never made (those of streambridge's own encoder), is
+    refused.  Reasoning without it is left out, as reasoning from other providers is."""
+    found: dict[str, str] = {}
+    for part in parts:
+        if isinstance(part, ReasoningPart):
+            metadata = _openai_reasoning(part)
+            item_id, content = metadata.get("itemId"), metadata.get("reasoningEncryptedContent")
+            if isinstance(item_id, str) and isinstance(content, str):
+                found[item_id] = content
+    return found
 
 
 # -- Anthropic ------------------------------------------------------------------------------

@@ -71,10 +71,16 @@ class TextPart:
 
 @dataclass
 class ReasoningPart:
-    """A model's reasoning (its thinking), shown apart from the answer."""
+    """A model's reasoning (its thinking), shown apart from the answer.
+
+    ``provider_metadata`` holds what a model provider needs to be given this reasoning back,
+    keyed by provider as the AI SDK's ``providerMetadata`` is: for an OpenAI Responses
+    ``reasoning`` item, ``{"openai": {"itemId": ..., "reasoningEncryptedContent": ...}}``.
+    """
 
     text: str
     parent_id: str | None = None
+    provider_metadata: dict[str, Any] | None = None
 
 
 @dataclass

@@ -1,11 +1,13 @@
 // Build the request bodies the official clients send for a conversation, and print them.
-//   node requests.mjs '{}' < {"uiMessages": [...], "threadMessages": [...], "agUiMessages": [...]}
+//   node requests.mjs '{}' < {"uiMessages": [...], "threadMessages": [...], "agUiMessages": [...],
+//                              "agUiResume": [...] (optional)}
 // Prints {"ui-message-stream": body, "data-stream": {"messages": ...}, "ag-ui": body}:
 //  - ui-message-stream: what the AI SDK's DefaultChatTransport (useChat) POSTs for uiMessages;
 //  - data-stream: assistant-stream's toGenericMessages of threadMessages (assistant-ui thread
 //    messages), in the model-message spelling useDataStreamRuntime sends (tool-call `input`,
 //    tool-result `output: {type: "json" | "error-json", value}`);
-//  - ag-ui: what @ag-ui/client's HttpAgent POSTs with agUiMessages as its messages.
+//  - ag-ui: what @ag-ui/client's HttpAgent POSTs with agUiMessages as its messages (and, given
+//    agUiResume, the answers to interrupts as runAgent's `resume`).
 import { HttpAgent } from "@ag-ui/client";
 import { DefaultChatTransport } from "ai";
 import { toGenericMessages } from "assistant-stream";
@@ -70,7 +72,7 @@ function dataStream(threadMessages) {
   return { messages, system: "Be brief.", tools: {} };
 }
 
-async function agUi(messages) {
+async function agUi(messages, resume) {
   let body;
   globalThis.fetch = async (_url, init) => {
     body = JSON.parse(init.body);
@@ -82,7 +84,7 @@ async function agUi(messages) {
     initialMessages: messages,
   });
   try {
-    await agent.runAgent({ runId: "run_1" });
+    await agent.runAgent({ runId: "run_1", ...(resume === undefined ? {} : { resume }) });
   } catch {
     // The empty answer ends the run without RUN_STARTED; only the request matters here.
   }
@@ -94,6 +96,6 @@ await main(async (bytes) => {
   return {
     "ui-message-stream": await uiMessageStream(spec.uiMessages),
     "data-stream": dataStream(spec.threadMessages),
-    "ag-ui": await agUi(spec.agUiMessages),
+    "ag-ui": await agUi(spec.agUiMessages, spec.agUiResume),
   };
 });

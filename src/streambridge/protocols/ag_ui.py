@@ -41,13 +41,14 @@ from ..chunks import (
 )
 from ..exceptions import RequestError
 from ..input import RunInput
-from ..messages import FilePart, Message, Part, ReasoningPart, TextPart
+from ..messages import FilePart, Message, Part, ReasoningPart, TextPart, ToolApproval
 from ..state import apply_operation, copy_json
 from ..tally import RunTally
 from . import SIDE_CHANNEL_KEY, Decoded, StreamEnd, WireProtocol, register
 from ._conversation import (
     Conversation,
     add_function_calls,
+    args_text,
     file_from,
     joined_text,
     string,
@@ -475,9 +476,43 @@ def _user_parts(content: Any) -> list[Part]:
     return parts
 
 
+def answer_interrupts(messages: list[Message], resume: list[dict[str, Any]]) -> None:
+    """``resume`` entries (``RunAgentInput.resume``) as the approvals of the tool calls their
+    interrupts were raised for: an interrupt is answered by its ``id`` alone, so a run that
+    interrupts for a tool call gives the interrupt the call's id, and an entry whose
+    ``interruptId`` is the id of a call in ``messages`` answers that call.
+
+    ``cancelled``, or a ``payload`` that is ``false`` or has ``"approved": false``, denies the
+    call (AG-UI says a denial inside the payload); any other ``resolved`` answer approves it,
+    and its ``editedArgs`` (approve with edits) replace the call's arguments.  Entries that
+    name no call are the run's to read (``options["resume"]``)."""
+    calls = {call.tool_call_id: call for message in messages for call in message.tool_calls}
+    for entry in resume:
+        call = calls.get(entry["interruptId"])
+        if call is None:
+            continue
+        payload = entry.get("payload")
+        answer = payload if isinstance(payload, dict) else {}
+        denied = payload is False or answer.get("approved") is False
+        approved = entry["status"] == "resolved" and not denied
+        call.approval = ToolApproval(entry["interruptId"], approved, string(answer.get("reason")))
+        if approved and isinstance(answer.get("editedArgs"), dict):
+            call.args_text = args_text(answer["editedArgs"])
+
+
+def _resume(body: dict[str, Any]) -> list[dict[str, Any]]:
+    entries = _objects(body, "resume", ("interruptId", "status"))
+    for index, entry in enumerate(entries):
+        if entry["status"] not in ("resolved", "cancelled"):
+            raise RequestError(f"resume[{index}].status must be 'resolved' or 'cancelled'")
+    return entries
+
+
 def parse_request(body: Any) -> RunInput:
     """AG-UI's ``RunAgentInput``, the body ``HttpAgent`` POSTs: ``threadId``, ``runId``,
-    ``messages``, ``tools``, ``state``, ``context``, ``forwardedProps``, ``parentRunId``."""
+    ``messages``, ``tools``, ``state``, ``context``, ``forwardedProps``, ``parentRunId``, and
+    ``resume``, the answers to the interrupts that ended the previous run (see
+    :func:`answer_interrupts`)."""
     body = require_object(body, "ag-ui")
     options: dict[str, Any] = {}
     if "context" in body:
@@ -487,8 +522,12 @@ def parse_request(body: Any) -> RunInput:
     parent_run_id = optional(body, "parentRunId", str, None)
     if parent_run_id is not None:
         options["parentRunId"] = parent_run_id
+    messages = parse_messages(_objects(body, "messages", ("id", "role")))
+    if body.get("resume") is not None:
+        options["resume"] = _resume(body)
+        answer_interrupts(messages, options["resume"])
     return RunInput(
-        messages=parse_messages(_objects(body, "messages", ("id", "role"))),
+        messages=messages,
         tools=_objects(body, "tools", ("name",)),
         state=body.get("state"),
         thread_id=optional(body, "threadId", str, None),

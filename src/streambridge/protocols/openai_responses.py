@@ -680,12 +680,33 @@ def _assistant_item(out: Conversation, target: Message, item: dict[str, Any]) ->
         )
         out.add_tool_call(target, call)
     elif kind == "reasoning":
-        for key in ("summary", "content"):
-            for part in item.get(key) or []:
-                if isinstance(part, dict) and isinstance(part.get("text"), str):
-                    target.parts.append(ReasoningPart(part["text"]))
+        target.parts.extend(_reasoning_parts(item))
     else:
         target.parts.extend(text_of(item.get("content")))
+
+
+def _reasoning_parts(item: dict[str, Any]) -> list[Part]:
+    """A ``reasoning`` item: a part for each summary text, each carrying the item's id and
+    encrypted content (what the API needs to be given it back; an item with no summary keeps
+    them on an empty part), then its raw reasoning ``content``, if any, as text alone."""
+    openai: dict[str, Any] = {}
+    if isinstance(item.get("id"), str):
+        openai["itemId"] = item["id"]
+    if isinstance(item.get("encrypted_content"), str):
+        openai["reasoningEncryptedContent"] = item["encrypted_content"]
+    summary = [text for text in _texts(item.get("summary")) if text]
+    parts: list[Part] = [
+        ReasoningPart(text, provider_metadata={"openai": dict(openai)} if openai else None)
+        for text in summary or ([""] if openai else [])
+    ]
+    parts.extend(ReasoningPart(text) for text in _texts(item.get("content")))
+    return parts
+
+
+def _texts(entries: Any) -> list[str]:
+    if not isinstance(entries, list):
+        return []
+    return [e["text"] for e in entries if isinstance(e, dict) and isinstance(e.get("text"), str)]
 
 
 def _user_parts(content: Any) -> list[Part]:

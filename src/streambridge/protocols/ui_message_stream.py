@@ -458,8 +458,14 @@ def parse_messages(messages: list[dict[str, Any]]) -> list[Message]:
 
 def _ui_part(out: Conversation, target: Message, part: dict[str, Any]) -> None:
     kind: str = part["type"]
-    if kind in ("text", "reasoning") and isinstance(part.get("text"), str):
-        target.parts.append((TextPart if kind == "text" else ReasoningPart)(part["text"]))
+    if kind == "text" and isinstance(part.get("text"), str):
+        target.parts.append(TextPart(part["text"]))
+    elif kind == "reasoning" and isinstance(part.get("text"), str):
+        # The provider's own data (OpenAI's reasoning item id and encrypted content, say)
+        # travels with it, for the converters that can give the reasoning back.
+        provider = part.get("providerMetadata")
+        metadata = provider if isinstance(provider, dict) else None
+        target.parts.append(ReasoningPart(part["text"], provider_metadata=metadata))
     elif kind == "file":
         found = file_from(
             part.get("url"), part.get("mediaType"), part.get("filename"), base64_if_bare=False
