@@ -1,6 +1,6 @@
 """Real LangGraph graphs for the bridge tests: a tool-calling agent whose chat model is a
 scripted fake (langchain-core's BaseChatModel streaming set chunks), a ToolNode, and the same
-agent inside a parent graph as a subgraph."""
+agent inside a parent graph as a subgraph; and a human-in-the-loop graph that interrupts."""
 
 from __future__ import annotations
 
@@ -13,9 +13,11 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.tools import tool
+from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.prebuilt import ToolNode, tools_condition
+from langgraph.types import interrupt
 
 
 def _call(index: int, args: str, call_id: str | None = None, name: str | None = None) -> Any:
@@ -133,6 +135,26 @@ def agent_graph() -> Any:
     return graph.compile()
 
 
+def interrupt_graph(subgraph: bool = False) -> Any:
+    """A node that asks a human (``interrupt``) before it answers; with ``subgraph``, inside a
+    parent graph.  Interrupts need a checkpointer: resume with ``Command(resume=...)`` and the
+    same ``thread_id``."""
+
+    def ask(state: MessagesState) -> dict[str, Any]:
+        answer = interrupt({"question": "Proceed?"})
+        return {"messages": [AIMessage(f"You said {answer}.", id="ai-answer")]}
+
+    graph = StateGraph(MessagesState)
+    graph.add_node("ask", ask)
+    graph.add_edge(START, "ask")
+    if not subgraph:
+        return graph.compile(checkpointer=InMemorySaver())
+    parent = StateGraph(MessagesState)
+    parent.add_node("inner", graph.compile())
+    parent.add_edge(START, "inner")
+    return parent.compile(checkpointer=InMemorySaver())
+
+
 def parent_graph() -> Any:
     graph = StateGraph(MessagesState)
     graph.add_node("assistant", agent_graph())
@@ -145,17 +167,17 @@ INPUT = {"messages": [HumanMessage("Weather in Berlin?", id="human-1")]}
 MODES = ["messages", "updates", "custom"]
 
 
-def record(graph: Any, **options: Any) -> list[Any]:
+def record(graph: Any, inputs: Any = INPUT, **options: Any) -> list[Any]:
     """The items of ``graph.astream(...)``, recorded on asyncio (LangGraph's own loop)."""
 
     async def collect() -> list[Any]:
-        return [item async for item in graph.astream(INPUT, **options)]
+        return [item async for item in graph.astream(inputs, **options)]
 
     return asyncio.run(collect())
 
 
-def record_events(graph: Any) -> list[Any]:
+def record_events(graph: Any, inputs: Any = INPUT, **options: Any) -> list[Any]:
     async def collect() -> list[Any]:
-        return [item async for item in graph.astream_events(INPUT, version="v2")]
+        return [item async for item in graph.astream_events(inputs, version="v2", **options)]
 
     return asyncio.run(collect())

@@ -27,8 +27,23 @@ from streambridge.chunks import (
     ToolResult,
 )
 
-from .graphs import INPUT, MODES, agent_graph, parent_graph, record, record_events
-from .support import args_by_call, chunks_of, data_parts, official_clients, step_finishes
+from .graphs import (
+    INPUT,
+    MODES,
+    agent_graph,
+    interrupt_graph,
+    parent_graph,
+    record,
+    record_events,
+)
+from .support import (
+    args_by_call,
+    chunks_of,
+    data_parts,
+    official_clients,
+    step_finishes,
+    text_of,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -139,24 +154,52 @@ async def test_the_official_clients_build_the_message() -> None:
 
 
 async def test_interrupts_become_data() -> None:
-    from langgraph.checkpoint.memory import InMemorySaver
-    from langgraph.graph import START, MessagesState, StateGraph
-    from langgraph.types import interrupt
-
-    def ask(state: MessagesState) -> dict[str, Any]:
-        interrupt({"question": "Proceed?"})
-        return {}
-
-    builder = StateGraph(MessagesState)
-    builder.add_node("ask", ask)
-    builder.add_edge(START, "ask")
-    graph = builder.compile(checkpointer=InMemorySaver())
+    graph = interrupt_graph()
     config = {"configurable": {"thread_id": "t"}}
     stream = graph.stream(INPUT, config, stream_mode=MODES)
     chunks = await chunks_of(bridged(stream))
     [[interrupt_data]] = data_parts(chunks, "langgraph-interrupt")
     assert interrupt_data["value"] == {"question": "Proceed?"}
     assert isinstance(interrupt_data["id"], str)
+
+
+def interrupted_run(source: str, subgraph: bool, inputs: Any) -> list[Any]:
+    """The items of one run of the human-in-the-loop graph (thread ``"t"``), recorded on
+    asyncio: ``inputs`` then, on the same graph and thread, ``Command(resume=...)``."""
+    graph = interrupt_graph(subgraph)
+    config = {"configurable": {"thread_id": "t"}}
+    runs = []
+    for each in (INPUT, inputs):
+        if source == "astream":
+            runs.append(record(graph, each, config=config, stream_mode=MODES, subgraphs=subgraph))
+        else:
+            runs.append(record_events(graph, each, config=config))
+    return runs
+
+
+@pytest.mark.parametrize("subgraph", [False, True])
+@pytest.mark.parametrize("source", ["astream", "astream_events"])
+async def test_an_interrupt_reaches_the_frontend_once(source: str, subgraph: bool) -> None:
+    from langgraph.types import Command
+
+    first, resumed = await anyio.to_thread.run_sync(
+        lambda: interrupted_run(source, subgraph, Command(resume="yes"))
+    )
+    chunks = await chunks_of(bridged(first))
+    # Once, though astream(subgraphs=True) reports a subgraph's interrupt twice (from the
+    # subgraph's namespace, then from the root graph).
+    [[interrupt_data]] = data_parts(chunks, "langgraph-interrupt")
+    assert interrupt_data["value"] == {"question": "Proceed?"}
+    assert isinstance(interrupt_data["id"], str)
+    out = await official_clients(bridged(first))
+    assert [p["data"] for p in out["assistant-stream"]["parts"]] == [[interrupt_data]]
+    ai = [p for p in out["ai"]["message"]["parts"] if p["type"] != "step-start"]
+    assert ai == [{"type": "data-langgraph-interrupt", "data": [interrupt_data]}]
+    # The frontend's answer resumes the graph: no interrupt is left.
+    chunks = await chunks_of(bridged(resumed))
+    assert not data_parts(chunks, "langgraph-interrupt")
+    if source == "astream":  # astream_events has no chat model here to stream the answer
+        assert text_of(chunks) == "You said yes."
 
 
 # -- state sync: the anchor is assistant-stream's own append_langgraph_event ----------------

@@ -13,8 +13,10 @@
 - Each AI message is a step (a new message, or a tool result, finishes the step before it), with
   its usage and finish reason.  A subgraph's output is grouped under
   ``with_parent_id(namespace)``.
-- Interrupts become data parts named ``"langgraph-interrupt"``; custom stream writes become data
-  parts named ``"langgraph-custom"`` (``on_custom_event``: named after the event).
+- Interrupts (``interrupt()`` in a node: the ``__interrupt__`` update of ``astream``, the root
+  graph's ``on_chain_stream`` of ``astream_events``) become data parts named
+  ``"langgraph-interrupt"``, each interrupt once; custom stream writes become data parts named
+  ``"langgraph-custom"`` (``on_custom_event``: named after the event).
 - ``nodes=`` keeps only the messages of those nodes.
 - ``state_sync=True`` writes the graph's messages and channels into ``controller.state`` the way
   assistant-stream's ``append_langgraph_event`` does (the same resulting state, sent as small
@@ -139,7 +141,7 @@ class _Message:
 
 
 class _GraphBridge:
-    __slots__ = ("calls", "controller", "messages", "nodes", "step", "targets")
+    __slots__ = ("calls", "controller", "interrupt_ids", "messages", "nodes", "step", "targets")
 
     def __init__(self, controller: RunController, nodes: frozenset[str] | None) -> None:
         self.controller = controller
@@ -148,6 +150,7 @@ class _GraphBridge:
         self.calls: dict[str, ToolCallController] = {}  # every begun call, by id
         self.targets: dict[tuple[str, ...], RunController] = {(): controller}
         self.step: _Message | None = None  # the message whose step is open
+        self.interrupt_ids: set[str] = set()  # the interrupts already sent
 
     def target(self, namespace: tuple[str, ...]) -> RunController:
         target = self.targets.get(namespace)
@@ -169,9 +172,23 @@ class _GraphBridge:
                 self.on_message(namespace, message)
         elif mode == "updates":
             if isinstance(payload, dict) and "__interrupt__" in payload:
-                self.controller.add_data(_interrupts(payload["__interrupt__"]), INTERRUPT_DATA)
+                self.on_interrupts(payload["__interrupt__"])
         elif mode == "custom":
             self.controller.add_data(_plain(payload), CUSTOM_DATA)
+
+    def on_interrupts(self, interrupts: Any) -> None:
+        # With subgraphs=True a subgraph's interrupt comes twice: from its namespace, then
+        # from the root graph it stopped.  The frontend asks its question once.
+        new: list[Any] = []
+        for item in interrupts or ():
+            interrupt_id = field(item, "id")
+            if interrupt_id is not None:
+                if interrupt_id in self.interrupt_ids:
+                    continue
+                self.interrupt_ids.add(interrupt_id)
+            new.append(item)
+        if new:
+            self.controller.add_data(_interrupts(new), INTERRUPT_DATA)
 
     def admits(self, metadata: Any) -> bool:
         if self.nodes is None:
@@ -195,9 +212,12 @@ class _GraphBridge:
             self.on_message(namespace, message)
         elif kind == "on_chain_stream":
             # A node's output: the ToolMessages a ToolNode made of failed tools (which have no
-            # on_tool_end) are only here.
+            # on_tool_end) are only here.  The root graph's output (its own stream's items)
+            # is the only place an interrupt shows.
             chunk = data.get("chunk")
             if isinstance(chunk, dict):
+                if "__interrupt__" in chunk:
+                    self.on_interrupts(chunk["__interrupt__"])
                 for message in chunk.get("messages") or ():
                     if field(message, "type") == "tool":
                         self.on_tool(message)
