@@ -1,6 +1,8 @@
 """Real LangGraph graphs for the bridge tests: a tool-calling agent whose chat model is a
 scripted fake (langchain-core's BaseChatModel streaming set chunks), a ToolNode, and the same
-agent inside a parent graph as a subgraph; and a human-in-the-loop graph that interrupts."""
+agent inside a parent graph as a subgraph; the same agent with langchain-openai's ChatOpenAI
+reading recorded streams from the local upstream; and a human-in-the-loop graph that
+interrupts."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.tools import tool
+from langchain_openai import ChatOpenAI
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.config import get_stream_writer
 from langgraph.graph import END, START, MessagesState, StateGraph
@@ -129,6 +132,41 @@ def agent_graph() -> Any:
     graph = StateGraph(MessagesState)
     graph.add_node("agent", agent)
     graph.add_node("tools", ToolNode([get_weather, explode], handle_tool_errors=True))
+    graph.add_edge(START, "agent")
+    graph.add_conditional_edges("agent", tools_condition)
+    graph.add_edge("tools", "agent")
+    return graph.compile()
+
+
+def chat_openai_graph(base_urls: list[str], http_client: Any) -> Any:
+    """The agent, its model a streaming ``ChatOpenAI``: turn ``n`` asks the server at
+    ``base_urls[n]`` (each serves one recorded chat-completions stream).
+
+    ``http_client`` (an ``openai.DefaultAsyncHttpxClient`` open on the loop that runs the
+    graph): by default ChatOpenAI shares one HTTP client per base URL across the whole process,
+    and its pooled connections belong to the event loop that opened them, so a second loop
+    (each recording runs on one of its own) would reuse a connection of a closed loop."""
+    models = [
+        ChatOpenAI(
+            model="gpt-test",
+            api_key="test",  # type: ignore[arg-type]
+            base_url=url,
+            http_async_client=http_client,
+            max_retries=0,
+            streaming=True,
+            # Off by default for a base_url other than OpenAI's: the recordings end with usage.
+            stream_usage=True,
+        ).bind_tools([get_weather])
+        for url in base_urls
+    ]
+
+    async def agent(state: MessagesState) -> dict[str, Any]:
+        turn = sum(isinstance(m, AIMessage) for m in state["messages"])
+        return {"messages": [await models[turn].ainvoke(state["messages"])]}
+
+    graph = StateGraph(MessagesState)
+    graph.add_node("agent", agent)
+    graph.add_node("tools", ToolNode([get_weather]))
     graph.add_edge(START, "agent")
     graph.add_conditional_edges("agent", tools_condition)
     graph.add_edge("tools", "agent")
