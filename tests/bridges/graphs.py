@@ -173,6 +173,31 @@ def chat_openai_graph(base_urls: list[str], http_client: Any) -> Any:
     return graph.compile()
 
 
+def responses_graph(base_url: str, http_client: Any) -> Any:
+    """One turn of ChatOpenAI on the Responses API (the way langchain-openai streams reasoning
+    summaries), then its tool call answered by the ToolNode."""
+    model = ChatOpenAI(
+        model="gpt-test",
+        api_key="test",  # type: ignore[arg-type]
+        base_url=base_url,
+        http_async_client=http_client,
+        max_retries=0,
+        streaming=True,
+        use_responses_api=True,
+    ).bind_tools([get_weather])
+
+    async def agent(state: MessagesState) -> dict[str, Any]:
+        return {"messages": [await model.ainvoke(state["messages"])]}
+
+    graph = StateGraph(MessagesState)
+    graph.add_node("agent", agent)
+    graph.add_node("tools", ToolNode([get_weather]))
+    graph.add_edge(START, "agent")
+    graph.add_edge("agent", "tools")
+    graph.add_edge("tools", END)
+    return graph.compile()
+
+
 def interrupt_graph(subgraph: bool = False) -> Any:
     """A node that asks a human (``interrupt``) before it answers; with ``subgraph``, inside a
     parent graph.  Interrupts need a checkpointer: resume with ``Command(resume=...)`` and the

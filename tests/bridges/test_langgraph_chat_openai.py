@@ -32,7 +32,7 @@ from streambridge.chunks import (
     ToolResult,
 )
 
-from .graphs import INPUT, MODES, chat_openai_graph
+from .graphs import INPUT, MODES, chat_openai_graph, responses_graph
 from .support import (
     SDK_ASYNCGEN_LEAK,
     args_by_call,
@@ -40,6 +40,7 @@ from .support import (
     data_parts,
     official_clients,
     step_finishes,
+    text_of,
 )
 from .upstream import Upstream
 
@@ -152,6 +153,56 @@ async def test_the_official_clients_build_the_message(upstream: Upstream) -> Non
     ]
     assert ai[7]["text"] == SECOND
     assert out["ai"]["finish"]["finishReason"] == "stop"
+
+
+def record_responses_graph(base_url: str, source: str) -> list[Any]:
+    async def collect() -> list[Any]:
+        async with openai.DefaultAsyncHttpxClient() as http_client:
+            graph = responses_graph(base_url, http_client)
+            if source == "astream":
+                return [item async for item in graph.astream(INPUT, stream_mode=MODES)]
+            return [item async for item in graph.astream_events(INPUT, version="v2")]
+
+    return asyncio.run(collect())
+
+
+@pytest.mark.parametrize("source", ["astream", "astream_events"])
+async def test_reasoning_summaries_from_chat_openai_on_the_responses_api(
+    upstream: Upstream, source: str
+) -> None:
+    url = upstream.url("responses_reasoning_call", "fragments")
+    items = await anyio.to_thread.run_sync(lambda: record_responses_graph(url, source))
+    chunks = await chunks_of(bridged(items))
+    # ChatOpenAI sends each summary delta as a reasoning content block with its part's index:
+    # each summary part is a paragraph, as the openai_responses bridge makes it.
+    reasoning = "".join(c.reasoning_delta for c in chunks if isinstance(c, ReasoningDelta))
+    assert reasoning == "The user wants the weather.\n\nAsk the tool."
+    assert text_of(chunks) == "Checking Zürich 🌦."
+    begins = [(c.tool_call_id, c.tool_name) for c in chunks if isinstance(c, ToolCallBegin)]
+    assert begins == [("call_zurich", "get_weather")]
+    assert args_by_call(chunks) == {"call_zurich": {"city": "Zürich"}}
+    results = {c.tool_call_id: c.result for c in chunks if isinstance(c, ToolResult)}
+    assert results == {"call_zurich": "sunny in Zürich"}
+    [finish] = step_finishes(chunks)
+    assert (finish.finish_reason, finish.input_tokens, finish.output_tokens) == (
+        "tool-calls",
+        40,
+        60,
+    )
+    custom = source == "astream"  # the tool's stream writes (astream_events has none)
+    out = await official_clients(bridged(items))
+    parts = out["assistant-stream"]["parts"]
+    assert [p["type"] for p in parts] == ["reasoning", "text", "tool-call"] + ["data"] * custom
+    assert parts[0]["text"] == reasoning
+    ai = out["ai"]["message"]["parts"]
+    assert [p["type"] for p in ai] == [
+        "step-start",
+        "reasoning",
+        "text",
+        "tool-get_weather",
+    ] + ["data-langgraph-custom"] * custom
+    assert ai[1]["text"] == reasoning
+    assert ai[3]["output"] == "sunny in Zürich"
 
 
 # LangGraph's astream needs an asyncio loop: the run drives the graph itself only there.

@@ -6,7 +6,10 @@
 
 - Messages are keyed by their id, tool-call chunks by message id and ``index`` (never "the
   current call"): parallel calls, or two models streaming at once, keep their own arguments.  A
-  call begins once its id and name are known.
+  call begins once its id and name are known.  A message whose chunks carry the provider's id
+  and LangChain's run id (``lc_run-...``) is one message, as LangChain merges it.
+- Reasoning: ``thinking`` and ``reasoning`` content blocks (an OpenAI reasoning summary's parts
+  each a paragraph) and ``additional_kwargs["reasoning_content"]``.
 - A whole ``AIMessage`` (a model that did not stream, or a node's output) adds what its chunks
   did not already send, so a message is never sent twice; a ``ToolMessage`` becomes its call's
   result (``status="error"`` marks a tool error).
@@ -130,14 +133,34 @@ class _Call:
 class _Message:
     """What has been sent of one AI message."""
 
-    __slots__ = ("calls", "finish_reason", "input_tokens", "output_tokens", "sent_text")
+    __slots__ = (
+        "calls",
+        "ended",
+        "finish_reason",
+        "id_kinds",
+        "input_tokens",
+        "namespace",
+        "output_tokens",
+        "reasoning_part",
+        "sent_text",
+    )
 
-    def __init__(self) -> None:
+    def __init__(self, namespace: tuple[str, ...], message_id: str) -> None:
+        self.namespace = namespace
+        self.id_kinds = {_id_kind(message_id)}  # see _GraphBridge.same_message
+        self.ended = False  # its last chunk (or the whole message) came
         self.calls: dict[Any, _Call] = {}
         self.sent_text = False
+        self.reasoning_part: tuple[Any, Any] | None = None  # the summary part last sent
         self.finish_reason: str | None = None
         self.input_tokens = 0
         self.output_tokens = 0
+
+
+def _id_kind(message_id: str) -> str:
+    """``"run"`` for the id LangChain gives a chunk from its run (``lc_run-...``), ``"named"``
+    for any other (the provider's)."""
+    return "run" if message_id.startswith("lc_run-") else "named"
 
 
 class _GraphBridge:
@@ -236,18 +259,23 @@ class _GraphBridge:
     def on_ai(self, namespace: tuple[str, ...], message: Any, *, whole: bool) -> None:
         message_id = field(message, "id") or ""
         state = self.messages.get(message_id)
+        if state is None and not whole:
+            state = self.same_message(namespace, message_id)
         target = self.target(namespace)
         if state is None:
-            state = self.messages[message_id] = _Message()
+            state = self.messages[message_id] = _Message(namespace, message_id)
             self.finish_step()
             self.step = state
             self.controller.add_step_start(message_id=message_id or None)
         elif whole:
             # The message its chunks built: send only what they did not.
+            state.ended = True
             self.add_whole_calls(target, state, message)
             self.close_calls(state)
             self.note_end(state, message, usage=False)
             return
+        if whole:
+            state.ended = True
         if not (whole and state.sent_text):
             self.add_content(target, state, field(message, "content"))
             reasoning = (field(message, "additional_kwargs") or {}).get("reasoning_content")
@@ -260,6 +288,26 @@ class _GraphBridge:
             for position, chunk in enumerate(field(message, "tool_call_chunks") or ()):
                 self.on_call_chunk(target, state, message_id, position, chunk)
         self.note_end(state, message, usage=True)
+
+    def same_message(self, namespace: tuple[str, ...], message_id: str) -> _Message | None:
+        """The streaming message a chunk with a new id belongs to, if it is another id of it.
+
+        LangChain gives each chunk the id of its run (``lc_run-...``) unless the provider named
+        the message, and a provider may name only some chunks: langchain-openai on the
+        Responses API names the first one (the response's id).  So one message can stream under
+        a named id and a run id (LangChain's merge keeps the named one).  A run has one run id
+        and a message one name: a new id is another id of the open message when that message,
+        in the same namespace, has not ended and has no id of that kind yet; and it is
+        remembered as such."""
+        state = self.step
+        if not message_id or state is None or state.ended or state.namespace != namespace:
+            return None
+        kind = _id_kind(message_id)
+        if kind in state.id_kinds:
+            return None
+        state.id_kinds.add(kind)
+        self.messages[message_id] = state
+        return state
 
     def add_content(self, target: RunController, state: _Message, content: Any) -> None:
         if isinstance(content, str):
@@ -281,10 +329,24 @@ class _GraphBridge:
                 target.append_reasoning(block["thinking"])
             elif kind == "reasoning":
                 text = block.get("reasoning")
-                if not text and isinstance(block.get("summary"), list):
-                    text = "".join(part.get("text", "") for part in block["summary"])
                 if text:
                     target.append_reasoning(text)
+                elif isinstance(block.get("summary"), list):
+                    self.add_summary(target, state, block)
+
+    def add_summary(self, target: RunController, state: _Message, block: dict[str, Any]) -> None:
+        # An OpenAI reasoning summary (langchain-openai on the Responses API): a streamed chunk
+        # carries one part's delta with the part's index.  Each part is a paragraph of its own,
+        # as the openai_responses bridge sends it.
+        for position, part in enumerate(block["summary"]):
+            text = part.get("text") if isinstance(part, dict) else None
+            if not text:
+                continue
+            key = (block.get("index"), part.get("index", position))
+            if state.reasoning_part is not None and key != state.reasoning_part:
+                text = "\n\n" + text
+            state.reasoning_part = key
+            target.append_reasoning(text)
 
     def on_call_chunk(
         self, target: RunController, state: _Message, message_id: str, position: int, chunk: Any
@@ -352,6 +414,7 @@ class _GraphBridge:
             state.input_tokens += counts.get("input_tokens") or 0
             state.output_tokens += counts.get("output_tokens") or 0
         if field(message, "chunk_position") == "last":
+            state.ended = True
             self.close_calls(state)
 
     def on_tool(self, message: Any) -> None:
