@@ -5,6 +5,8 @@ ToolNode, and the graph's stream goes through the bridge.
 The first turn streams text, then two parallel tool calls whose arguments interleave (keyed by
 ``index``; id and name only on each call's first chunk), then the finish reason, then a
 usage-only chunk; the second turn is the reasoning recording (reasoning, unicode text, usage).
+On the Responses API (``use_responses_api=True``), ChatOpenAI streams a reasoning summary, text
+and a function call as content blocks, the first chunk under the response's id.
 
 LangGraph runs on asyncio only: the graph's stream is recorded on asyncio in a worker thread and
 the bridge reads it on each backend; the live test, where the run drives the graph itself, runs
