@@ -139,14 +139,12 @@ class _Message:
         "finish_reason",
         "id_kinds",
         "input_tokens",
-        "namespace",
         "output_tokens",
         "reasoning_part",
         "sent_text",
     )
 
-    def __init__(self, namespace: tuple[str, ...], message_id: str) -> None:
-        self.namespace = namespace
+    def __init__(self, message_id: str) -> None:
         self.id_kinds = {_id_kind(message_id)}  # see _GraphBridge.same_message
         self.ended = False  # its last chunk (or the whole message) came
         self.calls: dict[Any, _Call] = {}
@@ -164,7 +162,16 @@ def _id_kind(message_id: str) -> str:
 
 
 class _GraphBridge:
-    __slots__ = ("calls", "controller", "interrupt_ids", "messages", "nodes", "step", "targets")
+    __slots__ = (
+        "calls",
+        "controller",
+        "interrupt_ids",
+        "messages",
+        "nodes",
+        "step",
+        "streaming",
+        "targets",
+    )
 
     def __init__(self, controller: RunController, nodes: frozenset[str] | None) -> None:
         self.controller = controller
@@ -174,6 +181,7 @@ class _GraphBridge:
         self.targets: dict[tuple[str, ...], RunController] = {(): controller}
         self.step: _Message | None = None  # the message whose step is open
         self.interrupt_ids: set[str] = set()  # the interrupts already sent
+        self.streaming: dict[Any, _Message] = {}  # the last message of each source
 
     def target(self, namespace: tuple[str, ...]) -> RunController:
         target = self.targets.get(namespace)
@@ -192,7 +200,9 @@ class _GraphBridge:
         if mode == "messages":
             message, metadata = payload
             if self.admits(metadata):
-                self.on_message(namespace, message)
+                # LangGraph's metadata names the node's task; the run is not named.
+                task = metadata.get("langgraph_checkpoint_ns") if type(metadata) is dict else None
+                self.on_message(namespace, message, task)
         elif mode == "updates":
             if isinstance(payload, dict) and "__interrupt__" in payload:
                 self.on_interrupts(payload["__interrupt__"])
@@ -232,7 +242,7 @@ class _GraphBridge:
             # subgraph it runs in, as astream(subgraphs=True) names it.
             checkpoint_ns = metadata.get("langgraph_checkpoint_ns") or ""
             namespace = tuple(checkpoint_ns.split("|")[:-1]) if checkpoint_ns else ()
-            self.on_message(namespace, message)
+            self.on_message(namespace, message, event.get("run_id"))
         elif kind == "on_chain_stream":
             # A node's output: the ToolMessages a ToolNode made of failed tools (which have no
             # on_tool_end) are only here.  The root graph's output (its own stream's items)
@@ -247,23 +257,27 @@ class _GraphBridge:
         elif kind == "on_custom_event":
             self.controller.add_data(_plain(data), event.get("name") or CUSTOM_DATA)
 
-    def on_message(self, namespace: tuple[str, ...], message: Any) -> None:
+    def on_message(self, namespace: tuple[str, ...], message: Any, source: Any = None) -> None:
+        """``source``: the chat model run (or, when only that is known, the graph task) the
+        message comes from, if known."""
         kind = field(message, "type")
         if kind == "AIMessageChunk":
-            self.on_ai(namespace, message, whole=False)
+            self.on_ai(namespace, message, source, whole=False)
         elif kind == "ai":
-            self.on_ai(namespace, message, whole=True)
+            self.on_ai(namespace, message, source, whole=True)
         elif kind == "tool":
             self.on_tool(message)
 
-    def on_ai(self, namespace: tuple[str, ...], message: Any, *, whole: bool) -> None:
+    def on_ai(self, namespace: tuple[str, ...], message: Any, source: Any, *, whole: bool) -> None:
         message_id = field(message, "id") or ""
         state = self.messages.get(message_id)
-        if state is None and not whole:
-            state = self.same_message(namespace, message_id)
+        if state is None and not whole and source is not None:
+            state = self.same_message(source, message_id)
         target = self.target(namespace)
         if state is None:
-            state = self.messages[message_id] = _Message(namespace, message_id)
+            state = self.messages[message_id] = _Message(message_id)
+            if source is not None:
+                self.streaming[source] = state
             self.finish_step()
             self.step = state
             self.controller.add_step_start(message_id=message_id or None)
@@ -289,18 +303,18 @@ class _GraphBridge:
                 self.on_call_chunk(target, state, message_id, position, chunk)
         self.note_end(state, message, usage=True)
 
-    def same_message(self, namespace: tuple[str, ...], message_id: str) -> _Message | None:
+    def same_message(self, source: Any, message_id: str) -> _Message | None:
         """The streaming message a chunk with a new id belongs to, if it is another id of it.
 
         LangChain gives each chunk the id of its run (``lc_run-...``) unless the provider named
         the message, and a provider may name only some chunks: langchain-openai on the
         Responses API names the first one (the response's id).  So one message can stream under
         a named id and a run id (LangChain's merge keeps the named one).  A run has one run id
-        and a message one name: a new id is another id of the open message when that message,
-        in the same namespace, has not ended and has no id of that kind yet; and it is
+        and a message one name: a new id is another id of the last message from the same
+        source when that message has not ended and has no id of that kind yet; and it is
         remembered as such."""
-        state = self.step
-        if not message_id or state is None or state.ended or state.namespace != namespace:
+        state = self.streaming.get(source)
+        if not message_id or state is None or state.ended:
             return None
         kind = _id_kind(message_id)
         if kind in state.id_kinds:
