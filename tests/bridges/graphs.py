@@ -1,16 +1,16 @@
 """Real LangGraph graphs for the bridge tests: a tool-calling agent whose chat model is a
 scripted fake (langchain-core's BaseChatModel streaming set chunks), a ToolNode, and the same
 agent inside a parent graph as a subgraph; the same agent with langchain-openai's ChatOpenAI
-reading recorded streams from the local upstream; and a human-in-the-loop graph that
-interrupts."""
+reading recorded streams from the local upstream; two models streaming at once in parallel
+branches; and a human-in-the-loop graph that interrupts."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
@@ -108,6 +108,86 @@ class ScriptedChatModel(BaseChatModel):
                 )
             ]
         )
+
+
+class Baton:
+    """Whose turn it is to stream a chunk: two models that take turns interleave their
+    chunks the same way on every run."""
+
+    def __init__(self) -> None:
+        self.turn = 0
+        self.changed = asyncio.Condition()
+
+    async def wait_for(self, player: int) -> None:
+        async with self.changed:
+            await asyncio.wait_for(self.changed.wait_for(lambda: self.turn == player), 10)
+
+    async def pass_to(self, player: int) -> None:
+        async with self.changed:
+            self.turn = player
+            self.changed.notify_all()
+
+
+class TurnTakingChatModel(BaseChatModel):
+    """Streams ``texts``, one chunk per turn of ``baton``.  Only the first chunk is named
+    (``first_id``, as langchain-openai names a Responses message's first chunk); LangChain
+    names the others after the run (``lc_run-...``)."""
+
+    texts: list[str]
+    first_id: str | None
+    player: int
+    baton: Any
+
+    @property
+    def _llm_type(self) -> str:
+        return "turn-taking"
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        for position, text in enumerate(self.texts):
+            await self.baton.wait_for(self.player)
+            message_id = self.first_id if position == 0 else None
+            yield ChatGenerationChunk(message=AIMessageChunk(content=text, id=message_id))
+            await self.baton.pass_to(1 - self.player)
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        raise NotImplementedError("streams only")
+
+
+def two_branch_graph() -> Any:
+    """Two nodes of one step, each a model streaming at the same time, their chunks
+    interleaved: ``first`` names its message ``"msg-first"`` on its first chunk only, the
+    ``second``'s chunks carry LangChain's run id."""
+    baton = Baton()
+    models = {
+        "first": TurnTakingChatModel(
+            texts=["One, ", "two."], first_id="msg-first", player=0, baton=baton
+        ),
+        "second": TurnTakingChatModel(
+            texts=["Three, ", "four."], first_id=None, player=1, baton=baton
+        ),
+    }
+    graph = StateGraph(MessagesState)
+    for name, model in models.items():
+
+        async def node(state: MessagesState, model: Any = model) -> dict[str, Any]:
+            return {"messages": [await model.ainvoke(state["messages"])]}
+
+        graph.add_node(name, node)
+        graph.add_edge(START, name)
+        graph.add_edge(name, END)
+    return graph.compile()
 
 
 @tool

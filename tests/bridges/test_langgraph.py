@@ -22,6 +22,7 @@ from streambridge.chunks import (
     Chunk,
     Data,
     StepFinish,
+    StepStart,
     TextDelta,
     ToolCallBegin,
     ToolResult,
@@ -35,6 +36,7 @@ from .graphs import (
     parent_graph,
     record,
     record_events,
+    two_branch_graph,
 )
 from .support import (
     args_by_call,
@@ -122,6 +124,34 @@ async def test_astream_events_v2() -> None:
     assert results["call_a"].result == "sunny in Berlin 🐻"
     assert results["call_b"].is_error
     assert [f.finish_reason for f in step_finishes(chunks)] == ["tool-calls", "stop"]
+
+
+def final_messages(items: list[Any], source: str) -> list[Any]:
+    """The whole AI messages LangChain merged from the chunks (each node's output)."""
+    if source == "astream":
+        updates = [item[1] for item in items if item[0] == "updates"]
+        return [m for update in updates for out in update.values() for m in out["messages"]]
+    return [e["data"]["output"] for e in items if e["event"] == "on_chat_model_end"]
+
+
+@pytest.mark.parametrize("source", ["astream", "astream_events"])
+async def test_two_models_streaming_at_once_keep_their_own_messages(source: str) -> None:
+    def first_run() -> list[Any]:
+        if source == "astream":
+            return record(two_branch_graph(), stream_mode=MODES)
+        return record_events(two_branch_graph())
+
+    items = await anyio.to_thread.run_sync(first_run)
+    chunks = await chunks_of(bridged(items))
+    assert text_of(chunks) == "One, Three, two.four."  # as the models took turns
+    # The first model's message streams under its name, then under its run id, while the
+    # second's run id comes between: that run id is another message, not the first's other id.
+    ids = {m.content: m.id for m in final_messages(items, source)}
+    assert ids["One, two."] == "msg-first"
+    assert ids["Three, four."].startswith("lc_run-")
+    starts = [c.message_id for c in chunks if isinstance(c, StepStart)]
+    assert starts == ["msg-first", ids["Three, four."]]
+    assert len(step_finishes(chunks)) == 2
 
 
 async def test_a_node_filter_keeps_only_those_nodes_messages() -> None:
