@@ -22,13 +22,30 @@ from streambridge.chunks import (
     Chunk,
     Data,
     StepFinish,
+    StepStart,
     TextDelta,
     ToolCallBegin,
     ToolResult,
 )
 
-from .graphs import INPUT, MODES, agent_graph, parent_graph, record, record_events
-from .support import args_by_call, chunks_of, data_parts, official_clients, step_finishes
+from .graphs import (
+    INPUT,
+    MODES,
+    agent_graph,
+    interrupt_graph,
+    parent_graph,
+    record,
+    record_events,
+    two_branch_graph,
+)
+from .support import (
+    args_by_call,
+    chunks_of,
+    data_parts,
+    official_clients,
+    step_finishes,
+    text_of,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -109,6 +126,34 @@ async def test_astream_events_v2() -> None:
     assert [f.finish_reason for f in step_finishes(chunks)] == ["tool-calls", "stop"]
 
 
+def final_messages(items: list[Any], source: str) -> list[Any]:
+    """The whole AI messages LangChain merged from the chunks (each node's output)."""
+    if source == "astream":
+        updates = [item[1] for item in items if item[0] == "updates"]
+        return [m for update in updates for out in update.values() for m in out["messages"]]
+    return [e["data"]["output"] for e in items if e["event"] == "on_chat_model_end"]
+
+
+@pytest.mark.parametrize("source", ["astream", "astream_events"])
+async def test_two_models_streaming_at_once_keep_their_own_messages(source: str) -> None:
+    def first_run() -> list[Any]:
+        if source == "astream":
+            return record(two_branch_graph(), stream_mode=MODES)
+        return record_events(two_branch_graph())
+
+    items = await anyio.to_thread.run_sync(first_run)
+    chunks = await chunks_of(bridged(items))
+    assert text_of(chunks) == "One, Three, two.four."  # as the models took turns
+    # The first model's message streams under its name, then under its run id, while the
+    # second's run id comes between: that run id is another message, not the first's other id.
+    ids = {m.content: m.id for m in final_messages(items, source)}
+    assert ids["One, two."] == "msg-first"
+    assert ids["Three, four."].startswith("lc_run-")
+    starts = [c.message_id for c in chunks if isinstance(c, StepStart)]
+    assert starts == ["msg-first", ids["Three, four."]]
+    assert len(step_finishes(chunks)) == 2
+
+
 async def test_a_node_filter_keeps_only_those_nodes_messages() -> None:
     items = await anyio.to_thread.run_sync(lambda: record(agent_graph(), stream_mode=MODES))
     chunks = await chunks_of(bridged(items, nodes=["tools"]))
@@ -139,24 +184,52 @@ async def test_the_official_clients_build_the_message() -> None:
 
 
 async def test_interrupts_become_data() -> None:
-    from langgraph.checkpoint.memory import InMemorySaver
-    from langgraph.graph import START, MessagesState, StateGraph
-    from langgraph.types import interrupt
-
-    def ask(state: MessagesState) -> dict[str, Any]:
-        interrupt({"question": "Proceed?"})
-        return {}
-
-    builder = StateGraph(MessagesState)
-    builder.add_node("ask", ask)
-    builder.add_edge(START, "ask")
-    graph = builder.compile(checkpointer=InMemorySaver())
+    graph = interrupt_graph()
     config = {"configurable": {"thread_id": "t"}}
     stream = graph.stream(INPUT, config, stream_mode=MODES)
     chunks = await chunks_of(bridged(stream))
     [[interrupt_data]] = data_parts(chunks, "langgraph-interrupt")
     assert interrupt_data["value"] == {"question": "Proceed?"}
     assert isinstance(interrupt_data["id"], str)
+
+
+def interrupted_run(source: str, subgraph: bool, inputs: Any) -> list[Any]:
+    """The items of one run of the human-in-the-loop graph (thread ``"t"``), recorded on
+    asyncio: ``inputs`` then, on the same graph and thread, ``Command(resume=...)``."""
+    graph = interrupt_graph(subgraph)
+    config = {"configurable": {"thread_id": "t"}}
+    runs = []
+    for each in (INPUT, inputs):
+        if source == "astream":
+            runs.append(record(graph, each, config=config, stream_mode=MODES, subgraphs=subgraph))
+        else:
+            runs.append(record_events(graph, each, config=config))
+    return runs
+
+
+@pytest.mark.parametrize("subgraph", [False, True])
+@pytest.mark.parametrize("source", ["astream", "astream_events"])
+async def test_an_interrupt_reaches_the_frontend_once(source: str, subgraph: bool) -> None:
+    from langgraph.types import Command
+
+    first, resumed = await anyio.to_thread.run_sync(
+        lambda: interrupted_run(source, subgraph, Command(resume="yes"))
+    )
+    chunks = await chunks_of(bridged(first))
+    # Once, though astream(subgraphs=True) reports a subgraph's interrupt twice (from the
+    # subgraph's namespace, then from the root graph).
+    [[interrupt_data]] = data_parts(chunks, "langgraph-interrupt")
+    assert interrupt_data["value"] == {"question": "Proceed?"}
+    assert isinstance(interrupt_data["id"], str)
+    out = await official_clients(bridged(first))
+    assert [p["data"] for p in out["assistant-stream"]["parts"]] == [[interrupt_data]]
+    ai = [p for p in out["ai"]["message"]["parts"] if p["type"] != "step-start"]
+    assert ai == [{"type": "data-langgraph-interrupt", "data": [interrupt_data]}]
+    # The frontend's answer resumes the graph: no interrupt is left.
+    chunks = await chunks_of(bridged(resumed))
+    assert not data_parts(chunks, "langgraph-interrupt")
+    if source == "astream":  # astream_events has no chat model here to stream the answer
+        assert text_of(chunks) == "You said yes."
 
 
 # -- state sync: the anchor is assistant-stream's own append_langgraph_event ----------------

@@ -6,15 +6,20 @@
 
 - Messages are keyed by their id, tool-call chunks by message id and ``index`` (never "the
   current call"): parallel calls, or two models streaming at once, keep their own arguments.  A
-  call begins once its id and name are known.
+  call begins once its id and name are known.  A message whose chunks carry the provider's id
+  and LangChain's run id (``lc_run-...``) is one message, as LangChain merges it.
+- Reasoning: ``thinking`` and ``reasoning`` content blocks (an OpenAI reasoning summary's parts
+  each a paragraph) and ``additional_kwargs["reasoning_content"]``.
 - A whole ``AIMessage`` (a model that did not stream, or a node's output) adds what its chunks
   did not already send, so a message is never sent twice; a ``ToolMessage`` becomes its call's
   result (``status="error"`` marks a tool error).
 - Each AI message is a step (a new message, or a tool result, finishes the step before it), with
   its usage and finish reason.  A subgraph's output is grouped under
   ``with_parent_id(namespace)``.
-- Interrupts become data parts named ``"langgraph-interrupt"``; custom stream writes become data
-  parts named ``"langgraph-custom"`` (``on_custom_event``: named after the event).
+- Interrupts (``interrupt()`` in a node: the ``__interrupt__`` update of ``astream``, the root
+  graph's ``on_chain_stream`` of ``astream_events``) become data parts named
+  ``"langgraph-interrupt"``, each interrupt once; custom stream writes become data parts named
+  ``"langgraph-custom"`` (``on_custom_event``: named after the event).
 - ``nodes=`` keeps only the messages of those nodes.
 - ``state_sync=True`` writes the graph's messages and channels into ``controller.state`` the way
   assistant-stream's ``append_langgraph_event`` does (the same resulting state, sent as small
@@ -128,18 +133,45 @@ class _Call:
 class _Message:
     """What has been sent of one AI message."""
 
-    __slots__ = ("calls", "finish_reason", "input_tokens", "output_tokens", "sent_text")
+    __slots__ = (
+        "calls",
+        "ended",
+        "finish_reason",
+        "id_kinds",
+        "input_tokens",
+        "output_tokens",
+        "reasoning_part",
+        "sent_text",
+    )
 
-    def __init__(self) -> None:
+    def __init__(self, message_id: str) -> None:
+        self.id_kinds = {_id_kind(message_id)}  # see _GraphBridge.same_message
+        self.ended = False  # its last chunk (or the whole message) came
         self.calls: dict[Any, _Call] = {}
         self.sent_text = False
+        self.reasoning_part: tuple[Any, Any] | None = None  # the summary part last sent
         self.finish_reason: str | None = None
         self.input_tokens = 0
         self.output_tokens = 0
 
 
+def _id_kind(message_id: str) -> str:
+    """``"run"`` for the id LangChain gives a chunk from its run (``lc_run-...``), ``"named"``
+    for any other (the provider's)."""
+    return "run" if message_id.startswith("lc_run-") else "named"
+
+
 class _GraphBridge:
-    __slots__ = ("calls", "controller", "messages", "nodes", "step", "targets")
+    __slots__ = (
+        "calls",
+        "controller",
+        "interrupt_ids",
+        "messages",
+        "nodes",
+        "step",
+        "streaming",
+        "targets",
+    )
 
     def __init__(self, controller: RunController, nodes: frozenset[str] | None) -> None:
         self.controller = controller
@@ -148,6 +180,8 @@ class _GraphBridge:
         self.calls: dict[str, ToolCallController] = {}  # every begun call, by id
         self.targets: dict[tuple[str, ...], RunController] = {(): controller}
         self.step: _Message | None = None  # the message whose step is open
+        self.interrupt_ids: set[str] = set()  # the interrupts already sent
+        self.streaming: dict[Any, _Message] = {}  # the last message of each source
 
     def target(self, namespace: tuple[str, ...]) -> RunController:
         target = self.targets.get(namespace)
@@ -166,12 +200,28 @@ class _GraphBridge:
         if mode == "messages":
             message, metadata = payload
             if self.admits(metadata):
-                self.on_message(namespace, message)
+                # LangGraph's metadata names the node's task; the run is not named.
+                task = metadata.get("langgraph_checkpoint_ns") if type(metadata) is dict else None
+                self.on_message(namespace, message, task)
         elif mode == "updates":
             if isinstance(payload, dict) and "__interrupt__" in payload:
-                self.controller.add_data(_interrupts(payload["__interrupt__"]), INTERRUPT_DATA)
+                self.on_interrupts(payload["__interrupt__"])
         elif mode == "custom":
             self.controller.add_data(_plain(payload), CUSTOM_DATA)
+
+    def on_interrupts(self, interrupts: Any) -> None:
+        # With subgraphs=True a subgraph's interrupt comes twice: from its namespace, then
+        # from the root graph it stopped.  The frontend asks its question once.
+        new: list[Any] = []
+        for item in interrupts or ():
+            interrupt_id = field(item, "id")
+            if interrupt_id is not None:
+                if interrupt_id in self.interrupt_ids:
+                    continue
+                self.interrupt_ids.add(interrupt_id)
+            new.append(item)
+        if new:
+            self.controller.add_data(_interrupts(new), INTERRUPT_DATA)
 
     def admits(self, metadata: Any) -> bool:
         if self.nodes is None:
@@ -192,42 +242,54 @@ class _GraphBridge:
             # subgraph it runs in, as astream(subgraphs=True) names it.
             checkpoint_ns = metadata.get("langgraph_checkpoint_ns") or ""
             namespace = tuple(checkpoint_ns.split("|")[:-1]) if checkpoint_ns else ()
-            self.on_message(namespace, message)
+            self.on_message(namespace, message, event.get("run_id"))
         elif kind == "on_chain_stream":
             # A node's output: the ToolMessages a ToolNode made of failed tools (which have no
-            # on_tool_end) are only here.
+            # on_tool_end) are only here.  The root graph's output (its own stream's items)
+            # is the only place an interrupt shows.
             chunk = data.get("chunk")
             if isinstance(chunk, dict):
+                if "__interrupt__" in chunk:
+                    self.on_interrupts(chunk["__interrupt__"])
                 for message in chunk.get("messages") or ():
                     if field(message, "type") == "tool":
                         self.on_tool(message)
         elif kind == "on_custom_event":
             self.controller.add_data(_plain(data), event.get("name") or CUSTOM_DATA)
 
-    def on_message(self, namespace: tuple[str, ...], message: Any) -> None:
+    def on_message(self, namespace: tuple[str, ...], message: Any, source: Any = None) -> None:
+        """``source``: the chat model run (or, when only that is known, the graph task) the
+        message comes from, if known."""
         kind = field(message, "type")
         if kind == "AIMessageChunk":
-            self.on_ai(namespace, message, whole=False)
+            self.on_ai(namespace, message, source, whole=False)
         elif kind == "ai":
-            self.on_ai(namespace, message, whole=True)
+            self.on_ai(namespace, message, source, whole=True)
         elif kind == "tool":
             self.on_tool(message)
 
-    def on_ai(self, namespace: tuple[str, ...], message: Any, *, whole: bool) -> None:
+    def on_ai(self, namespace: tuple[str, ...], message: Any, source: Any, *, whole: bool) -> None:
         message_id = field(message, "id") or ""
         state = self.messages.get(message_id)
+        if state is None and not whole and source is not None:
+            state = self.same_message(source, message_id)
         target = self.target(namespace)
         if state is None:
-            state = self.messages[message_id] = _Message()
+            state = self.messages[message_id] = _Message(message_id)
+            if source is not None:
+                self.streaming[source] = state
             self.finish_step()
             self.step = state
             self.controller.add_step_start(message_id=message_id or None)
         elif whole:
             # The message its chunks built: send only what they did not.
+            state.ended = True
             self.add_whole_calls(target, state, message)
             self.close_calls(state)
             self.note_end(state, message, usage=False)
             return
+        if whole:
+            state.ended = True
         if not (whole and state.sent_text):
             self.add_content(target, state, field(message, "content"))
             reasoning = (field(message, "additional_kwargs") or {}).get("reasoning_content")
@@ -240,6 +302,26 @@ class _GraphBridge:
             for position, chunk in enumerate(field(message, "tool_call_chunks") or ()):
                 self.on_call_chunk(target, state, message_id, position, chunk)
         self.note_end(state, message, usage=True)
+
+    def same_message(self, source: Any, message_id: str) -> _Message | None:
+        """The streaming message a chunk with a new id belongs to, if it is another id of it.
+
+        LangChain gives each chunk the id of its run (``lc_run-...``) unless the provider named
+        the message, and a provider may name only some chunks: langchain-openai on the
+        Responses API names the first one (the response's id).  So one message can stream under
+        a named id and a run id (LangChain's merge keeps the named one).  A run has one run id
+        and a message one name: a new id is another id of the last message from the same
+        source when that message has not ended and has no id of that kind yet; and it is
+        remembered as such."""
+        state = self.streaming.get(source)
+        if not message_id or state is None or state.ended:
+            return None
+        kind = _id_kind(message_id)
+        if kind in state.id_kinds:
+            return None
+        state.id_kinds.add(kind)
+        self.messages[message_id] = state
+        return state
 
     def add_content(self, target: RunController, state: _Message, content: Any) -> None:
         if isinstance(content, str):
@@ -261,10 +343,24 @@ class _GraphBridge:
                 target.append_reasoning(block["thinking"])
             elif kind == "reasoning":
                 text = block.get("reasoning")
-                if not text and isinstance(block.get("summary"), list):
-                    text = "".join(part.get("text", "") for part in block["summary"])
                 if text:
                     target.append_reasoning(text)
+                elif isinstance(block.get("summary"), list):
+                    self.add_summary(target, state, block)
+
+    def add_summary(self, target: RunController, state: _Message, block: dict[str, Any]) -> None:
+        # An OpenAI reasoning summary (langchain-openai on the Responses API): a streamed chunk
+        # carries one part's delta with the part's index.  Each part is a paragraph of its own,
+        # as the openai_responses bridge sends it.
+        for position, part in enumerate(block["summary"]):
+            text = part.get("text") if isinstance(part, dict) else None
+            if not text:
+                continue
+            key = (block.get("index"), part.get("index", position))
+            if state.reasoning_part is not None and key != state.reasoning_part:
+                text = "\n\n" + text
+            state.reasoning_part = key
+            target.append_reasoning(text)
 
     def on_call_chunk(
         self, target: RunController, state: _Message, message_id: str, position: int, chunk: Any
@@ -332,6 +428,7 @@ class _GraphBridge:
             state.input_tokens += counts.get("input_tokens") or 0
             state.output_tokens += counts.get("output_tokens") or 0
         if field(message, "chunk_position") == "last":
+            state.ended = True
             self.close_calls(state)
 
     def on_tool(self, message: Any) -> None:
