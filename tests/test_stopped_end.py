@@ -20,7 +20,7 @@ import test_protocol_openai_assistants as assistants_oracle
 import test_protocol_openai_responses as responses_oracle
 from streambridge.chunks import Chunk, Error, StepFinish, TextDelta, ToolCallBegin, ToolCallDelta
 from streambridge.client import accumulate, decode
-from streambridge.runs import RunStatus, read_run, record
+from streambridge.runs import MemoryStore, RunStatus, read_run, record
 from streambridge.tally import RunTally
 from support.oracle import run_oracle
 from support.scenarios import encode_chunks, fixed_input
@@ -36,6 +36,31 @@ WAITING = [
     StepFinish("cancelled"),
 ]
 """Stopped while a tool call waited for its result: a stopped run asks for no tool."""
+
+
+async def stopped_log(*, waiting: bool = False) -> list[Chunk]:
+    """The log of a real run stopped by id (``STOPPED``, or ``WAITING`` with a tool call that
+    waits for its result): the frames below are of what a stop really leaves in a store."""
+    store = MemoryStore()
+
+    async def run(controller: sb.RunController) -> None:
+        controller.append_text("Hi")
+        if waiting:
+            controller.add_tool_call("lookup", "call_1").append_args_text('{"q": 1}')
+        await anyio.sleep_forever()
+
+    rec = await record(store, sb.create_run(run, input=fixed_input(), grace=0), "data-stream")
+    with anyio.fail_after(2):
+        while (await store.get(rec.run_id)).length < (3 if waiting else 1):  # type: ignore[union-attr]  # noqa: ASYNC110
+            await anyio.sleep(0.001)
+        assert await store.request_stop(rec.run_id)
+        while not (await store.get(rec.run_id)).finished:  # type: ignore[union-attr]  # noqa: ASYNC110
+            await anyio.sleep(0.001)
+    cursor = await store.read(rec.run_id)
+    log = cursor.take_batch()
+    await cursor.aclose()
+    assert log == (WAITING if waiting else STOPPED)
+    return log
 
 
 def sse_events(data: bytes) -> list[Any]:
@@ -111,13 +136,15 @@ EXACT = {
 }
 
 
+@pytest.mark.anyio
 @pytest.mark.parametrize("protocol", sorted(EXACT))
-def test_a_stopped_runs_frames(protocol: str) -> None:
-    assert encode_chunks(STOPPED, protocol).decode() == EXACT[protocol]
+async def test_a_stopped_runs_frames(protocol: str) -> None:
+    assert encode_chunks(await stopped_log(), protocol).decode() == EXACT[protocol]
 
 
-def test_a_stopped_responses_stream_ends_incomplete_with_the_cancelled_response() -> None:
-    data = encode_chunks(STOPPED, "openai-responses")
+@pytest.mark.anyio
+async def test_a_stopped_responses_stream_ends_incomplete_with_the_cancelled_response() -> None:
+    data = encode_chunks(await stopped_log(), "openai-responses")
     names = sse_names(data)
     assert names[-2:] == ["response.output_item.done", "response.incomplete"]
     item_done, end = sse_events(data)[-2:]
@@ -145,8 +172,9 @@ def test_a_stopped_responses_stream_ends_incomplete_with_the_cancelled_response(
     assert response["output"] == [message]
 
 
-def test_a_stopped_assistants_run_ends_cancelled_with_its_step_and_message() -> None:
-    data = encode_chunks(STOPPED, "openai-assistants")
+@pytest.mark.anyio
+async def test_a_stopped_assistants_run_ends_cancelled_with_its_step_and_message() -> None:
+    data = encode_chunks(await stopped_log(), "openai-assistants")
     assert sse_names(data)[-4:] == [
         "thread.message.incomplete",
         "thread.run.step.cancelled",
@@ -173,9 +201,10 @@ def test_a_stopped_assistants_run_ends_cancelled_with_its_step_and_message() -> 
     assert done == "[DONE]"
 
 
+@pytest.mark.anyio
 @pytest.mark.parametrize("protocol", PROTOCOLS)
-def test_a_stopped_run_asks_for_no_tool_and_reads_back_as_cancelled(protocol: str) -> None:
-    stopped = encode_chunks(WAITING, protocol)
+async def test_a_stopped_run_asks_for_no_tool_and_reads_back_as_cancelled(protocol: str) -> None:
+    stopped = encode_chunks(await stopped_log(waiting=True), protocol)
     message = accumulate(decode(stopped, protocol))
     assert message.finish_reason == "cancelled"
     assert [call.tool_name for call in message.tool_calls] == ["lookup"]
@@ -184,8 +213,9 @@ def test_a_stopped_run_asks_for_no_tool_and_reads_back_as_cancelled(protocol: st
     assert waiting.finish_reason == "tool-calls"
 
 
-def test_ag_ui_stopped_with_a_waiting_call_names_no_pending_call() -> None:
-    finished = sse_events(encode_chunks(WAITING, "ag-ui"))[-1]
+@pytest.mark.anyio
+async def test_ag_ui_stopped_with_a_waiting_call_names_no_pending_call() -> None:
+    finished = sse_events(encode_chunks(await stopped_log(waiting=True), "ag-ui"))[-1]
     assert finished["outcome"] == {"type": "cancelled"}
 
 
@@ -211,11 +241,10 @@ async def in_thread(fn: Any) -> Any:
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("chunks", [STOPPED, WAITING], ids=["text", "waiting-tool"])
+@pytest.mark.parametrize("waiting", [False, True], ids=["text", "waiting-tool"])
 @pytest.mark.parametrize("fragment", [False, True], ids=["whole", "fragments"])
-async def test_assistant_ui_marks_the_message_cancelled(
-    chunks: list[Chunk], fragment: bool
-) -> None:
+async def test_assistant_ui_marks_the_message_cancelled(waiting: bool, fragment: bool) -> None:
+    chunks = await stopped_log(waiting=waiting)
     data_stream = encode_chunks(chunks, "data-stream")
     message = await in_thread(lambda: run_oracle("data-stream.mjs", data_stream, fragment=fragment))
     assert message["status"] == {"type": "incomplete", "reason": "cancelled"}
@@ -229,8 +258,9 @@ async def test_assistant_ui_marks_the_message_cancelled(
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("chunks", [STOPPED, WAITING], ids=["text", "waiting-tool"])
-async def test_the_ai_sdk_reads_an_abort(chunks: list[Chunk]) -> None:
+@pytest.mark.parametrize("waiting", [False, True], ids=["text", "waiting-tool"])
+async def test_the_ai_sdk_reads_an_abort(waiting: bool) -> None:
+    chunks = await stopped_log(waiting=waiting)
     data = encode_chunks(chunks, "ui-message-stream")
     out = await in_thread(lambda: run_oracle("ui-message-stream.mjs", data, fragment=True))
     assert out["types"][-1] == "abort"
@@ -240,8 +270,9 @@ async def test_the_ai_sdk_reads_an_abort(chunks: list[Chunk]) -> None:
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("chunks", [STOPPED, WAITING], ids=["text", "waiting-tool"])
-async def test_ag_ui_reports_the_cancelled_outcome(chunks: list[Chunk]) -> None:
+@pytest.mark.parametrize("waiting", [False, True], ids=["text", "waiting-tool"])
+async def test_ag_ui_reports_the_cancelled_outcome(waiting: bool) -> None:
+    chunks = await stopped_log(waiting=waiting)
     data = encode_chunks(chunks, "ag-ui")
     out = await in_thread(lambda: run_oracle("ag-ui.mjs", data, fragment=True))
     assert out["finished"]["outcome"] == "cancelled"
@@ -249,8 +280,10 @@ async def test_ag_ui_reports_the_cancelled_outcome(chunks: list[Chunk]) -> None:
     assert out["messages"][0]["content"] == "Hi"
 
 
-def test_the_openai_sdk_reads_the_cancelled_response() -> None:
-    sdk = responses_oracle.read_with_sdk(encode_chunks(STOPPED, "openai-responses"), fragment=True)
+@pytest.mark.anyio
+async def test_the_openai_sdk_reads_the_cancelled_response() -> None:
+    data = encode_chunks(await stopped_log(), "openai-responses")
+    sdk = await in_thread(lambda: responses_oracle.read_with_sdk(data, fragment=True))
     end = sdk.events[-1]
     assert end.type == "response.incomplete"
     assert end.response.status == "cancelled"
@@ -259,8 +292,10 @@ def test_the_openai_sdk_reads_the_cancelled_response() -> None:
 
 
 @assistants_oracle.sdk_deprecation
-def test_the_openai_sdk_reads_the_cancelled_assistants_run() -> None:
-    result = assistants_oracle.sdk_result(encode_chunks(WAITING, "openai-assistants"))
+@pytest.mark.anyio
+async def test_the_openai_sdk_reads_the_cancelled_assistants_run() -> None:
+    data = encode_chunks(await stopped_log(waiting=True), "openai-assistants")
+    result = await in_thread(lambda: assistants_oracle.sdk_result(data))
     assert result.run.status == "cancelled"
     assert result.run.required_action is None
     assert result.recorder.events[-1] == "thread.run.cancelled"
