@@ -19,6 +19,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 
@@ -456,6 +457,34 @@ async def test_the_page_decodes_errors_files_data_and_state_patches(
         assert _js_model_tuple(js_view(model)) == cut_expected, how
 
 
+@pytest.mark.anyio
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+async def test_the_page_sees_a_run_stopped_elsewhere(protocol: str) -> None:
+    """A tab that follows a run another tab stopped gets the protocol's stopped end, and reads
+    it as the Python client does: finish "cancelled", which the page shows as "Stopped."."""
+    from streambridge.runs import MemoryStore, read_run, record
+
+    async def run(controller: sb.RunController) -> None:
+        controller.append_text("Partly ")
+        controller.add_tool_call("get_weather").append_args_text('{"city": "Lisbon"}')
+        await anyio.sleep_forever()
+
+    store = MemoryStore()
+    run_input = get_protocol("data-stream").parse_request(BODIES["data-stream"])
+    started = await record(store, sb.create_run(run, input=run_input, grace=0), "data-stream")
+    follower = await read_run(store, started, get_protocol(protocol), heartbeat=None)
+    pieces = [await follower.__anext__()]
+    await store.request_stop(started.run_id)
+    pieces += [piece async for piece in follower]
+    data = b"".join(pieces)
+    expected = _js_model_tuple(py_view(accumulate(decode(pieces, protocol))))
+    assert expected["finish"] == "cancelled"
+    assert expected["text"] == "Partly "
+    spec = {"protocol": protocol, "bytes": base64.b64encode(data).decode(), "sizes": [3]}
+    for how, model in run_node({**spec, "frames": ws_frames(pieces, protocol)}).items():
+        assert _js_model_tuple(js_view(model)) == expected, how
+
+
 def test_every_page_module_parses_as_an_es_module(tmp_path: Path) -> None:
     """app.js needs a DOM and runs only in a browser; every module must at least parse."""
     node = shutil.which("node")
@@ -860,7 +889,9 @@ def test_the_page_in_a_real_browser_streams_every_protocol_and_stops() -> None:
         assert "In Lisbon it is 21 °C" in case["text"], case
     stopped = resume["stoppedElsewhere"]
     assert stopped["second"]["status"] == "Stopped."
-    assert stopped["first"]["status"] in ("Done.", "Stopped."), stopped["first"]
+    # The tab that did not press Stop hears it from its stream: the protocol's stopped end.
+    assert stopped["first"]["status"] == "Stopped.", stopped["first"]
+    assert stopped["first"]["meta"].startswith("finish: cancelled"), stopped["first"]
     assert "In Lisbon" not in stopped["first"]["text"]  # its run ended early, on the server
 
 

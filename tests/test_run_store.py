@@ -38,6 +38,13 @@ BACKENDS = ["memory", "redis"]
 
 NewStore = Callable[..., RunStore]
 
+STOPPED_END = (
+    b'e:{"finishReason":"cancelled","usage":{"inputTokens":0,"outputTokens":0},'
+    b'"isContinued":false}\n'
+    b'd:{"finishReason":"cancelled","usage":{"inputTokens":0,"outputTokens":0}}\n'
+)
+"""A stopped run's end in data-stream: the step the stop ended, and the cancelled finish."""
+
 
 def build_store(kind: str, **limits: Any) -> RunStore:
     """A new, empty store of ``kind`` (a Redis one under a prefix of its own)."""
@@ -202,7 +209,7 @@ async def test_stop_by_id_cancels_the_run_as_a_disconnect_would(new_store: NewSt
     rest = await read_all(reader)
     assert time.monotonic() - started < 0.1
     assert saw == ["is_cancelled", "finally"]
-    assert rest.startswith(b"d:")  # the protocol's end: readers are not left hanging
+    assert rest == STOPPED_END  # the protocol's stopped end: readers are not left hanging
     assert (await store.get(rec.run_id)).status is RunStatus.CANCELLED  # type: ignore[union-attr]
     assert await store.request_stop(rec.run_id) is False  # finished: nothing to stop
 

@@ -223,8 +223,8 @@ class Message:
 
     The message a run produced (``on_finish``, the Python client) also carries how it ended:
     ``finish_reason`` (``None`` when a decoded stream was cut off; ``"cancelled"`` when the
-    client went away before the run ended), ``usage``, the run's ``state``, the ``errors`` it
-    sent, its ``steps`` and ``annotations``.
+    client went away before the run ended, or a decoded stream ended as stopped), ``usage``,
+    the run's ``state``, the ``errors`` it sent, its ``steps`` and ``annotations``.
     """
 
     parts: list[Part] = field(default_factory=list)

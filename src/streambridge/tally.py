@@ -4,7 +4,12 @@ disagree about a stream)."""
 
 from __future__ import annotations
 
-__all__ = ["RunTally"]
+__all__ = ["CANCELLED", "RunTally"]
+
+CANCELLED = "cancelled"
+"""The finish reason of a run that was stopped before it ended by itself: a stored run's log
+ends with a step that finished for this reason (see :func:`streambridge.runs.record`), and each
+encoder ends such a stream with its protocol's own stopped end."""
 
 _NONE: frozenset[str] = frozenset()
 
@@ -12,9 +17,10 @@ _NONE: frozenset[str] = frozenset()
 class RunTally:
     """Counts what decides a stream's final finish reason and usage.
 
-    The rule, shared by every protocol: an error ends as ``"error"``; a tool call still
-    waiting for its result ends as ``"tool-calls"`` (the frontend has tools to run); otherwise
-    the last step's finish reason, or ``"stop"``.
+    The rule, shared by every protocol: an error ends as ``"error"``; a run whose last step
+    ended as ``"cancelled"`` was stopped, and ends so (a stopped run asks the frontend to run
+    no tools); a tool call still waiting for its result ends as ``"tool-calls"`` (the frontend
+    has tools to run); otherwise the last step's finish reason, or ``"stop"``.
     """
 
     __slots__ = (
@@ -58,6 +64,8 @@ class RunTally:
         """The stream's finish reason by the rule above."""
         if self.errored:
             return "error"
+        if self.last_finish_reason == CANCELLED:
+            return CANCELLED
         if self.awaiting_result:
             return "tool-calls"
         if self.last_finish_reason not in (None, "tool-calls"):

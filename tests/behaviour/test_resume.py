@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 import streambridge as sb
+from streambridge.client import accumulate, decode
 from support.behaviour.figures import record
 from support.behaviour.hosts import (
     DAPHNE,
@@ -241,7 +242,7 @@ async def test_stop_by_id_cancels_the_run_quickly(stored_host: LiveHost, tmp_pat
     record(f"stop by id, request to cancelled: {stored_host.host.name}", ended["ended"] - asked)
     assert ended["outcome"] == "cancelled"
     assert ended["ended"] - asked < 0.1 + 0.05  # DESIGN: within 100 ms (+ the run's grace)
-    assert rest[-1].startswith(b"d:")
+    assert rest[-1].startswith(b'd:{"finishReason":"cancelled"')  # the stopped end, not "stop"
     assert status == "cancelled"
 
 
@@ -379,3 +380,86 @@ async def test_below_the_path_only_a_runs_route_is_served(stored_host: LiveHost)
     assert listed.status_code == 404
     assert head.status_code == 404
     assert head.content == b""
+
+
+# -- a run stopped elsewhere (issue 13) ----------------------------------------------------------
+
+STOP_HOSTS = [
+    host
+    for host in STORED_HOSTS
+    if host.name
+    in (
+        "stored-app-uvicorn",  # MemoryStore, asyncio
+        "stored-redis-app-hypercorn-trio",  # RedisStore, trio
+        "stored-redis-wsgi-app-gunicorn-gthread",  # RedisStore, WSGI threads
+    )
+]
+
+
+def body_of(events: list[bytes], protocol: str) -> bytes:
+    separator = b"\n\n" if sb.get_protocol(protocol).framing == "sse" else b"\n"
+    return b"".join(event + separator for event in events)
+
+
+def official_client_verdict(protocol: str, data: bytes) -> None:
+    """The protocol's official client reads ``data`` as a stopped run (no finish of a done one)."""
+    import test_protocol_openai_assistants as assistants
+    import test_protocol_openai_responses as responses
+
+    if protocol == "data-stream":
+        message = run_oracle("data-stream.mjs", data)
+        assert message["status"] == {"type": "incomplete", "reason": "cancelled"}
+    elif protocol == "assistant-transport":
+        out = run_oracle("assistant-transport.mjs", data)
+        assert out["message"]["status"] == {"type": "incomplete", "reason": "cancelled"}
+    elif protocol == "ui-message-stream":
+        out = run_oracle("ui-message-stream.mjs", data)
+        assert (out["types"][-1], out["finish"]) == ("abort", None)
+    elif protocol == "ag-ui":
+        assert run_oracle("ag-ui.mjs", data)["finished"]["outcome"] == "cancelled"
+    elif protocol == "openai-responses":
+        end = responses.read_with_sdk(data).events[-1]
+        assert (end.type, end.response.status) == ("response.incomplete", "cancelled")
+    elif protocol == "openai-assistants":
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            assert assistants.sdk_result(data).run.status == "cancelled"
+    # openai-chat has no stopped end: its stream ends with "stop" (only our extension says it)
+    assert accumulate(decode(data, protocol)).finish_reason == "cancelled"
+
+
+@pytest.mark.parametrize(
+    "stored_host", STOP_HOSTS, ids=[host.name for host in STOP_HOSTS], indirect=True
+)
+async def test_every_reader_of_a_run_stopped_elsewhere_gets_its_protocols_stopped_end(
+    stored_host: LiveHost,
+) -> None:
+    """One tab started the run (data-stream); readers follow it in every protocol; another tab
+    stops it by id.  Each follower, and a reader that attaches after the stop, gets its
+    protocol's own stopped end, which its official client accepts."""
+    protocols = sb.protocol_names()
+    async with httpx.AsyncClient(timeout=10) as client:
+        first, run_id = await start(client, stored_host, "data-stream")
+        await first.take(2)
+        followers = {p: await attach(client, stored_host, run_id, p, protocol=p) for p in protocols}
+        for follower in followers.values():
+            await follower.take(1)
+        stopped = await client.post(f"{stored_host.url}/runs/{run_id}/cancel")
+        assert stopped.status_code == 200
+        assert stopped.json()["status"] == "cancelled"
+        starter = await first.take()
+        seen = {p: await follower.take() for p, follower in followers.items()}
+        late = {
+            p: await (await attach(client, stored_host, run_id, p, protocol=p)).take()
+            for p in protocols
+        }
+        await first.aclose()
+        for follower in followers.values():
+            await follower.aclose()
+    assert starter[-1].startswith(b'd:{"finishReason":"cancelled"')
+    for protocol in protocols:
+        data = body_of(late[protocol], protocol)
+        assert late[protocol][-len(seen[protocol]) :] == seen[protocol], protocol
+        await anyio.to_thread.run_sync(official_client_verdict, protocol, data)

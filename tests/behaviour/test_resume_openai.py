@@ -87,7 +87,10 @@ def test_cancel_stops_the_run_and_says_so(client: openai.OpenAI, tmp_path: Path)
     rest = list(events)  # the open stream ends cleanly
     assert cancelled.id == response_id
     assert cancelled.status == "cancelled"
-    assert rest[-1].type in ("response.completed", "response.incomplete")
+    # A stopped response's stream ends with the response cancelled (there is no
+    # response.cancelled event): never as a completed one.
+    assert rest[-1].type == "response.incomplete"
+    assert rest[-1].response.status == "cancelled"  # type: ignore[union-attr]
     ended = json.loads(marker.read_text())
     assert ended["outcome"] == "cancelled"
     assert ended["ended"] - asked < 0.15
@@ -158,6 +161,11 @@ def test_an_assistants_run_is_cancelled_by_id(assistants: openai.OpenAI, tmp_pat
     running = assistants.beta.threads.runs.retrieve(run_id, thread_id=thread_id)
     assert running.status == "in_progress"
     cancelled = assistants.beta.threads.runs.cancel(run_id, thread_id=thread_id)
-    list(stream)  # type: ignore[call-overload]  # the open stream ends cleanly
+    rest = list(stream)  # type: ignore[call-overload]  # the open stream ends cleanly
     assert cancelled.status == "cancelled"
+    assert [event.event for event in rest[-2:]] == [
+        "thread.run.step.cancelled",
+        "thread.run.cancelled",
+    ]
+    assert rest[-1].data.status == "cancelled"
     assert json.loads(marker.read_text())["outcome"] == "cancelled"

@@ -1,5 +1,5 @@
 // Decode a Vercel AI SDK UI message stream with the official client (strict) and print the
-// final UIMessage, the finish chunk and the errors the stream reported.
+// final UIMessage, the finish chunk (null after an abort) and the errors the stream reported.
 //   node ui-message-stream.mjs '{"fragment": true}' < stream-bytes
 //   node ui-message-stream.mjs '{"many": true}' < [{"stream": "<text>"}, ...]
 // The second form decodes many streams in one process and prints a JSON array of results.
@@ -37,6 +37,7 @@ const STRICT_KEYS = {
   file: ["type", "url", "mediaType", "providerMetadata"],
   "start-step": ["type"],
   "finish-step": ["type"],
+  abort: ["type"], // a stopped run's end, in place of finish ("reason" came after 5.0.92)
 };
 const DATA_KEYS = ["type", "id", "data", "transient"];
 const OLD_FINISH_REASONS = ["stop", "length", "content-filter", "tool-calls", "error", "other"];
@@ -62,6 +63,7 @@ async function decode(bytes, opts) {
   const errors = [];
   const problems = [];
   let finish = null;
+  let aborted = false;
 
   const chunks = parseJsonEventStream({
     stream: byteStream(bytes, opts),
@@ -74,11 +76,12 @@ async function decode(bytes, opts) {
         }
         const chunk = result.value;
         checkStrict(chunk);
-        if (finish !== null) {
-          throw new Error(`${chunk.type} chunk after finish`);
+        if (finish !== null || aborted) {
+          throw new Error(`${chunk.type} chunk after ${aborted ? "abort" : "finish"}`);
         }
         types.push(chunk.type);
         if (chunk.type === "error") errorTexts.push(chunk.errorText);
+        if (chunk.type === "abort") aborted = true;
         if (chunk.type === "finish") {
           const { type, ...rest } = chunk;
           finish = rest;

@@ -1,7 +1,8 @@
 """``ag-ui``: AG-UI protocol events (CopilotKit's ``@ag-ui/client``), one SSE ``data:`` per event.
 
 A stream is one AG-UI run: ``RUN_STARTED`` first, ``RUN_FINISHED`` or ``RUN_ERROR`` last and
-nothing after it (no ``[DONE]``).  Text streams as ``TEXT_MESSAGE_*`` in an assistant message,
+nothing after it (no ``[DONE]``); a stopped run's ``RUN_FINISHED`` has the ``cancelled``
+outcome.  Text streams as ``TEXT_MESSAGE_*`` in an assistant message,
 reasoning as ``REASONING_*`` in a reasoning message, tool calls as ``TOOL_CALL_*`` inside the
 assistant message of their step (``parentMessageId``), results as ``TOOL_CALL_RESULT``.  State
 goes out as one ``STATE_SNAPSHOT`` at the first write, then RFC 6902 ``STATE_DELTA`` patches
@@ -43,7 +44,7 @@ from ..exceptions import RequestError
 from ..input import RunInput
 from ..messages import FilePart, Message, Part, ReasoningPart, TextPart, ToolApproval
 from ..state import apply_operation, copy_json
-from ..tally import RunTally
+from ..tally import CANCELLED, RunTally
 from . import SIDE_CHANNEL_KEY, Decoded, StreamEnd, WireProtocol, register
 from ._conversation import (
     Conversation,
@@ -313,6 +314,8 @@ class AGUIEncoder:
         )
         self._tally.step_finish(chunk.finish_reason, chunk.input_tokens, chunk.output_tokens)
         out = self._end_turn() + self._end_calls()
+        if self._step is None and chunk.finish_reason == CANCELLED:
+            return out  # stopped between steps: no step of its own, RUN_FINISHED says it
         if self._step is None:  # a step that never said it started: AG-UI pairs them
             self._steps += 1
             self._step = f"step-{self._steps}"
@@ -375,10 +378,13 @@ class AGUIEncoder:
             "threadId": self._thread_id,
             "runId": self._run_id,
         }
-        if self._pending:
+        reason = self._tally.finish_reason()
+        if reason == CANCELLED:
+            value["outcome"] = {"type": "cancelled"}
+        elif self._pending:
             value["outcome"] = {"type": "success", "pendingToolCallIds": list(self._pending)}
         value["usage"] = [self._usage()]
-        value["metadata"] = _meta(finishReason=self._tally.finish_reason())
+        value["metadata"] = _meta(finishReason=reason)
         return out + _event(value)
 
 
@@ -691,8 +697,11 @@ class AGUIDecoder:
         reason = _streambridge(event).get("finishReason")
         if not isinstance(reason, str):  # another producer: the outcome, else the tally
             outcome = event.get("outcome")
-            pending = outcome.get("pendingToolCallIds") if isinstance(outcome, dict) else None
+            outcome = outcome if isinstance(outcome, dict) else {}
+            pending = outcome.get("pendingToolCallIds")
             reason = "tool-calls" if pending else self._tally.finish_reason()
+            if outcome.get("type") == CANCELLED:
+                reason = CANCELLED
         return [StreamEnd(reason, *self._usage(event))]
 
     def _run_error(self, event: dict[str, Any]) -> list[Decoded]:

@@ -5,7 +5,9 @@ The message's content lives in parts.  ``part-start`` (at ``path: []``, the mess
 a part; ``text-delta``, ``tool-call-args-text-finish``, ``result`` and ``part-finish`` address it
 as ``path: [index]``, its position among the parts started so far.  Every other event is
 message-level and carries no path: ``data``, ``annotations``, ``step-start``, ``step-finish``,
-``update-state``, ``error`` and the closing ``message-finish`` (finish reason and usage).
+``update-state``, ``error`` and the closing ``message-finish`` (finish reason and usage; a
+stopped run's is ``cancelled``, which assistant-stream's accumulator turns into the message status
+``incomplete``/``cancelled``).
 
 Every part is finished before the stream ends, and a complete stream, errors included, ends with
 ``data: [DONE]``: assistant-stream's decoder treats a stream without it as cut off.

@@ -3,7 +3,9 @@
 Plain codes carry what they can say (``0`` text, ``g`` reasoning, ``b``/``c``/``a`` tool calls,
 ``2`` data, ``3`` errors, ``8`` annotations, ``f``/``e`` steps, ``h`` sources, ``k`` files); the
 ``aui-*`` codes only what a plain code cannot (a parent id, state operations, named data).  A tool
-call's arguments end with a ``c`` frame carrying ``isFinal: true``; the stream ends with ``d``.
+call's arguments end with a ``c`` frame carrying ``isFinal: true``; the stream ends with ``d``
+(a stopped run's with the finish reason ``cancelled``: assistant-stream's accumulator makes that
+message ``incomplete`` with the reason ``cancelled``, assistant-ui's status for a cancelled one).
 """
 
 from __future__ import annotations

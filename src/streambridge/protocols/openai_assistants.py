@@ -6,7 +6,9 @@ a ``message_creation`` run step, streamed as ``thread.message.delta``; tool call
 calls in a ``tool_calls`` run step, streamed as ``thread.run.step.delta`` (a tool the server ran
 gets its result as the call's ``output``).  Each ``StepFinish`` completes the current run step
 with its usage.  The run ends ``completed``, ``incomplete`` (length), ``requires_action`` (tool
-calls wait for results) or ``failed`` (``last_error``), with the run's usage, then ``event: done``.
+calls wait for results), ``failed`` (``last_error``) or, stopped, ``cancelled`` (its open step
+``thread.run.step.cancelled``, its message incomplete as ``run_cancelled``), with the run's usage,
+then ``event: done``.
 What the API has no field for (reasoning, sources, files, data, state, annotations) travels as
 one JSON string in the final run's ``metadata["streambridge"]``.
 """
@@ -38,7 +40,7 @@ from ..chunks import (
 from ..exceptions import RequestError
 from ..input import RunInput
 from ..messages import FilePart, Message, Part, TextPart
-from ..tally import RunTally
+from ..tally import CANCELLED, RunTally
 from . import SIDE_CHANNEL_KEY, Decoded, StreamEnd, WireProtocol, register
 from ._conversation import Conversation, image_from, text_of
 from ._request import optional, require_object
@@ -329,6 +331,8 @@ class OpenAIAssistantsEncoder:
         self._tally.step_finish(chunk.finish_reason, chunk.input_tokens, chunk.output_tokens)
         # Every generation step gets the run step that carries its usage; one that made nothing
         # the API can show gets an empty message.
+        if chunk.finish_reason == CANCELLED:  # the run was stopped: its open step is cancelled
+            return self._close_step(usage=usage, cancelled=True)
         opened = self._open_message() if self._step is None else ""
         return opened + self._close_step(usage=usage, length=chunk.finish_reason == "length")
 
@@ -385,6 +389,7 @@ class OpenAIAssistantsEncoder:
         usage: dict[str, int] | None = None,
         failed: bool = False,
         length: bool = False,
+        cancelled: bool = False,
     ) -> str:
         step = self._step
         if step is None:
@@ -399,7 +404,15 @@ class OpenAIAssistantsEncoder:
             text = {"value": "".join(step.text), "annotations": []}
             content = [{"type": "text", "text": text}]
             message = self._message_object(step.message_id, "completed", content)
-            reason = "run_failed" if failed else "max_tokens" if length else None
+            reason = (
+                "run_failed"
+                if failed
+                else "run_cancelled"
+                if cancelled
+                else "max_tokens"
+                if length
+                else None
+            )
             if reason is None:
                 message["completed_at"] = self._created_at
                 out = _event("thread.message.completed", message)
@@ -419,6 +432,11 @@ class OpenAIAssistantsEncoder:
             value["failed_at"] = self._created_at
             value["last_error"] = {"code": "server_error", "message": self._error_message or ""}
             return out + _event("thread.run.step.failed", value)
+        if cancelled:
+            value = self._step_object(step, "cancelled", details)
+            value["cancelled_at"] = self._created_at
+            value["usage"] = usage
+            return out + _event("thread.run.step.cancelled", value)
         value = self._step_object(step, "completed", details)
         value["completed_at"] = self._created_at
         value["usage"] = usage
@@ -483,6 +501,10 @@ class OpenAIAssistantsEncoder:
             run["status"], event = "failed", "thread.run.failed"
             run["failed_at"] = self._created_at
             run["last_error"] = {"code": "server_error", "message": self._error_message or ""}
+        elif reason == CANCELLED:
+            out += self._close_step(cancelled=True)
+            run["status"], event = "cancelled", "thread.run.cancelled"
+            run["cancelled_at"] = self._created_at
         elif reason == "tool-calls":
             # A tool step whose calls wait for results stays in progress, as in the API.
             if self._step is not None and self._step.kind != "tool_calls":
@@ -812,6 +834,8 @@ class OpenAIAssistantsDecoder:
         usage = value.get("usage")
         if usage is not None:
             reason = "tool-calls" if value.get("type") == "tool_calls" else "stop"
+            if value.get("status") == "cancelled":
+                reason = CANCELLED
             out.append(StepFinish(reason, usage["prompt_tokens"], usage["completion_tokens"]))
         return out
 
@@ -896,7 +920,7 @@ _DECODERS: dict[str, Callable[[OpenAIAssistantsDecoder, Any], list[Decoded]]] = 
     "thread.run.incomplete": _run_end("length"),
     "thread.run.requires_action": _run_end("tool-calls"),
     "thread.run.failed": _run_end("error"),
-    "thread.run.cancelled": _run_end("other"),
+    "thread.run.cancelled": _run_end(CANCELLED),
     "thread.run.expired": _run_end("other"),
     "error": OpenAIAssistantsDecoder._error_event,
 }

@@ -7,7 +7,9 @@ names the call, the rest carry argument text; one call at a time, see ``_tool_ca
 last choice chunk has the ``finish_reason``;
 a usage chunk (``choices: []``) follows when the request asked ``stream_options.include_usage``;
 ``data: [DONE]`` ends the stream.  An error is a ``{"error": {...}}`` frame in place of a finish
-reason (the SDK raises ``APIError`` on it).
+reason (the SDK raises ``APIError`` on it).  Chat completions have no finish reason for a stopped
+run: its stream ends with ``"stop"``, and only the ``streambridge`` step-finish says
+``"cancelled"``.
 
 What chat completions cannot say (tool results, sources, files, data, annotations, steps, state,
 parent ids) rides in a top-level ``"streambridge"`` object on a chunk whose delta is empty: OpenAI
@@ -40,7 +42,7 @@ from ..chunks import (
 from ..exceptions import RequestError
 from ..input import RunInput
 from ..messages import FilePart, Message, Part, TextPart
-from ..tally import RunTally
+from ..tally import CANCELLED, RunTally
 from . import SIDE_CHANNEL_KEY, Decoded, StreamEnd, WireProtocol, register
 from ._conversation import (
     Conversation,
@@ -519,6 +521,7 @@ class OpenAIChatDecoder:
         self._open_args: dict[str, None] = {}  # ordered set of calls whose arguments stream
         self._finish_reason: str | None = None
         self._errored = False
+        self._cancelled = False  # the extension said the run was stopped
         self._usage: tuple[int, int] | None = None
         self._ended = False
 
@@ -581,6 +584,8 @@ class OpenAIChatDecoder:
         self._ended = True
         if self._errored:
             reason: str | None = "error"
+        elif self._cancelled:
+            reason = CANCELLED
         elif self._finish_reason is None:
             reason = None
         else:
@@ -625,6 +630,7 @@ class OpenAIChatDecoder:
             v.get("output_tokens", 0),
             bool(v.get("is_continued", False)),
         )
+        self._cancelled = step.finish_reason == CANCELLED
         return [*self._close_args(), step]
 
 

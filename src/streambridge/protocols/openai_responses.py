@@ -6,7 +6,10 @@ whose data is the event's JSON, with a gapless ``sequence_number`` from 0.  The 
 reasoning into the summary of ``reasoning`` items, tool calls into ``function_call`` items, and
 a complete stream ends with ``response.completed``, ``response.incomplete`` (the last step
 stopped at its length limit) or ``response.failed`` (an error), carrying the whole response with
-its usage.  There is no ``[DONE]``: OpenAI ends a Responses stream after its final event.
+its usage.  A stopped run's stream ends with ``response.incomplete`` whose response has
+``status: "cancelled"``: the Responses stream has no event of its own for a cancelled response,
+and its SDK reads ``response.incomplete`` as an unfinished end, whatever the status it carries.
+There is no ``[DONE]``: OpenAI ends a Responses stream after its final event.
 
 What the Responses events cannot say has no frame (data, state, message annotations, step
 boundaries, parent ids, a tool result's error flag and artifact, files other than images); see
@@ -39,7 +42,7 @@ from ..chunks import (
 from ..exceptions import RequestError
 from ..input import RunInput
 from ..messages import FilePart, Message, Part, ReasoningPart, TextPart, ToolCallPart
-from ..tally import RunTally
+from ..tally import CANCELLED, RunTally
 from . import Decoded, StreamEnd, WireProtocol, register
 from ._conversation import Conversation, args_text, file_from, image_from, string, text_of
 from ._request import optional, require_object
@@ -514,15 +517,19 @@ class OpenAIResponsesEncoder:
 
     def _step_finish(self, chunk: StepFinish) -> str:
         self._tally.step_finish(chunk.finish_reason, chunk.input_tokens, chunk.output_tokens)
-        return self._close_calls() + self._close_content()
+        status = "incomplete" if chunk.finish_reason == CANCELLED else "completed"
+        return self._close_calls(status) + self._close_content(status)
 
     def finish(self) -> str:
         tally = self._tally
         reason = tally.finish_reason()
+        event = None
         if reason == "error":
             status = "failed"
         elif reason in _INCOMPLETE_REASONS:
             status = "incomplete"
+        elif reason == CANCELLED:
+            status, event = "cancelled", "incomplete"
         else:
             status = "completed"
         item_status = "completed" if status == "completed" else "incomplete"
@@ -541,7 +548,7 @@ class OpenAIResponsesEncoder:
         elif status == "incomplete":
             details = {"reason": _INCOMPLETE_REASONS[reason]}
         response = self._response(status, usage, error, details)
-        return out + self._raw_event("response." + status, '"response":' + response)
+        return out + self._raw_event("response." + (event or status), '"response":' + response)
 
 
 def response_object(input: RunInput, chunks: list[Chunk], status: str) -> dict[str, Any]:
@@ -850,6 +857,8 @@ class OpenAIResponsesDecoder:
             error = response.get("error") or {}
             if not self._errored and isinstance(error.get("message"), str):
                 out.append(Error(error["message"]))
+        elif response.get("status") == "cancelled":
+            reason = CANCELLED
         elif status == "response.incomplete":
             details = response.get("incomplete_details") or {}
             reason = _FINISH_REASONS.get(str(details.get("reason")), "length")

@@ -5,7 +5,8 @@ with ``start``; text and reasoning stream as ``*-start`` / ``*-delta`` / ``*-end
 an id; a tool call streams ``tool-input-start`` / ``tool-input-delta`` and ends its input with
 ``tool-input-available`` (the parsed arguments) before ``tool-output-available`` or
 ``tool-output-error``.  The stream ends with ``finish`` (its ``finishReason``, and the usage in
-``messageMetadata``).
+``messageMetadata``), or, for a run that was stopped, with ``abort`` instead, as the AI SDK's own
+``toUIMessageStream`` ends an aborted one.
 
 What the chunk vocabulary has and this protocol does not is sent in the closest form the AI SDK
 client keeps: state as a ``data-state`` part with a fixed id and the whole value (the client
@@ -50,7 +51,7 @@ from ..messages import (
     ToolCallPart,
 )
 from ..state import apply_operation, copy_json
-from ..tally import RunTally
+from ..tally import CANCELLED, RunTally
 from . import SIDE_CHANNEL_KEY, Decoded, StreamEnd, WireProtocol, register
 from ._conversation import Conversation, args_text, file_from, string
 from ._request import optional, require_object
@@ -348,6 +349,8 @@ class UIMessageStreamEncoder:
     def finish(self) -> str:
         tally = self._tally
         reason = tally.finish_reason()
+        if reason == CANCELLED:  # no finish after an abort: the client keeps what it has
+            return self._lead() + self._close_calls() + _ABORT + DONE
         usage = {
             "inputTokens": tally.input_tokens,
             "outputTokens": tally.output_tokens,
@@ -360,6 +363,9 @@ class UIMessageStreamEncoder:
         }
         return self._lead() + self._close_calls() + sse_json(finish) + DONE
 
+
+_ABORT = sse_json({"type": "abort"})
+"""A stopped run's end (no ``reason``: the strict schema of ai 5.0.92 had none)."""
 
 _ENCODERS: dict[type, Callable[[UIMessageStreamEncoder, Any], str]] = {
     TextDelta: UIMessageStreamEncoder._text_delta,
@@ -705,6 +711,9 @@ class UIMessageStreamDecoder:
         )
         return out
 
+    def _abort(self, value: dict[str, Any]) -> list[Decoded]:
+        return [StreamEnd(CANCELLED)]
+
 
 _DECODERS: dict[str, Callable[[UIMessageStreamDecoder, dict[str, Any]], list[Decoded]]] = {
     "start": UIMessageStreamDecoder._start,
@@ -726,13 +735,13 @@ _DECODERS: dict[str, Callable[[UIMessageStreamDecoder, dict[str, Any]], list[Dec
     "start-step": UIMessageStreamDecoder._start_step,
     "message-metadata": UIMessageStreamDecoder._metadata_chunk,
     "finish": UIMessageStreamDecoder._finish,
+    "abort": UIMessageStreamDecoder._abort,
 }
 
 _IGNORED = frozenset(
     {
         # Chunks of the protocol that no chunk kind expresses: nothing to give back.
         "finish-step",
-        "abort",
         "custom",
         "source-document",
         "reasoning-file",

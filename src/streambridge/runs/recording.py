@@ -3,6 +3,10 @@
 The run goes on in a task of its own, whoever reads it; a stop requested through the store
 (by id, from any reader or process) closes its stream as a disconnect would: the run sees
 ``controller.is_cancelled`` and is cancelled after its grace.  So does the host's shutdown.
+
+A stopped run's log ends with a step that finished as ``"cancelled"``: the log, not only the
+run's status, says how it ended, so every reader (one following it now, one attaching or
+resuming later, in any protocol) gets its protocol's own stopped end from the chunks alone.
 """
 
 from __future__ import annotations
@@ -16,7 +20,9 @@ from typing import Protocol
 import anyio
 
 from .._spawn import spawn_detached
+from ..chunks import StepFinish
 from ..run import RunStream
+from ..tally import CANCELLED
 from .store import RunRecord, RunStatus, RunStore
 
 __all__ = ["Signal", "record"]
@@ -78,6 +84,7 @@ async def _copy(
                 task_group.cancel_scope.cancel()
             if stream.cancelled:
                 status = RunStatus.CANCELLED
+                await store.append(run_id, [StepFinish(CANCELLED)])
             elif stream.failed:
                 status = RunStatus.ERROR
         except BaseException as exc:

@@ -193,7 +193,9 @@ async function stream(protocol, how, what, body, start) {
     running = null;
     setRunning(false);
     view.removeAttribute("aria-busy");
-    message.stopped = controller.signal.aborted; // (over WebSocket a stopped run still ends)
+    // Stopped here, or elsewhere (another tab, the stop route): its protocol's stopped end.
+    // (Over WebSocket a run stopped here still ends.)
+    message.stopped = controller.signal.aborted || message.finishReason === "cancelled";
     chat.push({ id: newId("msg"), role: "assistant", message });
     if (chat === conversation) {
       render(view, message);

@@ -62,7 +62,8 @@ function createDecoder() {
       return [{ type: "data", name: name === "data" ? null : name, data: value }];
     },
     RUN_FINISHED: (e) => {
-      const outcome = e.outcome?.pendingToolCallIds?.length || pending.size ? "tool-calls" : "stop";
+      const outcome = e.outcome?.type === "cancelled" ? "cancelled"
+        : e.outcome?.pendingToolCallIds?.length || pending.size ? "tool-calls" : "stop";
       return [{ type: "finish", reason: mine(e).finishReason ?? outcome, usage: totalUsage(e) }];
     },
     RUN_ERROR: (e) => [{ type: "error", message: e.message },

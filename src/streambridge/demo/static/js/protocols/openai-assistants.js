@@ -18,7 +18,7 @@ const RUN_ENDS = {
   "thread.run.incomplete": "length",
   "thread.run.requires_action": "tool-calls",
   "thread.run.failed": "error",
-  "thread.run.cancelled": "other",
+  "thread.run.cancelled": "cancelled",
   "thread.run.expired": "other",
 };
 

@@ -33,6 +33,7 @@ function createDecoder() {
   const ids = new Map(); // delta.tool_calls index -> tool call id
   const openArgs = new Set(); // calls whose arguments may still stream
   let finishReason = null, errored = false, used = null, ended = false;
+  let stopped = false; // chat has no finish reason for a stopped run: the step-finish says it
 
   const closeArgs = (id) => {
     const closing = id === undefined ? [...openArgs] : openArgs.has(id) ? [id] : [];
@@ -41,7 +42,8 @@ function createDecoder() {
   };
   const end = () => {
     ended = true;
-    const reason = errored ? "error" : finishReason && (REASONS[finishReason] ?? finishReason);
+    const reason = errored ? "error" : stopped ? "cancelled"
+      : finishReason && (REASONS[finishReason] ?? finishReason);
     return [...closeArgs(), { type: "finish", reason, usage: used }];
   };
   const extensions = {
@@ -51,7 +53,10 @@ function createDecoder() {
     file: (v) => [{ type: "file", data: v.data, mimeType: v.mime_type }],
     data: (v) => [{ type: "data", name: v.name, data: v.data }],
     "update-state": (v) => [{ type: "state", operations: v.operations }],
-    "step-finish": () => closeArgs(),
+    "step-finish": (v) => {
+      stopped = v.finish_reason === "cancelled";
+      return closeArgs();
+    },
   };
 
   return {

@@ -54,6 +54,8 @@ function createDecoder() {
       reason = "error";
       const message = response.error?.message;
       if (!errored && message) out.push({ type: "error", message }); // no error event came
+    } else if (response.status === "cancelled") {
+      reason = "cancelled"; // stopped: there is no response.cancelled event
     } else if (type === "response.incomplete") {
       reason = INCOMPLETE[response.incomplete_details?.reason] ?? "length";
     }

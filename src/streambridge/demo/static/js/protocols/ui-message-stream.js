@@ -61,6 +61,7 @@ function createDecoder() {
       return [{ type: "file", data: match ? match[1] : v.url, mimeType: v.mediaType }];
     },
     error: (v) => [{ type: "error", message: v.errorText }],
+    abort: () => [{ type: "finish", reason: "cancelled", usage: null }], // a stopped run's end
     finish: (v) => {
       const used = v.messageMetadata?.usage;
       return [{ type: "finish", reason: v.finishReason ?? null,
