@@ -14,12 +14,10 @@ import httpx
 import pytest
 from httpx_ws import AsyncWebSocketSession, aconnect_ws
 
-import streambridge as sb
-from streambridge.client import Message, MessageAccumulator
 from streambridge.run import GENERIC_ERROR_MESSAGE
-from streambridge.transport import StreamOptions, chunk_event
+from streambridge.transport import StreamOptions
 from streambridge.transport.session import RESUME_UNSUPPORTED
-from support.behaviour.client import wait_for_marker
+from support.behaviour.client import envelope_message, wait_for_marker
 from support.behaviour.figures import record
 from support.behaviour.hosts import LiveHost
 from support.behaviour.protocol_table import request_body
@@ -64,20 +62,6 @@ async def run_frames(ws: AsyncWebSocketSession, request_id: str) -> list[Frame]:
     return chunks
 
 
-def decoded(chunks: list[Frame]) -> Message:
-    """The message a client builds from the events the chunk frames carry."""
-    wire = sb.get_protocol(DEFAULT)
-    decoder = wire.new_decoder()
-    accumulator = MessageAccumulator()
-    for frame in chunks:
-        event = chunk_event(frame, wire.framing)
-        for item in decoder.decode(event.name, event.data):
-            accumulator.add(item)
-    for item in decoder.close():
-        accumulator.add(item)
-    return accumulator.message
-
-
 async def test_runs_follow_one_another_on_one_socket(ws_host: LiveHost) -> None:
     async with connect(ws_host) as ws:
         # The first as the AI SDK's WebSocketChatTransport frames it: the request body's
@@ -101,9 +85,9 @@ async def test_runs_follow_one_another_on_one_socket(ws_host: LiveHost) -> None:
             chunks = await run_frames(ws, f"r{index}")
             scenario = SCENARIOS[name]
             want = expected(scenario, await produce(scenario))
-            assert summary(decoded(chunks)) == summary(want), name
+            assert summary(envelope_message(chunks)) == summary(want), name
             assert "secret" not in json.dumps(chunks)
-        assert decoded(chunks).errors == [GENERIC_ERROR_MESSAGE]
+        assert envelope_message(chunks).errors == [GENERIC_ERROR_MESSAGE]
 
 
 async def test_abort_cancels_the_run_and_the_socket_goes_on(
@@ -119,7 +103,7 @@ async def test_abort_cancels_the_run_and_the_socket_goes_on(
         assert await receive(ws) == {"type": "end", "requestId": "slow"}
         run = await wait_for_marker(marker)
         await send(ws, "next", scenario="plain_text")
-        assert decoded(await run_frames(ws, "next")).text.startswith("Hello, wörld")
+        assert envelope_message(await run_frames(ws, "next")).text.startswith("Hello, wörld")
     delay = run["ended"] - aborted
     record("websocket: abort -> run finally", delay)
     assert run["outcome"] == "cancelled"
@@ -178,4 +162,4 @@ async def test_frames_it_cannot_serve_get_error_frames(ws_host: LiveHost) -> Non
         assert await receive(ws) == {"type": "end", "requestId": "first"}
 
         await send(ws, "after", scenario="plain_text")
-        assert decoded(await run_frames(ws, "after")).text.startswith("Hello, wörld")
+        assert envelope_message(await run_frames(ws, "after")).text.startswith("Hello, wörld")

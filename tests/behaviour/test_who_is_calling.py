@@ -16,9 +16,8 @@ import httpx
 import pytest
 from httpx_ws import WebSocketUpgradeError, aconnect_ws
 
-import streambridge as sb
-from streambridge.client import Message, MessageAccumulator, accumulate, decode
-from streambridge.transport import chunk_event
+from streambridge.client import accumulate, decode
+from support.behaviour.client import envelope_message
 from support.behaviour.hosts import (
     DAPHNE,
     GUNICORN_GTHREAD,
@@ -133,19 +132,6 @@ async def test_a_request_without_a_user_is_refused_before_the_run_starts(
     assert not marker.exists(), "the run started"
 
 
-def decoded(frames: list[dict[str, Any]]) -> Message:
-    wire = sb.get_protocol("data-stream")
-    decoder = wire.new_decoder()
-    accumulator = MessageAccumulator()
-    for frame in frames:
-        event = chunk_event(frame, wire.framing)
-        for item in decoder.decode(event.name, event.data):
-            accumulator.add(item)
-    for item in decoder.close():
-        accumulator.add(item)
-    return accumulator.message
-
-
 async def test_a_websocket_run_names_the_user_and_one_without_is_refused(
     who_ws_host: LiveHost, tmp_path: Path
 ) -> None:
@@ -160,7 +146,7 @@ async def test_a_websocket_run_names_the_user_and_one_without_is_refused(
             while not frames or frames[-1]["type"] not in ("end", "error"):
                 frames.append(await ws.receive_json())
     assert frames[-1]["type"] == "end", frames
-    assert decoded([f for f in frames if f["type"] == "chunk"]).text == "Hello, grace"
+    assert envelope_message([f for f in frames if f["type"] == "chunk"]).text == "Hello, grace"
 
     async with httpx.AsyncClient(timeout=10) as client:
         with pytest.raises(WebSocketUpgradeError) as refused:

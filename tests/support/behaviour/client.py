@@ -1,5 +1,6 @@
-"""The behaviour suite's client side: a client that leaves mid-stream, and what the run's
-``finally`` recorded in the server's process (see app.py)."""
+"""The behaviour suite's client side: a client that leaves mid-stream, what the run's
+``finally`` recorded in the server's process (see app.py), and the message a WebSocket
+client builds from the envelope's chunk frames."""
 
 from __future__ import annotations
 
@@ -9,6 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+
+import streambridge as sb
+from streambridge.client import Message, MessageAccumulator
+from streambridge.transport import chunk_event
 
 from .hosts import LiveHost
 
@@ -50,3 +55,18 @@ def read_marker(path: Path) -> dict[str, Any] | None:
         return None
     result: dict[str, Any] = json.loads(path.read_text())
     return result
+
+
+def envelope_message(chunks: list[dict[str, Any]], protocol: str = "data-stream") -> Message:
+    """The message a client builds from the events ``chunks`` (the ``chunk`` frames of one run
+    over the WebSocket envelope) carry in ``protocol``."""
+    wire = sb.get_protocol(protocol)
+    decoder = wire.new_decoder()
+    accumulator = MessageAccumulator()
+    for frame in chunks:
+        event = chunk_event(frame, wire.framing)
+        for item in decoder.decode(event.name, event.data):
+            accumulator.add(item)
+    for item in decoder.close():
+        accumulator.add(item)
+    return accumulator.message
