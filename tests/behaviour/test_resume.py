@@ -16,9 +16,11 @@ from typing import Any
 import anyio
 import httpx
 import pytest
+from httpx_ws import aconnect_ws
 
 import streambridge as sb
 from streambridge.client import accumulate, decode
+from support.behaviour.client import envelope_message
 from support.behaviour.figures import record
 from support.behaviour.hosts import (
     DAPHNE,
@@ -463,3 +465,45 @@ async def test_every_reader_of_a_run_stopped_elsewhere_gets_its_protocols_stoppe
         data = body_of(late[protocol], protocol)
         assert late[protocol][-len(seen[protocol]) :] == seen[protocol], protocol
         await anyio.to_thread.run_sync(official_client_verdict, protocol, data)
+
+
+WS_STORED_HOSTS = [
+    host for host in STORED_HOSTS if host.name.startswith(("stored-app-", "stored-redis-app-"))
+]
+
+
+@pytest.mark.filterwarnings(r"ignore:Async generator 'http(x|core)\.:ResourceWarning")
+@pytest.mark.parametrize(
+    "stored_host", WS_STORED_HOSTS, ids=[host.name for host in WS_STORED_HOSTS], indirect=True
+)
+async def test_a_websocket_run_is_resumed_by_the_id_its_start_frame_gives(
+    stored_host: LiveHost,
+) -> None:
+    """Over the WebSocket envelope, a kept run's ``start`` frame names the run; a client whose
+    socket dropped sends ``resume`` with that id on a new one and gets the chunks after the
+    last it had, then ``end``: the whole answer, each chunk once."""
+    ws_url = f"ws://127.0.0.1:{stored_host.port}{stored_host.host.path}"
+    body = request_body("data-stream", scenario="long")
+    async with httpx.AsyncClient(timeout=10) as client:
+        async with aconnect_ws(ws_url, client, keepalive_ping_interval_seconds=None) as ws:
+            await ws.send_json({"type": "send", "requestId": "r1", **body})
+            with anyio.fail_after(10):
+                start = await ws.receive_json()
+                head = [await ws.receive_json() for _ in range(3)]
+        # (the socket is gone mid-run: a reloaded page)
+        assert start["type"] == "start", start
+        assert start["runId"].startswith("run_"), start
+        assert [frame["sequence"] for frame in head] == [0, 1, 2]
+        resume = {"type": "resume", "requestId": "r2", "runId": start["runId"]}
+        async with aconnect_ws(ws_url, client, keepalive_ping_interval_seconds=None) as ws:
+            await ws.send_json({**resume, "lastSequence": 2, "protocol": "data-stream"})
+            rest = []
+            with anyio.fail_after(10):
+                while not rest or rest[-1]["type"] not in ("end", "error"):
+                    rest.append(await ws.receive_json())
+    assert rest[0] == {"type": "start", "requestId": "r2", "runId": start["runId"]}
+    assert rest[-1] == {"type": "end", "requestId": "r2"}, rest[-1]
+    chunks = head + rest[1:-1]
+    assert [frame["sequence"] for frame in chunks] == list(range(len(chunks)))
+    text = envelope_message([{**frame, "requestId": "r"} for frame in chunks]).text
+    assert text == "".join(f"{i} " for i in range(LONG_PIECES))

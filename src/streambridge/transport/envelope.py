@@ -59,8 +59,14 @@ _ENVELOPE_FIELDS = frozenset({"type", "requestId", "protocol", "body", "headers"
 # -- from the server -----------------------------------------------------------------------------
 
 
-def start_frame(request_id: str) -> str:
-    return dumps({"type": "start", "requestId": request_id})
+def start_frame(request_id: str, run_id: str | None = None) -> str:
+    """A run's first frame; ``run_id`` where the host keeps its runs, so that a client that
+    loses the connection can ``resume`` it by id (clients ignore fields they do not know: the
+    AI SDK's WebSocket transport reads only ``type`` and ``requestId`` here)."""
+    frame = {"type": "start", "requestId": request_id}
+    if run_id is not None:
+        frame["runId"] = run_id
+    return dumps(frame)
 
 
 def end_frame(request_id: str) -> str:

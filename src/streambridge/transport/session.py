@@ -109,11 +109,12 @@ async def close_session(
 
 
 class _Run:
-    __slots__ = ("done", "driver", "request_id")
+    __slots__ = ("done", "driver", "request_id", "run_id")
 
-    def __init__(self, request_id: str, driver: Driver) -> None:
+    def __init__(self, request_id: str, driver: Driver, run_id: str | None) -> None:
         self.request_id = request_id
         self.driver = driver
+        self.run_id = run_id  # the id to resume it by, where the host keeps its runs
         self.done = anyio.Event()
 
 
@@ -248,7 +249,9 @@ class _Session:
                     sequence += 1
 
         driver = Driver(body, deliver, send_timeout=self._options.send_timeout)
-        run = self._current = _Run(request_id, driver)  # taken now: a second send is refused
+        kept = self._options.store is not None
+        # Taken now: a second send is refused.
+        run = self._current = _Run(request_id, driver, body.run_id if kept else None)
         assert self._task_group is not None
         self._task_group.start_soon(self._stream, run)
 
@@ -257,7 +260,7 @@ class _Session:
     async def _stream(self, run: _Run) -> None:
         request_id = run.request_id
         try:
-            if not await self._send(start_frame(request_id)):
+            if not await self._send(start_frame(request_id, run.run_id)):
                 return
             ending = await run.driver.run(self._stop)
             if ending is Ending.SEND_FAILED:
