@@ -882,11 +882,17 @@ def test_the_page_in_a_real_browser_streams_every_protocol_and_stops() -> None:
         assert stop["newestEventInView"], stop["transport"]
     assert report["scrolledUp"] < 50  # a reader who scrolled up keeps their place
     # The server keeps the runs: a reloaded page attaches to the one it showed, a second tab
-    # follows one the first started, and Stop in the second stops it for the first too.
+    # follows one the first started (over HTTP, and resumed over the WebSocket a run was started
+    # on), and Stop in the second stops it for the first too.
     resume = report["resume"]
-    for case in (resume["reloaded"], resume["secondTab"]):
-        assert case["status"] == "Done.", case
-        assert "In Lisbon it is 21 °C" in case["text"], case
+    for name in ("reloaded", "secondTab", "reloadedWs", "secondTabWs"):
+        case = resume[name]
+        assert case["status"] == "Done.", (name, case)
+        assert "In Lisbon it is 21 °C" in case["text"], (name, case)
+    # The reloaded page and the second tab resumed the WebSocket runs by id, over the WebSocket.
+    resumed = resume["resumeFrames"]
+    assert len(resumed) == 2, resumed
+    assert all(frame["runId"].startswith("run_") for frame in resumed), resumed
     stopped = resume["stoppedElsewhere"]
     assert stopped["second"]["status"] == "Stopped."
     # The tab that did not press Stop hears it from its stream: the protocol's stopped end.

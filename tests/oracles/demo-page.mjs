@@ -68,7 +68,8 @@ try {
 }
 
 // The server keeps the demo's runs: a reloaded page attaches to the run it was showing, a
-// second tab follows a run the first one started, and Stop in either stops it on the server.
+// second tab follows a run the first one started (over HTTP, and over the WebSocket it was
+// started on), and Stop in either stops it on the server.
 async function resume(page) {
   const result = {};
   const until = (p, re) =>
@@ -77,22 +78,32 @@ async function resume(page) {
     });
   const firstText = (p) => p.waitForFunction(() => lastAnswer()?.querySelector(".text"));
 
-  await ask(page, "data-stream", "http");
-  await firstText(page);
-  await page.reload();
-  await page.addScriptTag({ content: HELPERS });
-  await until(page, ENDED);
-  result.reloaded = await shown(page);
+  // What the page sends over its WebSockets: a reload resumes with a `resume` frame.
+  const sent = [];
+  const watch = (p) =>
+    p.on("websocket", (ws) => ws.on("framesent", (frame) => sent.push(JSON.parse(frame.payload))));
+  watch(page);
+  for (const transport of ["http", "ws"]) {
+    await ask(page, "data-stream", transport);
+    await firstText(page);
+    await page.reload(); // over the WebSocket: resumed with a `resume` frame naming the run
+    await page.addScriptTag({ content: HELPERS });
+    await until(page, ENDED);
+    result[transport === "ws" ? "reloadedWs" : "reloaded"] = await shown(page);
+  }
 
   const second = await page.context().newPage();
   second.on("pageerror", (error) => problems.push(`second tab: ${error.message}`));
   await second.goto(url);
   await second.addScriptTag({ content: HELPERS });
-  await ask(page, "data-stream", "http");
-  await firstText(second); // the second tab heard of the run and attached to it
-  await until(second, ENDED);
-  await until(page, ENDED);
-  result.secondTab = await shown(second);
+  watch(second);
+  for (const transport of ["http", "ws"]) {
+    await ask(page, "data-stream", transport);
+    await firstText(second); // the second tab heard of the run and attached to it
+    await until(second, ENDED);
+    await until(page, ENDED);
+    result[transport === "ws" ? "secondTabWs" : "secondTab"] = await shown(second);
+  }
 
   await ask(page, "data-stream", "http");
   await firstText(second);
@@ -101,6 +112,7 @@ async function resume(page) {
   await until(second, ENDED);
   result.stoppedElsewhere = { first: await shown(page), second: await shown(second) };
   await second.close();
+  result.resumeFrames = sent.filter((frame) => frame.type === "resume");
   return result;
 }
 

@@ -2,7 +2,7 @@
 // event log.  Everything protocol-specific is in ./protocols/; this module only touches the DOM.
 import { applyOp, createMessage, toolArgs } from "./message.js";
 import { PROTOCOLS } from "./protocols/index.js";
-import { attachHttp, overHttp, overWebSocket } from "./transport.js";
+import { attachHttp, overHttp, overWebSocket, resumeWebSocket } from "./transport.js";
 
 const $ = (id) => document.getElementById(id);
 const LOG_LIMIT = 200;
@@ -17,7 +17,8 @@ let threadId = newId("thread");
 let running = null; // the AbortController of the run in progress
 let runId = null; // the server's id of the run on screen, while it streams
 // The run in progress, for every tab of this page: the server keeps runs, so a reloaded page or
-// a second tab attaches to it (GET api/chat/runs/{id}/stream) and Stop stops it everywhere.
+// a second tab attaches to it (GET api/chat/runs/{id}/stream, or a `resume` frame for a run
+// started over the WebSocket) and Stop stops it everywhere.
 const ACTIVE_RUN = "streambridge-demo-active-run";
 
 /** Keeps a scrolled list at its bottom while the reader is there (not after they scroll up):
@@ -106,11 +107,31 @@ async function follow(active) {
   const url = `api/chat/runs/${encodeURIComponent(active.runId)}/stream`;
   const query = `${url}?protocol=${encodeURIComponent(protocol.name)}`;
   runId = active.runId;
+  const found = (yes) => yes || forget(active.runId);
+  if (active.transport === "ws") {
+    // Resumed over the WebSocket it was started on: a `resume` frame naming the run.
+    const chat = `api/chat?protocol=${encodeURIComponent(protocol.name)}`;
+    const what = `WebSocket resume ${active.runId}`;
+    await stream(protocol, "WebSocket (resumed)", what, null, (onEvent, signal) =>
+      resumeWebSocket(webSocketUrl(chat), active.runId, protocol.name, protocol.framing, onEvent,
+        signal, logFrame).then(found),
+    );
+    return;
+  }
   await stream(protocol, "HTTP (attached)", `GET ${query}`, null, (onEvent, signal) =>
-    attachHttp(query, protocol.framing, onEvent, signal).then((found) => {
-      if (!found) forget(active.runId);
-    }),
+    attachHttp(query, protocol.framing, onEvent, signal).then(found),
   );
+}
+
+function webSocketUrl(path) {
+  const url = new URL(path, location.href);
+  url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+  return url.href;
+}
+
+/** The envelope's frames other than chunks, in the events panel. */
+function logFrame(frame) {
+  if (frame.type !== "chunk") log("frame", JSON.stringify(frame), `ws ${frame.type}`);
 }
 
 function forget(id) {
@@ -142,19 +163,22 @@ async function send() {
   const ws = transport === "ws";
   const how = ws ? "WebSocket" : "HTTP";
   const what = `${ws ? "WebSocket send" : "POST"} ${query}`;
+  // The run's id, where the server keeps runs: a reloaded page or another tab follows it.
+  const remember = (id) => {
+    runId = id;
+    const active = { runId, text, protocol: protocol.name, transport };
+    if (runId) localStorage.setItem(ACTIVE_RUN, JSON.stringify(active));
+  };
   await stream(protocol, how, what, body, (onEvent, signal) => {
     if (ws) {
-      const url = new URL(query, location.href);
-      url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
-      const onFrame = (f) => f.type !== "chunk" && log("frame", JSON.stringify(f), `ws ${f.type}`);
-      return overWebSocket(url.href, body, protocol.framing, onEvent, signal, onFrame);
+      const onFrame = (frame) => {
+        if (frame.type === "start" && frame.runId) remember(frame.runId);
+        logFrame(frame);
+      };
+      return overWebSocket(webSocketUrl(query), body, protocol.framing, onEvent, signal, onFrame);
     }
-    const remember = (response) => {
-      runId = response.headers.get("x-resumable-stream-id");
-      const active = { runId, text, protocol: protocol.name };
-      if (runId) localStorage.setItem(ACTIVE_RUN, JSON.stringify(active));
-    };
-    return overHttp(query, body, protocol.framing, onEvent, signal, remember);
+    const onResponse = (response) => remember(response.headers.get("x-resumable-stream-id"));
+    return overHttp(query, body, protocol.framing, onEvent, signal, onResponse);
   });
 }
 

@@ -63,36 +63,52 @@ function connect(url) {
 }
 
 /** Run over the WebSocket envelope: a `send` frame, then `start`, `chunk`s and `end`; aborting
- * `signal` sends `abort`, and the server's `end` follows. */
+ * `signal` sends `abort`, and the server's `end` follows.  Where the server keeps its runs, the
+ * `start` frame names the run (`runId`), which onFrame sees. */
 export function overWebSocket(url, body, framing, onEvent, signal, onFrame = () => {}) {
+  const frame = (requestId) => ({ type: "send", requestId, body });
+  return exchange(url, frame, framing, onEvent, signal, onFrame);
+}
+
+/** Resume a run the server keeps (a `resume` frame naming it, on this page's connection): its
+ * events from the start.  Resolves to false when the server no longer has it (`no-active`). */
+export function resumeWebSocket(url, runId, protocol, framing, onEvent, signal, onFrame = () => {}) {
+  const frame = (requestId) => ({ type: "resume", requestId, runId, protocol });
+  return exchange(url, frame, framing, onEvent, signal, onFrame);
+}
+
+/** One request over the envelope: `frame(requestId)` sent, its frames read until `end`
+ * (resolves to true), `no-active` (false) or `error` (rejects). */
+function exchange(url, frame, framing, onEvent, signal, onFrame) {
   const ws = connect(url);
   const requestId = `r${++requests}`;
   let sequence = 0;
   return new Promise((resolve, reject) => {
     let settled = false;
-    const done = (error) => {
+    const done = (error, found = true) => {
       settled = true;
       ws.removeEventListener("message", onMessage);
       ws.removeEventListener("close", onClose);
       signal.removeEventListener("abort", onAbort);
-      error ? reject(error) : resolve();
+      error ? reject(error) : resolve(found);
     };
     const onMessage = ({ data }) => {
-      const frame = JSON.parse(data);
-      if (frame.requestId !== requestId && frame.requestId !== "") return;
-      onFrame(frame);
-      if (frame.type === "chunk") {
-        if (frame.sequence !== sequence++) console.warn(`gap before chunk ${frame.sequence}`);
-        onEvent(chunkEvent(frame, framing));
-      } else if (frame.type === "end") done();
-      else if (frame.type === "error") done(new Error(frame.errorText));
+      const received = JSON.parse(data);
+      if (received.requestId !== requestId && received.requestId !== "") return;
+      onFrame(received);
+      if (received.type === "chunk") {
+        if (received.sequence !== sequence++) console.warn(`gap before chunk ${received.sequence}`);
+        onEvent(chunkEvent(received, framing));
+      } else if (received.type === "end") done();
+      else if (received.type === "no-active") done(null, false);
+      else if (received.type === "error") done(new Error(received.errorText));
     };
     const onClose = (e) => done(new Error(`the WebSocket closed (${e.code}) before the run ended`));
     const onAbort = () => {
       if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: "abort", requestId }));
       else done(new DOMException("The run was stopped before it started.", "AbortError"));
     };
-    const send = () => settled || ws.send(JSON.stringify({ type: "send", requestId, body }));
+    const send = () => settled || ws.send(JSON.stringify(frame(requestId)));
     ws.addEventListener("message", onMessage);
     ws.addEventListener("close", onClose);
     signal.addEventListener("abort", onAbort);
