@@ -253,10 +253,13 @@ async def send_stream(
     )
     with streams.track() as stop:
         ending = await driver.run(stop)
-    if ending in (Ending.COMPLETE, Ending.SHUTDOWN):
-        with suppress(OSError):
-            end = {"type": "http.response.body", "body": b"", "more_body": False}
-            await within(send_timeout, send(end))
+        if ending in (Ending.COMPLETE, Ending.SHUTDOWN):
+            # Still counted as open: a SIGTERM that waits for the open streams must not let
+            # the server close the connection before the body's end is sent (seen on
+            # hypercorn's trio worker: the whole stream, then a cut instead of its last chunk).
+            with suppress(OSError):
+                end = {"type": "http.response.body", "body": b"", "more_body": False}
+                await within(send_timeout, send(end))
 
 
 async def _request_body(receive: Receive) -> AsyncIterator[bytes]:

@@ -8,8 +8,8 @@ import httpx
 import pytest
 
 from streambridge.client import accumulate, decode
-from support.behaviour.django_app import ORM_KEPT_PATH
 from support.behaviour.hosts import HOSTS, WRITE_PATH_HOSTS, LiveHost, ServerPool
+from support.behaviour.stored_app import ORM_KEPT_PATH
 
 DJANGO_HOSTS = [host for host in HOSTS + WRITE_PATH_HOSTS if host.name.startswith("django-")]
 

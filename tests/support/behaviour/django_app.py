@@ -32,7 +32,7 @@ from streambridge_django import stream_urls, stream_view
 
 from .app import BODY_TIMEOUT_OPTIONS, BODY_TIMEOUT_PATH, OPTIONS, PATH, run
 from .resources import REPORT_PATH, async_report, sync_report
-from .stored_app import STORED_PATH, stored_options
+from .stored_app import ORM_KEPT_PATH, STORED_PATH, stored_options
 
 _DATABASE_DIR = Path(tempfile.mkdtemp(prefix="streambridge-django-"))
 atexit.register(shutil.rmtree, _DATABASE_DIR, ignore_errors=True)
@@ -93,9 +93,6 @@ async def orm(controller: sb.RunController) -> None:
     users = await User.objects.acount()
     seen = await sync_to_async(User.objects.filter(username=name).exists)()  # plain sync_to_async
     controller.append_text(f"{type(user).__name__} {mine} {seen and users >= mine}")
-
-
-ORM_KEPT_PATH = "/api/orm-kept"
 
 
 async def orm_after_its_client(controller: sb.RunController) -> None:

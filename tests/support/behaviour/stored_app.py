@@ -21,6 +21,9 @@ from .resources import with_asgi_report
 
 STORED_PATH = "/api/stored"
 """Where the Django and Channels projects, which serve one urlconf, mount their stored view."""
+ORM_KEPT_PATH = "/api/orm-kept"
+"""Where the Django project mounts its kept run that queries the ORM after its client has gone
+(here, not in django_app.py: importing that module configures Django in the importing process)."""
 
 LONG_PIECES = 60
 LONG_INTERVAL = 0.02
