@@ -18,9 +18,8 @@ import httpx
 import pytest
 from httpx_ws import connect_ws
 
-import streambridge as sb
-from streambridge.client import Message, MessageAccumulator, accumulate, decode
-from streambridge.transport import chunk_event
+from streambridge.client import Message, accumulate, decode
+from support.behaviour.client import envelope_message
 from support.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -126,8 +125,6 @@ def post_chat(port: int) -> Message:
 
 
 def websocket_run(port: int, path: str) -> Message:
-    wire = sb.get_protocol("data-stream")
-    decoder, accumulator = wire.new_decoder(), MessageAccumulator()
     send = {"type": "send", "requestId": "r1", "messages": [{"role": "user", "content": QUESTION}]}
     with (
         httpx.Client(timeout=30) as client,
@@ -139,13 +136,7 @@ def websocket_run(port: int, path: str) -> Message:
             frames.append(ws.receive_json(timeout=30))
     assert frames[0] == {"type": "start", "requestId": "r1"}
     assert frames[-1] == {"type": "end", "requestId": "r1"}
-    for frame in frames[1:-1]:
-        event = chunk_event(frame, wire.framing)
-        for item in decoder.decode(event.name, event.data):
-            accumulator.add(item)
-    for item in decoder.close():
-        accumulator.add(item)
-    return accumulator.message
+    return envelope_message(frames[1:-1])
 
 
 @pytest.mark.parametrize("name", list(EXAMPLE_COMMANDS))

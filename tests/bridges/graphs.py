@@ -209,9 +209,14 @@ def agent_graph() -> Any:
     def agent(state: MessagesState) -> dict[str, Any]:
         return {"messages": [model.invoke(state["messages"])]}
 
+    return agent_and_tools(agent, ToolNode([get_weather, explode], handle_tool_errors=True))
+
+
+def agent_and_tools(agent: Any, tools: ToolNode) -> Any:
+    """The agent node, and the tool node it calls until it answers without a tool call."""
     graph = StateGraph(MessagesState)
     graph.add_node("agent", agent)
-    graph.add_node("tools", ToolNode([get_weather, explode], handle_tool_errors=True))
+    graph.add_node("tools", tools)
     graph.add_edge(START, "agent")
     graph.add_conditional_edges("agent", tools_condition)
     graph.add_edge("tools", "agent")
@@ -226,45 +231,33 @@ def chat_openai_graph(base_urls: list[str], http_client: Any) -> Any:
     graph): by default ChatOpenAI shares one HTTP client per base URL across the whole process,
     and its pooled connections belong to the event loop that opened them, so a second loop
     (each recording runs on one of its own) would reuse a connection of a closed loop."""
-    models = [
-        ChatOpenAI(
-            model="gpt-test",
-            api_key="test",  # type: ignore[arg-type]
-            base_url=url,
-            http_async_client=http_client,
-            max_retries=0,
-            streaming=True,
-            # Off by default for a base_url other than OpenAI's: the recordings end with usage.
-            stream_usage=True,
-        ).bind_tools([get_weather])
-        for url in base_urls
-    ]
+    # stream_usage: off by default for a base_url other than OpenAI's; the recordings end with it.
+    models = [chat_openai(url, http_client, stream_usage=True) for url in base_urls]
 
     async def agent(state: MessagesState) -> dict[str, Any]:
         turn = sum(isinstance(m, AIMessage) for m in state["messages"])
         return {"messages": [await models[turn].ainvoke(state["messages"])]}
 
-    graph = StateGraph(MessagesState)
-    graph.add_node("agent", agent)
-    graph.add_node("tools", ToolNode([get_weather]))
-    graph.add_edge(START, "agent")
-    graph.add_conditional_edges("agent", tools_condition)
-    graph.add_edge("tools", "agent")
-    return graph.compile()
+    return agent_and_tools(agent, ToolNode([get_weather]))
 
 
-def responses_graph(base_url: str, http_client: Any) -> Any:
-    """One turn of ChatOpenAI on the Responses API (the way langchain-openai streams reasoning
-    summaries), then its tool call answered by the ToolNode."""
-    model = ChatOpenAI(
+def chat_openai(base_url: str, http_client: Any, **options: Any) -> Any:
+    """A streaming ``ChatOpenAI`` at ``base_url`` (a local upstream), with ``get_weather``."""
+    return ChatOpenAI(
         model="gpt-test",
         api_key="test",  # type: ignore[arg-type]
         base_url=base_url,
         http_async_client=http_client,
         max_retries=0,
         streaming=True,
-        use_responses_api=True,
+        **options,
     ).bind_tools([get_weather])
+
+
+def responses_graph(base_url: str, http_client: Any) -> Any:
+    """One turn of ChatOpenAI on the Responses API (the way langchain-openai streams reasoning
+    summaries), then its tool call answered by the ToolNode."""
+    model = chat_openai(base_url, http_client, use_responses_api=True)
 
     async def agent(state: MessagesState) -> dict[str, Any]:
         return {"messages": [await model.ainvoke(state["messages"])]}

@@ -16,6 +16,7 @@ on asyncio alone.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -66,11 +67,16 @@ def bridged(items: Any) -> sb.RunFunction:
 
 
 def record_graph(base_urls: list[str], source: str) -> list[Any]:
-    """The items of the graph's ``astream`` or ``astream_events``, recorded on asyncio."""
+    return record(lambda http_client: chat_openai_graph(base_urls, http_client), source)
+
+
+def record(graph_on: Callable[[Any], Any], source: str) -> list[Any]:
+    """The items of ``astream`` or ``astream_events`` of the graph ``graph_on(http_client)``
+    makes, recorded on asyncio."""
 
     async def collect() -> list[Any]:
         async with openai.DefaultAsyncHttpxClient() as http_client:
-            graph = chat_openai_graph(base_urls, http_client)
+            graph = graph_on(http_client)
             if source == "astream":
                 return [item async for item in graph.astream(INPUT, stream_mode=MODES)]
             return [item async for item in graph.astream_events(INPUT, version="v2")]
@@ -158,14 +164,7 @@ async def test_the_official_clients_build_the_message(upstream: Upstream) -> Non
 
 
 def record_responses_graph(base_url: str, source: str) -> list[Any]:
-    async def collect() -> list[Any]:
-        async with openai.DefaultAsyncHttpxClient() as http_client:
-            graph = responses_graph(base_url, http_client)
-            if source == "astream":
-                return [item async for item in graph.astream(INPUT, stream_mode=MODES)]
-            return [item async for item in graph.astream_events(INPUT, version="v2")]
-
-    return asyncio.run(collect())
+    return record(lambda http_client: responses_graph(base_url, http_client), source)
 
 
 @pytest.mark.parametrize("source", ["astream", "astream_events"])
