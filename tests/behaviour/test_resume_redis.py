@@ -1,6 +1,7 @@
 """Runs shared by several server processes through Redis (issue 15): start a run on one
 process, read, resume and stop it from another; a producer killed with SIGKILL; Redis stopped
-and restarted under running servers.
+and restarted under running servers; every framework's host on one Redis; two workers behind one
+port, as the Redis guide deploys them.
 
 Every other resume test runs on the Redis hosts too (test_resume.py, test_resume_load.py).
 """
@@ -20,14 +21,27 @@ import httpx
 import pytest
 
 from streambridge.runs.redis import LOST_MESSAGE, UNAVAILABLE_MESSAGE
-from support.behaviour.hosts import HYPERCORN_TRIO, UVICORN, Host, LiveHost, ServerPool
+from support.behaviour.hosts import (
+    GUNICORN_GTHREAD_TWO_WORKERS,
+    HYPERCORN_TRIO,
+    UVICORN,
+    UVICORN_TWO_WORKERS,
+    Host,
+    LiveHost,
+    ServerPool,
+)
 from support.behaviour.protocol_table import request_body
-from support.behaviour.redis_app import LEASE_VARIABLE, PREFIX_VARIABLE
-from support.behaviour.stored_app import LONGER_PIECES
+from support.behaviour.redis_app import WORKER_HEADER
+from support.behaviour.stored_app import (
+    LEASE_VARIABLE,
+    LONGER_PIECES,
+    PREFIX_VARIABLE,
+    STORE_VARIABLE,
+)
 from support.redis_server import PrivateRedis, redis_url, unique_prefix
 
 from .conftest import live_host
-from .test_resume import Events, attach, start
+from .test_resume import MOUNTED_VIEWS, Events, attach, start
 
 pytestmark = [
     pytest.mark.anyio,
@@ -58,9 +72,11 @@ def hosts(servers: ServerPool) -> tuple[LiveHost, LiveHost]:
 
 @pytest.fixture
 def own_servers() -> Iterator[ServerPool]:
-    """Servers of this test's own, to kill: on the session's Redis, under a prefix of their
-    own."""
-    pool = ServerPool({"REDIS_URL": redis_url(), PREFIX_VARIABLE: unique_prefix("own")})
+    """Servers of this test's own, to kill or to share runs: on the session's Redis, under a
+    prefix of their own, with every stored host keeping its runs there."""
+    pool = ServerPool(
+        {"REDIS_URL": redis_url(), PREFIX_VARIABLE: unique_prefix("own"), STORE_VARIABLE: "redis"}
+    )
     yield pool
     assert not pool.close()
 
@@ -190,3 +206,62 @@ async def test_redis_stopped_and_restarted_under_running_servers(
     finally:
         problems = pool.close()
     assert not problems
+
+
+async def test_every_kind_of_host_shares_its_runs_through_redis(own_servers: ServerPool) -> None:
+    """Each framework's stored view with ``store=RedisStore(...)``, all on one Redis: a run
+    started on one host is read from the next and stopped from the one after."""
+    own_servers.start(MOUNTED_VIEWS)
+    ring = [own_servers.get(host) for host in MOUNTED_VIEWS]
+    async with httpx.AsyncClient(timeout=10) as client:
+        for index, producer in enumerate(ring):
+            reader, stopper = ring[(index + 1) % len(ring)], ring[(index + 2) % len(ring)]
+            trio = f"{producer.host.name} -> {reader.host.name} -> {stopper.host.name}"
+            first, run_id = await start(client, producer, "data-stream")
+            head = await first.take(3)
+            other = await attach(client, reader, run_id, "data-stream")
+            assert await other.take(3) == head, trio
+            stopped = await client.post(f"{stopper.url}/runs/{run_id}/cancel")
+            assert stopped.status_code == 200, trio
+            ends = [await first.take(), await other.take()]
+            await first.aclose()
+            await other.aclose()
+            assert all(end[-1].startswith(b'd:{"finishReason":"cancelled"') for end in ends), trio
+
+
+TWO_WORKER_HOSTS = [
+    Host("redis-app-uvicorn-2-workers", "support.behaviour.redis_app:redis_app_workers",
+         UVICORN_TWO_WORKERS),
+    Host("redis-wsgi-app-gunicorn-2-workers",
+         "support.behaviour.redis_app:redis_wsgi_app_workers", GUNICORN_GTHREAD_TWO_WORKERS),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("host", TWO_WORKER_HOSTS, ids=[host.name for host in TWO_WORKER_HOSTS])
+async def test_two_workers_behind_one_port_share_their_runs(
+    own_servers: ServerPool, host: Host
+) -> None:
+    """The guide's deployment: whichever worker a request lands on, it reads and stops every
+    run.  A connection per request lets the kernel hand each to either worker; the test goes on
+    until both an attach and a stop have landed on the worker that does not run the run."""
+    live = own_servers.get(host)
+    crossed = {"attach": 0, "stop": 0}
+    fresh = httpx.Limits(max_keepalive_connections=0)
+    async with httpx.AsyncClient(timeout=10, limits=fresh) as client:
+        for _ in range(40):
+            first, run_id = await start(client, live, "data-stream")
+            producer = first.response.headers[WORKER_HEADER]
+            head = await first.take(3)
+            other = await attach(client, live, run_id, "data-stream")
+            assert await other.take(3) == head
+            stopped = await client.post(f"{live.url}/runs/{run_id}/cancel")
+            assert stopped.json()["status"] == "cancelled"
+            ends = [await first.take(), await other.take()]
+            await first.aclose()
+            await other.aclose()
+            assert all(end[-1].startswith(b'd:{"finishReason":"cancelled"') for end in ends)
+            crossed["attach"] += other.response.headers[WORKER_HEADER] != producer
+            crossed["stop"] += stopped.headers[WORKER_HEADER] != producer
+            if all(crossed.values()):
+                break
+    assert all(crossed.values()), f"no request reached the other worker: {crossed}"

@@ -92,6 +92,15 @@ GUNICORN_GTHREAD_FEW = Server(
     f"gunicorn-gthread-{FEW_THREADS}", _gunicorn_gthread_few, sends_connection=True
 )
 WERKZEUG = Server("werkzeug", _werkzeug, sends_connection=True)
+# Two worker processes behind one port, as the Redis guide deploys them.
+UVICORN_TWO_WORKERS = Server(
+    "uvicorn-2-workers", lambda app, port: [*_uvicorn(app, port), "--workers", "2"]
+)
+GUNICORN_GTHREAD_TWO_WORKERS = Server(
+    "gunicorn-gthread-2-workers",
+    lambda app, port: [*_gunicorn_gthread(app, port), "--workers", "2"],  # the last one counts
+    sends_connection=True,
+)
 RUNSERVER = Server("runserver", _runserver, sends_connection=True)
 
 

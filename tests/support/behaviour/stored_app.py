@@ -7,6 +7,7 @@ The ASGI ones are here; every other kind of host has its stored variant next to 
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import anyio
@@ -64,9 +65,32 @@ def _refuse_strangers(request: object, record: sb.runs.RunRecord, action: str) -
     return owner is None or owner_header(request) == owner
 
 
+PREFIX_VARIABLE = "SB_TEST_REDIS_PREFIX"
+LEASE_VARIABLE = "SB_TEST_REDIS_LEASE"
+
+
+def redis_store() -> sb.RedisStore:
+    """A store on this session's Redis, under the session's prefix, with its short lease."""
+    return sb.RedisStore(
+        os.environ.get("REDIS_URL", "redis://127.0.0.1:6379"),
+        prefix=os.environ.get(PREFIX_VARIABLE, "sbtest-hosts"),
+        lease=float(os.environ.get(LEASE_VARIABLE, "1.0")),
+        idle_ttl=120,
+    )
+
+
+STORE_VARIABLE = "SB_TEST_STORE"
+"""Set to ``redis`` in a server's environment, every stored host of that server keeps its runs
+in the session's Redis (:func:`redis_store`) instead of its own memory."""
+
+
 def stored_options() -> dict[str, Any]:
-    """The options of a host that keeps its runs: its own store, the owner check."""
-    return {"store": sb.MemoryStore(), "authorize": _refuse_strangers, **OPTIONS}
+    """The options of a host that keeps its runs: its store, the owner check."""
+    if os.environ.get(STORE_VARIABLE) == "redis":
+        store: sb.runs.RunStore = redis_store()
+    else:
+        store = sb.MemoryStore()
+    return {"store": store, "authorize": _refuse_strangers, **OPTIONS}
 
 
 stored_app = with_asgi_report(StreamApp(run, **stored_options()))
