@@ -23,7 +23,13 @@ from streambridge.runs.codec import decode_chunks, decode_input, encode_chunks, 
 from streambridge.runs.redis import LOST_MESSAGE, UNAVAILABLE_MESSAGE, RedisStore
 from support.behaviour.protocol_table import request_body
 from support.chunk_strategies import chunk_sequences
-from support.redis_server import PrivateRedis, redis_url, unique_prefix
+from support.redis_server import (
+    PrivateRedis,
+    cluster_client,
+    redis_url,
+    release_cluster_clients,
+    unique_prefix,
+)
 from support.scenarios import fixed_input
 from test_run_store import STOPPED_END
 
@@ -37,9 +43,15 @@ async def read_all(stream: sb.EncodedStream) -> bytes:
     return b"".join([data async for data in stream])
 
 
-@pytest.fixture
-async def url() -> str:
-    return redis_url()
+@pytest.fixture(params=["redis", "redis-cluster"])
+async def where(request: pytest.FixtureRequest) -> AsyncIterator[str]:
+    """Where the stores of a test that runs on a cluster too keep their runs: a Redis URL, or
+    ``CLUSTER`` (this session's private Redis Cluster)."""
+    yield CLUSTER if request.param == "redis-cluster" else redis_url()
+    release_cluster_clients()
+
+
+CLUSTER = "cluster"
 
 
 @pytest.fixture
@@ -50,13 +62,15 @@ async def private_redis() -> AsyncIterator[PrivateRedis]:
     server.stop()
 
 
-async def two_stores(url: str, **options: Any) -> tuple[RedisStore, RedisStore]:
+async def two_stores(where: str, **options: Any) -> tuple[RedisStore, RedisStore]:
     """Two stores on one prefix: two processes' views of the same runs."""
     prefix = unique_prefix("two")
     return (
-        RedisStore(url, prefix=prefix, idle_ttl=60, **options),
-        RedisStore(url, prefix=prefix, idle_ttl=60, **options),
-    )
+        RedisStore(cluster_client() if where == CLUSTER else where, prefix=prefix, idle_ttl=60,
+                   **options),
+        RedisStore(cluster_client() if where == CLUSTER else where, prefix=prefix, idle_ttl=60,
+                   **options),
+    )  # fmt: skip
 
 
 # -- what a stream entry holds ----------------------------------------------------------------
@@ -95,8 +109,8 @@ def test_an_input_built_in_code_keeps_what_json_can_hold() -> None:
 # -- many processes ---------------------------------------------------------------------------
 
 
-async def test_a_run_started_by_one_process_is_read_and_stopped_by_another(url: str) -> None:
-    producer, other = await two_stores(url)
+async def test_a_run_started_by_one_process_is_read_and_stopped_by_another(where: str) -> None:
+    producer, other = await two_stores(where)
     async with producer, other:
         cancelled_at: list[float] = []
 
@@ -123,8 +137,8 @@ async def test_a_run_started_by_one_process_is_read_and_stopped_by_another(url: 
         assert await other.request_stop(rec.run_id) is False
 
 
-async def test_a_run_id_is_started_once_across_processes(url: str) -> None:
-    first, second = await two_stores(url)
+async def test_a_run_id_is_started_once_across_processes(where: str) -> None:
+    first, second = await two_stores(where)
     async with first, second:
         await first.create(sb.runs.RunRecord("run_once", "t", fixed_input(), "data-stream"))
         with pytest.raises(sb.runs.RunExistsError):
@@ -133,10 +147,10 @@ async def test_a_run_id_is_started_once_across_processes(url: str) -> None:
 
 
 async def test_readers_of_a_run_whose_process_died_end_with_an_error_within_the_lease(
-    url: str,
+    where: str,
 ) -> None:
     lease = 0.4
-    dying, other = await two_stores(url, lease=lease)
+    dying, other = await two_stores(where, lease=lease)
     async with other:
 
         async def run(controller: sb.RunController) -> None:
@@ -324,3 +338,47 @@ def test_the_prefix_keeps_a_runs_keys_on_one_cluster_slot() -> None:
         ":meta",
         ":lease",
     ]
+
+
+async def test_on_a_cluster_a_process_follows_runs_on_every_node() -> None:
+    """A cluster refuses one ``XREAD`` across slots: each followed run is read on its own, and
+    thirty runs, spread over the three nodes, each reach both of their readers."""
+    producer, readers = await two_stores(CLUSTER)
+    try:
+        async with producer, readers:
+            go = anyio.Event()
+
+            async def run(controller: sb.RunController) -> None:
+                await go.wait()
+                for index in range(3):
+                    controller.append_text(f"{index} ")
+                    await anyio.sleep(0.01)
+
+            runs = [
+                await record(
+                    producer, sb.create_run(run, input=fixed_input(run_id=None)), "data-stream"
+                )
+                for _ in range(30)
+            ]
+            results: list[bytes] = []
+
+            async def follow(run_id: str) -> None:
+                theirs = await readers.get(run_id)
+                assert theirs is not None
+                reader = await read_run(readers, theirs, DATA_STREAM, heartbeat=None)
+                results.append(await read_all(reader))
+
+            async with anyio.create_task_group() as group:
+                for rec in runs:
+                    group.start_soon(follow, rec.run_id)
+                    group.start_soon(follow, rec.run_id)
+                await wait_until(lambda: len(readers._follows) == 30)
+                go.set()
+            await wait_until(lambda: not producer._producing)
+            slots = {await producer.client.cluster_keyslot(f"{{{producer.prefix}:{rec.run_id}}}")
+                     for rec in runs}  # fmt: skip
+    finally:
+        release_cluster_clients()
+    assert {slot * 3 // 16384 for slot in slots} == {0, 1, 2}  # each node's third of the slots
+    assert len(results) == 60
+    assert all(result.startswith(b'0:"0 "\n0:"1 "\n0:"2 "\nd:') for result in results)

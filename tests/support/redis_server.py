@@ -1,5 +1,6 @@
 """A real Redis for the tests: the one at ``REDIS_URL`` (default ``redis://127.0.0.1:6379``), else
-a private ``redis-server`` started here; without either, a skip (a failure under CI).
+a private ``redis-server`` started here; without either, a skip (a failure under CI).  A Redis
+Cluster is always a private one: three ``redis-server`` nodes joined by ``redis-cli``.
 
 Tests share a Redis but never a key: each builds its store with :func:`unique_prefix`, so they
 run in any order and side by side.
@@ -7,6 +8,7 @@ run in any order and side by side.
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import socket
@@ -14,8 +16,12 @@ import subprocess
 import tempfile
 import time
 import urllib.parse
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+from streambridge.runs.redis import _closing_buffers
 
 from .ci import skip_or_fail
 from .ports import free_port
@@ -53,12 +59,12 @@ class PrivateRedis:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}"
 
-    def start(self) -> PrivateRedis:
+    def start(self, *options: str) -> PrivateRedis:
         binary = shutil.which("redis-server")
         if binary is None:
             skip_or_fail("redis-server is not installed: the Redis store cannot be tested")
         argv = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                "--appendonly", "no", "--dir", self.directory]  # fmt: skip
+                "--appendonly", "no", "--dir", self.directory, *options]  # fmt: skip
         with Path(self.directory, "redis.log").open("ab") as log:
             self.process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 10
@@ -94,9 +100,110 @@ def redis_url() -> str:
     return _private.url
 
 
+CLUSTER_NODES = 3
+
+
+@dataclass
+class PrivateCluster:
+    """A Redis Cluster of the tests' own: three primaries, the 16,384 slots split among them."""
+
+    nodes: list[PrivateRedis] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        """Any node's address: a cluster client finds the others from it."""
+        return self.nodes[0].url
+
+    def start(self) -> PrivateCluster:
+        if shutil.which("redis-cli") is None:
+            skip_or_fail("redis-cli is not installed: a Redis Cluster cannot be built")
+        taken: set[int] = set()
+        for _ in range(CLUSTER_NODES):
+            node = PrivateRedis(free_port(taken))
+            # The bus port is given too: port + 10,000, its default, is in the kernel's range
+            # for outgoing connections, where a client socket may hold it.
+            self.nodes.append(node.start("--cluster-enabled", "yes", "--cluster-port",
+                                         str(free_port(taken)), "--cluster-config-file",
+                                         f"{node.directory}/nodes.conf"))  # fmt: skip
+        addresses = [f"127.0.0.1:{node.port}" for node in self.nodes]
+        subprocess.run(
+            ["redis-cli", "--cluster", "create", *addresses, "--cluster-replicas", "0",
+             "--cluster-yes"],
+            check=True, capture_output=True, timeout=30,
+        )  # fmt: skip
+        deadline = time.monotonic() + 10
+        while not all(_cluster_ok(node.port) for node in self.nodes):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the Redis Cluster on {addresses} did not become ready")
+            time.sleep(0.05)
+        return self
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+        self.nodes = []
+
+
+def _cluster_ok(port: int) -> bool:
+    info = subprocess.run(
+        ["redis-cli", "-p", str(port), "cluster", "info"], capture_output=True, timeout=5
+    )
+    return b"cluster_state:ok" in info.stdout
+
+
+_cluster: PrivateCluster | None = None
+
+
+def cluster_url() -> str:
+    """A node of this session's private Redis Cluster (started on first need)."""
+    global _cluster
+    if _cluster is None:
+        _cluster = PrivateCluster().start()
+    return _cluster.url
+
+
+_cluster_clients: list[Any] = []
+
+
+def cluster_client() -> Any:
+    """A ``coredis.RedisCluster`` client of this session's private cluster, for a store (give it
+    back with :func:`release_cluster_clients` once the store is closed)."""
+    import coredis
+
+    port = urllib.parse.urlsplit(cluster_url()).port
+    client = coredis.RedisCluster("127.0.0.1", port, decode_responses=True)
+    # What the store does to the client it builds from a URL (a connection's buffers are
+    # closed only once it has connected; see _closing_buffers).
+    pool = client.connection_pool
+    pool.connection_class = _closing_buffers(pool.connection_class)
+    _cluster_clients.append(client)
+    return client
+
+
+def release_cluster_clients() -> None:
+    """Close what coredis 6.9 leaves open of closed cluster clients, which the garbage
+    collector would warn of in whichever test it happens to run: each one's layout error
+    stream, made with the client and never closed, and the buffers of a connection it built
+    for a command cancelled before it connected (the store's close cancels its blocking reads),
+    collected here, quietly."""
+    while _cluster_clients:
+        for end in _cluster_clients.pop().connection_pool.cluster_layout._error_stream:
+            end.close()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        gc.collect()
+
+
+async def close_store(store: Any) -> None:
+    """Close a ``RedisStore``, and the cluster clients given out (see above)."""
+    await store.aclose()
+    release_cluster_clients()
+
+
 def stop_private() -> None:
-    """Stop the private server, if this session started one."""
-    global _private
-    if _private is not None:
-        _private.stop()
-        _private = None
+    """Stop the private servers this session started, if any."""
+    global _private, _cluster
+    for server in (_private, _cluster):
+        if server is not None:
+            server.stop()
+    _private = _cluster = None

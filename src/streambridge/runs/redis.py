@@ -14,7 +14,10 @@ and every script below touches one slot only.
 - **Readers** never poll and never hold a connection each: per process (per event loop), one
   follower task reads every followed run's stream with one blocking ``XREAD`` and feeds local
   buffers that cursors read without I/O, as a :class:`~.memory.MemoryCursor` reads its list.
-  Runs this process produces feed their local readers straight from ``append``.
+  Runs this process produces feed their local readers straight from ``append``.  A Redis
+  Cluster refuses one ``XREAD`` across slots, and each run has a slot of its own, so there
+  each followed run gets its own blocking ``XREAD`` (:meth:`_Service.follow_alone`): one
+  connection per run this process follows, not per reader.
 - **The process stream** ``{prefix:p:<process id>}``: what the follower also reads, so that
   anybody can wake it: this process, when a new run is followed (an ``XREAD`` in flight must
   start again with one more stream; a wake-up entry does it at once, where a bounded ``BLOCK``
@@ -42,6 +45,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import anyio
+import anyio.abc
 import anyio.lowlevel
 
 from .._size import chunk_size
@@ -478,6 +482,10 @@ class RedisStore:
         service = self._service
         assert service is not None
         service.followed[follow.key] = follow
+        if self._cluster:
+            assert service.group is not None
+            service.group.start_soon(service.follow_alone, follow)
+            return
         if service.waking:  # one wake-up per XREAD is enough, however many runs join
             return
         service.waking = True
@@ -925,17 +933,18 @@ class _Service:
         self.waking = False  # a wake-up entry is on its way to the XREAD in flight
         self.writer = _Writer(store)
         self.cancel: Callable[[], object] = lambda: None
+        self.group: anyio.abc.TaskGroup | None = None  # set before ``ready``
 
     def start(self) -> None:
         self.cancel = spawn_detached(self._serve())
 
     async def _serve(self) -> None:
         try:
-            async with self.store.client:
+            async with self.store.client, anyio.create_task_group() as group:
+                self.group = group
                 self.ready.set()
-                async with anyio.create_task_group() as group:
-                    group.start_soon(self._follow_loop)
-                    group.start_soon(self._renew_loop)
+                group.start_soon(self._follow_loop)
+                group.start_soon(self._renew_loop)
         except Exception as exc:  # nothing may escape a detached task
             self.error = exc
             logger.exception("RedisStore: its background task failed")
@@ -955,8 +964,9 @@ class _Service:
         while True:
             self.waking = False
             streams = {own: last_own}
-            for key, follow in self.followed.items():
-                streams[key] = follow.read_id
+            if not store._cluster:  # on a cluster each run has its own loop (follow_alone)
+                for key, follow in self.followed.items():
+                    streams[key] = follow.read_id
             try:
                 reply = await store.client.xread(streams, count=_READ_COUNT, block=block)
             except Exception as exc:
@@ -972,6 +982,25 @@ class _Service:
             if time.monotonic() - checked >= store.lease / 4:
                 checked = time.monotonic()
                 await self._check_leases()
+
+    async def follow_alone(self, follow: _Follow) -> None:
+        """On a Redis Cluster: one run's stream, read by a blocking ``XREAD`` of its own (a
+        cluster refuses an ``XREAD`` whose streams are on different slots, and each run is on
+        its own), until its end or its last reader leaves."""
+        store = self.store
+        block = _ms(store.lease / 4)
+        failing_since: float | None = None
+        while self.followed.get(follow.key) is follow:
+            try:
+                reply = await store.client.xread(
+                    {follow.key: follow.read_id}, count=_READ_COUNT, block=block
+                )
+            except Exception as exc:
+                failing_since = await self._outage(failing_since, exc)
+                continue
+            failing_since = None
+            for key, entries in (reply or {}).items():
+                self._deliver(key, entries)
 
     def _commands(self, entries: Sequence[Any]) -> None:
         for entry in entries:
