@@ -366,7 +366,7 @@ async def main(url: str, quick: bool) -> None:
     print(f"  streambridge RedisStore          {ours:12,.0f} deltas/s   {ours / anchor:.1f}x")
     print(f"  assistant-stream Redis store     {anchor:12,.0f} deltas/s")
 
-    runs, tokens = (3, 20) if quick else (20, 60)
+    runs, tokens = (3, 10) if quick else (20, 60)
     print(f"\n(b) a reader on another process attached to {runs} runs at {RATE:.0f} tokens/s")
     for kind, label in (("ours", "streambridge RedisStore"), ("anchor", "assistant-stream")):
         delays = await attach_latency(kind, url, runs, tokens)
@@ -375,7 +375,7 @@ async def main(url: str, quick: bool) -> None:
             f"p99 {percentile(delays, 0.99) * 1000:6.2f} ms   (n={len(delays)})"
         )
 
-    tokens, start, limit = (20, 50, 200) if quick else (60, 200, 6_400)
+    tokens, start, limit = (10, 50, 100) if quick else (60, 200, 6_400)
     memory, memory_p99 = await sustained(MemoryStore, tokens, start, limit)
     name = prefix("sustain")
     kept, kept_p99 = await sustained(lambda: RedisStore(url, prefix=name), tokens, start, limit)

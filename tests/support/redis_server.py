@@ -180,24 +180,32 @@ def cluster_client() -> Any:
     return client
 
 
-def release_cluster_clients() -> None:
+def release_cluster_clients(*, collect: bool = True) -> None:
     """Close what coredis 6.9 leaves open of closed cluster clients, which the garbage
     collector would warn of in whichever test it happens to run: each one's layout error
     stream, made with the client and never closed, and the buffers of a connection it built
     for a command cancelled before it connected (the store's close cancels its blocking reads),
-    collected here, quietly."""
+    collected here, quietly.  ``collect=False`` leaves the collection (a third of a second in
+    a large heap) to a later call: once per test, not once per hypothesis example."""
+    global _uncollected
     while _cluster_clients:
+        _uncollected = True
         for end in _cluster_clients.pop().connection_pool.cluster_layout._error_stream:
             end.close()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ResourceWarning)
-        gc.collect()
+    if collect and _uncollected:
+        _uncollected = False
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ResourceWarning)
+            gc.collect()
 
 
-async def close_store(store: Any) -> None:
+_uncollected = False  # a released cluster client's leftovers wait for the collector
+
+
+async def close_store(store: Any, *, collect: bool = True) -> None:
     """Close a ``RedisStore``, and the cluster clients given out (see above)."""
     await store.aclose()
-    release_cluster_clients()
+    release_cluster_clients(collect=collect)
 
 
 def stop_private() -> None:

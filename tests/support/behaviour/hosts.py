@@ -44,6 +44,7 @@ def _hypercorn(worker: str) -> Callable[[str, int], list[str]]:
     def argv(app: str, port: int) -> list[str]:
         return [sys.executable, "-m", "hypercorn", app, "--bind", f"127.0.0.1:{port}",
                 "--worker-class", worker, "--workers", "0",  # serve in this process
+                "--keep-alive", "1",
                 "--log-level", "warning"]  # fmt: skip
 
     return argv

@@ -27,7 +27,7 @@ ORM_KEPT_PATH = "/api/orm-kept"
 (here, not in django_app.py: importing that module configures Django in the importing process)."""
 
 LONG_PIECES = 60
-LONG_INTERVAL = 0.02
+LONG_INTERVAL = 0.01
 LONGER_PIECES = 400
 LONGER_INTERVAL = 0.005
 
@@ -43,7 +43,7 @@ def numbered(pieces: int, interval: float) -> sb.RunFunction:
     return run
 
 
-# "long": a minute of tokens squeezed into a second, to attach to, resume and stop; "longer":
+# "long": a minute of tokens squeezed into 0.6 s, to attach to, resume and stop; "longer":
 # enough events for a few hundred cuts and resumes while it runs.
 RUNS["long"] = numbered(LONG_PIECES, LONG_INTERVAL)
 RUNS["longer"] = numbered(LONGER_PIECES, LONGER_INTERVAL)
