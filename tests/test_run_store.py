@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import anyio
@@ -32,7 +32,6 @@ from support.redis_server import (
     close_store,
     cluster_client,
     redis_url,
-    release_cluster_clients,
     unique_prefix,
 )
 from support.scenarios import encode_chunks, fixed_input
@@ -75,13 +74,6 @@ async def new_store(request: pytest.FixtureRequest) -> AsyncIterator[NewStore]:
             await close_store(store)
 
 
-@pytest.fixture
-def collected_once() -> Iterator[None]:
-    """What closed cluster clients leave, collected once after all of a test's examples."""
-    yield
-    release_cluster_clients()
-
-
 def new_record(run_id: str = "run_fixed", **fields: Any) -> RunRecord:
     run_input = fixed_input(run_id=run_id)
     return RunRecord(
@@ -105,11 +97,7 @@ async def read_all(stream: sb.EncodedStream) -> bytes:
 
 @pytest.mark.parametrize("kind", BACKENDS)
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
-@settings(
-    max_examples=60,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     chunks=chunk_sequences(),
     cuts=st.lists(st.integers(0, 40), max_size=5),
@@ -117,13 +105,7 @@ async def read_all(stream: sb.EncodedStream) -> bytes:
     skip=st.integers(0, 60),
 )
 def test_a_reader_gets_the_runs_bytes_after_the_events_it_has(
-    collected_once: None,
-    kind: str,
-    backend: str,
-    chunks: list[Chunk],
-    cuts: list[int],
-    protocol: str,
-    skip: int,
+    kind: str, backend: str, chunks: list[Chunk], cuts: list[int], protocol: str, skip: int
 ) -> None:
     whole = encode_chunks(chunks, protocol)
     numbered = sb.get_protocol(protocol).event_ids  # readers of a stored run get `id: N` lines
@@ -149,7 +131,7 @@ def test_a_reader_gets_the_runs_bytes_after_the_events_it_has(
             return await read_all(stream)
         finally:
             if isinstance(store, RedisStore):
-                await close_store(store, collect=False)
+                await close_store(store)
 
     assert anyio.run(main, backend=backend) == expected
 

@@ -8,7 +8,6 @@ run in any order and side by side.
 
 from __future__ import annotations
 
-import gc
 import os
 import shutil
 import socket
@@ -16,12 +15,11 @@ import subprocess
 import tempfile
 import time
 import urllib.parse
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from streambridge.runs.redis import _closing_buffers
+from streambridge.runs.redis import _BUFFERS, _closing_buffers
 
 from .ci import skip_or_fail
 from .ports import free_port
@@ -162,7 +160,7 @@ def cluster_url() -> str:
     return _cluster.url
 
 
-_cluster_clients: list[Any] = []
+_cluster_clients: list[tuple[Any, list[Any]]] = []  # each client given out, its connections
 
 
 def cluster_client() -> Any:
@@ -173,39 +171,40 @@ def cluster_client() -> Any:
     port = urllib.parse.urlsplit(cluster_url()).port
     client = coredis.RedisCluster("127.0.0.1", port, decode_responses=True)
     # What the store does to the client it builds from a URL (a connection's buffers are
-    # closed only once it has connected; see _closing_buffers).
+    # closed only once it has connected; see _closing_buffers), and each connection noted.
     pool = client.connection_pool
-    pool.connection_class = _closing_buffers(pool.connection_class)
-    _cluster_clients.append(client)
+    built: list[Any] = []
+
+    class Noted(_closing_buffers(pool.connection_class)):  # type: ignore[misc]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            built.append(self)
+
+    pool.connection_class = Noted
+    _cluster_clients.append((client, built))
     return client
 
 
-def release_cluster_clients(*, collect: bool = True) -> None:
+def release_cluster_clients() -> None:
     """Close what coredis 6.9 leaves open of closed cluster clients, which the garbage
-    collector would warn of in whichever test it happens to run: each one's layout error
-    stream, made with the client and never closed, and the buffers of a connection it built
-    for a command cancelled before it connected (the store's close cancels its blocking reads),
-    collected here, quietly.  ``collect=False`` leaves the collection (a third of a second in
-    a large heap) to a later call: once per test, not once per hypothesis example."""
-    global _uncollected
+    collector would warn of in whichever test it happens to collect them: each one's layout
+    error stream, made with the client and never closed, and the buffers of each connection it
+    built for a command cancelled before it connected (the store's close cancels its blocking
+    reads).  Closing twice is harmless."""
     while _cluster_clients:
-        _uncollected = True
-        for end in _cluster_clients.pop().connection_pool.cluster_layout._error_stream:
+        client, built = _cluster_clients.pop()
+        for end in client.connection_pool.cluster_layout._error_stream:
             end.close()
-    if collect and _uncollected:
-        _uncollected = False
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ResourceWarning)
-            gc.collect()
+        for connection in built:
+            for name in _BUFFERS:
+                for end in ("_in", "_out"):
+                    getattr(connection, name + end).close()
 
 
-_uncollected = False  # a released cluster client's leftovers wait for the collector
-
-
-async def close_store(store: Any, *, collect: bool = True) -> None:
+async def close_store(store: Any) -> None:
     """Close a ``RedisStore``, and the cluster clients given out (see above)."""
     await store.aclose()
-    release_cluster_clients(collect=collect)
+    release_cluster_clients()
 
 
 def stop_private() -> None:
