@@ -320,6 +320,39 @@ def test_a_store_serves_one_event_loop_at_a_time() -> None:
     store._service = None  # the first loop is over; its task with it
 
 
+async def test_batches_ready_within_the_write_interval_go_to_redis_in_one_command() -> None:
+    """The first batch after a quiet moment goes at once; five more, from five runs over the
+    next 100 ms, wait for the interval's end and go together."""
+    store = RedisStore(redis_url(), prefix=unique_prefix(), write_interval=0.5)
+    async with store:
+        for index in range(6):
+            await store.create(sb.runs.RunRecord(f"run_{index}", None, fixed_input(), "x"))
+        script = store._scripts.append
+        calls: list[int] = []
+
+        async def counted(**command: Any) -> Any:
+            calls.append(len(command["keys"]) // 2)  # the runs in the command
+            return await script(**command)
+
+        store._scripts.append = counted
+        await store.append("run_0", [TextDelta("first")])
+
+        async def later(index: int) -> None:
+            await anyio.sleep(0.02 * index)
+            await store.append(f"run_{index}", [TextDelta("later")])
+
+        async with anyio.create_task_group() as group:
+            for index in range(1, 6):
+                group.start_soon(later, index)
+    assert calls == [1, 5]
+
+
+@pytest.mark.parametrize("option", ["ttl", "idle_ttl", "lease", "write_interval"])
+def test_a_negative_time_is_refused_with_the_options_name(option: str) -> None:
+    with pytest.raises(ValueError, match=f"{option}= must be a number of seconds"):
+        RedisStore(redis_url(), **{option: -1.0})
+
+
 def test_without_coredis_the_store_says_which_extra_installs_it(monkeypatch: Any) -> None:
     import sys
 

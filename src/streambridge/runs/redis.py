@@ -9,8 +9,9 @@ and every script below touches one slot only.
   from id ``p-0`` on.  The run's end is one more entry, ``<length>-1``.  A script adds a batch,
   trims the stream exactly (``MINID``: the producer knows where the store's limits cut) and
   updates the hash; the batches of every run this process produces that are ready while a
-  write is on its way go together in the next one: one command per round trip, whatever the
-  number of runs.  The lease and the keys' time to live are renewed every ``lease/3`` s.
+  write is on its way (or within ``write_interval`` of the last) go together in the next one:
+  one command per round trip, whatever the number of runs.  The lease and the keys' time to
+  live are renewed every ``lease/3`` s.
 - **Readers** never poll and never hold a connection each: per process (per event loop), one
   follower task reads every followed run's stream with one blocking ``XREAD`` and feeds local
   buffers that cursors read without I/O, as a :class:`~.memory.MemoryCursor` reads its list.
@@ -189,7 +190,10 @@ class RedisStore:
     kept, ``idle_ttl`` how long a run's keys outlive its last sign of life (a batch or a
     renewal of its lease), ``lease`` how long a run outlives its producing process: within
     about that time after a process dies, its runs are marked failed and their readers end
-    with an error.
+    with an error.  ``write_interval`` is the least time between two writes of the batches
+    this process produces: under load, the batches that become ready meanwhile go to Redis in
+    one command (fewer round trips, for up to that much more latency); the first batch after
+    a quiet moment goes at once.
 
     One store serves one event loop at a time (a host's; the WSGI hosts share one through
     their portal): it runs a background task there, on the first call.  ``await
@@ -209,12 +213,19 @@ class RedisStore:
         ttl: float = 300.0,
         idle_ttl: float = 3600.0,
         lease: float = 5.0,
+        write_interval: float = 0.005,
     ) -> None:
         if max_events < 1 or max_bytes < 1:
             raise ValueError("max_events= and max_bytes= must be at least 1")
-        for name, value in (("ttl", ttl), ("idle_ttl", idle_ttl), ("lease", lease)):
-            if not value >= 0 or (name != "ttl" and value == 0):
-                raise ValueError(f"{name}= must be a number of seconds > 0, got {value!r}")
+        for name, value, zero in (
+            ("ttl", ttl, True),
+            ("idle_ttl", idle_ttl, False),
+            ("lease", lease, False),
+            ("write_interval", write_interval, True),
+        ):
+            if not (value >= 0 if zero else value > 0):  # NaN fails both
+                least = ">= 0" if zero else "> 0"
+                raise ValueError(f"{name}= must be a number of seconds {least}, got {value!r}")
         if not prefix or "{" in prefix or "}" in prefix:
             raise ValueError(f"prefix= must be a non-empty name without braces, got {prefix!r}")
         self.max_events = max_events
@@ -222,6 +233,7 @@ class RedisStore:
         self.ttl = ttl
         self.idle_ttl = idle_ttl
         self.lease = lease
+        self.write_interval = write_interval
         self.prefix = prefix
         self.client = _client(url_or_client)
         self._cluster = type(self.client).__name__ == "RedisCluster"
@@ -860,6 +872,7 @@ class _Writer:
         self.store = store
         self.next: _Batch | None = None
         self.sending: _Batch | None = None
+        self.last = -math.inf  # when the last write was sent
 
     async def write(self, keys: tuple[str, ...], batch: tuple[int, str, int]) -> bool:
         """Add one run's batch (its end, its chunks' text, the log's trimmed count); whether it
@@ -890,8 +903,14 @@ class _Writer:
         """Send ``batch`` once the write before it is done; later batches gather meanwhile."""
         while self.sending is not None:
             await self.sending.done.wait()
+        # Under load, more batches join this one: a round trip costs the client far more CPU
+        # than one more run's batch in it (see write_interval in docs/guide/redis.md).
+        wait = self.last + self.store.write_interval - time.monotonic()
+        if wait > 0:
+            await anyio.sleep(wait)
         self.next = None if self.next is batch else self.next
         self.sending = batch
+        self.last = time.monotonic()
         try:
             batch.results = await self._send(batch)
         except Exception as exc:
