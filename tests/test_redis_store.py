@@ -9,7 +9,7 @@ behaviour/test_resume_redis.py.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import anyio
@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 
 import streambridge as sb
 from streambridge.chunks import Chunk, StateUpdate, TextDelta, ToolResult
-from streambridge.runs import RunStatus, StoreUnavailableError, read_run, record
+from streambridge.runs import RunRecord, RunStatus, StoreUnavailableError, read_run, record
 from streambridge.runs.codec import decode_chunks, decode_input, encode_chunks, encode_input
 from streambridge.runs.redis import LOST_MESSAGE, UNAVAILABLE_MESSAGE, RedisStore
 from support.behaviour.protocol_table import request_body
@@ -181,41 +181,51 @@ async def test_one_process_follows_many_runs_on_few_connections(
     """1,000 runs with two readers each: one follower, a handful of connections."""
     producer, readers = await two_stores(private_redis.url)
     async with producer, readers:
-        go = anyio.Event()
-
-        async def run(controller: sb.RunController) -> None:
-            await go.wait()
-            for index in range(3):
-                controller.append_text(f"{index} ")
-                await anyio.sleep(0.01)
-
-        runs = [
-            await record(
-                producer, sb.create_run(run, input=fixed_input(run_id=None)), "data-stream"
-            )
-            for _ in range(1000)
-        ]
-        results: list[bytes] = []
-
-        async def follow(run_id: str) -> None:
-            theirs = await readers.get(run_id)
-            assert theirs is not None
-            results.append(
-                await read_all(await read_run(readers, theirs, DATA_STREAM, heartbeat=None))
-            )
-
-        async with anyio.create_task_group() as group:
-            for rec in runs:
-                group.start_soon(follow, rec.run_id)
-                group.start_soon(follow, rec.run_id)
-            await wait_until(lambda: len(readers._follows) == 1000)
-            connections = await client_count(private_redis.url)
-            go.set()
-        await wait_until(lambda: not producer._producing)
+        _, results, connections = await read_runs_twice(
+            producer, readers, 1000, lambda: client_count(private_redis.url)
+        )
     assert len(results) == 2000
     assert all(result.startswith(b'0:"0 "\n0:"1 "\n0:"2 "\n') for result in results)
     # two stores, each its follower's blocking connection and a few multiplexed ones
     assert connections <= 8, connections
+
+
+async def read_runs_twice(
+    producer: RedisStore,
+    readers: RedisStore,
+    count: int,
+    measure: Callable[[], Awaitable[int]] | None = None,
+) -> tuple[list[RunRecord], list[bytes], int | None]:
+    """``count`` runs of three tokens on ``producer``, each read to its end by two readers on
+    ``readers``; ``measure`` is awaited once every run is followed, before the runs go on."""
+    go = anyio.Event()
+
+    async def run(controller: sb.RunController) -> None:
+        await go.wait()
+        for index in range(3):
+            controller.append_text(f"{index} ")
+            await anyio.sleep(0.01)
+
+    runs = [
+        await record(producer, sb.create_run(run, input=fixed_input(run_id=None)), "data-stream")
+        for _ in range(count)
+    ]
+    results: list[bytes] = []
+
+    async def follow(run_id: str) -> None:
+        theirs = await readers.get(run_id)
+        assert theirs is not None
+        results.append(await read_all(await read_run(readers, theirs, DATA_STREAM, heartbeat=None)))
+
+    async with anyio.create_task_group() as group:
+        for rec in runs:
+            group.start_soon(follow, rec.run_id)
+            group.start_soon(follow, rec.run_id)
+        await wait_until(lambda: len(readers._follows) == count)
+        measured = None if measure is None else await measure()
+        go.set()
+    await wait_until(lambda: not producer._producing)
+    return runs, results, measured
 
 
 async def wait_until(condition: Any) -> None:
@@ -379,35 +389,7 @@ async def test_on_a_cluster_a_process_follows_runs_on_every_node() -> None:
     producer, readers = await two_stores(CLUSTER)
     try:
         async with producer, readers:
-            go = anyio.Event()
-
-            async def run(controller: sb.RunController) -> None:
-                await go.wait()
-                for index in range(3):
-                    controller.append_text(f"{index} ")
-                    await anyio.sleep(0.01)
-
-            runs = [
-                await record(
-                    producer, sb.create_run(run, input=fixed_input(run_id=None)), "data-stream"
-                )
-                for _ in range(30)
-            ]
-            results: list[bytes] = []
-
-            async def follow(run_id: str) -> None:
-                theirs = await readers.get(run_id)
-                assert theirs is not None
-                reader = await read_run(readers, theirs, DATA_STREAM, heartbeat=None)
-                results.append(await read_all(reader))
-
-            async with anyio.create_task_group() as group:
-                for rec in runs:
-                    group.start_soon(follow, rec.run_id)
-                    group.start_soon(follow, rec.run_id)
-                await wait_until(lambda: len(readers._follows) == 30)
-                go.set()
-            await wait_until(lambda: not producer._producing)
+            runs, results, _ = await read_runs_twice(producer, readers, 30)
             slots = {await producer.client.cluster_keyslot(f"{{{producer.prefix}:{rec.run_id}}}")
                      for rec in runs}  # fmt: skip
     finally:
