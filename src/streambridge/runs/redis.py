@@ -15,10 +15,11 @@ and every script below touches one slot only.
 - **Readers** never poll and never hold a connection each: per process (per event loop), one
   follower task reads every followed run's stream with one blocking ``XREAD`` and feeds local
   buffers that cursors read without I/O, as a :class:`~.memory.MemoryCursor` reads its list.
-  Runs this process produces feed their local readers straight from ``append``.  A Redis
-  Cluster refuses one ``XREAD`` across slots, and each run has a slot of its own, so there
-  each followed run gets its own blocking ``XREAD`` (:meth:`_Service.follow_alone`): one
-  connection per run this process follows, not per reader.
+  Runs this process produces feed their local readers straight from ``append``, before the
+  batch is written.  A Redis Cluster refuses one ``XREAD`` across slots, and each run has a
+  slot of its own, so there each followed run gets its own blocking ``XREAD``
+  (:meth:`_Service.follow_alone`): one connection per run this process follows, not per
+  reader.
 - **The process stream** ``{prefix:p:<process id>}``: what the follower also reads, so that
   anybody can wake it: this process, when a new run is followed (an ``XREAD`` in flight must
   start again with one more stream; a wake-up entry does it at once, where a bounded ``BLOCK``
@@ -319,18 +320,26 @@ class RedisStore:
         start = producer.length
         end = start + len(chunks)
         trimmed = producer.bound(start, end, len(payload) + 64 * len(chunks), self)
+        # This process's readers get the batch now, not a write (and up to write_interval)
+        # later; one that attaches meanwhile gets it from ``inflight``.  If it cannot be
+        # stored, the run stops with an error, and they get that end.
+        batch = list(chunks)
+        follow = self._follows.get(run_id)
+        if follow is not None:
+            follow.feed(start, batch, self)
+        producer.inflight = (start, batch)
         service = self._service
         assert service is not None
-        stored = await service.writer.write(self._keys.run(run_id)[:2], (end, payload, trimmed))
+        try:
+            stored = await service.writer.write(self._keys.run(run_id)[:2], (end, payload, trimmed))
+        finally:
+            producer.inflight = None
         if not stored:  # its lease lapsed (this process stalled) or it expired: it is lost
             raise StoreUnavailableError(
                 f"run {run_id!r} is no longer running in the store (its lease lapsed or it "
                 "expired); it cannot go on"
             )
         producer.length, producer.record.length, producer.record.trimmed = end, end, trimmed
-        follow = self._follows.get(run_id)
-        if follow is not None:
-            follow.feed(start, list(chunks), self)
 
     async def finish(self, run_id: str, status: RunStatus) -> None:
         producer = self._producing.get(run_id)
@@ -400,8 +409,8 @@ class RedisStore:
     async def read(self, run_id: str, position: int = 0) -> RedisCursor:
         await self._ready()
         producer = self._producing.get(run_id)
-        if producer is not None:  # made here: what Redis would say is at hand
-            length, trimmed = producer.length, producer.record.trimmed
+        if producer is not None:  # made here: what Redis would say is at hand, and more
+            length, trimmed = producer.fed, producer.record.trimmed
         else:
             meta = await self._meta(run_id)
             if meta is None:
@@ -465,14 +474,21 @@ class RedisStore:
         producer = self._producing.get(run_id)
         if follow is None:
             follow = self._follows[run_id] = _Follow(run_id, self._keys.run(run_id)[0], position)
-            if producer is not None and position == producer.length:
+            if producer is not None and position == producer.fed:
                 follow.loaded([], "local", self)  # nothing to read: append feeds it from here
                 return follow
+        inflight = None if producer is None else producer.inflight
+        stored = length if producer is None else producer.length
         follow.loading += 1
         try:
             async with self._unavailable():
                 entries = await self.client.xrange(follow.key, f"({position}-0", "+")
-            chunks, ended, last_id = _entries_from(position, entries, run_id, length)
+            chunks, ended, last_id = _entries_from(position, entries, run_id, stored)
+            if inflight is not None:  # fed before the read, maybe not stored by then
+                first, batch = inflight
+                have = position + len(chunks)
+                if first <= have < first + len(batch):
+                    chunks += batch[have - first :]
             if follow.read_id:  # others read it already: the part before theirs
                 follow.prepend(position, chunks)
             else:
@@ -605,14 +621,20 @@ class _Scripts:
 class _Producer:
     """What the producing process keeps of a run: where the store's limits cut its log."""
 
-    __slots__ = ("bytes", "kept", "length", "record", "stop")
+    __slots__ = ("bytes", "inflight", "kept", "length", "record", "stop")
 
     def __init__(self, record: RunRecord) -> None:
         self.record = record
-        self.length = 0
+        self.length = 0  # stored in Redis
+        self.inflight: tuple[int, list[Chunk]] | None = None  # fed here, on its way to Redis
         self.stop = LazyEvent()
         self.kept: deque[list[float]] = deque()  # [first kept, end, size of a chunk] a batch
         self.bytes = 0.0
+
+    @property
+    def fed(self) -> int:
+        """The length this process's readers see: the stored log and the batch in flight."""
+        return self.length if self.inflight is None else self.inflight[0] + len(self.inflight[1])
 
     def bound(self, start: int, end: int, size: int, store: RedisStore) -> int:
         """Count the batch ``start``-``end`` in; the position before which the log drops its
