@@ -118,16 +118,19 @@ async def test_a_request_without_a_user_is_refused_before_the_run_starts(
     who_host: LiveHost, tmp_path: Path
 ) -> None:
     markers = {case: tmp_path / f"{case}.started" for case in REFUSED}
-    async with httpx.AsyncClient(timeout=10) as client:
-        for case, headers in REFUSED.items():
+    for case, headers in REFUSED.items():
+        # A connection each, as the cases were written: one connection reused for the three
+        # refused POSTs once got no answer on hypercorn-trio (a CI run of 2026-12-05; the
+        # cause is not yet known).
+        async with httpx.AsyncClient(timeout=10) as client:
             response = await client.post(
                 who_host.url, json={"messages": [], "marker": str(markers[case])}, headers=headers
             )
-            assert response.status_code == 401, (case, response.text)
-            assert response.headers["content-type"].startswith("application/json"), case
-            body: dict[str, Any] = response.json()
-            # streambridge's error shape, or FastAPI's own (HTTPException's {"detail": ...})
-            assert body in ({"error": {"message": "sign in first"}}, {"detail": "sign in first"})
+        assert response.status_code == 401, (case, response.text)
+        assert response.headers["content-type"].startswith("application/json"), case
+        body: dict[str, Any] = response.json()
+        # streambridge's error shape, or FastAPI's own (HTTPException's {"detail": ...})
+        assert body in ({"error": {"message": "sign in first"}}, {"detail": "sign in first"})
     await anyio.sleep(STARTS_WITHIN)  # one wait for every case's run that should not start
     started = [case for case, marker in markers.items() if marker.exists()]
     assert not started, f"the run started: {started}"
