@@ -65,12 +65,12 @@ async def private_redis() -> AsyncIterator[PrivateRedis]:
 async def two_stores(where: str, **options: Any) -> tuple[RedisStore, RedisStore]:
     """Two stores on one prefix: two processes' views of the same runs."""
     prefix = unique_prefix("two")
-    return (
-        RedisStore(cluster_client() if where == CLUSTER else where, prefix=prefix, idle_ttl=60,
-                   **options),
-        RedisStore(cluster_client() if where == CLUSTER else where, prefix=prefix, idle_ttl=60,
-                   **options),
-    )  # fmt: skip
+
+    def store() -> RedisStore:
+        client = cluster_client() if where == CLUSTER else where  # a cluster client each
+        return RedisStore(client, prefix=prefix, idle_ttl=60, **options)
+
+    return store(), store()
 
 
 # -- what a stream entry holds ----------------------------------------------------------------

@@ -240,8 +240,7 @@ async def test_the_reader_that_started_a_run_may_stop_it_when_it_leaves(
     await reader.aclose()
     with anyio.fail_after(1):
         await stopped.wait()
-        # Its end recorded before the store closes (a write cut short leaves coredis's
-        # half-built connection to the garbage collector).
+        # Its end recorded, as a stopped run's, before the store closes.
         while (await store.get(rec.run_id)).status is RunStatus.RUNNING:  # type: ignore[union-attr]  # noqa: ASYNC110
             await anyio.sleep(0.005)
     assert (await store.get(rec.run_id)).status is RunStatus.CANCELLED  # type: ignore[union-attr]
