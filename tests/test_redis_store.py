@@ -358,26 +358,29 @@ async def test_batches_ready_within_the_write_interval_go_to_redis_in_one_comman
 
 
 async def test_a_batch_reaches_readers_here_before_redis_even_one_attaching_meanwhile() -> None:
-    """A batch goes to this process's readers at once, not after its write; a reader that
-    attaches while it is on its way gets it too (Redis does not have it yet)."""
+    """``append`` returns before its batch is written, and the batch goes to this process's
+    readers at once; a reader that attaches while it is on its way gets it too (Redis does not
+    have it yet)."""
     store = RedisStore(redis_url(), prefix=unique_prefix(), write_interval=0.5)
-    async with store, anyio.create_task_group() as group:
+    async with store:
         await store.create(sb.runs.RunRecord("run_1", None, fixed_input(), "x"))
         producer = store._producing["run_1"]
-        await store.append("run_1", [TextDelta("a")])  # at once; the next waits the interval
+        await store.append("run_1", [TextDelta("a")])  # written at once; the next waits
+        await wait_until(lambda: producer.length == 1)
 
-        group.start_soon(store.append, "run_1", [TextDelta("b")])
-        await wait_until(lambda: producer.inflight is not None)
+        await store.append("run_1", [TextDelta("b")])
+        assert producer.inflight is not None
         late = await store.read("run_1")
         assert late.take_batch() == [TextDelta("a"), TextDelta("b")]
         assert producer.length == 1  # "b" came from the batch in flight
 
         await wait_until(lambda: producer.inflight is None)
-        group.start_soon(store.append, "run_1", [TextDelta("c")])
-        await wait_until(lambda: producer.inflight is not None)
+        await store.append("run_1", [TextDelta("c")])
         assert late.take_batch() == [TextDelta("c")]
         assert producer.length == 2  # "c" is not stored yet
         await late.aclose()
+        await store.finish("run_1", sb.runs.RunStatus.DONE)  # waits for "c"'s write
+        assert producer.length == 3
 
 
 @pytest.mark.parametrize("option", ["ttl", "idle_ttl", "lease", "write_interval"])

@@ -269,6 +269,9 @@ class RedisStore:
         self._done = True
         service, self._service = self._service, None
         if service is not None:
+            with anyio.CancelScope(shield=True):
+                for producer in list(self._producing.values()):  # the batches on their way
+                    await producer.written(raising=False)
             service.cancel()
             with anyio.CancelScope(shield=True):
                 await service.closed.wait()
@@ -304,6 +307,9 @@ class RedisStore:
         self._remember_input(record.run_id, record.input)
 
     async def append(self, run_id: str, chunks: Sequence[Chunk]) -> None:
+        """Add the batch and return before it is written: its write goes with the other runs'
+        (see :class:`_Writer`); the run's next ``append`` (or its ``finish``) waits for it and
+        raises if it failed, and a failed write stops the run at once."""
         producer = self._producing.get(run_id)
         if producer is None:
             raise RuntimeError(
@@ -317,6 +323,7 @@ class RedisStore:
             message = f"run {run_id!r}: a chunk holds a value JSON cannot carry: {exc}"
             raise ValueError(message) from exc
         await self._ready()
+        await producer.written()  # one batch of a run in flight: Redis slow, the run waits
         start = producer.length
         end = start + len(chunks)
         trimmed = producer.bound(start, end, len(payload) + 64 * len(chunks), self)
@@ -328,23 +335,23 @@ class RedisStore:
         if follow is not None:
             follow.feed(start, batch, self)
         producer.inflight = (start, batch)
+        producer.record.length, producer.record.trimmed = end, trimmed  # as its readers see it
         service = self._service
         assert service is not None
-        try:
-            stored = await service.writer.write(self._keys.run(run_id)[:2], (end, payload, trimmed))
-        finally:
-            producer.inflight = None
-        if not stored:  # its lease lapsed (this process stalled) or it expired: it is lost
-            raise StoreUnavailableError(
-                f"run {run_id!r} is no longer running in the store (its lease lapsed or it "
-                "expired); it cannot go on"
-            )
-        producer.length, producer.record.length, producer.record.trimmed = end, end, trimmed
+        producer.writing = service.writer.add(
+            producer, self._keys.run(run_id)[:2], end, payload, trimmed
+        )
 
     async def finish(self, run_id: str, status: RunStatus) -> None:
         producer = self._producing.get(run_id)
+        lost = False  # a batch its readers here were fed is not in Redis
         if producer is not None:
             producer.stop.set()  # nothing left to stop
+            with anyio.CancelScope(shield=True):  # the end goes after the last batch
+                lost = not await producer.written(raising=False)
+            if lost:
+                logger.error("run %s: its last chunks could not be stored", run_id)
+                status = RunStatus.ERROR
         follow = self._follows.get(run_id)
         try:
             await self._ready()
@@ -363,7 +370,10 @@ class RedisStore:
             raise
         else:
             if follow is not None:
-                follow.end()
+                if lost:
+                    follow.fail(UNAVAILABLE_MESSAGE)
+                else:
+                    follow.end()
         finally:
             # Finished once its end is in Redis (or cannot be): whoever watches the record
             # then finds the end in Redis too.
@@ -410,7 +420,7 @@ class RedisStore:
         await self._ready()
         producer = self._producing.get(run_id)
         if producer is not None:  # made here: what Redis would say is at hand, and more
-            length, trimmed = producer.fed, producer.record.trimmed
+            length, trimmed = producer.record.length, producer.record.trimmed
         else:
             meta = await self._meta(run_id)
             if meta is None:
@@ -474,7 +484,7 @@ class RedisStore:
         producer = self._producing.get(run_id)
         if follow is None:
             follow = self._follows[run_id] = _Follow(run_id, self._keys.run(run_id)[0], position)
-            if producer is not None and position == producer.fed:
+            if producer is not None and position == producer.record.length:
                 follow.loaded([], "local", self)  # nothing to read: append feeds it from here
                 return follow
         inflight = None if producer is None else producer.inflight
@@ -619,22 +629,49 @@ class _Scripts:
 
 
 class _Producer:
-    """What the producing process keeps of a run: where the store's limits cut its log."""
+    """What the producing process keeps of a run: where the store's limits cut its log, and
+    its batch on its way to Redis."""
 
-    __slots__ = ("bytes", "inflight", "kept", "length", "record", "stop")
+    __slots__ = ("bytes", "error", "inflight", "kept", "length", "record", "stop", "writing")
 
     def __init__(self, record: RunRecord) -> None:
         self.record = record
-        self.length = 0  # stored in Redis
+        self.length = 0  # stored in Redis (``record.length``: fed to this process's readers)
         self.inflight: tuple[int, list[Chunk]] | None = None  # fed here, on its way to Redis
+        self.writing: _Batch | None = None  # the write that carries it
+        self.error: StoreUnavailableError | None = None  # a write failed: the run is lost
         self.stop = LazyEvent()
         self.kept: deque[list[float]] = deque()  # [first kept, end, size of a chunk] a batch
         self.bytes = 0.0
 
-    @property
-    def fed(self) -> int:
-        """The length this process's readers see: the stored log and the batch in flight."""
-        return self.length if self.inflight is None else self.inflight[0] + len(self.inflight[1])
+    async def written(self, *, raising: bool = True) -> bool:
+        """Wait for the batch in flight; whether every batch was stored (else it raises)."""
+        if self.writing is not None:
+            await self.writing.done.wait()
+        if self.error is not None and raising:
+            raise self.error
+        return self.error is None
+
+    def settle(self, end: int, outcome: object) -> None:
+        """The writer's word on the batch in flight: stored (``1``), the run no longer running
+        in Redis (``0``), or the error that kept it from Redis.  A lost batch stops the run."""
+        self.inflight = self.writing = None
+        if outcome == 1:
+            self.length = end
+            return
+        if isinstance(outcome, StoreUnavailableError):
+            self.error = outcome
+        elif isinstance(outcome, BaseException):
+            self.error = StoreUnavailableError(
+                f"the run store (Redis) cannot be reached: {outcome}"
+            )
+            self.error.__cause__ = outcome
+        else:  # its lease lapsed (this process stalled) or it expired
+            self.error = StoreUnavailableError(
+                f"run {self.record.run_id!r} is no longer running in the store (its lease "
+                "lapsed or it expired); it cannot go on"
+            )
+        self.stop.set()
 
     def bound(self, start: int, end: int, size: int, store: RedisStore) -> int:
         """Count the batch ``start``-``end`` in; the position before which the log drops its
@@ -871,75 +908,75 @@ class RedisCursor:
 
 
 class _Batch:
-    """Ready batches of several runs, written together; each writer waits for ``done``."""
+    """Ready batches of several runs, written together in one command."""
 
-    __slots__ = ("args", "done", "error", "keys", "results")
+    __slots__ = ("args", "done", "keys", "settles")
 
     def __init__(self) -> None:
         self.keys: list[str] = []
         self.args: list[Any] = []
+        self.settles: list[tuple[_Producer, int]] = []  # (its producer, its end) a run
         self.done = anyio.Event()
-        self.results: list[Any] = []
-        self.error: BaseException | None = None
+
+    def settle(self, outcomes: Sequence[object]) -> None:
+        for (producer, end), outcome in zip(self.settles, outcomes, strict=True):
+            producer.settle(end, outcome)
+        self.done.set()
 
 
 class _Writer:
-    """Every run's ready batch in one command per round trip: while one write is on its way,
-    the batches that become ready meanwhile gather for the next, which the first of them sends
-    (no task of its own in between: one scheduling hop less per write).  (A round trip per
-    batch costs each its own command, and a process with many runs spends its time building
-    them.)"""
+    """Every run's ready batch in one command per round trip, sent by the store's task:
+    ``append`` adds its batch and returns, the batches that become ready while a write is on
+    its way (or within ``write_interval`` of the last) go together in the next.  (A round trip
+    per batch costs each its own command, and a process with many runs spends its time building
+    them; a producer waiting for its write costs a wake-up per batch.)"""
 
     def __init__(self, store: RedisStore) -> None:
         self.store = store
         self.next: _Batch | None = None
-        self.sending: _Batch | None = None
-        self.last = -math.inf  # when the last write was sent
+        self.ready = anyio.Event()  # ``next`` has a batch
 
-    async def write(self, keys: tuple[str, ...], batch: tuple[int, str, int]) -> bool:
-        """Add one run's batch (its end, its chunks' text, the log's trimmed count); whether it
-        was stored (``False``: the run is no longer running in Redis)."""
+    def add(
+        self, producer: _Producer, keys: tuple[str, ...], end: int, payload: str, trimmed: int
+    ) -> _Batch:
+        """Add one run's batch (its end, its chunks' text, the log's trimmed count) to the next
+        write; ``producer.settle`` hears how it went."""
         gathering = self.next
-        leads = gathering is None
         if gathering is None:
             gathering = self.next = _Batch()
-        index = len(gathering.results)
+            self.ready.set()
         gathering.keys += keys
-        end, payload, trimmed = batch
         gathering.args += (end, payload, trimmed, trimmed + 1)
-        gathering.results.append(None)
-        if leads:
-            # Shielded: the others in the batch wait on it (a send is bounded by the command
-            # timeout).
-            with anyio.CancelScope(shield=True):
-                await self._lead(gathering)
-        else:
-            await gathering.done.wait()
-        if gathering.error is not None:
-            raise StoreUnavailableError(
-                f"the run store (Redis) cannot be reached: {gathering.error}"
-            ) from gathering.error
-        return bool(gathering.results[index])
+        gathering.settles.append((producer, end))
+        return gathering
 
-    async def _lead(self, batch: _Batch) -> None:
-        """Send ``batch`` once the write before it is done; later batches gather meanwhile."""
-        while self.sending is not None:
-            await self.sending.done.wait()
-        # Under load, more batches join this one: a round trip costs the client far more CPU
-        # than one more run's batch in it (see write_interval in docs/guide/redis.md).
-        wait = self.last + self.store.write_interval - time.monotonic()
-        if wait > 0:
-            await anyio.sleep(wait)
-        self.next = None if self.next is batch else self.next
-        self.sending = batch
-        self.last = time.monotonic()
+    async def run(self) -> None:
+        last = -math.inf  # when the last write was sent
+        batch: _Batch | None = None
         try:
-            batch.results = await self._send(batch)
-        except Exception as exc:
-            batch.error = exc
-        finally:
-            self.sending = None
-            batch.done.set()
+            while True:
+                await self.ready.wait()
+                # Under load, more batches join this one: a round trip costs the client far
+                # more CPU than one more run's batch in it (write_interval in
+                # docs/guide/redis.md).
+                wait = last + self.store.write_interval - time.monotonic()
+                if wait > 0:
+                    await anyio.sleep(wait)
+                batch, self.next, self.ready = self.next, None, anyio.Event()
+                assert batch is not None
+                last = time.monotonic()
+                try:
+                    outcomes: Sequence[object] = await self._send(batch)
+                except Exception as exc:
+                    outcomes = [exc] * len(batch.settles)
+                batch.settle(outcomes)
+                batch = None
+        finally:  # the store is closed: nothing more is written
+            closed = StoreUnavailableError("the RedisStore was closed (aclose())")
+            for left in (batch, self.next):
+                if left is not None and not left.done.is_set():
+                    left.settle([closed] * len(left.settles))
+            self.next = None
 
     async def _send(self, batch: _Batch) -> list[Any]:
         store = self.store
@@ -986,6 +1023,7 @@ class _Service:
                 self.ready.set()
                 group.start_soon(self._follow_loop)
                 group.start_soon(self._renew_loop)
+                group.start_soon(self.writer.run)
         except Exception as exc:  # nothing may escape a detached task
             self.error = exc
             logger.exception("RedisStore: its background task failed")
