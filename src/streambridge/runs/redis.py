@@ -8,10 +8,11 @@ and every script below touches one slot only.
   position after its last chunk, so positions are gapless and a reader at position ``p`` reads
   from id ``p-0`` on.  The run's end is one more entry, ``<length>-1``.  A script adds a batch,
   trims the stream exactly (``MINID``: the producer knows where the store's limits cut) and
-  updates the hash; the batches of every run this process produces that are ready while a
-  write is on its way (or within ``write_interval`` of the last) go together in the next one:
-  one command per round trip, whatever the number of runs.  The lease and the keys' time to
-  live are renewed every ``lease/3`` s.
+  updates the hash.  What this process writes (runs created, batches, ends, the renewals of
+  leases and time to live every ``lease/3`` s) while a write is on its way, or within
+  ``write_interval`` of the last, goes together in the next one: one command per round trip,
+  whatever the number of runs.  ``append`` does not wait for its write: a run has one batch in
+  flight, and a failed write stops it.
 - **Readers** never poll and never hold a connection each: per process (per event loop), one
   follower task reads every followed run's stream with one blocking ``XREAD`` and feeds local
   buffers that cursors read without I/O, as a :class:`~.memory.MemoryCursor` reads its list.
@@ -43,6 +44,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
+from functools import partial
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -84,42 +86,71 @@ _READ_COUNT = 512  # entries per stream per XREAD: a slow reader's backlog comes
 
 # -- the scripts (each touches the keys of one run: one hash slot) ---------------------------
 
-_CREATE = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], 'input', ARGV[1], 'protocol', ARGV[2], 'thread', ARGV[3],
-  'created_at', ARGV[4], 'owner', ARGV[5], 'status', 'running', 'length', 0, 'trimmed', 0)
-redis.call('PEXPIRE', KEYS[1], ARGV[7])
-redis.call('SET', KEYS[2], ARGV[5], 'PX', ARGV[6])
-return 1
-"""
-
-# The ready batches of any number of runs (every run produced here that has one), in one
-# command: four arguments per run.  The lease and the keys' time to live are the renewals' job
-# (every lease/3 s), not each batch's.
-_APPEND = """
-local out = {}
-for i = 0, #KEYS / 2 - 1 do
-  local log, meta, a = KEYS[2 * i + 1], KEYS[2 * i + 2], 4 * i
-  if redis.call('HGET', meta, 'status') ~= 'running' then
-    out[i + 1] = 0
-  else
-    redis.call('XADD', log, 'MINID', ARGV[a + 4], ARGV[a + 1] .. '-0', 'c', ARGV[a + 2])
-    redis.call('HSET', meta, 'length', ARGV[a + 1], 'trimmed', ARGV[a + 3])
-    out[i + 1] = 1
+# Everything a process writes of the runs it produces, in one command per round trip: for any
+# number of runs, their creation, batches, ends and lease renewals, one operation after another
+# (a kind, then its keys and arguments; see _Writer).  ARGV[1..4]: this process's id, the
+# lease, the idle and the finished time to live (ms).  A batch leaves the lease and the keys'
+# time to live to the renewals (every lease/3 s).
+_WRITE = """
+local owner, lease, idle, ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local out, k, a = {}, 1, 5
+while a <= #ARGV do
+  local kind = ARGV[a]
+  if kind == 'a' then  -- a batch: log, meta; its end, its chunks, the log's trimmed count
+    local log, meta = KEYS[k], KEYS[k + 1]
+    if redis.call('HGET', meta, 'status') ~= 'running' then
+      out[#out + 1] = 0
+    else
+      redis.call('XADD', log, 'MINID', tonumber(ARGV[a + 3]) + 1, ARGV[a + 1] .. '-0',
+        'c', ARGV[a + 2])
+      redis.call('HSET', meta, 'length', ARGV[a + 1], 'trimmed', ARGV[a + 3])
+      out[#out + 1] = 1
+    end
+    k, a = k + 2, a + 4
+  elseif kind == 'c' then  -- a new run: meta, lease; its input, protocol, thread, creation
+    local meta = KEYS[k]
+    if redis.call('EXISTS', meta) == 1 then
+      out[#out + 1] = 0
+    else
+      redis.call('HSET', meta, 'input', ARGV[a + 1], 'protocol', ARGV[a + 2],
+        'thread', ARGV[a + 3], 'created_at', ARGV[a + 4], 'owner', owner,
+        'status', 'running', 'length', 0, 'trimmed', 0)
+      redis.call('PEXPIRE', meta, idle)
+      redis.call('SET', KEYS[k + 1], owner, 'PX', lease)
+      out[#out + 1] = 1
+    end
+    k, a = k + 2, a + 5
+  elseif kind == 'r' then  -- a run's lease and its keys' time to live renewed: meta, lease, log
+    local meta = KEYS[k]
+    if redis.call('HGET', meta, 'status') ~= 'running' then
+      out[#out + 1] = 0
+    else
+      redis.call('SET', KEYS[k + 1], owner, 'PX', lease)
+      redis.call('PEXPIRE', meta, idle)
+      redis.call('PEXPIRE', KEYS[k + 2], idle)
+      out[#out + 1] = 1
+    end
+    k, a = k + 3, a + 1
+  elseif kind == 'x' then  -- a key's time to live renewed (a thread's, this process's stream)
+    out[#out + 1] = redis.call('PEXPIRE', KEYS[k], idle)
+    k, a = k + 1, a + 1
+  else  -- 'f', its end: log, meta, lease; its status.  Answers its thread ('' for none).
+    local log, meta = KEYS[k], KEYS[k + 1]
+    if redis.call('HGET', meta, 'status') ~= 'running' then
+      out[#out + 1] = 0
+    else
+      local length = redis.call('HGET', meta, 'length')
+      redis.call('HSET', meta, 'status', ARGV[a + 1])
+      redis.call('XADD', log, length .. '-1', 'end', ARGV[a + 1])
+      redis.call('PEXPIRE', log, ttl)
+      redis.call('PEXPIRE', meta, ttl)
+      redis.call('DEL', KEYS[k + 2])
+      out[#out + 1] = redis.call('HGET', meta, 'thread')
+    end
+    k, a = k + 3, a + 2
   end
 end
 return out
-"""
-
-_FINISH = """
-if redis.call('HGET', KEYS[2], 'status') ~= 'running' then return false end
-local length = redis.call('HGET', KEYS[2], 'length')
-redis.call('HSET', KEYS[2], 'status', ARGV[1])
-redis.call('XADD', KEYS[1], length .. '-1', 'end', ARGV[1])
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-redis.call('PEXPIRE', KEYS[2], ARGV[2])
-redis.call('DEL', KEYS[3])
-return redis.call('HGET', KEYS[2], 'thread')
 """
 
 # A run whose lease lapsed: an error chunk and the end, so its readers end cleanly.
@@ -133,14 +164,6 @@ redis.call('XADD', KEYS[1], length .. '-1', 'end', 'error')
 redis.call('HSET', KEYS[2], 'status', 'error', 'length', length)
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
-return 1
-"""
-
-_RENEW = """
-if redis.call('HGET', KEYS[1], 'status') ~= 'running' then return 0 end
-redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-redis.call('PEXPIRE', KEYS[3], ARGV[3])
 return 1
 """
 
@@ -282,27 +305,20 @@ class RedisStore:
     # -- the producer's side ---------------------------------------------------------------------
 
     async def create(self, record: RunRecord) -> None:
-        await self._ready()
+        writer = await self._writer()
         _, meta, lease = self._keys.run(record.run_id)
         payload = encode_input(record.input, record.protocol)
-        async with self._unavailable():
-            created = await self._scripts.create(
-                keys=[meta, lease],
-                args=[
-                    payload,
-                    record.protocol,
-                    record.thread_id or "",
-                    repr(record.created_at),
-                    self.owner,
-                    _ms(self.lease),
-                    _ms(self.idle_ttl),
-                ],
-            )
-            if not created:
-                raise RunExistsError(f"run {record.run_id!r} was already started")
-            if record.thread_id is not None:
-                key = self._keys.thread(record.thread_id)
-                await self.client.set(key, record.run_id, px=_ms(self.idle_ttl))
+        thread_id = record.thread_id or ""
+        created = await writer.call(
+            (meta, lease), ("c", payload, record.protocol, thread_id, repr(record.created_at))
+        )
+        if not created:
+            raise RunExistsError(f"run {record.run_id!r} was already started")
+        if thread_id:
+            async with self._unavailable():
+                await self.client.set(
+                    self._keys.thread(thread_id), record.run_id, px=_ms(self.idle_ttl)
+                )
         self._producing[record.run_id] = _Producer(record)
         self._remember_input(record.run_id, record.input)
 
@@ -322,7 +338,7 @@ class RedisStore:
         except (TypeError, ValueError) as exc:
             message = f"run {run_id!r}: a chunk holds a value JSON cannot carry: {exc}"
             raise ValueError(message) from exc
-        await self._ready()
+        writer = await self._writer()
         await producer.written()  # one batch of a run in flight: Redis slow, the run waits
         start = producer.length
         end = start + len(chunks)
@@ -336,10 +352,8 @@ class RedisStore:
             follow.feed(start, batch, self)
         producer.inflight = (start, batch)
         producer.record.length, producer.record.trimmed = end, trimmed  # as its readers see it
-        service = self._service
-        assert service is not None
-        producer.writing = service.writer.add(
-            producer, self._keys.run(run_id)[:2], end, payload, trimmed
+        producer.writing, _ = writer.add(
+            self._keys.run(run_id)[:2], ("a", end, payload, trimmed), partial(producer.settle, end)
         )
 
     async def finish(self, run_id: str, status: RunStatus) -> None:
@@ -354,13 +368,10 @@ class RedisStore:
                 status = RunStatus.ERROR
         follow = self._follows.get(run_id)
         try:
-            await self._ready()
-            log, meta, lease = self._keys.run(run_id)
-            async with self._unavailable():
-                thread_id = await self._scripts.finish(
-                    keys=[log, meta, lease], args=[status.value, _ms(self.ttl)]
-                )
-                if thread_id:
+            writer = await self._writer()
+            thread_id = await writer.call(self._keys.run(run_id), ("f", status.value))
+            if thread_id:
+                async with self._unavailable():
                     await self._scripts.release_thread(
                         keys=[self._keys.thread(str(thread_id))], args=[run_id]
                     )
@@ -600,6 +611,12 @@ class RedisStore:
                 self._service = None
                 raise StoreUnavailableError(str(service.error)) from service.error
 
+    async def _writer(self) -> _Writer:
+        await self._ready()
+        service = self._service
+        assert service is not None
+        return service.writer
+
     @asynccontextmanager
     async def _unavailable(self) -> AsyncIterator[None]:
         """Redis failing, as the error a host turns into a 503."""
@@ -619,11 +636,8 @@ class RedisStore:
 class _Scripts:
     def __init__(self, client: Any) -> None:
         register = client.register_script
-        self.create = register(_CREATE)
-        self.append = register(_APPEND)
-        self.finish = register(_FINISH)
+        self.write = register(_WRITE)
         self.lapse = register(_LAPSE)
-        self.renew = register(_RENEW)
         self.stop = register(_STOP)
         self.release_thread = register(_RELEASE_THREAD)
 
@@ -908,47 +922,68 @@ class RedisCursor:
 
 
 class _Batch:
-    """Ready batches of several runs, written together in one command."""
+    """Operations of several runs (see ``_WRITE``), written in one command."""
 
-    __slots__ = ("args", "done", "keys", "settles")
+    __slots__ = ("args", "done", "keys", "ops", "outcomes", "then")
 
     def __init__(self) -> None:
         self.keys: list[str] = []
         self.args: list[Any] = []
-        self.settles: list[tuple[_Producer, int]] = []  # (its producer, its end) a run
+        self.ops: list[tuple[int, int]] = []  # each operation's number of keys and arguments
+        self.then: list[Callable[[object], object] | None] = []  # each one's callback
+        self.outcomes: list[object] = []  # each one's answer, or the error that kept it
         self.done = anyio.Event()
 
     def settle(self, outcomes: Sequence[object]) -> None:
-        for (producer, end), outcome in zip(self.settles, outcomes, strict=True):
-            producer.settle(end, outcome)
+        self.outcomes = list(outcomes)
+        for then, outcome in zip(self.then, self.outcomes, strict=True):
+            if then is not None:
+                then(outcome)
         self.done.set()
 
 
 class _Writer:
-    """Every run's ready batch in one command per round trip, sent by the store's task:
-    ``append`` adds its batch and returns, the batches that become ready while a write is on
-    its way (or within ``write_interval`` of the last) go together in the next.  (A round trip
-    per batch costs each its own command, and a process with many runs spends its time building
-    them; a producer waiting for its write costs a wake-up per batch.)"""
+    """What this process writes of the runs it produces (their creation, batches, ends and
+    renewals) in one command per round trip, sent by the store's task: an operation is added,
+    and those added while a write is on its way (or within ``write_interval`` of the last) go
+    together in the next.  (A command per operation costs each a round trip, and a process with
+    many runs spends its time building them; a producer waiting for its write costs a wake-up
+    per batch.)"""
 
     def __init__(self, store: RedisStore) -> None:
         self.store = store
         self.next: _Batch | None = None
-        self.ready = anyio.Event()  # ``next`` has a batch
+        self.ready = anyio.Event()  # ``next`` has an operation
 
     def add(
-        self, producer: _Producer, keys: tuple[str, ...], end: int, payload: str, trimmed: int
-    ) -> _Batch:
-        """Add one run's batch (its end, its chunks' text, the log's trimmed count) to the next
-        write; ``producer.settle`` hears how it went."""
+        self,
+        keys: Sequence[str],
+        args: Sequence[object],
+        then: Callable[[object], object] | None = None,
+    ) -> tuple[_Batch, int]:
+        """Add an operation (see ``_WRITE``) to the next write, and its callback; the write
+        and the operation's index in it."""
         gathering = self.next
         if gathering is None:
             gathering = self.next = _Batch()
             self.ready.set()
+        index = len(gathering.ops)
         gathering.keys += keys
-        gathering.args += (end, payload, trimmed, trimmed + 1)
-        gathering.settles.append((producer, end))
-        return gathering
+        gathering.args += args
+        gathering.ops.append((len(keys), len(args)))
+        gathering.then.append(then)
+        return gathering, index
+
+    async def call(self, keys: Sequence[str], args: Sequence[object]) -> object:
+        """Add an operation and wait for its answer."""
+        batch, index = self.add(keys, args)
+        await batch.done.wait()
+        outcome = batch.outcomes[index]
+        if isinstance(outcome, StoreUnavailableError):
+            raise StoreUnavailableError(str(outcome)) from outcome
+        if isinstance(outcome, BaseException):  # a bug (a script, a key of the wrong type)
+            raise RuntimeError(f"RedisStore: its write failed: {outcome!r}") from outcome
+        return outcome
 
     async def run(self) -> None:
         last = -math.inf  # when the last write was sent
@@ -968,33 +1003,51 @@ class _Writer:
                 try:
                     outcomes: Sequence[object] = await self._send(batch)
                 except Exception as exc:
-                    outcomes = [exc] * len(batch.settles)
+                    outcomes = [exc] * len(batch.ops)
                 batch.settle(outcomes)
                 batch = None
         finally:  # the store is closed: nothing more is written
             closed = StoreUnavailableError("the RedisStore was closed (aclose())")
             for left in (batch, self.next):
                 if left is not None and not left.done.is_set():
-                    left.settle([closed] * len(left.settles))
+                    left.settle([closed] * len(left.ops))
             self.next = None
 
     async def _send(self, batch: _Batch) -> list[Any]:
         store = self.store
-        append = store._scripts.append
+        write = store._scripts.write
+        head = [store.owner, _ms(store.lease), _ms(store.idle_ttl), _ms(store.ttl)]
         async with store._unavailable():
             if not store._cluster:
-                return list(await append(keys=batch.keys, args=batch.args))
-            # A cluster runs a script on one slot: one call per run, pipelined.
+                return list(await self._evalsha(batch.keys, head + batch.args))
+            # A cluster runs a script on one slot: one call per operation, pipelined.
             async with store.client.pipeline(transaction=False) as pipe:
-                calls = [
-                    append(
-                        keys=batch.keys[2 * i : 2 * i + 2],
-                        args=batch.args[4 * i : 4 * i + 4],
-                        client=pipe,
+                calls = []
+                k = a = 0
+                for keys, args in batch.ops:
+                    calls.append(
+                        write(
+                            keys=batch.keys[k : k + keys],
+                            args=head + batch.args[a : a + args],
+                            client=pipe,
+                        )
                     )
-                    for i in range(len(batch.keys) // 2)
-                ]
+                    k, a = k + keys, a + args
             return [(await call)[0] for call in calls]
+
+    async def _evalsha(self, keys: list[str], args: list[Any]) -> Any:
+        """The script by its digest; loaded first on a Redis that does not have it (restarted,
+        flushed).  (What ``Script.__call__`` does, without the two request objects it builds
+        around the command: each walks every argument.)"""
+        from coredis.exceptions import NoScriptError
+
+        client = self.store.client
+        sha = self.store._scripts.write.sha
+        try:
+            return await client.evalsha(sha, keys=keys, args=args)
+        except NoScriptError:
+            await client.script_load(_WRITE)
+            return await client.evalsha(sha, keys=keys, args=args)
 
 
 class _Service:
@@ -1149,25 +1202,20 @@ class _Service:
                 logger.warning("RedisStore: could not renew its runs' leases: %r", exc)
 
     async def _renew(self, producing: list[tuple[str, _Producer]]) -> None:
-        store = self.store
-        keys = store._keys
-        idle = _ms(store.idle_ttl)
-        async with store.client.pipeline(transaction=False) as pipe:
-            answers = []
-            for run_id, producer in producing:
-                log, meta, lease = keys.run(run_id)
-                answers.append(
-                    store._scripts.renew(
-                        keys=[meta, lease, log], args=[store.owner, _ms(store.lease), idle],
-                        client=pipe,
-                    )
-                )  # fmt: skip
-                if producer.record.thread_id is not None:
-                    pipe.pexpire(keys.thread(producer.record.thread_id), idle)
-            pipe.pexpire(keys.process(store.owner), idle)
-        for (_, producer), answer in zip(producing, answers, strict=True):
-            if not await answer:  # failed by another process (this one stalled): stop it
-                producer.stop.set()
+        """Renew the runs' leases and their keys' time to live, in the next write; a run that
+        another process failed meanwhile (this one stalled) is stopped."""
+        keys = self.store._keys
+        for run_id, producer in producing:
+            log, meta, lease = keys.run(run_id)
+            self.writer.add((meta, lease, log), ("r",), partial(_renewed, producer))
+            if producer.record.thread_id is not None:
+                self.writer.add((keys.thread(producer.record.thread_id),), ("x",))
+        await self.writer.call((keys.process(self.store.owner),), ("x",))
+
+
+def _renewed(producer: _Producer, outcome: object) -> None:
+    if outcome == 0:  # failed by another process (this one stalled): stop it
+        producer.stop.set()
 
 
 def _current_loop() -> object:
