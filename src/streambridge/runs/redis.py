@@ -306,7 +306,7 @@ class RedisStore:
 
     async def create(self, record: RunRecord) -> None:
         writer = await self._writer()
-        _, meta, lease = self._keys.run(record.run_id)
+        log, meta, lease = self._keys.run(record.run_id)
         payload = encode_input(record.input, record.protocol)
         thread_id = record.thread_id or ""
         created = await writer.call(
@@ -319,7 +319,7 @@ class RedisStore:
                 await self.client.set(
                     self._keys.thread(thread_id), record.run_id, px=_ms(self.idle_ttl)
                 )
-        self._producing[record.run_id] = _Producer(record)
+        self._producing[record.run_id] = _Producer(record, (log, meta))
         self._remember_input(record.run_id, record.input)
 
     async def append(self, run_id: str, chunks: Sequence[Chunk]) -> None:
@@ -350,11 +350,9 @@ class RedisStore:
         follow = self._follows.get(run_id)
         if follow is not None:
             follow.feed(start, batch, self)
-        producer.inflight = (start, batch)
+        producer.inflight = batch
         producer.record.length, producer.record.trimmed = end, trimmed  # as its readers see it
-        producer.writing, _ = writer.add(
-            self._keys.run(run_id)[:2], ("a", end, payload, trimmed), partial(producer.settle, end)
-        )
+        producer.writing = writer.add_batch(producer, end, payload, trimmed)
 
     async def finish(self, run_id: str, status: RunStatus) -> None:
         producer = self._producing.get(run_id)
@@ -499,6 +497,7 @@ class RedisStore:
                 follow.loaded([], "local", self)  # nothing to read: append feeds it from here
                 return follow
         inflight = None if producer is None else producer.inflight
+        first = 0 if producer is None else producer.length  # where ``inflight`` starts
         stored = length if producer is None else producer.length
         follow.loading += 1
         try:
@@ -506,10 +505,9 @@ class RedisStore:
                 entries = await self.client.xrange(follow.key, f"({position}-0", "+")
             chunks, ended, last_id = _entries_from(position, entries, run_id, stored)
             if inflight is not None:  # fed before the read, maybe not stored by then
-                first, batch = inflight
                 have = position + len(chunks)
-                if first <= have < first + len(batch):
-                    chunks += batch[have - first :]
+                if first <= have < first + len(inflight):
+                    chunks += inflight[have - first :]
             if follow.read_id:  # others read it already: the part before theirs
                 follow.prepend(position, chunks)
             else:
@@ -646,12 +644,23 @@ class _Producer:
     """What the producing process keeps of a run: where the store's limits cut its log, and
     its batch on its way to Redis."""
 
-    __slots__ = ("bytes", "error", "inflight", "kept", "length", "record", "stop", "writing")
+    __slots__ = (
+        "bytes",
+        "error",
+        "inflight",
+        "kept",
+        "keys",
+        "length",
+        "record",
+        "stop",
+        "writing",
+    )
 
-    def __init__(self, record: RunRecord) -> None:
+    def __init__(self, record: RunRecord, keys: tuple[str, str]) -> None:
         self.record = record
+        self.keys = keys  # its log and meta
         self.length = 0  # stored in Redis (``record.length``: fed to this process's readers)
-        self.inflight: tuple[int, list[Chunk]] | None = None  # fed here, on its way to Redis
+        self.inflight: list[Chunk] | None = None  # from ``length`` on: fed here, on its way
         self.writing: _Batch | None = None  # the write that carries it
         self.error: StoreUnavailableError | None = None  # a write failed: the run is lost
         self.stop = LazyEvent()
@@ -924,21 +933,26 @@ class RedisCursor:
 class _Batch:
     """Operations of several runs (see ``_WRITE``), written in one command."""
 
-    __slots__ = ("args", "done", "keys", "ops", "outcomes", "then")
+    __slots__ = ("args", "done", "ends", "keys", "ops", "outcomes", "then")
 
     def __init__(self) -> None:
         self.keys: list[str] = []
         self.args: list[Any] = []
-        self.ops: list[tuple[int, int]] = []  # each operation's number of keys and arguments
-        self.then: list[Callable[[object], object] | None] = []  # each one's callback
+        self.ops: list[int] = []  # each operation's number of keys, then of arguments
+        # Each operation's callback, or the producer of a run's batch and where it ends.  (A
+        # process with many runs makes more garbage-collector work per object kept per batch.)
+        self.then: list[Callable[[object], object] | _Producer | None] = []
+        self.ends: list[int] = []
         self.outcomes: list[object] = []  # each one's answer, or the error that kept it
         self.done = anyio.Event()
 
     def settle(self, outcomes: Sequence[object]) -> None:
         self.outcomes = list(outcomes)
-        for then, outcome in zip(self.then, self.outcomes, strict=True):
-            if then is not None:
-                then(outcome)
+        for then, end, outcome in zip(self.then, self.ends, self.outcomes, strict=True):
+            if type(then) is _Producer:
+                then.settle(end, outcome)
+            elif then is not None:
+                then(outcome)  # type: ignore[operator]
         self.done.set()
 
 
@@ -963,16 +977,32 @@ class _Writer:
     ) -> tuple[_Batch, int]:
         """Add an operation (see ``_WRITE``) to the next write, and its callback; the write
         and the operation's index in it."""
+        gathering = self._gathering()
+        index = len(gathering.then)
+        gathering.keys += keys
+        gathering.args += args
+        gathering.ops += (len(keys), len(args))
+        gathering.then.append(then)
+        gathering.ends.append(0)
+        return gathering, index
+
+    def add_batch(self, producer: _Producer, end: int, payload: str, trimmed: int) -> _Batch:
+        """Add a run's batch (its end, its chunks' text, the log's trimmed count); the write
+        settles it with ``producer``."""
+        gathering = self._gathering()
+        gathering.keys += producer.keys
+        gathering.args += ("a", end, payload, trimmed)
+        gathering.ops += (2, 4)
+        gathering.then.append(producer)
+        gathering.ends.append(end)
+        return gathering
+
+    def _gathering(self) -> _Batch:
         gathering = self.next
         if gathering is None:
             gathering = self.next = _Batch()
             self.ready.set()
-        index = len(gathering.ops)
-        gathering.keys += keys
-        gathering.args += args
-        gathering.ops.append((len(keys), len(args)))
-        gathering.then.append(then)
-        return gathering, index
+        return gathering
 
     async def call(self, keys: Sequence[str], args: Sequence[object]) -> object:
         """Add an operation and wait for its answer."""
@@ -1003,14 +1033,14 @@ class _Writer:
                 try:
                     outcomes: Sequence[object] = await self._send(batch)
                 except Exception as exc:
-                    outcomes = [exc] * len(batch.ops)
+                    outcomes = [exc] * len(batch.then)
                 batch.settle(outcomes)
                 batch = None
         finally:  # the store is closed: nothing more is written
             closed = StoreUnavailableError("the RedisStore was closed (aclose())")
             for left in (batch, self.next):
                 if left is not None and not left.done.is_set():
-                    left.settle([closed] * len(left.ops))
+                    left.settle([closed] * len(left.then))
             self.next = None
 
     async def _send(self, batch: _Batch) -> list[Any]:
@@ -1024,7 +1054,8 @@ class _Writer:
             async with store.client.pipeline(transaction=False) as pipe:
                 calls = []
                 k = a = 0
-                for keys, args in batch.ops:
+                ops = batch.ops
+                for keys, args in zip(ops[::2], ops[1::2], strict=True):
                     calls.append(
                         write(
                             keys=batch.keys[k : k + keys],
