@@ -11,9 +11,11 @@ asyncio (assistant-stream is asyncio-only):
 (c) streams one process sustains at 20 tokens/s, each read by its own reader on the same store
     (as the request that started it; the runs start over one second), with p99 added latency
     (``append_text`` to the reader's bytes, from each run's second token) under 50 ms:
-    RedisStore against MemoryStore (in process, no HTTP); and at that load, per delivered token,
-    the store's round trips to Redis (each command sent alone, each pipeline) and the commands
-    Redis ran (its ``total_commands_processed``, a script's own commands included).
+    RedisStore against MemoryStore (no HTTP; each trial in a fresh process, as a server's own
+    heap would be: the garbage collector's pauses decide this p99); and at that load, per
+    delivered token, the store's round trips to Redis (each command sent alone, each pipeline)
+    and the commands Redis ran (its ``total_commands_processed``, a script's own commands
+    included).
 
 Redis: a private ``redis-server`` (no persistence) started here, or ``--redis-url``.
 
@@ -25,7 +27,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import gc
 import os
 import platform
 import shutil
@@ -293,15 +294,22 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def sustained(
-    make_store: Callable[[], RunStore], tokens: int, start: int, limit: int
-) -> tuple[int, float]:
+async def sustained(kind: str, url: str, tokens: int, start: int, limit: int) -> tuple[int, float]:
     """The most streams with p99 added latency under 50 ms (doubling, then bisecting), and
-    that p99."""
+    that p99.  Each trial runs in a fresh process (``--trial``), as a server would: what an
+    earlier trial or phase left on the heap makes the garbage collector's pauses longer, and
+    at this load those pauses are what decides the p99."""
 
     async def ok(streams: int) -> float | None:
-        gc.collect()
-        p99 = percentile(await added_latencies(make_store, streams, tokens), 0.99)
+        trial = await asyncio.create_subprocess_exec(
+            sys.executable, __file__, "--trial", kind, "--redis-url", url,
+            "--prefix", prefix("sustain"), "--runs", str(streams), "--tokens", str(tokens),
+            stdout=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, _ = await trial.communicate()
+        if trial.returncode != 0:
+            raise RuntimeError(f"the {kind} trial at {streams} streams failed")
+        p99 = float(out)
         return p99 if p99 < 0.050 else None
 
     low, low_p99, high = 0, 0.0, start
@@ -315,6 +323,14 @@ async def sustained(
         else:
             high = middle
     return low, low_p99
+
+
+async def trial(kind: str, url: str, name: str, streams: int, tokens: int) -> None:
+    """One trial of (c), in a process of its own: prints the p99 added latency (seconds)."""
+    make_store: Callable[[], RunStore] = (
+        MemoryStore if kind == "memory" else lambda: RedisStore(url, prefix=name)
+    )
+    print(percentile(await added_latencies(make_store, streams, tokens), 0.99))
 
 
 class CountingStore(RedisStore):
@@ -376,9 +392,8 @@ async def main(url: str, quick: bool) -> None:
         )
 
     tokens, start, limit = (10, 50, 100) if quick else (60, 200, 6_400)
-    memory, memory_p99 = await sustained(MemoryStore, tokens, start, limit)
-    name = prefix("sustain")
-    kept, kept_p99 = await sustained(lambda: RedisStore(url, prefix=name), tokens, start, limit)
+    memory, memory_p99 = await sustained("memory", url, tokens, start, limit)
+    kept, kept_p99 = await sustained("redis", url, tokens, start, limit)
     print(f"\n(c) streams one process sustains at {RATE:.0f} tokens/s, p99 added latency < 50 ms")
     print(
         f"  MemoryStore                      {memory:6,} streams   (p99 {memory_p99 * 1000:.1f} ms)"
@@ -395,11 +410,14 @@ if __name__ == "__main__":
     parser.add_argument("--quick", action="store_true", help="smaller figures, for a smoke run")
     parser.add_argument("--redis-url", help="a Redis to use (default: a private redis-server)")
     parser.add_argument("--produce", choices=["ours", "anchor"], help=argparse.SUPPRESS)
+    parser.add_argument("--trial", choices=["memory", "redis"], help=argparse.SUPPRESS)
     parser.add_argument("--prefix", help=argparse.SUPPRESS)
     parser.add_argument("--runs", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--tokens", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.produce:
+    if args.trial:
+        asyncio.run(trial(args.trial, args.redis_url, args.prefix, args.runs, args.tokens))
+    elif args.produce:
         asyncio.run(produce(args.produce, args.redis_url, args.prefix, args.runs, args.tokens))
     elif args.redis_url:
         asyncio.run(main(args.redis_url, args.quick))

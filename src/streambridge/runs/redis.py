@@ -339,7 +339,8 @@ class RedisStore:
             message = f"run {run_id!r}: a chunk holds a value JSON cannot carry: {exc}"
             raise ValueError(message) from exc
         writer = await self._writer()
-        await producer.written()  # one batch of a run in flight: Redis slow, the run waits
+        if producer.writing is not None or producer.error is not None:
+            await producer.written()  # one batch of a run in flight: Redis slow, the run waits
         start = producer.length
         end = start + len(chunks)
         trimmed = producer.bound(start, end, len(payload) + 64 * len(chunks), self)
@@ -610,9 +611,16 @@ class RedisStore:
                 raise StoreUnavailableError(str(service.error)) from service.error
 
     async def _writer(self) -> _Writer:
-        await self._ready()
         service = self._service
-        assert service is not None
+        if (
+            service is None
+            or not service.ready.is_set()
+            or service.error is not None
+            or service.loop is not _current_loop()
+        ):
+            await self._ready()
+            service = self._service
+            assert service is not None
         return service.writer
 
     @asynccontextmanager
