@@ -388,6 +388,49 @@ async def test_a_batch_reaches_readers_here_before_redis_even_one_attaching_mean
         assert producer.length == 3
 
 
+async def test_readers_asking_for_a_run_at_once_share_one_read_of_its_hash() -> None:
+    """Twenty readers asking at once cost one read; one whose read is cancelled leaves the
+    others to read it again, not waiting for nothing."""
+    producer, readers = await two_stores(redis_url())
+    async with producer, readers:
+        await producer.create(RunRecord("run_1", None, fixed_input(), "x"))
+        read_meta = readers._read_meta
+        reads: list[str] = []
+
+        async def counted(run_id: str) -> Any:
+            reads.append(run_id)
+            await anyio.sleep(0.05)  # long enough for the others to ask meanwhile
+            return await read_meta(run_id)
+
+        readers._read_meta = counted  # type: ignore[method-assign]
+        found: list[RunRecord | None] = []
+
+        async def ask() -> None:
+            found.append(await readers.get("run_1"))
+
+        async with anyio.create_task_group() as group:
+            for _ in range(20):
+                group.start_soon(ask)
+        assert reads == ["run_1"]
+        assert [rec and rec.status for rec in found] == [RunStatus.RUNNING] * 20
+
+        leader = anyio.CancelScope()
+
+        async def lead() -> None:
+            with leader:
+                await readers.get("run_1")
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(lead)
+            await wait_until(lambda: len(reads) == 2)
+            group.start_soon(ask)  # joins the leader's read
+            await anyio.sleep(0.01)
+            leader.cancel()
+        assert reads == ["run_1"] * 3  # the cancelled read, and the one the other read again
+        assert len(found) == 21
+        assert found[-1] is not None
+
+
 @pytest.mark.parametrize("option", ["ttl", "idle_ttl", "lease", "write_interval"])
 def test_a_negative_time_is_refused_with_the_options_name(option: str) -> None:
     with pytest.raises(ValueError, match=f"{option}= must be a number of seconds"):

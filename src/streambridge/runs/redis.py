@@ -270,6 +270,7 @@ class RedisStore:
         self._producing: dict[str, _Producer] = {}
         self._follows: dict[str, _Follow] = {}
         self._inputs: OrderedDict[str, Any] = OrderedDict()  # run id -> its decoded RunInput
+        self._reading_meta: dict[str, _Shared] = {}  # run id -> the read of its hash under way
 
     def __repr__(self) -> str:
         return f"<RedisStore {self.prefix!r}: {len(self._producing)} runs produced here>"
@@ -474,7 +475,27 @@ class RedisStore:
 
     async def _meta(self, run_id: str) -> dict[str, str] | None:
         """The run's hash; a run whose lease has lapsed is failed first, so every caller sees
-        it ended."""
+        it ended.  Callers that ask at the same time share one read (a crowd of readers
+        attaching to one run would each wait for a pooled connection)."""
+        while (shared := self._reading_meta.get(run_id)) is not None:
+            await shared.done.wait()
+            if isinstance(shared.outcome, StoreUnavailableError):
+                raise StoreUnavailableError(str(shared.outcome)) from shared.outcome
+            if not isinstance(shared.outcome, BaseException):
+                return shared.outcome
+            # the one that read it was cancelled: read it again
+        shared = self._reading_meta[run_id] = _Shared()
+        try:
+            found = shared.outcome = await self._read_meta(run_id)
+        except BaseException as exc:
+            shared.outcome = exc
+            raise
+        finally:
+            del self._reading_meta[run_id]
+            shared.done.set()
+        return found
+
+    async def _read_meta(self, run_id: str) -> dict[str, str] | None:
         _, meta, lease = self._keys.run(run_id)
         async with self._unavailable():
             async with self.client.pipeline(transaction=False) as pipe:
@@ -637,6 +658,16 @@ class RedisStore:
             raise StoreUnavailableError(
                 f"the run store (Redis) cannot be reached: {type(exc).__name__}: {exc}"
             ) from exc
+
+
+class _Shared:
+    """A read that concurrent callers share: its answer, or the error it ended with."""
+
+    __slots__ = ("done", "outcome")
+
+    def __init__(self) -> None:
+        self.done = anyio.Event()
+        self.outcome: dict[str, str] | BaseException | None = None
 
 
 class _Scripts:
