@@ -95,18 +95,21 @@ _WRITE = """
 local owner, lease, idle, ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local out, k, a = {}, 1, 5
 while a <= #ARGV do
-  local kind = ARGV[a]
-  if kind == 'a' then  -- a batch: log, meta; its end, its chunks, the log's trimmed count
-    local log, meta = KEYS[k], KEYS[k + 1]
+  local kind = string.sub(ARGV[a], 1, 1)
+  if kind == 'a' then  -- a batch: log, meta; 'a<its end>:<the log's trimmed count>:<chunks>'
+    local log, meta, op = KEYS[k], KEYS[k + 1], ARGV[a]
     if redis.call('HGET', meta, 'status') ~= 'running' then
       out[#out + 1] = 0
     else
-      redis.call('XADD', log, 'MINID', tonumber(ARGV[a + 3]) + 1, ARGV[a + 1] .. '-0',
-        'c', ARGV[a + 2])
-      redis.call('HSET', meta, 'length', ARGV[a + 1], 'trimmed', ARGV[a + 3])
+      local i = string.find(op, ':', 2, true)
+      local j = string.find(op, ':', i + 1, true)
+      local length, trimmed = string.sub(op, 2, i - 1), string.sub(op, i + 1, j - 1)
+      redis.call('XADD', log, 'MINID', tonumber(trimmed) + 1, length .. '-0',
+        'c', string.sub(op, j + 1))
+      redis.call('HSET', meta, 'length', length, 'trimmed', trimmed)
       out[#out + 1] = 1
     end
-    k, a = k + 2, a + 4
+    k, a = k + 2, a + 1
   elseif kind == 'c' then  -- a new run: meta, lease; its input, protocol, thread, creation
     local meta = KEYS[k]
     if redis.call('EXISTS', meta) == 1 then
@@ -1030,8 +1033,9 @@ class _Writer:
         settles it with ``producer``."""
         gathering = self._gathering()
         gathering.keys += producer.keys
-        gathering.args += ("a", end, payload, trimmed)
-        gathering.ops += (2, 4)
+        # One argument, not four: the client walks each argument of a command several times.
+        gathering.args.append(f"a{end}:{trimmed}:{payload}")
+        gathering.ops += (2, 1)
         gathering.then.append(producer)
         gathering.ends.append(end)
         return gathering
