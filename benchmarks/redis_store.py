@@ -294,11 +294,14 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def sustained(kind: str, url: str, tokens: int, start: int, limit: int) -> tuple[int, float]:
-    """The most streams with p99 added latency under 50 ms (doubling, then bisecting), and
-    that p99.  Each trial runs in a fresh process (``--trial``), as a server would: what an
-    earlier trial or phase left on the heap makes the garbage collector's pauses longer, and
-    at this load those pauses are what decides the p99."""
+async def sustained(
+    kind: str, url: str, tokens: int, start: int, limit: int
+) -> tuple[int, float, float]:
+    """The most streams with p99 added latency under 50 ms (doubling, then bisecting), that
+    p99 and that trial's CPU time per token (``time.process_time()``, seconds).  Each trial
+    runs in a fresh process (``--trial``), as a server would: what an earlier trial or phase
+    left on the heap makes the garbage collector's pauses longer, and at this load those
+    pauses are what decides the p99."""
 
     async def ok(streams: int) -> float | None:
         trial = await asyncio.create_subprocess_exec(
@@ -309,28 +312,32 @@ async def sustained(kind: str, url: str, tokens: int, start: int, limit: int) ->
         out, _ = await trial.communicate()
         if trial.returncode != 0:
             raise RuntimeError(f"the {kind} trial at {streams} streams failed")
-        p99 = float(out)
-        return p99 if p99 < 0.050 else None
+        p99, cpu = map(float, out.split())
+        return (p99, cpu) if p99 < 0.050 else None
 
-    low, low_p99, high = 0, 0.0, start
-    while high <= limit and (p99 := await ok(high)) is not None:
-        low, low_p99, high = high, p99, high * 2
+    low, best, high = 0, (0.0, 0.0), start
+    while high <= limit and (found := await ok(high)) is not None:
+        low, best, high = high, found, high * 2
     high = min(high, limit + 1)
     while high - low > max(25, low // 10):
         middle = (low + high) // 2
-        if (p99 := await ok(middle)) is not None:
-            low, low_p99 = middle, p99
+        if (found := await ok(middle)) is not None:
+            low, best = middle, found
         else:
             high = middle
-    return low, low_p99
+    return low, *best
 
 
 async def trial(kind: str, url: str, name: str, streams: int, tokens: int) -> None:
-    """One trial of (c), in a process of its own: prints the p99 added latency (seconds)."""
+    """One trial of (c), in a process of its own: prints the p99 added latency and the CPU
+    time per token (seconds)."""
     make_store: Callable[[], RunStore] = (
         MemoryStore if kind == "memory" else lambda: RedisStore(url, prefix=name)
     )
-    print(percentile(await added_latencies(make_store, streams, tokens), 0.99))
+    began = time.process_time()
+    delays = await added_latencies(make_store, streams, tokens)
+    cpu = (time.process_time() - began) / (streams * tokens)
+    print(percentile(delays, 0.99), cpu)
 
 
 class CountingStore(RedisStore):
@@ -392,14 +399,13 @@ async def main(url: str, quick: bool) -> None:
         )
 
     tokens, start, limit = (10, 50, 100) if quick else (60, 200, 6_400)
-    memory, memory_p99 = await sustained("memory", url, tokens, start, limit)
-    kept, kept_p99 = await sustained("redis", url, tokens, start, limit)
+    memory, memory_p99, memory_cpu = await sustained("memory", url, tokens, start, limit)
+    kept, kept_p99, kept_cpu = await sustained("redis", url, tokens, start, limit)
     print(f"\n(c) streams one process sustains at {RATE:.0f} tokens/s, p99 added latency < 50 ms")
-    print(
-        f"  MemoryStore                      {memory:6,} streams   (p99 {memory_p99 * 1000:.1f} ms)"
-    )
-    print(f"  RedisStore                       {kept:6,} streams   (p99 {kept_p99 * 1000:.1f} ms)"
-          f"   {kept / max(memory, 1):.2f}x")  # fmt: skip
+    print(f"  MemoryStore   {memory:6,} streams   (p99 {memory_p99 * 1000:.1f} ms,"
+          f" CPU {memory_cpu * 1e6:.0f} us per token)")  # fmt: skip
+    print(f"  RedisStore    {kept:6,} streams   (p99 {kept_p99 * 1000:.1f} ms,"
+          f" CPU {kept_cpu * 1e6:.0f} us per token)   {kept / max(memory, 1):.2f}x")  # fmt: skip
     trips, commands = await per_token(url, max(kept, 1), tokens)
     print(f"  at {kept:,} streams, per delivered token: {trips:.2f} Redis round trips, "
           f"{commands:.2f} commands run by Redis (a script's own counted)")  # fmt: skip
