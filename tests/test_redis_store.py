@@ -397,6 +397,26 @@ async def test_a_batch_reaches_readers_here_before_redis_even_one_attaching_mean
         assert producer.length == 3
 
 
+async def test_a_reader_attaching_at_the_end_while_the_end_is_written_gets_the_end() -> None:
+    """A reader that attaches at the run's last chunk while ``finish`` waits for its end to be
+    written (up to write_interval) is ended with the others: it once waited forever, left on a
+    buffer that only the run's ``append`` fed."""
+    store = RedisStore(redis_url(), prefix=unique_prefix(), write_interval=0.5)
+    async with store:
+        await store.create(sb.runs.RunRecord("run_1", None, fixed_input(), "x"))
+        await store.append("run_1", [TextDelta("a")])
+        producer = store._producing["run_1"]
+        await wait_until(lambda: producer.length == 1)  # written: the next write waits
+        async with anyio.create_task_group() as group:
+            group.start_soon(store.finish, "run_1", RunStatus.DONE)
+            await anyio.sleep(0.05)  # finish waits for the write interval to pass
+            assert "run_1" in store._producing
+            cursor = await store.read("run_1", 1)
+        with anyio.fail_after(2):
+            assert await cursor.next_batch() is None
+        await cursor.aclose()
+
+
 async def test_readers_asking_for_a_run_at_once_share_one_read_of_its_hash() -> None:
     """Twenty readers asking at once cost one read; one whose read is cancelled leaves the
     others to read it again, not waiting for nothing."""

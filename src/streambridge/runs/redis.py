@@ -369,7 +369,6 @@ class RedisStore:
             if lost:
                 logger.error("run %s: its last chunks could not be stored", run_id)
                 status = RunStatus.ERROR
-        follow = self._follows.get(run_id)
         try:
             writer = await self._writer()
             thread_id = await writer.call(self._keys.run(run_id), ("f", status.value))
@@ -379,11 +378,13 @@ class RedisStore:
                         keys=[self._keys.thread(str(thread_id))], args=[run_id]
                     )
         except BaseException:
-            if follow is not None:
+            if (follow := self._follows.get(run_id)) is not None:
                 follow.fail(UNAVAILABLE_MESSAGE)
             raise
         else:
-            if follow is not None:
+            # Looked up now, not before the writes: a reader that attached meanwhile has a
+            # buffer only ``append`` feeds, and nothing but this ends it.
+            if (follow := self._follows.get(run_id)) is not None:
                 if lost:
                     follow.fail(UNAVAILABLE_MESSAGE)
                 else:
