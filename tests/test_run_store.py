@@ -389,9 +389,11 @@ async def test_an_error_chunk_ends_a_recorded_run_in_every_protocol(new_store: N
         assert data == encode_chunks([TextDelta("a"), Error("visible")], protocol)
 
 
+@pytest.mark.parametrize("copying", [False, True], ids=["at-once", "while-copying"])
 async def test_the_hosts_shutdown_stops_its_stored_runs_and_waits_for_them(
-    new_store: NewStore,
+    new_store: NewStore, copying: bool
 ) -> None:
+    """A shutdown before the run's copy has begun, and one while it waits for a stop."""
     from streambridge.transport.shutdown import OpenStreams
 
     store = new_store()
@@ -409,6 +411,8 @@ async def test_the_hosts_shutdown_stops_its_stored_runs_and_waits_for_them(
         store, sb.create_run(run, grace=0.01), "data-stream", shutdown=streams.track()
     )
     assert len(streams) == 1  # the run counts as open until it has stopped
+    if copying:
+        await anyio.sleep(0.05)
     with anyio.fail_after(2):
         await streams.shutdown()
     assert ended == ["finally"]

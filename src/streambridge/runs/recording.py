@@ -12,7 +12,7 @@ resuming later, in any protocol) gets its protocol's own stopped end from the ch
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from contextlib import ExitStack
 from types import TracebackType
 from typing import Protocol
@@ -59,7 +59,7 @@ async def record(
         run_id=run_input.run_id, thread_id=run_input.thread_id, input=run_input, protocol=protocol
     )
     await store.create(record)
-    stopping = anyio.Event()  # the host shuts down
+    stopping = _ShutDown()
     open_until_copied = ExitStack()
     if shutdown is not None:  # entered now: a shutdown from here on waits for this run
         open_until_copied.enter_context(shutdown)
@@ -70,14 +70,14 @@ async def record(
 
 
 async def _copy(
-    store: RunStore, stream: RunStream, run_id: str, stopping: anyio.Event, open: ExitStack
+    store: RunStore, stream: RunStream, run_id: str, stopping: _ShutDown, open: ExitStack
 ) -> None:
     with open:
         status = RunStatus.DONE
         try:
             async with anyio.create_task_group() as task_group:
                 task_group.start_soon(
-                    _stop_when_asked, store, stream, run_id, stopping.wait, task_group.cancel_scope
+                    _stop_when_asked, store, stream, run_id, stopping, task_group.cancel_scope
                 )
                 while (batch := await stream.next_batch()) is not None:
                     await store.append(run_id, batch)
@@ -103,23 +103,35 @@ async def _copy(
                     logger.exception("run %s: the store could not record its end", run_id)
 
 
+class _ShutDown:
+    """The host's shutdown, for one run: it ends the run's wait for a stop request (a callback,
+    not a task per run that waits for an event)."""
+
+    __slots__ = ("scope", "set_already")
+
+    def __init__(self) -> None:
+        self.set_already = False
+        self.scope: anyio.CancelScope | None = None  # the wait for a stop request, under way
+
+    def set(self) -> None:
+        self.set_already = True
+        if self.scope is not None:
+            self.scope.cancel()
+
+
 async def _stop_when_asked(
     store: RunStore,
     stream: RunStream,
     run_id: str,
-    shutting_down: Callable[[], Awaitable[object]],
+    shutdown: _ShutDown,
     copying: anyio.CancelScope,
 ) -> None:
     """Close the run's stream when a stop is requested or the host shuts down: the grace, then
     the cancellation; what the run adds meanwhile is dropped, and the copy loop sees the end."""
-    async with anyio.create_task_group() as either:
-
-        async def first(wait: Callable[[], Awaitable[object]]) -> None:
-            await wait()
-            either.cancel_scope.cancel()
-
-        either.start_soon(first, lambda: store.wait_stop(run_id))
-        either.start_soon(first, shutting_down)
+    with anyio.CancelScope() as shutdown.scope:
+        if not shutdown.set_already:
+            await store.wait_stop(run_id)
+    shutdown.scope = None
     if not stream.ended:
         await stream.aclose()
         copying.cancel()  # a closed stream wakes no reader: stop copying here
