@@ -181,6 +181,11 @@ def _install_from_main_thread() -> bool:
 Handler = Callable[[int, FrameType | None], Any] | int | signal.Handlers
 
 
+_SETTLE = 0.05
+"""Seconds between the last stream's end and the signal reaching the server (see
+``_Relay._pass_on_when_idle``)."""
+
+
 class _Relay:
     """The handler in front of the process's own: ends the streams, then passes the signal on."""
 
@@ -202,7 +207,11 @@ class _Relay:
         self._pass_on(signum, frame)
 
     def _pass_on_when_idle(self, ending: int, loops: list[Scheduler]) -> None:
-        _wait_idle(_grace)
+        if _wait_idle(_grace):
+            # A stream stops counting before the host's own last send: a framework that pulls
+            # the body (Quart) sends the body's end after its last pull.  A server told now
+            # could cut that send (seen on hypercorn's trio worker under load).
+            time.sleep(_SETTLE)
         if self.ending == ending:
             # Runs this relay again, in the main thread, which passes the signal on; if the
             # process's handler is no longer ours (the server stopped and put its own back),
