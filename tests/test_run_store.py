@@ -194,7 +194,14 @@ async def test_fifty_readers_each_get_every_event_once_in_order(new_store: NewSt
 
 
 async def test_stop_by_id_cancels_the_run_as_a_disconnect_would(new_store: NewStore) -> None:
-    store = new_store()
+    # Three stops, judged by their median: a slow stop path fails every time, while one stall of
+    # a loaded machine (CI saw 423 ms once, against 20 ms typical) does not fail the test.
+    latencies = sorted([await stop_one_run(new_store()) for _ in range(3)])
+    assert latencies[1] < 0.1, latencies
+
+
+async def stop_one_run(store: RunStore) -> float:
+    """Starts a run, stops it by id while a reader follows it; how long until the reader ended."""
     saw: list[str] = []
 
     async def run(controller: sb.RunController) -> None:
@@ -213,11 +220,12 @@ async def test_stop_by_id_cancels_the_run_as_a_disconnect_would(new_store: NewSt
     started = time.monotonic()
     assert await store.request_stop(rec.run_id) is True
     rest = await read_all(reader)
-    assert time.monotonic() - started < 0.1
+    latency = time.monotonic() - started
     assert saw == ["is_cancelled", "finally"]
     assert rest == STOPPED_END  # the protocol's stopped end: readers are not left hanging
     assert (await store.get(rec.run_id)).status is RunStatus.CANCELLED  # type: ignore[union-attr]
     assert await store.request_stop(rec.run_id) is False  # finished: nothing to stop
+    return latency
 
 
 async def test_the_reader_that_started_a_run_may_stop_it_when_it_leaves(
