@@ -38,11 +38,14 @@ class Wakeup:
     def wake(self) -> None:
         """Wake the waiting task, if there is one."""
         future, task = self._future, self._task
-        self._future = self._task = None
         if future is not None:
+            self._future = None
             if not future.done():  # e.g. cancelled with its task
                 future.set_result(True)
+        elif task is _CANCELLED or task is _WOKEN:  # on its way out of wait(): it was woken
+            self._task = _WOKEN
         elif task is not None:
+            self._task = None
             import trio
 
             trio.lowlevel.reschedule(task)
@@ -73,22 +76,29 @@ class Wakeup:
         import trio
 
         self._task = trio.lowlevel.current_task()
-        if seconds is None:
-            await trio.lowlevel.wait_task_rescheduled(self._abort)
-            return True
-        with trio.move_on_after(seconds) as timer:
-            await trio.lowlevel.wait_task_rescheduled(self._abort)
-        # A wake() before the timer's cancellation reached the task rescheduled it: no abort.
-        return not timer.cancelled_caught
+        try:
+            if seconds is None:  # no cancel scope: the driver waits like this once a token
+                await trio.lowlevel.wait_task_rescheduled(self._abort)
+                return True
+            with trio.move_on_after(seconds):
+                await trio.lowlevel.wait_task_rescheduled(self._abort)
+                return True  # rescheduled by wake()
+            # Timed out.  A wake() after the timeout reached the task, before the task got
+            # here, still counts, as on asyncio.
+            return self._task is _WOKEN
+        finally:
+            self._task = None
 
     def _abort(self, _: object) -> Any:
         """The parked task is cancelled (or timed out): wake() must not reschedule it now."""
         import trio
 
-        self._task = None
+        self._task = _CANCELLED
         return trio.lowlevel.Abort.SUCCEEDED
 
 
+_CANCELLED = object()  # Wakeup._task: the waiting task was cancelled and is leaving wait()
+_WOKEN = object()  # ... and wake() came meanwhile
 _BARE = contextvars.Context()  # _expire reads no context variable: spare each timer a copy
 
 
