@@ -342,7 +342,7 @@ class RedisStore:
         except (TypeError, ValueError) as exc:
             message = f"run {run_id!r}: a chunk holds a value JSON cannot carry: {exc}"
             raise ValueError(message) from exc
-        writer = await self._writer()
+        writer = self._serving() or await self._writer()
         if producer.writing is not None or producer.error is not None:
             await producer.written()  # one batch of a run in flight: Redis slow, the run waits
         start = producer.length
@@ -357,7 +357,7 @@ class RedisStore:
             follow.feed(start, batch, self)
         producer.inflight = batch
         producer.record.length, producer.record.trimmed = end, trimmed  # as its readers see it
-        producer.writing = writer.add_batch(producer, end, payload, trimmed)
+        writer.add_batch(producer, end, payload, trimmed)
 
     async def finish(self, run_id: str, status: RunStatus) -> None:
         producer = self._producing.get(run_id)
@@ -635,7 +635,9 @@ class RedisStore:
                 self._service = None
                 raise StoreUnavailableError(str(service.error)) from service.error
 
-    async def _writer(self) -> _Writer:
+    def _serving(self) -> _Writer | None:
+        """The writer, if the store's task serves this loop already (no await: a run's every
+        batch asks)."""
         service = self._service
         if (
             service is None
@@ -643,10 +645,16 @@ class RedisStore:
             or service.error is not None
             or service.loop is not _current_loop()
         ):
-            await self._ready()
-            service = self._service
-            assert service is not None
+            return None
         return service.writer
+
+    async def _writer(self) -> _Writer:
+        writer = self._serving()
+        if writer is None:
+            await self._ready()
+            assert self._service is not None
+            writer = self._service.writer
+        return writer
 
     @asynccontextmanager
     async def _unavailable(self) -> AsyncIterator[None]:
@@ -697,6 +705,7 @@ class _Producer:
         "record",
         "stop",
         "writing",
+        "writing_end",
     )
 
     def __init__(self, record: RunRecord, keys: tuple[str, str]) -> None:
@@ -705,6 +714,7 @@ class _Producer:
         self.length = 0  # stored in Redis (``record.length``: fed to this process's readers)
         self.inflight: list[Chunk] | None = None  # from ``length`` on: fed here, on its way
         self.writing: _Batch | None = None  # the write that carries it
+        self.writing_end = 0  # where it ends
         self.error: StoreUnavailableError | None = None  # a write failed: the run is lost
         self.stop = LazyEvent()
         self.kept: deque[list[float]] = deque()  # [first kept, end, size of a chunk] a batch
@@ -718,12 +728,12 @@ class _Producer:
             raise self.error
         return self.error is None
 
-    def settle(self, end: int, outcome: object) -> None:
+    def settle(self, outcome: object) -> None:
         """The writer's word on the batch in flight: stored (``1``), the run no longer running
         in Redis (``0``), or the error that kept it from Redis.  A lost batch stops the run."""
         self.inflight = self.writing = None
         if outcome == 1:
-            self.length = end
+            self.length = self.writing_end
             return
         if isinstance(outcome, StoreUnavailableError):
             self.error = outcome
@@ -748,6 +758,8 @@ class _Producer:
         kept.append([start, end, per])
         self.bytes += size
         floor = end - store.max_events
+        if kept[0][0] >= floor and self.bytes <= store.max_bytes:
+            return int(kept[0][0])  # within the limits: the usual case
         while True:
             first = kept[0]
             over = self.bytes - store.max_bytes
@@ -853,9 +865,15 @@ class _Follow:
 
     def release(self) -> None:
         """Forget the chunks every reader has (the stream still has them)."""
-        if not self.cursors or self.loading:
+        cursors = self.cursors
+        if not cursors or self.loading:
             return
-        needed = min(cursor.position for cursor in self.cursors)
+        # Most runs have one reader: min() over a generator cost it more than the rest.
+        if len(cursors) == 1:
+            for cursor in cursors:
+                needed = cursor.position
+        else:
+            needed = min(cursor.position for cursor in cursors)
         chunks = self.chunks
         if needed >= self.length:
             chunks.clear()
@@ -976,24 +994,23 @@ class RedisCursor:
 class _Batch:
     """Operations of several runs (see ``_WRITE``), written in one command."""
 
-    __slots__ = ("args", "done", "ends", "keys", "ops", "outcomes", "then")
+    __slots__ = ("args", "done", "keys", "ops", "outcomes", "then")
 
     def __init__(self) -> None:
         self.keys: list[str] = []
         self.args: list[Any] = []
         self.ops: list[int] = []  # each operation's number of keys, then of arguments
-        # Each operation's callback, or the producer of a run's batch and where it ends.  (A
-        # process with many runs makes more garbage-collector work per object kept per batch.)
+        # Each operation's callback, or the producer of a run's batch.  (A process with many
+        # runs makes more garbage-collector work per object kept per batch.)
         self.then: list[Callable[[object], object] | _Producer | None] = []
-        self.ends: list[int] = []
         self.outcomes: list[object] = []  # each one's answer, or the error that kept it
         self.done = anyio.Event()
 
     def settle(self, outcomes: Sequence[object]) -> None:
         self.outcomes = list(outcomes)
-        for then, end, outcome in zip(self.then, self.ends, self.outcomes, strict=True):
+        for then, outcome in zip(self.then, self.outcomes, strict=True):
             if type(then) is _Producer:
-                then.settle(end, outcome)
+                then.settle(outcome)
             elif then is not None:
                 then(outcome)  # type: ignore[operator]
         self.done.set()
@@ -1026,20 +1043,18 @@ class _Writer:
         gathering.args += args
         gathering.ops += (len(keys), len(args))
         gathering.then.append(then)
-        gathering.ends.append(0)
         return gathering, index
 
-    def add_batch(self, producer: _Producer, end: int, payload: str, trimmed: int) -> _Batch:
+    def add_batch(self, producer: _Producer, end: int, payload: str, trimmed: int) -> None:
         """Add a run's batch (its end, its chunks' text, the log's trimmed count); the write
-        settles it with ``producer``."""
+        settles it with ``producer``, the one batch of that run in flight."""
         gathering = self._gathering()
         gathering.keys += producer.keys
         # One argument, not four: the client walks each argument of a command several times.
         gathering.args.append(f"a{end}:{trimmed}:{payload}")
         gathering.ops += (2, 1)
         gathering.then.append(producer)
-        gathering.ends.append(end)
-        return gathering
+        producer.writing, producer.writing_end = gathering, end
 
     def _gathering(self) -> _Batch:
         gathering = self.next
