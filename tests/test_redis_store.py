@@ -9,12 +9,14 @@ behaviour/test_resume_redis.py.
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import anyio
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import streambridge as sb
 from streambridge._jsonlib import dumps
@@ -27,7 +29,7 @@ from streambridge.runs.codec import (
     encode_chunks,
     encode_input,
 )
-from streambridge.runs.redis import LOST_MESSAGE, UNAVAILABLE_MESSAGE, RedisStore
+from streambridge.runs.redis import LOST_MESSAGE, UNAVAILABLE_MESSAGE, RedisStore, _Producer
 from support.behaviour.protocol_table import request_body
 from support.chunk_strategies import chunk_sequences
 from support.redis_server import (
@@ -91,6 +93,31 @@ def test_a_batch_of_chunks_reads_back_exactly(chunks: list[Chunk]) -> None:
     decoded = decode_chunks(text)
     assert decoded == chunks
     assert [type(chunk) for chunk in decoded] == [type(chunk) for chunk in chunks]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    batches=st.lists(st.tuples(st.integers(1, 6), st.integers(1, 50)), max_size=30),
+    max_events=st.integers(1, 20),
+    max_bytes=st.integers(1, 600),
+)
+def test_the_producer_trims_its_log_where_memory_stores_limits_would(
+    batches: list[tuple[int, int]], max_events: int, max_bytes: int
+) -> None:
+    """A run's log is bounded chunk by chunk, each chunk weighing its batch's average (here a
+    whole number, so the sums are exact): as MemoryStore bounds its list."""
+    store = RedisStore(redis_url(), max_events=max_events, max_bytes=max_bytes)
+    producer = _Producer(RunRecord("run", None, fixed_input(), "data-stream"), ("log", "meta"))
+    weights: deque[int] = deque()  # MemoryStore's way: one chunk at a time
+    trimmed = length = 0
+    for count, weight in batches:
+        kept = producer.bound(length, length + count, count * weight, store)
+        length += count
+        weights.extend([weight] * count)
+        while len(weights) > max_events or (sum(weights) > max_bytes and len(weights) > 1):
+            weights.popleft()
+            trimmed += 1
+        assert kept == trimmed
 
 
 def test_the_text_deltas_are_bare_strings_and_other_chunks_drop_their_defaults() -> None:

@@ -717,7 +717,9 @@ class _Producer:
         self.writing_end = 0  # where it ends
         self.error: StoreUnavailableError | None = None  # a write failed: the run is lost
         self.stop = LazyEvent()
-        self.kept: deque[list[float]] = deque()  # [first kept, end, size of a chunk] a batch
+        # Three numbers a batch, flat: its first kept position, its end, the size of a chunk.
+        # (A list a batch was an object a token for the garbage collector to walk.)
+        self.kept: deque[float] = deque()
         self.bytes = 0.0
 
     async def written(self, *, raising: bool = True) -> bool:
@@ -753,25 +755,26 @@ class _Producer:
         """Count the batch ``start``-``end`` in; the position before which the log drops its
         chunks: MemoryStore's limits, chunk by chunk (a chunk's size is its batch's average).
         The stream keeps a partly dropped batch whole; readers never see its dropped part."""
-        per = size / (end - start)
         kept = self.kept
-        kept.append([start, end, per])
+        kept += (start, end, size / (end - start))
         self.bytes += size
         floor = end - store.max_events
-        if kept[0][0] >= floor and self.bytes <= store.max_bytes:
-            return int(kept[0][0])  # within the limits: the usual case
+        if kept[0] >= floor and self.bytes <= store.max_bytes:
+            return int(kept[0])  # within the limits: the usual case
         while True:
-            first = kept[0]
+            first, first_end, per = kept[0], kept[1], kept[2]
             over = self.bytes - store.max_bytes
-            last = len(kept) == 1
-            if first[0] >= floor and (over <= 0 or (last and first[1] - first[0] <= 1)):
-                return int(first[0])
-            drop = max(floor - first[0], math.ceil(over / first[2]) if over > 0 else 0)
-            drop = min(drop, first[1] - first[0] - (1 if last else 0))
-            first[0] += drop
-            self.bytes -= drop * first[2]
-            if first[0] >= first[1]:
-                kept.popleft()
+            last = len(kept) == 3
+            if first >= floor and (over <= 0 or (last and first_end - first <= 1)):
+                return int(first)
+            drop = max(floor - first, math.ceil(over / per) if over > 0 else 0)
+            drop = min(drop, first_end - first - (1 if last else 0))
+            self.bytes -= drop * per
+            if first + drop >= first_end:
+                for _ in range(3):
+                    kept.popleft()
+            else:
+                kept[0] = first + drop
 
 
 class _Follow:
