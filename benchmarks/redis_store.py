@@ -160,19 +160,27 @@ async def anchor_burst(url: str, calls: int) -> float:
 
 
 def stamped_run(tokens: int) -> sb.RunFunction:
+    """``tokens`` text deltas at 20 a second, each stamped with the time it is appended.  Each
+    sleeps until 50 ms after the previous one was due (as serving.py's paced runs), so a
+    process that cannot keep up falls behind instead of slowing its runs down."""
+
     async def run(controller: sb.RunController) -> None:
+        due = time.monotonic()
         for _ in range(tokens):
             controller.append_text(f"{time.monotonic():.6f} ")
-            await asyncio.sleep(1 / RATE)
+            due += 1 / RATE
+            await asyncio.sleep(max(0.0, due - time.monotonic()))
 
     return run
 
 
 def as_stamped_run(tokens: int) -> Callable[[AsRunController], Awaitable[None]]:
     async def run(controller: AsRunController) -> None:
+        due = time.monotonic()
         for _ in range(tokens):
             controller.append_text(f"{time.monotonic():.6f} ")
-            await asyncio.sleep(1 / RATE)
+            due += 1 / RATE
+            await asyncio.sleep(max(0.0, due - time.monotonic()))
 
     return run
 
