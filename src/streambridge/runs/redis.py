@@ -871,10 +871,9 @@ class _Follow:
         cursors = self.cursors
         if not cursors or self.loading:
             return
-        # Most runs have one reader: min() over a generator cost it more than the rest.
+        # Most runs have one reader: no min() over a generator for it.
         if len(cursors) == 1:
-            for cursor in cursors:
-                needed = cursor.position
+            needed = next(iter(cursors)).position
         else:
             needed = min(cursor.position for cursor in cursors)
         chunks = self.chunks
