@@ -118,7 +118,7 @@ def test_the_producer_trims_its_log_where_memory_store_would(
     redis_store = RedisStore("redis://127.0.0.1:1/0", **limits)
     memory_store = MemoryStore(**limits)
     rec = new_record()
-    producer = _Producer(new_record(), ("log", "meta"))
+    producer = _Producer(new_record(), ("log", "meta"), "{tag}")
 
     async def main() -> None:
         await memory_store.create(rec)
@@ -185,6 +185,30 @@ async def test_a_run_started_by_one_process_is_read_and_stopped_by_another(where
         assert finished is not None
         assert finished.status is RunStatus.CANCELLED
         assert await other.request_stop(rec.run_id) is False
+
+
+async def test_ids_and_chunks_of_any_characters_go_to_redis_and_back_intact(where: str) -> None:
+    """A write packs each operation's fields by their length in bytes: ids and chunks with
+    colons, newlines and characters beyond ASCII come back, in another process, as they went."""
+    producer, other = await two_stores(where)
+    run_id, thread_id = "rün:1\n2:😀", "thrëad:9:\n"
+    chunks: list[Chunk] = [TextDelta("a:b\n"), TextDelta("ünï 😀 \u2028"), TextDelta("12:3")]
+    async with producer, other:
+        await producer.create(RunRecord(run_id, thread_id, fixed_input(), "data-stream"))
+        for chunk in chunks:  # a batch each, then all in one
+            await producer.append(run_id, [chunk])
+        await producer.append(run_id, chunks)
+        assert await other.active_run(thread_id) == run_id
+        await producer.finish(run_id, RunStatus.DONE)
+        theirs = await other.get(run_id)
+        assert theirs is not None
+        assert (theirs.thread_id, theirs.status, theirs.length) == (thread_id, RunStatus.DONE, 6)
+        cursor = await other.read(run_id)
+        read: list[Chunk] = []
+        while (batch := await cursor.next_batch()) is not None:
+            read += batch
+        assert read == chunks + chunks
+        assert await other.active_run(thread_id) is None
 
 
 async def test_a_run_id_is_started_once_across_processes(where: str) -> None:
@@ -390,16 +414,16 @@ async def test_batches_ready_within_the_write_interval_go_to_redis_in_one_comman
                 group.start_soon(
                     store.create, sb.runs.RunRecord(f"run_{index}", None, fixed_input(), "x")
                 )
-        await anyio.sleep(0.5)  # a quiet moment
+        await anyio.sleep(0.6)  # a quiet moment (six creations stretched the interval 6/64)
         writer = store._service.writer  # type: ignore[union-attr]
-        evalsha = writer._evalsha
+        send = writer._send
         calls: list[int] = []
 
-        async def counted(keys: list[str], args: list[Any]) -> Any:
-            calls.append(sum(str(arg).startswith("a") for arg in args[4:]))  # batches in it
-            return await evalsha(keys, args)
+        async def counted(batch: Any) -> Any:
+            calls.append(sum(op.startswith("a") for op in batch.ops))  # run batches in it
+            return await send(batch)
 
-        writer._evalsha = counted  # type: ignore[method-assign]
+        writer._send = counted  # type: ignore[method-assign]
         await store.append("run_0", [TextDelta("first")])
 
         async def later(index: int) -> None:
@@ -410,6 +434,39 @@ async def test_batches_ready_within_the_write_interval_go_to_redis_in_one_comman
             for index in range(1, 6):
                 group.start_soon(later, index)
     assert calls == [1, 5]
+
+
+async def test_under_load_writes_stretch_but_a_runs_start_waits_no_longer() -> None:
+    """A write that carried many operations makes the next wait longer (up to four times the
+    interval), so a loaded process makes fewer commands; a run's start, which somebody waits
+    for, still goes within the interval."""
+    interval = 0.1
+    store = RedisStore(redis_url(), prefix=unique_prefix(), write_interval=interval)
+    runs = [f"run_{index}" for index in range(300)]
+    async with store:
+        async with anyio.create_task_group() as group:
+            for run_id in runs:
+                group.start_soon(store.create, RunRecord(run_id, None, fixed_input(), "x"))
+
+        async def loaded_write() -> None:
+            """A write of 300 batches, after a quiet moment (it goes at once)."""
+            await anyio.sleep(4 * interval + 0.1)
+            for run_id in runs:
+                await store.append(run_id, [TextDelta("x")])
+            producer = store._producing[runs[-1]]
+            await wait_until(lambda: producer.writing is None)
+
+        await loaded_write()
+        began = time.monotonic()
+        await store.append(runs[0], [TextDelta("later")])
+        producer = store._producing[runs[0]]
+        await wait_until(lambda: producer.writing is None)
+        assert time.monotonic() - began > 2.5 * interval  # stretched: 4 x 0.1 s
+
+        await loaded_write()
+        began = time.monotonic()
+        await store.create(RunRecord("run_new", None, fixed_input(), "x"))
+        assert time.monotonic() - began < 1.8 * interval
 
 
 async def test_a_batch_reaches_readers_here_before_redis_even_one_attaching_meanwhile() -> None:

@@ -10,8 +10,8 @@ and every script below touches one slot only.
   trims the stream exactly (``MINID``: the producer knows where the store's limits cut) and
   updates the hash.  What this process writes (runs created, batches, ends, the renewals of
   leases and time to live every ``lease/3`` s) while a write is on its way, or within
-  ``write_interval`` of the last, goes together in the next one: one command per round trip,
-  whatever the number of runs.  ``append`` does not wait for its write: a run has one batch in
+  ``write_interval`` of the last (longer under load), goes together in the next one: one
+  command per round trip, whatever the number of runs.  ``append`` does not wait for its write: a run has one batch in
   flight, and a failed write stops it.
 - **Readers** never poll and never hold a connection each: per process (per event loop), one
   follower task reads every followed run's stream with one blocking ``XREAD`` and feeds local
@@ -83,74 +83,85 @@ _OUTAGE_GRACE = 1.0  # seconds of failing XREADs the follower rides out before e
 _COMMAND_TIMEOUT = 10.0  # seconds: past this Redis counts as unavailable (nothing hangs)
 _CONNECTIONS = 4  # per store (per process and loop) when it builds its client from a URL
 _READ_COUNT = 512  # entries per stream per XREAD: a slow reader's backlog comes in pieces
+# Under load the writes stretch, up to _STRETCH times write_interval, by one write_interval
+# each _OPS_PER_STRETCH operations the last one carried: a command costs the client ~50 times
+# what one more operation in it does, and only readers on other processes wait for the writes.
+_STRETCH = 4
+_OPS_PER_STRETCH = 64
 
 # -- the scripts (each touches the keys of one run: one hash slot) ---------------------------
 
 # Everything a process writes of the runs it produces, in one command per round trip: for any
-# number of runs, their creation, batches, ends and lease renewals, one operation after another
-# (a kind, then its keys and arguments; see _Writer).  ARGV[1..4]: this process's id, the
-# lease, the idle and the finished time to live (ms).  A batch leaves the lease and the keys'
-# time to live to the renewals (every lease/3 s).
+# number of runs, their creation, batches, ends and lease renewals, packed one after another in
+# ARGV[5] (a kind, then its fields; see _op).  The script names a run's keys from its hash tag:
+# one argument an operation, where its keys as KEYS were two or three more (and the client
+# builds an object for each); on a cluster each operation is a call of its own, with its keys
+# declared as well, for routing.  ARGV[1..4]: this process's id, the lease, the idle and the
+# finished time to live (ms).  A batch leaves the lease and the keys' time to live to the
+# renewals (every lease/3 s).
 _WRITE = """
-local owner, lease, idle, ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local out, k, a = {}, 1, 5
-while a <= #ARGV do
-  local kind = string.sub(ARGV[a], 1, 1)
-  if kind == 'a' then  -- a batch: log, meta; 'a<its end>:<the log's trimmed count>:<chunks>'
-    local log, meta, op = KEYS[k], KEYS[k + 1], ARGV[a]
+local owner, lease, idle, ttl, ops = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local at, out = 1, {}
+local function upto()  -- the text up to the next ':' (a number)
+  local colon = string.find(ops, ':', at, true)
+  local text = string.sub(ops, at, colon - 1)
+  at = colon + 1
+  return text
+end
+local function field()  -- '<its length in bytes>:<its text>'
+  local size = tonumber(upto())
+  at = at + size
+  return string.sub(ops, at - size, at - 1)
+end
+while at <= #ops do
+  local kind = string.sub(ops, at, at)
+  at = at + 1
+  local tag = field()  -- a run's hash tag ('x': a whole key)
+  local log, meta, lease_key = tag .. ':log', tag .. ':meta', tag .. ':lease'
+  if kind == 'a' then  -- a batch: its end, the log's trimmed count, its chunks
+    local length, trimmed, chunks = upto(), upto(), field()
     if redis.call('HGET', meta, 'status') ~= 'running' then
       out[#out + 1] = 0
     else
-      local i = string.find(op, ':', 2, true)
-      local j = string.find(op, ':', i + 1, true)
-      local length, trimmed = string.sub(op, 2, i - 1), string.sub(op, i + 1, j - 1)
-      redis.call('XADD', log, 'MINID', tonumber(trimmed) + 1, length .. '-0',
-        'c', string.sub(op, j + 1))
+      redis.call('XADD', log, 'MINID', tonumber(trimmed) + 1, length .. '-0', 'c', chunks)
       redis.call('HSET', meta, 'length', length, 'trimmed', trimmed)
       out[#out + 1] = 1
     end
-    k, a = k + 2, a + 1
-  elseif kind == 'c' then  -- a new run: meta, lease; its input, protocol, thread, creation
-    local meta = KEYS[k]
+  elseif kind == 'c' then  -- a new run: its input, protocol, thread, creation
+    local input, protocol, thread, created = field(), field(), field(), field()
     if redis.call('EXISTS', meta) == 1 then
       out[#out + 1] = 0
     else
-      redis.call('HSET', meta, 'input', ARGV[a + 1], 'protocol', ARGV[a + 2],
-        'thread', ARGV[a + 3], 'created_at', ARGV[a + 4], 'owner', owner,
-        'status', 'running', 'length', 0, 'trimmed', 0)
+      redis.call('HSET', meta, 'input', input, 'protocol', protocol, 'thread', thread,
+        'created_at', created, 'owner', owner, 'status', 'running', 'length', 0, 'trimmed', 0)
       redis.call('PEXPIRE', meta, idle)
-      redis.call('SET', KEYS[k + 1], owner, 'PX', lease)
+      redis.call('SET', lease_key, owner, 'PX', lease)
       out[#out + 1] = 1
     end
-    k, a = k + 2, a + 5
-  elseif kind == 'r' then  -- a run's lease and its keys' time to live renewed: meta, lease, log
-    local meta = KEYS[k]
+  elseif kind == 'r' then  -- a run's lease and its keys' time to live renewed
     if redis.call('HGET', meta, 'status') ~= 'running' then
       out[#out + 1] = 0
     else
-      redis.call('SET', KEYS[k + 1], owner, 'PX', lease)
+      redis.call('SET', lease_key, owner, 'PX', lease)
       redis.call('PEXPIRE', meta, idle)
-      redis.call('PEXPIRE', KEYS[k + 2], idle)
+      redis.call('PEXPIRE', log, idle)
       out[#out + 1] = 1
     end
-    k, a = k + 3, a + 1
   elseif kind == 'x' then  -- a key's time to live renewed (a thread's, this process's stream)
-    out[#out + 1] = redis.call('PEXPIRE', KEYS[k], idle)
-    k, a = k + 1, a + 1
-  else  -- 'f', its end: log, meta, lease; its status.  Answers its thread ('' for none).
-    local log, meta = KEYS[k], KEYS[k + 1]
+    out[#out + 1] = redis.call('PEXPIRE', tag, idle)
+  else  -- 'f', its end: its status.  Answers its thread ('' for none).
+    local status = field()
     if redis.call('HGET', meta, 'status') ~= 'running' then
       out[#out + 1] = 0
     else
       local length = redis.call('HGET', meta, 'length')
-      redis.call('HSET', meta, 'status', ARGV[a + 1])
-      redis.call('XADD', log, length .. '-1', 'end', ARGV[a + 1])
+      redis.call('HSET', meta, 'status', status)
+      redis.call('XADD', log, length .. '-1', 'end', status)
       redis.call('PEXPIRE', log, ttl)
       redis.call('PEXPIRE', meta, ttl)
-      redis.call('DEL', KEYS[k + 2])
+      redis.call('DEL', lease_key)
       out[#out + 1] = redis.call('HGET', meta, 'thread')
     end
-    k, a = k + 3, a + 2
   end
 end
 return out
@@ -186,6 +197,17 @@ def _ms(seconds: float) -> int:
     return max(1, int(seconds * 1000))
 
 
+def _field(text: str) -> str:
+    """``text`` framed for ``_WRITE``: its length in bytes, a colon, itself."""
+    size = len(text) if text.isascii() else len(text.encode())  # (isascii: O(1))
+    return f"{size}:{text}"
+
+
+def _op(kind: str, name: str, *fields: str) -> str:
+    """An operation of ``_WRITE``: its kind, the run's hash tag (or a key), its fields."""
+    return kind + _field(name) + "".join(map(_field, fields))
+
+
 class _Keys:
     """The names of one store's keys."""
 
@@ -194,9 +216,13 @@ class _Keys:
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix
 
+    def tag(self, run_id: str) -> str:
+        """The hash tag a run's keys share (one cluster slot)."""
+        return f"{{{self.prefix}:{run_id}}}"
+
     def run(self, run_id: str) -> tuple[str, str, str]:
-        """A run's log, meta and lease keys (one hash tag: one cluster slot)."""
-        tag = f"{{{self.prefix}:{run_id}}}"
+        """A run's log, meta and lease keys."""
+        tag = self.tag(run_id)
         return tag + ":log", tag + ":meta", tag + ":lease"
 
     def thread(self, thread_id: str) -> str:
@@ -218,9 +244,9 @@ class RedisStore:
     renewal of its lease), ``lease`` how long a run outlives its producing process: within
     about that time after a process dies, its runs are marked failed and their readers end
     with an error.  ``write_interval`` is the least time between two writes of the batches
-    this process produces: under load, the batches that become ready meanwhile go to Redis in
-    one command (fewer round trips, for up to that much more latency); the first batch after
-    a quiet moment goes at once.
+    this process produces: the batches that become ready meanwhile go to Redis in one command
+    (fewer round trips, for up to that much more latency; under load the wait stretches, up to
+    four times it); the first batch after a quiet moment goes at once.
 
     One store serves one event loop at a time (a host's; the WSGI hosts share one through
     their portal): it runs a background task there, on the first call.  ``await
@@ -313,9 +339,9 @@ class RedisStore:
         log, meta, lease = self._keys.run(record.run_id)
         payload = encode_input(record.input, record.protocol)
         thread_id = record.thread_id or ""
-        created = await writer.call(
-            (meta, lease), ("c", payload, record.protocol, thread_id, repr(record.created_at))
-        )
+        tag = self._keys.tag(record.run_id)
+        op = _op("c", tag, payload, record.protocol, thread_id, repr(record.created_at))
+        created = await writer.call((meta, lease), op)
         if not created:
             raise RunExistsError(f"run {record.run_id!r} was already started")
         if thread_id:
@@ -323,7 +349,7 @@ class RedisStore:
                 await self.client.set(
                     self._keys.thread(thread_id), record.run_id, px=_ms(self.idle_ttl)
                 )
-        self._producing[record.run_id] = _Producer(record, (log, meta))
+        self._producing[record.run_id] = _Producer(record, (log, meta), tag)
         self._remember_input(record.run_id, record.input)
 
     async def append(self, run_id: str, chunks: Sequence[Chunk]) -> None:
@@ -371,7 +397,8 @@ class RedisStore:
                 status = RunStatus.ERROR
         try:
             writer = await self._writer()
-            thread_id = await writer.call(self._keys.run(run_id), ("f", status.value))
+            op = _op("f", self._keys.tag(run_id), status.value)
+            thread_id = await writer.call(self._keys.run(run_id), op)
             if thread_id:
                 async with self._unavailable():
                     await self._scripts.release_thread(
@@ -702,15 +729,17 @@ class _Producer:
         "kept",
         "keys",
         "length",
+        "op",
         "record",
         "stop",
         "writing",
         "writing_end",
     )
 
-    def __init__(self, record: RunRecord, keys: tuple[str, str]) -> None:
+    def __init__(self, record: RunRecord, keys: tuple[str, str], tag: str) -> None:
         self.record = record
-        self.keys = keys  # its log and meta
+        self.keys = keys  # its log and meta (a cluster routes its batches by them)
+        self.op = _op("a", tag)  # how its batches' operations start
         self.length = 0  # stored in Redis (``record.length``: fed to this process's readers)
         self.inflight: list[Chunk] | None = None  # from ``length`` on: fed here, on its way
         self.writing: _Batch | None = None  # the write that carries it
@@ -996,12 +1025,11 @@ class RedisCursor:
 class _Batch:
     """Operations of several runs (see ``_WRITE``), written in one command."""
 
-    __slots__ = ("args", "done", "keys", "ops", "outcomes", "then")
+    __slots__ = ("done", "keys", "ops", "outcomes", "then")
 
     def __init__(self) -> None:
-        self.keys: list[str] = []
-        self.args: list[Any] = []
-        self.ops: list[int] = []  # each operation's number of keys, then of arguments
+        self.ops: list[str] = []  # each one packed (see _op)
+        self.keys: list[Sequence[str]] = []  # each one's keys (a cluster routes by them)
         # Each operation's callback, or the producer of a run's batch.  (A process with many
         # runs makes more garbage-collector work per object kept per batch.)
         self.then: list[Callable[[object], object] | _Producer | None] = []
@@ -1030,20 +1058,21 @@ class _Writer:
         self.store = store
         self.next: _Batch | None = None
         self.ready = anyio.Event()  # ``next`` has an operation
+        self.hurry = anyio.Event()  # ``next`` has one that somebody waits for (``call``)
+        self.interval = store.write_interval  # stretched under load (see _STRETCH)
 
     def add(
         self,
         keys: Sequence[str],
-        args: Sequence[object],
+        op: str,
         then: Callable[[object], object] | None = None,
     ) -> tuple[_Batch, int]:
-        """Add an operation (see ``_WRITE``) to the next write, and its callback; the write
-        and the operation's index in it."""
+        """Add an operation (see ``_WRITE``) and the keys it touches to the next write, and its
+        callback; the write and the operation's index in it."""
         gathering = self._gathering()
         index = len(gathering.then)
-        gathering.keys += keys
-        gathering.args += args
-        gathering.ops += (len(keys), len(args))
+        gathering.ops.append(op)
+        gathering.keys.append(keys)
         gathering.then.append(then)
         return gathering, index
 
@@ -1051,10 +1080,9 @@ class _Writer:
         """Add a run's batch (its end, its chunks' text, the log's trimmed count); the write
         settles it with ``producer``, the one batch of that run in flight."""
         gathering = self._gathering()
-        gathering.keys += producer.keys
-        # One argument, not four: the client walks each argument of a command several times.
-        gathering.args.append(f"a{end}:{trimmed}:{payload}")
-        gathering.ops += (2, 1)
+        size = len(payload) if payload.isascii() else len(payload.encode())
+        gathering.ops.append(f"{producer.op}{end}:{trimmed}:{size}:{payload}")
+        gathering.keys.append(producer.keys)
         gathering.then.append(producer)
         producer.writing, producer.writing_end = gathering, end
 
@@ -1065,9 +1093,10 @@ class _Writer:
             self.ready.set()
         return gathering
 
-    async def call(self, keys: Sequence[str], args: Sequence[object]) -> object:
+    async def call(self, keys: Sequence[str], op: str) -> object:
         """Add an operation and wait for its answer."""
-        batch, index = self.add(keys, args)
+        batch, index = self.add(keys, op)
+        self.hurry.set()
         await batch.done.wait()
         outcome = batch.outcomes[index]
         if isinstance(outcome, StoreUnavailableError):
@@ -1084,13 +1113,22 @@ class _Writer:
                 await self.ready.wait()
                 # Under load, more batches join this one: a round trip costs the client far
                 # more CPU than one more run's batch in it (write_interval in
-                # docs/guide/redis.md).
+                # docs/guide/redis.md).  Somebody waiting for an answer (a run's start, its
+                # end) waits no more than write_interval for the write.
                 wait = last + self.store.write_interval - time.monotonic()
                 if wait > 0:
                     await anyio.sleep(wait)
-                batch, self.next, self.ready = self.next, None, anyio.Event()
+                wait = last + self.interval - time.monotonic()
+                if wait > 0 and not self.hurry.is_set():
+                    with anyio.move_on_after(wait):
+                        await self.hurry.wait()
+                batch, self.next = self.next, None
+                self.ready, self.hurry = anyio.Event(), anyio.Event()
                 assert batch is not None
                 last = time.monotonic()
+                self.interval = self.store.write_interval * min(
+                    _STRETCH, 1 + len(batch.then) / _OPS_PER_STRETCH
+                )
                 try:
                     outcomes: Sequence[object] = await self._send(batch)
                 except Exception as exc:
@@ -1110,24 +1148,16 @@ class _Writer:
         head = [store.owner, _ms(store.lease), _ms(store.idle_ttl), _ms(store.ttl)]
         async with store._unavailable():
             if not store._cluster:
-                return list(await self._evalsha(batch.keys, head + batch.args))
+                return list(await self._evalsha([*head, "".join(batch.ops)]))
             # A cluster runs a script on one slot: one call per operation, pipelined.
             async with store.client.pipeline(transaction=False) as pipe:
-                calls = []
-                k = a = 0
-                ops = batch.ops
-                for keys, args in zip(ops[::2], ops[1::2], strict=True):
-                    calls.append(
-                        write(
-                            keys=batch.keys[k : k + keys],
-                            args=head + batch.args[a : a + args],
-                            client=pipe,
-                        )
-                    )
-                    k, a = k + keys, a + args
+                calls = [
+                    write(keys=list(keys), args=[*head, op], client=pipe)
+                    for keys, op in zip(batch.keys, batch.ops, strict=True)
+                ]
             return [(await call)[0] for call in calls]
 
-    async def _evalsha(self, keys: list[str], args: list[Any]) -> Any:
+    async def _evalsha(self, args: list[Any]) -> Any:
         """The script by its digest; loaded first on a Redis that does not have it (restarted,
         flushed).  (What ``Script.__call__`` does, without the two request objects it builds
         around the command: each walks every argument.)"""
@@ -1136,10 +1166,10 @@ class _Writer:
         client = self.store.client
         sha = self.store._scripts.write.sha
         try:
-            return await client.evalsha(sha, keys=keys, args=args)
+            return await client.evalsha(sha, args=args)
         except NoScriptError:
             await client.script_load(_WRITE)
-            return await client.evalsha(sha, keys=keys, args=args)
+            return await client.evalsha(sha, args=args)
 
 
 class _Service:
@@ -1298,11 +1328,13 @@ class _Service:
         another process failed meanwhile (this one stalled) is stopped."""
         keys = self.store._keys
         for run_id, producer in producing:
-            log, meta, lease = keys.run(run_id)
-            self.writer.add((meta, lease, log), ("r",), partial(_renewed, producer))
+            op = _op("r", keys.tag(run_id))
+            self.writer.add(keys.run(run_id), op, partial(_renewed, producer))
             if producer.record.thread_id is not None:
-                self.writer.add((keys.thread(producer.record.thread_id),), ("x",))
-        await self.writer.call((keys.process(self.store.owner),), ("x",))
+                thread = keys.thread(producer.record.thread_id)
+                self.writer.add((thread,), _op("x", thread))
+        own = keys.process(self.store.owner)
+        await self.writer.call((own,), _op("x", own))
 
 
 def _renewed(producer: _Producer, outcome: object) -> None:
