@@ -11,8 +11,8 @@ and every script below touches one slot only.
   updates the hash.  What this process writes (runs created, batches, ends, the renewals of
   leases and time to live every ``lease/3`` s) while a write is on its way, or within
   ``write_interval`` of the last (longer under load), goes together in the next one: one
-  command per round trip, whatever the number of runs.  ``append`` does not wait for its write: a run has one batch in
-  flight, and a failed write stops it.
+  command per round trip, whatever the number of runs.  ``append`` does not wait for its
+  write: a run has one batch in flight, and a failed write stops it.
 - **Readers** never poll and never hold a connection each: per process (per event loop), one
   follower task reads every followed run's stream with one blocking ``XREAD`` and feeds local
   buffers that cursors read without I/O, as a :class:`~.memory.MemoryCursor` reads its list.
@@ -1058,7 +1058,6 @@ class _Writer:
         self.store = store
         self.next: _Batch | None = None
         self.ready = anyio.Event()  # ``next`` has an operation
-        self.hurry = anyio.Event()  # ``next`` has one that somebody waits for (``call``)
         self.interval = store.write_interval  # stretched under load (see _STRETCH)
 
     def add(
@@ -1096,7 +1095,6 @@ class _Writer:
     async def call(self, keys: Sequence[str], op: str) -> object:
         """Add an operation and wait for its answer."""
         batch, index = self.add(keys, op)
-        self.hurry.set()
         await batch.done.wait()
         outcome = batch.outcomes[index]
         if isinstance(outcome, StoreUnavailableError):
@@ -1113,17 +1111,11 @@ class _Writer:
                 await self.ready.wait()
                 # Under load, more batches join this one: a round trip costs the client far
                 # more CPU than one more run's batch in it (write_interval in
-                # docs/guide/redis.md).  Somebody waiting for an answer (a run's start, its
-                # end) waits no more than write_interval for the write.
-                wait = last + self.store.write_interval - time.monotonic()
+                # docs/guide/redis.md).
+                wait = last + self.interval - time.monotonic()
                 if wait > 0:
                     await anyio.sleep(wait)
-                wait = last + self.interval - time.monotonic()
-                if wait > 0 and not self.hurry.is_set():
-                    with anyio.move_on_after(wait):
-                        await self.hurry.wait()
-                batch, self.next = self.next, None
-                self.ready, self.hurry = anyio.Event(), anyio.Event()
+                batch, self.next, self.ready = self.next, None, anyio.Event()
                 assert batch is not None
                 last = time.monotonic()
                 self.interval = self.store.write_interval * min(
