@@ -211,6 +211,29 @@ async def test_ids_and_chunks_of_any_characters_go_to_redis_and_back_intact(wher
         assert await other.active_run(thread_id) is None
 
 
+async def test_redis_keeps_a_runs_log_within_its_limits(where: str) -> None:
+    """The stream in Redis is trimmed too, not only this process's view of it: another process
+    finds the last chunks (and one batch more, at most), and is refused the dropped ones."""
+    producer, other = await two_stores(where, max_events=5)
+    async with producer, other:
+        await producer.create(RunRecord("run_trimmed", None, fixed_input(), "data-stream"))
+        for index in range(20):
+            await producer.append("run_trimmed", [TextDelta(str(index))])
+        await producer.finish("run_trimmed", RunStatus.DONE)
+        log = producer._keys.run("run_trimmed")[0]
+        assert await producer.client.xlen(log) <= 5 + 1 + 1  # a batch more, and the end
+        theirs = await other.get("run_trimmed")
+        assert theirs is not None
+        assert theirs.trimmed == 15
+        with pytest.raises(sb.runs.LogTrimmedError):
+            await other.read("run_trimmed", 14)
+        cursor = await other.read("run_trimmed", 15)
+        read: list[Chunk] = []
+        while (batch := await cursor.next_batch()) is not None:
+            read += batch
+        assert read == [TextDelta(str(index)) for index in range(15, 20)]
+
+
 async def test_a_run_id_is_started_once_across_processes(where: str) -> None:
     first, second = await two_stores(where)
     async with first, second:

@@ -123,7 +123,11 @@ while at <= #ops do
     if redis.call('HGET', meta, 'status') ~= 'running' then
       out[#out + 1] = 0
     else
-      redis.call('XADD', log, 'MINID', tonumber(trimmed) + 1, length .. '-0', 'c', chunks)
+      if trimmed == '0' then  -- the usual case: a trim that cuts nothing still costs Redis
+        redis.call('XADD', log, length .. '-0', 'c', chunks)
+      else
+        redis.call('XADD', log, 'MINID', tonumber(trimmed) + 1, length .. '-0', 'c', chunks)
+      end
       redis.call('HSET', meta, 'length', length, 'trimmed', trimmed)
       out[#out + 1] = 1
     end
