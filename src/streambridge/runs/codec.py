@@ -117,14 +117,18 @@ def encode_input(run_input: RunInput, protocol: str) -> str:
     """The input as JSON text: the body ``protocol`` parses back, and the fields set after
     parsing.  A value JSON cannot hold (an input built in code, not parsed) is left out, and
     a reader sees the input without it."""
+    names = ("raw", *_SET_AFTER_PARSING)
     fields: dict[str, Any] = {"protocol": protocol}
-    for name in ("raw", *_SET_AFTER_PARSING):
-        value = getattr(run_input, name)
+    fields.update((name, getattr(run_input, name)) for name in names)
+    try:
+        return dumps(fields)  # the usual case: one encoding, not one a field first
+    except (TypeError, ValueError):
+        pass
+    for name in names:
         try:
-            dumps(value)
+            dumps(fields[name])
         except (TypeError, ValueError):
-            continue
-        fields[name] = value
+            del fields[name]
     return dumps(fields)
 
 
