@@ -84,8 +84,9 @@ _COMMAND_TIMEOUT = 10.0  # seconds: past this Redis counts as unavailable (nothi
 _CONNECTIONS = 4  # per store (per process and loop) when it builds its client from a URL
 _READ_COUNT = 512  # entries per stream per XREAD: a slow reader's backlog comes in pieces
 # Under load the writes stretch, up to _STRETCH times write_interval, by one write_interval
-# each _OPS_PER_STRETCH operations the last one carried: a command costs the client ~50 times
-# what one more operation in it does, and only readers on other processes wait for the writes.
+# each _OPS_PER_STRETCH operations the last one carried: a command costs the client 200-300 us
+# of CPU, one more operation in it about 1 us (benchmarks/README.md), and only readers on
+# other processes (and a run's start) wait for the writes.
 _STRETCH = 4
 _OPS_PER_STRETCH = 64
 
