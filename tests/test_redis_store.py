@@ -36,7 +36,13 @@ from streambridge.runs.codec import (
     encode_chunks,
     encode_input,
 )
-from streambridge.runs.redis import LOST_MESSAGE, UNAVAILABLE_MESSAGE, RedisStore, _Producer
+from streambridge.runs.redis import (
+    LOST_MESSAGE,
+    UNAVAILABLE_MESSAGE,
+    RedisStore,
+    _Producer,
+    _Writer,
+)
 from support.behaviour.protocol_table import request_body
 from support.chunk_strategies import chunk_sequences
 from support.redis_server import (
@@ -84,7 +90,7 @@ async def two_stores(where: str, **options: Any) -> tuple[RedisStore, RedisStore
 
     def store() -> RedisStore:
         client = cluster_client() if where == CLUSTER else where  # a cluster client each
-        return RedisStore(client, prefix=prefix, idle_ttl=60, **options)
+        return RedisStore(client, prefix=prefix, **{"idle_ttl": 60, **options})
 
     return store(), store()
 
@@ -232,6 +238,46 @@ async def test_redis_keeps_a_runs_log_within_its_limits(where: str) -> None:
         while (batch := await cursor.next_batch()) is not None:
             read += batch
         assert read == [TextDelta(str(index)) for index in range(15, 20)]
+
+
+async def test_a_run_outliving_its_lease_and_idle_time_is_kept_by_its_renewals(where: str) -> None:
+    """A run that goes on for several leases and idle times: its process renews its lease and
+    its keys' (and its thread's) time to live, so another process still finds it running."""
+    producer, other = await two_stores(where, lease=0.6, idle_ttl=1.0)
+    async with producer, other:
+        await producer.create(RunRecord("run_long", "thread_long", fixed_input(), "x"))
+        await producer.append("run_long", [TextDelta("early")])
+        await anyio.sleep(2.5)  # four leases, two and a half idle times
+        theirs = await other.get("run_long")
+        assert theirs is not None
+        assert theirs.status is RunStatus.RUNNING
+        assert await other.active_run("thread_long") == "run_long"
+        await producer.append("run_long", [TextDelta("late")])
+        await producer.finish("run_long", RunStatus.DONE)
+        cursor = await other.read("run_long")
+        read: list[Chunk] = []
+        while (batch := await cursor.next_batch()) is not None:
+            read += batch
+        assert read == [TextDelta("early"), TextDelta("late")]
+
+
+async def test_a_chunk_that_cannot_be_encoded_is_refused_and_the_run_goes_on() -> None:
+    """A lone surrogate has no UTF-8 bytes: ``append`` refuses the batch before anything of it
+    is kept, and the run's next batch and its readers carry on as if it had not been asked."""
+    store, other = await two_stores(redis_url())
+    async with store, other:
+        await store.create(RunRecord("run_bad", None, fixed_input(), "x"))
+        cursor = await store.read("run_bad")
+        with pytest.raises(ValueError, match="JSON cannot carry"):
+            await store.append("run_bad", [TextDelta("bad \ud800")])
+        await store.append("run_bad", [TextDelta("good")])
+        await store.finish("run_bad", RunStatus.DONE)
+        assert await cursor.next_batch() == [TextDelta("good")]
+        theirs = await other.get("run_bad")  # as Redis has it
+        assert theirs is not None
+        assert (theirs.status, theirs.length) == (RunStatus.DONE, 1)
+        their_cursor = await other.read("run_bad")
+        assert await their_cursor.next_batch() == [TextDelta("good")]
 
 
 async def test_a_run_id_is_started_once_across_processes(where: str) -> None:
@@ -463,8 +509,8 @@ async def test_under_load_writes_stretch_up_to_four_times_the_interval() -> None
     """A write that carried many operations makes the next wait longer, up to four times the
     interval, so a loaded process makes fewer commands; after a quiet moment, a write goes at
     once again."""
-    interval = 0.1
-    store = RedisStore(redis_url(), prefix=unique_prefix(), write_interval=interval)
+    interval = 0.1  # (a long lease: no renewal of 300 runs comes in between)
+    store = RedisStore(redis_url(), prefix=unique_prefix(), write_interval=interval, lease=60)
     runs = [f"run_{index}" for index in range(300)]
     async with store:
         async with anyio.create_task_group() as group:
@@ -489,6 +535,18 @@ async def test_under_load_writes_stretch_up_to_four_times_the_interval() -> None
         began = time.monotonic()
         await store.create(RunRecord("run_newer", None, fixed_input(), "x"))
         assert time.monotonic() - began < interval
+
+
+def test_the_stretch_stays_within_a_sixth_of_the_lease() -> None:
+    """So a run's lease renewal (every third of the lease) reaches Redis well within it.
+    (Bookkeeping only: no Redis is reached.)"""
+    store = RedisStore("redis://127.0.0.1:1/0", write_interval=0.1, lease=1.2)
+    writer = _Writer(store)
+    assert writer._stretched(0) == pytest.approx(0.1)
+    assert writer._stretched(32) == pytest.approx(0.15)
+    assert writer._stretched(1000) == pytest.approx(0.2)  # not 0.4: a sixth of the lease
+    slow = _Writer(RedisStore("redis://127.0.0.1:1/0", write_interval=0.5, lease=1.2))
+    assert slow._stretched(1000) == pytest.approx(0.5)  # never under write_interval itself
 
 
 async def test_a_batch_reaches_readers_here_before_redis_even_one_attaching_meanwhile() -> None:
@@ -584,6 +642,16 @@ async def test_readers_asking_for_a_run_at_once_share_one_read_of_its_hash() -> 
 def test_a_negative_time_is_refused_with_the_options_name(option: str) -> None:
     with pytest.raises(ValueError, match=f"{option}= must be a number of seconds"):
         RedisStore(redis_url(), **{option: -1.0})
+
+
+@pytest.mark.parametrize(
+    "options", [{"decode_responses": True, "encoding": "latin-1"}, {"decode_responses": False}]
+)
+def test_a_client_that_does_not_speak_utf8_text_is_refused(options: dict[str, Any]) -> None:
+    import coredis
+
+    with pytest.raises(ValueError, match="decode_responses=True and encoding='utf-8'"):
+        RedisStore(coredis.Redis(**options))
 
 
 def test_without_coredis_the_store_says_which_extra_installs_it(monkeypatch: Any) -> None:

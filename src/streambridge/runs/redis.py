@@ -37,6 +37,7 @@ and every script below touches one slot only.
 from __future__ import annotations
 
 import asyncio
+import codecs
 import logging
 import math
 import os
@@ -85,8 +86,9 @@ _CONNECTIONS = 4  # per store (per process and loop) when it builds its client f
 _READ_COUNT = 512  # entries per stream per XREAD: a slow reader's backlog comes in pieces
 # Under load the writes stretch, up to _STRETCH times write_interval, by one write_interval
 # each _OPS_PER_STRETCH operations the last one carried: a command costs the client 200-300 us
-# of CPU, one more operation in it about 1 us (benchmarks/README.md), and only readers on
-# other processes (and a run's start) wait for the writes.
+# of CPU, one more operation in it about 1 us (benchmarks/README.md).  What waits for the
+# writes: readers on other processes, a run's start and end, and a run's next batch while its
+# last one is on its way (docs/guide/redis.md).
 _STRETCH = 4
 _OPS_PER_STRETCH = 64
 
@@ -370,6 +372,8 @@ class RedisStore:
             return
         try:
             payload = encode_chunks(chunks)
+            # Its length in bytes, for the write's framing (a lone surrogate fails here).
+            size = len(payload) if payload.isascii() else len(payload.encode())
         except (TypeError, ValueError) as exc:
             message = f"run {run_id!r}: a chunk holds a value JSON cannot carry: {exc}"
             raise ValueError(message) from exc
@@ -388,7 +392,7 @@ class RedisStore:
             follow.feed(start, batch, self)
         producer.inflight = batch
         producer.record.length, producer.record.trimmed = end, trimmed  # as its readers see it
-        writer.add_batch(producer, end, payload, trimmed)
+        writer.add_batch(producer, end, payload, size, trimmed)
 
     async def finish(self, run_id: str, status: RunStatus) -> None:
         producer = self._producing.get(run_id)
@@ -1080,11 +1084,13 @@ class _Writer:
         gathering.then.append(then)
         return gathering, index
 
-    def add_batch(self, producer: _Producer, end: int, payload: str, trimmed: int) -> None:
-        """Add a run's batch (its end, its chunks' text, the log's trimmed count); the write
-        settles it with ``producer``, the one batch of that run in flight."""
+    def add_batch(
+        self, producer: _Producer, end: int, payload: str, size: int, trimmed: int
+    ) -> None:
+        """Add a run's batch (its end, its chunks' text and its length in bytes, the log's
+        trimmed count); the write settles it with ``producer``, the one batch of that run in
+        flight."""
         gathering = self._gathering()
-        size = len(payload) if payload.isascii() else len(payload.encode())
         gathering.ops.append(f"{producer.op}{end}:{trimmed}:{size}:{payload}")
         gathering.keys.append(producer.keys)
         gathering.then.append(producer)
@@ -1123,9 +1129,7 @@ class _Writer:
                 batch, self.next, self.ready = self.next, None, anyio.Event()
                 assert batch is not None
                 last = time.monotonic()
-                self.interval = self.store.write_interval * min(
-                    _STRETCH, 1 + len(batch.then) / _OPS_PER_STRETCH
-                )
+                self.interval = self._stretched(len(batch.then))
                 try:
                     outcomes: Sequence[object] = await self._send(batch)
                 except Exception as exc:
@@ -1138,6 +1142,13 @@ class _Writer:
                 if left is not None and not left.done.is_set():
                     left.settle([closed] * len(left.then))
             self.next = None
+
+    def _stretched(self, operations: int) -> float:
+        """The wait after a write of ``operations`` (see ``_STRETCH``); never past a sixth of
+        the lease, so the renewals (every ``lease/3``) reach Redis well within it."""
+        store = self.store
+        stretched = store.write_interval * min(_STRETCH, 1 + operations / _OPS_PER_STRETCH)
+        return max(store.write_interval, min(stretched, store.lease / 6))
 
     async def _send(self, batch: _Batch) -> list[Any]:
         store = self.store
@@ -1369,6 +1380,14 @@ def _client(url_or_client: Any) -> Any:
     if not isinstance(url_or_client, coredis.Redis | coredis.RedisCluster):
         raise TypeError(
             f"RedisStore takes a redis:// URL or a coredis client, got {url_or_client!r}"
+        )
+    # The writes frame their fields by their length in UTF-8 bytes, and read back text.
+    encoding = codecs.lookup(getattr(url_or_client, "encoding", "utf-8")).name
+    if encoding != "utf-8" or not getattr(url_or_client, "decode_responses", False):
+        raise ValueError(
+            "RedisStore needs a coredis client built with decode_responses=True and "
+            f"encoding='utf-8' (the default), got encoding={encoding!r}, "
+            f"decode_responses={getattr(url_or_client, 'decode_responses', None)!r}"
         )
     return url_or_client
 
