@@ -228,6 +228,23 @@ async def test_close_session_closes_as_the_ending_asks(
     assert closed == ([] if code is None else [code])
 
 
+@pytest.mark.parametrize("ending", [SessionEnd.SHUTDOWN, SessionEnd.SEND_FAILED])
+async def test_close_session_closes_with_1000_where_the_server_refuses_other_codes(
+    ending: SessionEnd,
+) -> None:
+    """daphne (autobahn) lets an application close with 1000 or 3000-4999 only, and raises a
+    plain Exception for 1001: the socket is closed with 1000, and nothing escapes."""
+    closed: list[int] = []
+
+    async def close(code: int) -> None:
+        if code != 1000 and not 3000 <= code <= 4999:
+            raise Exception(f"invalid close code {code} (must be 1000 or from [3000, 4999])")
+        closed.append(code)
+
+    await close_session(ending, close, 1.0)
+    assert closed == [1000]
+
+
 async def test_close_session_does_not_wait_long_for_a_client_that_does_not_read() -> None:
     async def close(code: int) -> None:
         if code == 1011:
