@@ -244,7 +244,8 @@ class RedisStore:
     uses the same Redis and ``prefix``: a drop-in for :class:`~streambridge.MemoryStore`.
 
     ``url_or_client``: a ``redis://`` (``rediss://``, ``unix://``) URL, or a
-    ``coredis.Redis`` / ``coredis.RedisCluster`` client built with ``decode_responses=True``.
+    ``coredis.Redis`` / ``coredis.RedisCluster`` client built with ``decode_responses=True``
+    (and its default encoding, UTF-8).
     ``max_events`` and ``max_bytes`` bound each run's log as in ``MemoryStore`` (Redis drops
     whole batches: the log may hold one batch more); ``ttl`` is how long a finished run is
     kept, ``idle_ttl`` how long a run's keys outlive its last sign of life (a batch or a
