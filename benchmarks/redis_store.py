@@ -159,23 +159,13 @@ async def anchor_burst(url: str, calls: int) -> float:
 # -- (b) attach latency, the producer in a child process -------------------------------------
 
 
-def stamped_run(tokens: int) -> sb.RunFunction:
-    """``tokens`` text deltas at 20 a second, each stamped with the time it is appended.  Each
-    sleeps until 50 ms after the previous one was due (as serving.py's paced runs), so a
-    process that cannot keep up falls behind instead of slowing its runs down."""
+def stamped_run(tokens: int) -> Callable[[Any], Awaitable[None]]:
+    """``tokens`` text deltas at 20 a second, each stamped with the time it is appended, for
+    either library's controller (both have ``append_text``).  Each sleeps until 50 ms after the
+    previous one was due (as serving.py's paced runs), so a process that cannot keep up falls
+    behind instead of slowing its runs down."""
 
-    async def run(controller: sb.RunController) -> None:
-        due = time.monotonic()
-        for _ in range(tokens):
-            controller.append_text(f"{time.monotonic():.6f} ")
-            due += 1 / RATE
-            await asyncio.sleep(max(0.0, due - time.monotonic()))
-
-    return run
-
-
-def as_stamped_run(tokens: int) -> Callable[[AsRunController], Awaitable[None]]:
-    async def run(controller: AsRunController) -> None:
+    async def run(controller: Any) -> None:
         due = time.monotonic()
         for _ in range(tokens):
             controller.append_text(f"{time.monotonic():.6f} ")
@@ -208,7 +198,7 @@ async def produce(kind: str, url: str, name: str, runs: int, tokens: int) -> Non
 
     async def one(index: int) -> None:
         async def make_stream() -> AsyncIterator[bytes]:
-            run = as_create_run(as_stamped_run(tokens))
+            run = as_create_run(stamped_run(tokens))
             async for text in AsDataStreamEncoder().encode_stream(run):
                 yield text.encode()
 

@@ -204,10 +204,14 @@ def _ms(seconds: float) -> int:
     return max(1, int(seconds * 1000))
 
 
+def _utf8_size(text: str) -> int:
+    """``text``'s length in UTF-8 bytes (``UnicodeEncodeError`` for a lone surrogate)."""
+    return len(text) if text.isascii() else len(text.encode())  # (isascii: O(1))
+
+
 def _field(text: str) -> str:
     """``text`` framed for ``_WRITE``: its length in bytes, a colon, itself."""
-    size = len(text) if text.isascii() else len(text.encode())  # (isascii: O(1))
-    return f"{size}:{text}"
+    return f"{_utf8_size(text)}:{text}"
 
 
 def _op(kind: str, name: str, *fields: str) -> str:
@@ -373,8 +377,7 @@ class RedisStore:
             return
         try:
             payload = encode_chunks(chunks)
-            # Its length in bytes, for the write's framing (a lone surrogate fails here).
-            size = len(payload) if payload.isascii() else len(payload.encode())
+            size = _utf8_size(payload)  # for the write's framing; a lone surrogate fails here
         except (TypeError, ValueError) as exc:
             message = f"run {run_id!r}: a chunk holds a value JSON cannot carry: {exc}"
             raise ValueError(message) from exc
