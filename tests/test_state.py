@@ -8,8 +8,10 @@ check the two agree, and ``test_official_client_rebuilds_state`` asks the real c
 from __future__ import annotations
 
 import copy
+import gc
 import json
 import random
+import weakref
 from typing import Any
 
 import anyio
@@ -291,6 +293,37 @@ def random_writes(rng: random.Random, controller: sb.RunController) -> None:
                     target[key] = rng.choice(["", "start", 0, True, {"inner": ""}, [], ["x"]])
         except (StateError, KeyError, IndexError, TypeError):
             pass
+
+
+@pytest.mark.anyio
+async def test_an_ended_run_refuses_state_writes_and_is_freed_without_the_collector() -> None:
+    """A run's state asked its core before each write (a cycle through the bound method), so
+    every finished stream waited for the garbage collector; now the state refuses on its own
+    once the run has ended, and the run's objects go with their last reference."""
+
+    class Request:
+        pass
+
+    controllers: list[sb.RunController] = []
+
+    async def run(controller: sb.RunController) -> None:
+        controllers.append(controller)
+        controller.state["x"] = 1
+        controller.append_text("hi")
+
+    request = Request()
+    freed = weakref.ref(request)
+    gc.disable()
+    try:
+        [chunk async for chunk in sb.create_run(run, request=request)]
+        with pytest.raises(RuntimeError, match="this run has ended"):
+            controllers[0].state["x"] = 2
+        assert controllers[0].state["x"] == 1
+        controllers.clear()
+        del request
+        assert freed() is None
+    finally:
+        gc.enable()
 
 
 @pytest.mark.anyio

@@ -333,9 +333,7 @@ class _RunCore:
             self.state_ops.clear()
             return
         if self.finished:
-            raise RuntimeError(
-                "this run has ended; a controller cannot add chunks after its run returned"
-            )
+            _refuse_after_end()
         if isinstance(self.failure, BufferOverflowError):
             raise BufferOverflowError(*self.failure.args)
         if self.failure is not None:
@@ -520,6 +518,10 @@ class _RunCore:
             self.flush_state()
         self.finished = True
         self.limit = -1
+        # The state asked this core (a bound method: a cycle), so the stream's objects waited
+        # for the garbage collector; now it refuses by itself, and they go with their last
+        # reference.
+        self.state.admit = _refuse_after_end
         self.wake()
 
     async def report(self, on_finish: FinishHook) -> None:
@@ -1005,6 +1007,10 @@ class RunStream:
                 await core.done.wait()
             core.cancel()
             await core.done.wait()
+
+
+def _refuse_after_end(_: object = None) -> None:
+    raise RuntimeError("this run has ended; a controller cannot add chunks after its run returned")
 
 
 def _not_text(method: str, value: object) -> TypeError:

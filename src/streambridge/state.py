@@ -149,7 +149,7 @@ class StateStore:
     flushes as one :class:`~streambridge.chunks.StateUpdate` before the next non-state chunk.
     """
 
-    __slots__ = ("_admit", "pending", "value")
+    __slots__ = ("admit", "pending", "value")
 
     def __init__(
         self,
@@ -159,7 +159,8 @@ class StateStore:
     ) -> None:
         self.value = copy_json(initial)
         self.pending = pending
-        self._admit = admit  # asked before every write (given it); may refuse it by raising
+        self.admit = admit
+        """Asked before every write (when given); it may refuse the write by raising."""
 
     def get(self, path: Sequence[str]) -> Any:
         """The value at ``path``; ``KeyError`` if there is none."""
@@ -179,8 +180,8 @@ class StateStore:
         The state keeps its own copy of a set value, so later in-place writes never change an
         operation that is already queued: each emitted operation is a snapshot.
         """
-        if self._admit is not None:
-            self._admit(op)
+        if self.admit is not None:
+            self.admit(op)
         if op["type"] == "set":
             self.value = apply_operation(self.value, {**op, "value": copy_json(op["value"])})
         else:
