@@ -1068,7 +1068,7 @@ class _Steps(Generator[Any, Any, object]):
     def __await__(self) -> Generator[Any, Any, object]:
         return self
 
-    def send(self, value: Any) -> Any:
+    def send(self, value: Any = None) -> Any:
         core = self._core
         core.stepping = True
         try:
@@ -1078,6 +1078,9 @@ class _Steps(Generator[Any, Any, object]):
         if core.pending:
             core.end_step()
         return waits_for
+
+    # An awaiting coroutine steps an iterator with __next__ (Generator's calls send: a frame).
+    __next__ = send
 
     def throw(self, typ: Any, value: Any = None, traceback: TracebackType | None = None) -> Any:
         """The task's cancellation (or another exception), for the run at its wait."""
