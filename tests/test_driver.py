@@ -264,6 +264,24 @@ async def test_a_send_that_fails_ends_the_stream() -> None:
     assert len(client.sent) == 2
 
 
+async def test_a_send_that_fails_when_called_ends_the_stream_too() -> None:
+    """A host's send need not be a coroutine: one that raises as it is called (before
+    anything is awaited) is a failed send as well, from the run's task or the driver's."""
+    run = Recorder(lambda controller: _text_every(controller, 0.01))
+    client = Client()
+    deliver = client.deliver
+
+    def send(data: bytes) -> Awaitable[None]:
+        if len(client.sent) >= 2:
+            raise ConnectionResetError
+        return deliver(data)
+
+    client.deliver = send  # type: ignore[method-assign]
+    assert await serve(run, client) is Ending.SEND_FAILED
+    assert run.finished_at is not None
+    assert len(client.sent) == 2  # the opening, then one batch
+
+
 async def test_any_other_send_error_is_raised_once_the_run_is_closed() -> None:
     run = Recorder(lambda controller: _text_every(controller, 0.01))
     client = Client(reads=2, fail_with=RuntimeError("the server refused the message"))

@@ -227,8 +227,8 @@ class Driver:
         data = source.take()
         if data:
             self.send_started = clock.monotonic()
-            sending = self._send(data).__await__()
             try:
+                sending = self._send(data).__await__()  # (a host's send may raise when called)
                 waits_for = sending.send(None)
             except StopIteration:
                 pass
