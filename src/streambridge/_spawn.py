@@ -5,9 +5,8 @@ A run must keep going between two reads of its stream, and its stream may be rea
 task group to start it in.  The stream owns the task instead: closing the stream cancels it and
 waits for it, which gives the same guarantee a task group would.
 
-A detached task is also the cheapest task there is: an anyio task group and its ``start_soon``
-cost about 5 KB per task on asyncio (a cancel scope, a task handle and its event), a bare task a
-quarter of that, and a server holds one or two per open stream.
+A detached task is also the cheapest task there is (an anyio task group's ``start_soon`` adds a
+cancel scope, a task handle and its event), and a server holds one or two per open stream.
 """
 
 from __future__ import annotations

@@ -1,13 +1,11 @@
 """Waiting that costs nothing until somebody waits: ``Wakeup`` and ``LazyEvent``.
 
 ``Wakeup``: one task sleeps until another wakes it, or until some seconds pass.  It is what a
-stream's reader waits on between two batches, so an open stream holds one.  An ``anyio.Event``
-costs about 2 KB on asyncio (an ``asyncio.Event`` with its deque of waiters) and
-``move_on_after`` a cancel scope per wait; here a waiting task holds a bare future (and a timer,
-if it waits with a timeout), and nothing at all between waits.  Under trio the waiting task is
-parked with trio's own ``wait_task_rescheduled`` and woken with ``reschedule``, without the
-``anyio.Event`` and cancel scope each wait used to make (a stream's driver waits once a token;
-``benchmarks/README.md`` has what that cost).
+stream's reader waits on between two batches, so an open stream holds one: a waiting task holds
+a bare future (and a timer, if it waits with a timeout), and nothing at all between waits, where
+an ``anyio.Event`` holds an ``asyncio.Event`` with its deque of waiters and ``move_on_after`` a
+cancel scope per wait.  Under trio the waiting task is parked with trio's own
+``wait_task_rescheduled`` and woken with ``reschedule``.
 
 ``LazyEvent``: an event that is mostly only read (``is_set()``), so its ``anyio.Event`` is made
 when somebody first waits on it.

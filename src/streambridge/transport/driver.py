@@ -1,28 +1,11 @@
 """``Driver``: one stream delivered in the calling task, as :class:`~.delivery.Delivery` decides.
 
-Every host serves its streams through a driver.  What differs between hosts is only how bytes are
-sent and how the host learns that the client has gone, and both are given to the driver:
-
-- ``send(data)`` writes one item (an ASGI body message, a hand-over to a thread or a framework
-  that pulls the body, the frames of a WebSocket); ``OSError`` means the client is gone;
-- the host calls :meth:`Driver.client_gone` when the client leaves (ASGI ``http.disconnect``, a
-  WebSocket ``abort``, a framework that stopped pulling, a closed socket), or gives the driver
-  ``client``, a function that returns when the client has gone, and the driver listens itself.
-
-The driver's task waits in one place, between sends, until the run has something ready
-(:meth:`~streambridge.EncodedStream.when_ready`), the event loop's clock (:mod:`.clock`) reports
-idleness or a stuck send, the host shuts down, or the client goes.  With ``inline=True`` (the
-ASGI host, on asyncio) a batch the run's own task made ready is sent from that task, at the end
-of its step, when the machine would send it now (:meth:`~.delivery.Delivery.start_send`): a
-token then costs its encoding and the host's send, and no task switch.  A send that has to wait
-(the client reads slowly) is handed to the driver's task, which finishes it, so the run never
-waits on its client there.  A driver given ``client`` listens for it in its own task
-while the stream is quiet (the run's next batch interrupts that), and in a task of its own
-while data flows (from the second batch after a quiet tick of the clock to the next quiet
-tick), so an idle stream costs no task and a token no interruption.  However the delivery
-ends, even by a cancellation from outside, the run is closed under a shield before
-:meth:`Driver.run` returns or re-raises: it is cancelled after its grace, and its ``finally``
-blocks have run.
+A host gives it how bytes are sent, ``send(data)`` (``OSError``: the client is gone), and how it
+learns that the client has gone: it calls :meth:`Driver.client_gone`, or gives ``client``, a
+function that returns once the client has gone.  However the delivery ends, even by a
+cancellation from outside, the run is closed under a shield before :meth:`Driver.run` returns or
+re-raises.  How the driver waits, sends from the run's own task (``inline``) and listens for the
+client: ``docs/architecture.md``.
 """
 
 from __future__ import annotations
@@ -330,8 +313,7 @@ class Driver:
 
 async def within(seconds: float | None, sending: Awaitable[object]) -> None:
     """Await ``sending`` for at most ``seconds``.  The cancel scope that times it is made only
-    if it has to wait: an ASGI server's last send of a response mostly does not, and a scope for
-    every response was 5 % of what serving a short one cost."""
+    if it has to wait, which an ASGI server's last send of a response mostly does not."""
     steps = sending.__await__()
     try:
         waits_for = steps.send(None)

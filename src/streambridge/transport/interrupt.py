@@ -5,11 +5,10 @@ the same event loop, cancels whatever the block awaits and the block is left qui
 stream's delivery stops when the client leaves, a send takes too long or the host shuts down, and
 how a quiet stream stops listening for its client when the run has something to send.
 
-A server holds one or two per open stream and interrupts one per quiet spell, so on asyncio it
-cancels the task itself and counts its own cancellation off again at the end of the block, as
-``asyncio.timeout`` does, without a timeout object or a loop callback (an anyio cancel scope
-costs about 860 bytes more).  Under trio, and on Python 3.10 (no ``Task.uncancel``), it is an
-anyio cancel scope.
+A server holds one or two per open stream, so on asyncio it cancels the task itself and counts
+its own cancellation off again at the end of the block, as ``asyncio.timeout`` does, without a
+timeout object, a loop callback or an anyio cancel scope.  Under trio, and on Python 3.10 (no
+``Task.uncancel``), it is an anyio cancel scope.
 """
 
 from __future__ import annotations

@@ -252,7 +252,7 @@ def _check_shape(value: Any) -> None:
     """Refuse nesting deeper than :data:`MAX_DEPTH` and ``__proto__`` keys, which a JavaScript
     client that merges the state it is sent back would take for the object's prototype."""
     # Exact types and plain loops: a decoded body holds only dicts and lists, and this runs on
-    # every request (generator expressions and isinstance() on a union made it 5 % of one).
+    # every request (generator expressions and isinstance() on a union weighed on each).
     level: list[Any] = [value] if type(value) in _CONTAINERS else []
     depth = 0
     while level:

@@ -6,8 +6,8 @@ its protocol's error event and end, then its connection finishes normally.  New 
 refused while the host is closing.
 
 Each open stream holds a :class:`StopSignal`, which costs nothing until somebody waits on it: an
-HTTP stream's delivery only registers a callback, and an ``anyio.Event`` (2 KB on asyncio) is made
-for the rare caller that waits.  Nothing is made when the host is built, so one host object serves
+HTTP stream's delivery only registers a callback, and an ``anyio.Event`` is made for the rare
+caller that waits.  Nothing is made when the host is built, so one host object serves
 any event loop (asyncio or trio) it is called from.
 
 A process that is asked to stop (SIGTERM) ends every host's open streams the same way, with

@@ -158,8 +158,8 @@ def _install_from_main_thread() -> bool:
         return False
     installed = False
     for signum in _SIGNALS:
-        # The raw handler: signal.getsignal() turns SIG_DFL and SIG_IGN into enum members, and
-        # that conversion was 10 % of what starting a stream cost (this runs at every start).
+        # The raw handler: signal.getsignal() turns SIG_DFL and SIG_IGN into enum members, a
+        # conversion that weighed on every stream's start (this runs at each).
         current = _signal.getsignal(signum)
         if isinstance(current, _Relay):  # ours already: never in front of itself
             installed = installed or signum == signal.SIGTERM
