@@ -182,15 +182,18 @@ class EncodedStream:
             return self.protocol.keepalive
         encode = self._encoder.encode
         parts: list[str] = []
-        append = parts.append
         try:
-            for chunk in batch:
-                append(encode(chunk))
+            if len(batch) == 1:  # a token's batch, mostly: no list to join
+                text = encode(batch[0])
+            else:
+                append = parts.append
+                for chunk in batch:
+                    append(encode(chunk))
+                text = "".join(parts)
         except (TypeError, ValueError, RecursionError):
             # RecursionError: nesting deeper than Python's stack (json encodes recursively).
             # Each chunk is encoded once: the encoder keeps running totals (usage, open calls).
             return self._end_after_failure(batch[len(parts)], parts)
-        text = "".join(parts)
         if self._skip or self._numbered or not text.isascii():
             return self._out(text)
         return text.encode()  # the hot path, written out: a call less a token

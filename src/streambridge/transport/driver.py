@@ -209,7 +209,7 @@ class Driver:
         source = self._source
         data = source.take()
         if data:
-            self.send_started = clock.monotonic()
+            began = self.send_started = clock.monotonic()
             try:
                 sending = self._send(data).__await__()  # (a host's send may raise when called)
                 waits_for = sending.send(None)
@@ -227,7 +227,7 @@ class Driver:
                 self._hand_over((sending, waits_for))
                 return
             self.send_started = None
-            self.last_sent = clock.monotonic()
+            self.last_sent = began  # it did not wait: the same moment, for the clock's ticks
         if source.ended:
             machine.sent(end=True)
             self._wake()
