@@ -11,6 +11,7 @@ Where assistant-stream has the same concept, the ``type`` string and the field n
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, TypedDict
 
@@ -57,6 +58,38 @@ class ReasoningDelta:
     parent_id: str | None = None
     """The group this part belongs to, or ``None``."""
     type: ClassVar[str] = "reasoning-delta"
+
+
+# A run makes a delta per token.  A frozen dataclass's own __init__ fills each field through
+# object.__setattr__ (plain assignment is refused), which is most of what making one costs;
+# these fill the slots through their descriptors, with the same signature.
+def _slot_setter(cls: type, field: str) -> Callable[[Any, Any], None]:
+    setter: Callable[[Any, Any], None] = vars(cls)[field].__set__
+    return setter
+
+
+_set_text = _slot_setter(TextDelta, "text_delta")
+_set_text_parent = _slot_setter(TextDelta, "parent_id")
+_set_reasoning = _slot_setter(ReasoningDelta, "reasoning_delta")
+_set_reasoning_parent = _slot_setter(ReasoningDelta, "parent_id")
+
+
+def _text_delta_init(self: TextDelta, text_delta: str, parent_id: str | None = None) -> None:
+    _set_text(self, text_delta)
+    _set_text_parent(self, parent_id)
+
+
+def _reasoning_delta_init(
+    self: ReasoningDelta, reasoning_delta: str, parent_id: str | None = None
+) -> None:
+    _set_reasoning(self, reasoning_delta)
+    _set_reasoning_parent(self, parent_id)
+
+
+for _cls, _init in ((TextDelta, _text_delta_init), (ReasoningDelta, _reasoning_delta_init)):
+    _init.__name__, _init.__qualname__ = "__init__", f"{_cls.__name__}.__init__"
+    _cls.__init__ = _init  # type: ignore[method-assign]
+del _cls, _init
 
 
 @dataclass(frozen=True, slots=True)
