@@ -165,8 +165,10 @@ async def test_slow_bodies_do_not_stall_other_requests(pooled_host: LiveHost) ->
     assert response.status_code == 200, response.text
     assert accumulate(decode(response.content, DEFAULT)).text.startswith("Hello, wörld")
     # It waited for a thread (every one was held: the test filled the pool), and got one when
-    # the slow bodies timed out.
-    assert BODY_TIMEOUT - 0.05 <= answered <= BODY_TIMEOUT + MARGIN, f"answered at {answered:.2f}"
+    # the slow bodies timed out: about BODY_TIMEOUT, where the trickles alone would hold every
+    # thread for 300 s.  Its own answer comes on top, a whole run on a loaded machine (1.78 s
+    # once, beside a profiler), so the bound is looser than a 408's.
+    assert BODY_TIMEOUT - 0.05 <= answered <= BODY_TIMEOUT + 4 * MARGIN, f"at {answered:.2f} s"
     assert len(answers) == FEW_THREADS
     for answer in answers:
         assert_timed_out(answer)
