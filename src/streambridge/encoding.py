@@ -57,7 +57,6 @@ class EncodedStream:
     __slots__ = (
         "_chunks",
         "_encoder",
-        "_ended",
         "_heartbeat",
         "_next_id",
         "_numbered",
@@ -66,6 +65,7 @@ class EncodedStream:
         "_separator",
         "_skip",
         "_stream",
+        "ended",
         "protocol",
     )
 
@@ -99,7 +99,9 @@ class EncodedStream:
         self._next_id = 0
         self._encoder: Encoder = protocol.new_encoder(input)
         self._run_id = input.run_id  # for the log, when a chunk fails to encode
-        self._ended = False
+        self.ended = False
+        """True once the protocol's end has been returned (or the stream was closed).  An
+        attribute, not a property: a driver reads it once a token."""
 
     def __aiter__(self) -> EncodedStream:
         return self
@@ -112,7 +114,7 @@ class EncodedStream:
             return None
 
     async def __anext__(self) -> bytes:
-        if self._ended:
+        if self.ended:
             raise StopAsyncIteration
         run = self._run
         if run is not None:  # awaited here, not in a helper: an idle stream waits in this frame
@@ -120,14 +122,9 @@ class EncodedStream:
         else:
             batch = await self._next_chunk()
         data = self._encode(batch)
-        if self._ended and batch is not None:  # a chunk failed to encode: stop the run
+        if self.ended and batch is not None:  # a chunk failed to encode: stop the run
             await self.aclose()
         return data
-
-    @property
-    def ended(self) -> bool:
-        """True once the protocol's end has been returned (or the stream was closed)."""
-        return self._ended
 
     @property
     def run_id(self) -> str | None:
@@ -149,7 +146,7 @@ class EncodedStream:
         run = self._run
         if run is None:
             run = self._taken_run()  # raises
-        if self._ended:
+        if self.ended:
             return None
         batch = run.take_batch()
         return None if batch == [] else self._encode(batch)
@@ -176,7 +173,7 @@ class EncodedStream:
     def _encode(self, batch: list[Chunk] | None) -> bytes:
         """A batch's bytes: ``None`` is the end of the run, ``[]`` an idle heartbeat."""
         if batch is None:
-            self._ended = True
+            self.ended = True
             return self._out(self._encoder.finish())
         if not batch:
             return self.protocol.keepalive
@@ -233,7 +230,7 @@ class EncodedStream:
         )
         parts.append(self._encoder.encode(Error(GENERIC_ERROR_MESSAGE)))
         parts.append(self._encoder.finish())
-        self._ended = True
+        self.ended = True
         return self._out("".join(parts))
 
     async def close_with_error(self, message: str) -> bytes:
@@ -242,7 +239,7 @@ class EncodedStream:
 
         The same encoder writes them, so they close whatever the stream had open.
         """
-        if self._ended:
+        if self.ended:
             await self.aclose()
             return b""
         await self.aclose()
@@ -250,7 +247,7 @@ class EncodedStream:
 
     async def aclose(self) -> None:
         """Close the chunk stream (cancelling its run if it is still going)."""
-        self._ended = True
+        self.ended = True
         aclose = getattr(self._stream, "aclose", None)
         if aclose is not None:
             await aclose()

@@ -284,7 +284,10 @@ class _RunCore:
             self.held -= size
             self._refuse(size)
         if self.notify is not None:
-            self.wake()
+            if self.stepping and self.deferred is not None:
+                self.pending = True  # wake()'s first case, written out: a call less a token
+            else:
+                self.wake()
 
     def release(self) -> None:
         """The consumer is back for more: the batch it took last has been sent."""
@@ -878,16 +881,13 @@ class RunStream:
     async def next_batch(self, idle_timeout: float | None = None) -> list[Chunk] | None:
         """Every chunk that is ready (waiting for at least one), ``[]`` after ``idle_timeout``
         seconds without any, or ``None`` at the end of the run."""
-        if self._position < len(self._batch):
-            return self._rest()
-        if self._closed:
-            return None
-        core = self._core or self._start()
         try:
             while True:
-                batch = self._take(core)
+                batch = self.take_batch()
                 if batch is None or batch:
                     return batch
+                core = self._core
+                assert core is not None  # take_batch() started the run
                 wakeup = self._wakeup = self._wakeup or Wakeup()
                 core.notify = wakeup.wake
                 if not await wakeup.wait(idle_timeout):
@@ -895,7 +895,8 @@ class RunStream:
                     return []  # idle for idle_timeout seconds
         except BaseException:
             # The consumer was cancelled (or failed) while waiting: take the run down with it.
-            if not core.finished:
+            core = self._core
+            if core is not None and not core.finished:
                 await self.aclose()
             raise
 
@@ -910,7 +911,29 @@ class RunStream:
             return self._rest()
         if self._closed:
             return None
-        return self._take(self._core or self._start())
+        core = self._core or self._start()
+        if core.state_ops:
+            core.flush_state()
+        if core.taken:  # (when_ready() has released it already, mostly)
+            core.release()  # the consumer is back: the batch it took last has been sent
+        if core.buffer:
+            batch = core.buffer
+            core.buffer = []
+            core.taken = core.held  # (the state operations flushed above included)
+            if core.drained is not None:
+                core.drained.set()
+                core.drained = None
+            accumulator = core.accumulator
+            if accumulator is not None:
+                for chunk in batch:
+                    accumulator.add(chunk)
+            return batch
+        if core.finished and core.reported:
+            self._closed = True
+            if self._raise_errors and core.failure is not None:
+                raise core.failure
+            return None
+        return []
 
     def when_ready(
         self, callback: Callable[[], object], deliver: Callable[[], object] | None = None
@@ -965,31 +988,6 @@ class RunStream:
         rest = self._batch[self._position :]
         self._batch, self._position = _NO_CHUNKS, 0
         return rest
-
-    def _take(self, core: _RunCore) -> list[Chunk] | None:
-        """What the run has ready: a batch, ``[]`` if nothing yet, ``None`` once it has ended."""
-        if core.state_ops:
-            core.flush_state()
-        if core.taken:  # (when_ready() has released it already, mostly)
-            core.release()  # the consumer is back: the batch it took last has been sent
-        if core.buffer:
-            batch = core.buffer
-            core.buffer = []
-            core.taken = core.held  # (the state operations flushed above included)
-            if core.drained is not None:
-                core.drained.set()
-                core.drained = None
-            accumulator = core.accumulator
-            if accumulator is not None:
-                for chunk in batch:
-                    accumulator.add(chunk)
-            return batch
-        if core.finished and core.reported:
-            self._closed = True
-            if self._raise_errors and core.failure is not None:
-                raise core.failure
-            return None
-        return []
 
     async def aclose(self) -> None:
         """Cancel the run if it is still going and wait until it has stopped."""
