@@ -87,7 +87,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -1358,6 +1358,11 @@ def main(argv: list[str] | None = None) -> int:
     where.add_argument("--plot", type=Path, help=f"save the plot here (default: {DEFAULT_PLOT}"
                        " for a full run, none for --quick and --smoke)")  # fmt: skip
     where.add_argument("--no-plot", action="store_true")
+    precision_help = (
+        "(4)'s search stops once the first N not sustained is within this "
+        "fraction of the largest sustained (default: 0.15, --quick 0.3)"
+    )
+    parser.add_argument("--precision", type=float, metavar="F", help=precision_help)
     profile_help = "run the servers under cProfile (not those of memory rounds 2+): DIR/*.prof"
     parser.add_argument("--profile", type=Path, metavar="DIR", help=profile_help)
     args = parser.parse_args(argv)
@@ -1369,6 +1374,10 @@ def main(argv: list[str] | None = None) -> int:
                 "--isolated --group uvicorn-standard python benchmarks/serving.py ...`"
             )
     sizes = SMOKE if args.smoke else QUICK if args.quick else FULL
+    if args.precision is not None:
+        if not 0 < args.precision <= 1:
+            parser.error(f"--precision is a fraction above 0, at most 1; not {args.precision}")
+        sizes = replace(sizes, precision=args.precision)
     plot_path: Path | None = args.plot
     if plot_path is None and not (args.no_plot or args.quick or args.smoke):
         plot_path = DEFAULT_PLOT
