@@ -284,10 +284,7 @@ class _RunCore:
             self.held -= size
             self._refuse(size)
         if self.notify is not None:
-            if self.stepping and self.deferred is not None:
-                self.pending = True  # wake()'s first case, written out: a call less a token
-            else:
-                self.wake()
+            self.wake()
 
     def release(self) -> None:
         """The consumer is back for more: the batch it took last has been sent."""
