@@ -130,10 +130,14 @@ class Events:
 
 
 async def start(
-    client: httpx.AsyncClient, host: LiveHost, protocol: str, **extra: Any
+    client: httpx.AsyncClient,
+    host: LiveHost,
+    protocol: str,
+    scenario: str = "long",
+    **extra: Any,
 ) -> tuple[Events, str]:
     """POST a long run; its events as they come, and the run's id."""
-    body = request_body(protocol, scenario="long", **extra)
+    body = request_body(protocol, scenario=scenario, **extra)
     request = client.build_request("POST", f"{host.url}?protocol={protocol}", json=body)
     response = await client.send(request, stream=True)
     assert response.status_code == 200, await response.aread()
@@ -228,7 +232,9 @@ async def test_resume_after_many_cuts_gives_the_uncut_stream(stored_host: LiveHo
 async def test_stop_by_id_cancels_the_run_quickly(stored_host: LiveHost, tmp_path: Path) -> None:
     marker = tmp_path / "marker.json"
     async with httpx.AsyncClient(timeout=10) as client:
-        first, run_id = await start(client, stored_host, "data-stream", marker=str(marker))
+        first, run_id = await start(
+            client, stored_host, "data-stream", "until_stopped", marker=str(marker)
+        )
         await first.take(2)
         asked = time.monotonic()
         stopped = await client.post(f"{stored_host.url}/runs/{run_id}/cancel")
@@ -326,7 +332,9 @@ async def test_with_on_disconnect_cancel_a_leaving_client_stops_its_run(
     host = servers.get(CANCEL_HOST)
     marker = tmp_path / "marker.json"
     async with httpx.AsyncClient(timeout=10) as client:
-        first, run_id = await start(client, host, "data-stream", marker=str(marker))
+        first, run_id = await start(
+            client, host, "data-stream", "until_stopped", marker=str(marker)
+        )
         await first.take(2)
         await first.aclose()
         with anyio.fail_after(5):
@@ -443,7 +451,8 @@ async def test_every_reader_of_a_run_stopped_elsewhere_gets_its_protocols_stoppe
     protocol's own stopped end, which its official client accepts."""
     protocols = sb.protocol_names()
     async with httpx.AsyncClient(timeout=10) as client:
-        first, run_id = await start(client, stored_host, "data-stream")
+        # (a run that "long" would be: nine attaches on a loaded machine outlast its 0.6 s)
+        first, run_id = await start(client, stored_host, "data-stream", "until_stopped")
         await first.take(2)
         followers = {p: await attach(client, stored_host, run_id, p, protocol=p) for p in protocols}
         for follower in followers.values():

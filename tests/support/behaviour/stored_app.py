@@ -7,6 +7,7 @@ The ASGI ones are here; every other kind of host has its stored variant next to 
 
 from __future__ import annotations
 
+import itertools
 import os
 from typing import Any
 
@@ -43,10 +44,19 @@ def numbered(pieces: int, interval: float) -> sb.RunFunction:
     return run
 
 
-# "long": a minute of tokens squeezed into 0.6 s, to attach to, resume and stop; "longer":
-# enough events for a few hundred cuts and resumes while it runs.
+async def until_stopped(controller: sb.RunController) -> None:
+    """Numbered tokens, ``LONG_INTERVAL`` seconds apart, until the run is stopped: what a test
+    that stops a run starts, so that a slow machine cannot let the run end first."""
+    for index in itertools.count():
+        controller.append_text(f"{index} ")
+        await anyio.sleep(LONG_INTERVAL)
+
+
+# "long": a minute of tokens squeezed into 0.6 s, to attach to and resume; "longer": enough
+# events for a few hundred cuts and resumes while it runs.
 RUNS["long"] = numbered(LONG_PIECES, LONG_INTERVAL)
 RUNS["longer"] = numbered(LONGER_PIECES, LONGER_INTERVAL)
+RUNS["until_stopped"] = until_stopped
 
 
 def owner_header(request: Any) -> str:
