@@ -21,6 +21,7 @@ __all__ = ["in_trio", "spawn_detached"]
 
 _running: set[asyncio.Task[None]] = set()  # asyncio keeps only weak references to tasks
 _BARE = contextvars.Context()  # for callbacks that read no context variable: spares a copy each
+_forget = _running.discard  # made once: each running task would hold a bound method of its own
 
 
 def in_trio() -> bool:
@@ -63,5 +64,5 @@ def spawn_detached(
     else:  # create_task(context=) is Python 3.11+; this copies it on any version
         task = context.run(loop.create_task, coroutine)
     _running.add(task)
-    task.add_done_callback(_running.discard, context=_BARE)
+    task.add_done_callback(_forget, context=_BARE)
     return task.cancel

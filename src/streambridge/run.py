@@ -210,8 +210,9 @@ class _RunCore:
         "request",
         "running",
         "scope",
-        "state",
         "state_ops",
+        "state_store",
+        "state_value",
         "stepping",
         "taken",
         "tool_calls",
@@ -229,7 +230,10 @@ class _RunCore:
     ) -> None:
         self.buffer: list[Chunk] = []
         self.state_ops: list[Any] = []
-        self.state = StateStore(state, self.state_ops, self.admit_state_operation)
+        # The store is made when the run first touches its state (most never do): an open
+        # stream holds no store, and no bound method of this core for it.
+        self.state_value = copy_json(state)
+        self.state_store: StateStore | None = None
         self.input = input
         self.request = request
         self.high_water = high_water
@@ -269,6 +273,15 @@ class _RunCore:
         self.on_finish = on_finish
         self.accumulator = None if on_finish is None else MessageAccumulator(apply_state=False)
         self.reported = on_finish is None
+
+    @property
+    def state(self) -> StateStore:
+        store = self.state_store
+        if store is None:
+            admit = _refuse_after_end if self.finished else self.admit_state_operation
+            store = self.state_store = StateStore(None, self.state_ops, admit)
+            store.value, self.state_value = self.state_value, None  # (copied in __init__)
+        return store
 
     # -- producing -----------------------------------------------------------------------------
 
@@ -521,7 +534,8 @@ class _RunCore:
         # The state asked this core (a bound method: a cycle), so the stream's objects waited
         # for the garbage collector; now it refuses by itself, and they go with their last
         # reference.
-        self.state.admit = _refuse_after_end
+        if self.state_store is not None:
+            self.state_store.admit = _refuse_after_end
         self.wake()
 
     async def report(self, on_finish: FinishHook) -> None:

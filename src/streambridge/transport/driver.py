@@ -144,7 +144,7 @@ class Driver:
     async def run(self, shutdown: StopSignal) -> Ending:
         """Deliver until the stream ends or one of the ways to stop comes first."""
         # One frame for the whole delivery, not a helper's too: every open stream holds it.
-        machine, source, send, ready = self.machine, self._source, self._send, self.ready
+        machine, source, send = self.machine, self._source, self._send
         deliver = self if self._inline else None  # (called, it sends in the run's task)
         monotonic = clock.monotonic
         shutdown.on_set(self.shut_down)
@@ -169,12 +169,19 @@ class Driver:
                             machine.sent(end=True)
                         else:
                             machine.sent()
-                            source.when_ready(ready, deliver)
+                            source.when_ready(self.ready, deliver)
                     elif action is Action.WAIT:
                         if self._handover is not None:
                             await self._take_over()
                         elif self._quiet:
-                            await self._listen_here()
+                            # Listen for the client here until the next event (see quiet());
+                            # written out, not a helper: a quiet stream waits in this frame.
+                            assert self._client is not None
+                            block = self._listening = Interruptible()
+                            async with block:
+                                await self._client()
+                                machine.client_gone()
+                            self._listening = None
                         else:
                             if self._listening is None:
                                 self._listen()
@@ -281,16 +288,6 @@ class Driver:
         """Listen for the client in a task of its own (while the stream flows)."""
         if self._client is not None and self._listening is None:
             self._listening = spawn_detached(self._listen_in_task())
-
-    async def _listen_here(self) -> None:
-        """Listen for the client in the driver's task until the next event (a quiet stream's
-        wait: its listening task is gone, see :meth:`quiet`)."""
-        assert self._client is not None
-        block = self._listening = Interruptible()
-        async with block:
-            await self._client()
-            self.machine.client_gone()
-        self._listening = None
 
     async def _listen_in_task(self) -> None:
         assert self._client is not None

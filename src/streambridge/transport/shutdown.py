@@ -29,28 +29,25 @@ from . import signals
 __all__ = ["OpenStreams", "StopSignal"]
 
 
-class StopSignal:
+class StopSignal(LazyEvent):
     """Set once, when the host shuts down; ``with`` it to count as an open stream.
 
     Watch it with :meth:`on_set` (a callback, run at once if it is already set) or ``await``
-    :meth:`wait`.
+    :meth:`wait`.  (A lazy event itself, not one it holds: an object less per open stream.)
     """
 
-    __slots__ = ("_callbacks", "_event", "_schedule", "_streams")
+    __slots__ = ("_callbacks", "_schedule", "_streams")
 
     def __init__(self, streams: OpenStreams) -> None:
+        super().__init__(streams.closing)
         self._streams = streams
-        self._event = LazyEvent(streams.closing)
         self._callbacks: list[Callable[[], object]] = []
         self._schedule: signals.Scheduler | None = None
 
-    def is_set(self) -> bool:
-        return self._event.is_set()
-
     def set(self) -> None:
-        if self._event.is_set():
+        if self._is_set:
             return
-        self._event.set()
+        super().set()
         for callback in self._callbacks:
             callback()
 
@@ -65,12 +62,9 @@ class StopSignal:
             schedule(self.set)
         return schedule
 
-    async def wait(self) -> None:
-        await self._event.wait()
-
     def on_set(self, callback: Callable[[], object]) -> None:
         """Call ``callback()`` when the signal is set (now, if it is already)."""
-        if self._event.is_set():
+        if self._is_set:
             callback()
         else:
             self._callbacks.append(callback)

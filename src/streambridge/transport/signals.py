@@ -102,14 +102,27 @@ def stream_opened() -> Scheduler | None:
 
 def loop_scheduler() -> Scheduler | None:
     """How to run a function on the current event loop from elsewhere (``None`` outside one)."""
+    global _scheduler
+    loop: Any
     if in_trio():
         import trio
 
-        return trio.lowlevel.current_trio_token().run_sync_soon
-    try:
-        return asyncio.get_running_loop().call_soon_threadsafe
-    except RuntimeError:
-        return None
+        loop, method = trio.lowlevel.current_trio_token(), "run_sync_soon"
+    else:
+        try:
+            loop, method = asyncio.get_running_loop(), "call_soon_threadsafe"
+        except RuntimeError:
+            return None
+    # The last loop's, made once: every open stream holds its scheduler, and one of its own
+    # would be one more object per stream for the garbage collector to visit.  (Read once: a
+    # thread with a loop of its own may replace it meanwhile.)
+    scheduler: Scheduler | None = _scheduler
+    if scheduler is None or getattr(scheduler, "__self__", None) is not loop:
+        scheduler = _scheduler = getattr(loop, method)
+    return scheduler
+
+
+_scheduler: Scheduler | None = None
 
 
 def watch_signals(grace: float = DEFAULT_GRACE) -> bool:
