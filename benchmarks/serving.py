@@ -206,16 +206,26 @@ class Server:
         return self.log_path.read_text(errors="replace")
 
 
+NO_GC = "SERVING_NO_GC"
+"""Set (by ``--no-gc``): every server runs with Python's garbage collector disabled."""
+WITHOUT_GC = (
+    "import gc, runpy, sys; gc.disable(); "
+    "runpy.run_module(sys.argv.pop(1), run_name='__main__', alter_sys=True)"
+)
+
+
 def server_argv(app: str, port: int, profile: Path | None, server: str = "uvicorn") -> list[str]:
     """The command serving ``module:attribute`` on 127.0.0.1 at ``port`` (one process)."""
-    python = [sys.executable] if profile is None else [sys.executable, "-m", "cProfile", "-o",
-                                                       str(profile)]  # fmt: skip
+    python = [sys.executable, "-m"] if profile is None else [sys.executable, "-m", "cProfile",
+                                                             "-o", str(profile), "-m"]  # fmt: skip
+    if os.environ.get(NO_GC):
+        python = [sys.executable, "-c", WITHOUT_GC]  # then the module, as -m would take it
     if server == "hypercorn-trio":
-        return [*python, "-m", "hypercorn", app, "--bind", f"127.0.0.1:{port}",
+        return [*python, "hypercorn", app, "--bind", f"127.0.0.1:{port}",
                 "--worker-class", "trio", "--workers", "0",  # serve in this process
                 "--log-level", "warning"]  # fmt: skip
     loop, http = UVICORN_LOOP_HTTP[server]  # explicit: uvicorn's "auto" takes uvloop if it can
-    return [*python, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
+    return [*python, "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
             "--loop", loop, "--http", http,
             "--log-level", "warning", "--no-access-log"]  # fmt: skip
 
@@ -223,17 +233,21 @@ def server_argv(app: str, port: int, profile: Path | None, server: str = "uvicor
 def describe_server(server: str) -> str:
     """The server, its event loop and its HTTP parser, with their versions."""
     if server == "hypercorn-trio":
-        return (
+        described = (
             f"hypercorn {version('hypercorn')} --worker-class trio --workers 0 (trio "
             f"{version('trio')}'s loop, h11 {version('h11')})"
         )
-    loop, http = UVICORN_LOOP_HTTP[server]
-    used = (
-        f"asyncio's loop, h11 {version('h11')}"
-        if loop == "asyncio"
-        else f"uvloop {version('uvloop')}, httptools {version('httptools')}"
-    )
-    return f"uvicorn {version('uvicorn')} --loop {loop} --http {http} ({used})"
+    else:
+        loop, http = UVICORN_LOOP_HTTP[server]
+        used = (
+            f"asyncio's loop, h11 {version('h11')}"
+            if loop == "asyncio"
+            else f"uvloop {version('uvloop')}, httptools {version('httptools')}"
+        )
+        described = f"uvicorn {version('uvicorn')} --loop {loop} --http {http} ({used})"
+    if os.environ.get(NO_GC):
+        described += ", the garbage collector disabled (--no-gc: a diagnosis, not a figure)"
+    return described
 
 
 @dataclass(frozen=True)
@@ -1365,7 +1379,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--precision", type=float, metavar="F", help=precision_help)
     profile_help = "run the servers under cProfile (not those of memory rounds 2+): DIR/*.prof"
     parser.add_argument("--profile", type=Path, metavar="DIR", help=profile_help)
+    no_gc_help = (
+        "run every server with Python's garbage collector disabled: a diagnosis of what the "
+        "collector costs each row (memory then grows with every cycle left uncollected)"
+    )
+    parser.add_argument("--no-gc", action="store_true", help=no_gc_help)
     args = parser.parse_args(argv)
+    if args.no_gc:
+        if args.profile is not None:
+            parser.error("--no-gc and --profile cannot be combined")
+        os.environ[NO_GC] = "1"  # the servers' command line reads it (server_argv)
     if args.server == "uvicorn-standard":
         lacking = [name for name in ("uvloop", "httptools") if not importlib.util.find_spec(name)]
         if lacking:

@@ -43,9 +43,10 @@ def test_serving_benchmark_on_trio_with_a_baseline_row() -> None:
     if not (ROOT / ".git").exists():
         pytest.skip("--baseline needs a git checkout")
     arguments = ["--smoke", "--figures", "4", "--server", "hypercorn-trio", "--baseline", "HEAD"]
-    result = run_script("serving.py", arguments, timeout=120)
+    result = run_script("serving.py", [*arguments, "--no-gc"], timeout=120)
     assert "server log:" not in result.stdout, result.stdout
     assert "hypercorn 0.18.0 --worker-class trio" in result.stdout, result.stdout
+    assert "the garbage collector disabled (--no-gc" in result.stdout, result.stdout
     assert "assistant-stream: left out, it runs on asyncio only" in result.stdout, result.stdout
     figures = {line.split()[1] for line in result.stdout.splitlines() if line.startswith("| (")}
     assert figures == {"(4)"}, result.stdout
@@ -54,6 +55,22 @@ def test_serving_benchmark_on_trio_with_a_baseline_row() -> None:
     imported = [line for line in result.stdout.splitlines() if line.startswith("streambridge")]
     assert len(imported) == 2, result.stdout
     assert "streambridge-baseline-" in imported[1], result.stdout
+
+
+def test_no_gc_serves_with_the_collector_disabled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--no-gc starts each server as ``python -m`` would, with the collector off."""
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    import serving
+
+    monkeypatch.setenv(serving.NO_GC, "1")
+    argv = serving.server_argv("serving_apps:app", 8000, None)
+    assert argv[:4] == [sys.executable, "-c", serving.WITHOUT_GC, "uvicorn"]
+    (tmp_path / "gc_probe.py").write_text("import gc, sys\nprint(gc.isenabled(), sys.argv[1:])\n")
+    probe = [sys.executable, "-c", serving.WITHOUT_GC, "gc_probe", "--port", "8000"]
+    result = subprocess.run(probe, cwd=tmp_path, capture_output=True, text=True, check=True)
+    assert result.stdout == "False ['--port', '8000']\n"
 
 
 def test_bridges_benchmark_runs_and_checks_every_case() -> None:
@@ -89,6 +106,11 @@ def table_rows(output: str, header: str) -> dict[str, list[str]]:
             "streambridge's part:",
         ),
         ("run_store.py", ["--quick", "--repeats", "1"], "KiB of heap per waiting reader"),
+        (
+            "gc_cost.py",
+            ["--streams", "20", "--rounds", "1"],
+            "What one open stream adds to a full collection",
+        ),
     ],
 )
 def test_in_process_diagnostics_run(script: str, arguments: list[str], expect: str) -> None:
