@@ -66,6 +66,7 @@ assistant-stream's abandoned runs behind.
         --figures 4 --server uvicorn-standard
     uv run python benchmarks/serving.py --quick --figures 4 --baseline main
     uv run python benchmarks/serving.py --quick --profile DIR  # servers under cProfile
+    uv run python benchmarks/serving.py --figures 4 --no-gc    # servers without the collector
 """
 
 from __future__ import annotations
