@@ -60,11 +60,11 @@ class EncodedStream:
         "_heartbeat",
         "_next_id",
         "_numbered",
-        "_run",
         "_run_id",
         "_separator",
         "_skip",
         "_stream",
+        "batches",
         "ended",
         "protocol",
     )
@@ -84,10 +84,13 @@ class EncodedStream:
         self._heartbeat = heartbeat
         # A run (or a stored run's log) is read a batch at a time; any other stream a chunk
         # at a time.
-        self._run: BatchSource | None = None
+        self.batches: BatchSource | None = None
+        """What a run's bytes are read from a batch at a time (its own stream, or a stored
+        run's log), for a consumer that takes them without waiting (see :meth:`take`):
+        ``None`` for an async iterable of chunks, which is read a chunk at a time."""
         self._chunks = None
         if hasattr(stream, "take_batch"):
-            self._run = stream  # type: ignore[assignment]
+            self.batches = stream  # type: ignore[assignment]
         else:
             self._chunks = stream.__aiter__()
         # A reader resuming after the events it has: the same encoding, those events left out.
@@ -116,12 +119,12 @@ class EncodedStream:
     async def __anext__(self) -> bytes:
         if self.ended:
             raise StopAsyncIteration
-        run = self._run
+        run = self.batches
         if run is not None:  # awaited here, not in a helper: an idle stream waits in this frame
             batch = await run.next_batch(self._heartbeat)
         else:
             batch = await self._next_chunk()
-        data = self._encode(batch)
+        data = self.encode_batch(batch)
         if self.ended and batch is not None:  # a chunk failed to encode: stop the run
             await self.aclose()
         return data
@@ -143,13 +146,13 @@ class EncodedStream:
         The first call starts the run; :meth:`when_ready` says when to take again.  When a
         chunk fails to encode, the bytes end the stream with an error and the caller closes it.
         """
-        run = self._run
+        run = self.batches
         if run is None:
             run = self._taken_run()  # raises
         if self.ended:
             return None
         batch = run.take_batch()
-        return None if batch == [] else self._encode(batch)
+        return None if batch == [] else self.encode_batch(batch)
 
     def when_ready(
         self, callback: Callable[[], object], deliver: Callable[[], object] | None = None
@@ -157,7 +160,7 @@ class EncodedStream:
         """Call ``callback()`` once :meth:`take` has bytes; ``deliver`` instead when the run's
         own task made them ready, at the end of its step (see :meth:`RunStream.when_ready`;
         a stored run's log has no such task, and always calls ``callback``)."""
-        run = self._run
+        run = self.batches
         if run is None:
             run = self._taken_run()  # raises
         if deliver is not None and type(run) is RunStream:
@@ -166,12 +169,13 @@ class EncodedStream:
             run.when_ready(callback)
 
     def _taken_run(self) -> BatchSource:
-        if self._run is None:
+        if self.batches is None:
             raise TypeError("take() needs the stream of create_run(), not another async iterable")
-        return self._run
+        return self.batches
 
-    def _encode(self, batch: list[Chunk] | None) -> bytes:
-        """A batch's bytes: ``None`` is the end of the run, ``[]`` an idle heartbeat."""
+    def encode_batch(self, batch: list[Chunk] | None) -> bytes:
+        """A batch's bytes (what :attr:`batches` gave): ``None`` is the end of the run (the
+        protocol's end; :attr:`ended` is then true), ``[]`` an idle heartbeat."""
         if batch is None:
             self.ended = True
             return self._out(self._encoder.finish())

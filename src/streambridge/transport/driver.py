@@ -19,6 +19,7 @@ import anyio
 from .._spawn import in_trio, spawn_detached
 from .._wakeup import Wakeup
 from ..encoding import EncodedStream
+from ..run import RunStream
 from . import clock
 from .delivery import Action, Delivery, Ending
 from .errors import SHUTDOWN_MESSAGE
@@ -67,10 +68,17 @@ class Driver:
         client: Callable[[], Awaitable[object]] | None = None,
         inline: bool = False,
     ) -> None:
+        if source.batches is None:
+            raise TypeError(
+                "a Driver delivers the stream of create_run() (or of a stored run), encoded; "
+                "not another async iterable"
+            )
         self.machine = Delivery(opening=opening is not None)
-        # Sends may start in the run's own task (asyncio only, and only a send that usually
-        # completes without waiting and may be finished in another task: an ASGI server's).
-        self._inline = inline and not in_trio()
+        # Sends may start in the run's own task (asyncio only, only a run's own stream, and only
+        # a send that usually completes without waiting and may be finished in another task:
+        # an ASGI server's).  A token's take and wait go to the run's stream itself, not
+        # through the encoded stream's take() and when_ready(): two calls less a token.
+        self._inline = inline and not in_trio() and type(source.batches) is RunStream
         # A send the run's task began and could not finish (its rest and what it waits for),
         # or what it raised: the driver's task takes it over.
         self._handover: tuple[Generator[Any, Any, Any], Any] | BaseException | None = None
@@ -214,7 +222,9 @@ class Driver:
             self._wake()  # something else comes first: the driver's task does it
             return
         source = self._source
-        data = source.take()
+        run: Any = source.batches  # a RunStream (see __init__)
+        batch = run.take_batch()
+        data = None if batch == [] else source.encode_batch(batch)
         if data:
             began = self.send_started = clock.monotonic()
             try:
@@ -240,7 +250,7 @@ class Driver:
             self._wake()
         else:
             machine.sent()
-            source.when_ready(self.ready, self)
+            run.when_ready(self.ready, self)
 
     def _hand_over(self, handover: tuple[Generator[Any, Any, Any], Any] | BaseException) -> None:
         self._handover = handover
@@ -265,7 +275,8 @@ class Driver:
             self.machine.sent(end=True)
         else:
             self.machine.sent()
-            source.when_ready(self.ready, self)
+            run: Any = source.batches  # a RunStream: only an inline send is handed over
+            run.when_ready(self.ready, self)
 
     async def _act(self, action: Action) -> None:
         """What the machine asks for, other than a batch or a wait."""
