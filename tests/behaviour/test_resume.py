@@ -451,7 +451,7 @@ async def test_every_reader_of_a_run_stopped_elsewhere_gets_its_protocols_stoppe
     protocol's own stopped end, which its official client accepts."""
     protocols = sb.protocol_names()
     async with httpx.AsyncClient(timeout=10) as client:
-        # (a run that "long" would be: nine attaches on a loaded machine outlast its 0.6 s)
+        # (not "long": on a loaded machine, nine attaches can outlast its 0.6 s)
         first, run_id = await start(client, stored_host, "data-stream", "until_stopped")
         await first.take(2)
         followers = {p: await attach(client, stored_host, run_id, p, protocol=p) for p in protocols}

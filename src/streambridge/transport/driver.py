@@ -43,10 +43,10 @@ class Driver:
         "_block",
         "_client",
         "_handover",
-        "_inline",
         "_listening",
         "_opening",
         "_quiet",
+        "_run",
         "_send",
         "_source",
         "_wakes",
@@ -74,11 +74,13 @@ class Driver:
                 "not another async iterable"
             )
         self.machine = Delivery(opening=opening is not None)
-        # Sends may start in the run's own task (asyncio only, only a run's own stream, and only
-        # a send that usually completes without waiting and may be finished in another task:
-        # an ASGI server's).  A token's take and wait go to the run's stream itself, not
-        # through the encoded stream's take() and when_ready(): two calls less a token.
-        self._inline = inline and not in_trio() and type(source.batches) is RunStream
+        # The run's own stream, when sends may start in the run's task (asyncio only, only a
+        # run's own stream, and only a send that usually completes without waiting and may be
+        # finished in another task: an ASGI server's).  Those sends take from it and wait on it
+        # directly, not through the encoded stream's take() and when_ready(): two calls less a
+        # token.
+        batches = source.batches
+        self._run = batches if isinstance(batches, RunStream) and inline and not in_trio() else None
         # A send the run's task began and could not finish (its rest and what it waits for),
         # or what it raised: the driver's task takes it over.
         self._handover: tuple[Generator[Any, Any, Any], Any] | BaseException | None = None
@@ -153,7 +155,7 @@ class Driver:
         """Deliver until the stream ends or one of the ways to stop comes first."""
         # One frame for the whole delivery, not a helper's too: every open stream holds it.
         machine, source, send = self.machine, self._source, self._send
-        deliver = self if self._inline else None  # (called, it sends in the run's task)
+        deliver = None if self._run is None else self  # (called, it sends in the run's task)
         monotonic = clock.monotonic
         shutdown.on_set(self.shut_down)
         clock.watch(self)
@@ -221,8 +223,8 @@ class Driver:
         if not machine.start_send():
             self._wake()  # something else comes first: the driver's task does it
             return
-        source = self._source
-        run: Any = source.batches  # a RunStream (see __init__)
+        source, run = self._source, self._run
+        assert run is not None  # only an inline driver is called
         batch = run.take_batch()
         data = None if batch == [] else source.encode_batch(batch)
         if data:
@@ -275,8 +277,8 @@ class Driver:
             self.machine.sent(end=True)
         else:
             self.machine.sent()
-            run: Any = source.batches  # a RunStream: only an inline send is handed over
-            run.when_ready(self.ready, self)
+            assert self._run is not None  # only an inline send is handed over
+            self._run.when_ready(self.ready, self)
 
     async def _act(self, action: Action) -> None:
         """What the machine asks for, other than a batch or a wait."""
