@@ -24,7 +24,12 @@ configure_django()
 from django.core.handlers.asgi import ASGIHandler  # noqa: E402  (after configure_django)
 from django.core.handlers.wsgi import WSGIHandler  # noqa: E402  (after configure_django)
 from django.middleware.csrf import get_token  # noqa: E402  (after configure_django)
-from django.test import AsyncClient, Client, RequestFactory  # noqa: E402  (after configure_django)
+from django.test import (  # noqa: E402  (after configure_django)
+    AsyncClient,
+    AsyncRequestFactory,
+    Client,
+    RequestFactory,
+)
 from django.urls import path  # noqa: E402  (after configure_django)
 from django.views.decorators.csrf import csrf_exempt  # noqa: E402  (after configure_django)
 
@@ -194,6 +199,17 @@ async def test_asgi_answers_bad_input_and_other_methods_with_json() -> None:
     assert_stream(head, is_async=None)  # (the test client swaps a HEAD's content for [])
     assert sync_body(head) == b""
     assert not SEEN
+
+
+@pytest.mark.anyio
+async def test_asgi_refuses_new_runs_once_the_view_is_shut_down() -> None:
+    view = stream_view(chat, heartbeat=None)
+    await view.endpoint.shutdown()
+    request = AsyncRequestFactory().post("/api/chat", BODY, content_type=JSON)
+    refused = await view(request)
+    assert refused.status_code == 503
+    assert refused["Content-Type"] == JSON
+    assert not SEEN  # the run never started
 
 
 @pytest.mark.anyio

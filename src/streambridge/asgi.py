@@ -36,6 +36,7 @@ from .transport import (
     HTTPError,
     Reply,
     StreamEndpoint,
+    StreamHead,
     StreamHost,
     StreamOptions,
     close_session,
@@ -174,48 +175,36 @@ async def serve_http(
     a request about a run is answered there, anything else is a 404.
     """
     method = scope["method"]
-    request = scope if request is None else request
+    head = method == "HEAD"
     try:
-        run_request = endpoint.run_request(method, scope["path"], below=below)
-        if run_request is not None:
-            source = await endpoint.answer(
-                run_request,
-                query_string=scope.get("query_string", b""),
-                last_event_id=_header(scope, b"last-event-id"),
-                request=request,
-            )
-            if isinstance(source, Reply):
-                await _reply(send, source, head=method == "HEAD")
-                return
-            protocol = source.protocol
-        else:
-            protocol, run_input = await endpoint.read_request(
-                method,
-                scope.get("query_string", b""),
-                _header(scope, b"content-length"),
-                _request_body(receive) if body is None else body,
-            )
-            if run_input is None:  # HEAD
-                await _start(send, _stream_headers(protocol), body_follows=False)
-                return
-            source = await endpoint.open(protocol, run_input, request)
-        if method == "HEAD":
-            await source.aclose()
-            await _start(send, _stream_headers(protocol), body_follows=False)
-            return
+        answer = await endpoint.respond(
+            method,
+            scope["path"],
+            query_string=scope.get("query_string", b""),
+            content_length=_header(scope, b"content-length"),
+            body=_request_body(receive) if body is None else body,
+            last_event_id=_header(scope, b"last-event-id"),
+            request=scope if request is None else request,
+            below=below,
+        )
     except HTTPError as error:
         with suppress(OSError):
-            await _answer_error(send, error, head=method == "HEAD")
+            await _answer_error(send, error, head=head)
         return
     except (ClientDisconnected, OSError):
         return
-
-    headers = _stream_headers(protocol)
-    if endpoint.options.store is not None and source.run_id is not None:
+    if isinstance(answer, Reply):
+        await _reply(send, answer, head=head)
+        return
+    if isinstance(answer, StreamHead):
+        await _start(send, _raw(answer.headers), body_follows=False)
+        return
+    headers = _stream_headers(answer.protocol)
+    if endpoint.options.store is not None and answer.run_id is not None:
         # The id to attach to this run by, or to stop it with, from another request.
-        headers = [*headers, (RUN_ID_HEADER, source.run_id.encode("latin-1"))]
+        headers = [*headers, (RUN_ID_HEADER, answer.run_id.encode("latin-1"))]
     await send_stream(
-        source,
+        answer,
         receive,
         send,
         send_timeout=endpoint.options.send_timeout,

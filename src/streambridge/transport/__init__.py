@@ -6,7 +6,8 @@ here.  How a request flows through these pieces is in the architecture page of t
 
 Reading a request: :class:`StreamEndpoint` (a run with its :class:`StreamOptions`, whose
 defaults are the ``DEFAULT_*`` constants;
-:class:`StreamHost` is the base of every host class), :func:`read_request_blocking` for a host
+:class:`StreamHost` is the base of every host class), whose ``respond()`` answers a request with
+a stream, a :class:`Reply` or a :class:`StreamHead`; :func:`read_request_blocking` for a host
 that reads on a thread, :func:`protocol_from_query`, and :class:`HTTPError` /
 :class:`ClientDisconnected` for the answers that are not a stream (:func:`error_headers`).
 
@@ -24,7 +25,7 @@ from .attach import Reply, RunRequest
 from .blocking import BlockingStream, call_in_loop, thread_heartbeat
 from .delivery import Ending
 from .driver import Driver
-from .endpoint import RUN_PATH_PARAM, StreamEndpoint, StreamHost
+from .endpoint import RUN_PATH_PARAM, StreamEndpoint, StreamHead, StreamHost
 from .envelope import chunk_event
 from .errors import SHUTDOWN_MESSAGE, ClientDisconnected, HTTPError
 from .headers import RUN_ID_HEADER, error_headers, stream_headers
@@ -61,6 +62,7 @@ __all__ = [
     "RunRequest",
     "SessionEnd",
     "StreamEndpoint",
+    "StreamHead",
     "StreamHost",
     "StreamOptions",
     "WebSocketChannel",

@@ -1,9 +1,8 @@
 """``StreamEndpoint``: one run function served with one set of options.
 
-It is what every host mounts: the adapters and the ASGI app hand it the parts of a request and get
-the protocol and the run's input back (:meth:`StreamEndpoint.read_request`), then the encoded
-stream (:meth:`StreamEndpoint.open`); its :class:`OpenStreams` lets the host end them all on
-shutdown.
+It is what every host mounts: an async host hands it the parts of a request and gets the answer
+back (:meth:`StreamEndpoint.respond`: the encoded stream, or a reply, or the refusal it raises);
+its :class:`OpenStreams` lets the host end them all on shutdown.
 """
 
 from __future__ import annotations
@@ -11,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterable, Collection, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..encoding import EncodedStream, encode
@@ -49,7 +49,7 @@ from .options import (
 from .request import check_request, input_from_body, read_limited
 from .shutdown import OpenStreams
 
-__all__ = ["RUN_PATH_PARAM", "STORE_UNAVAILABLE", "StreamEndpoint"]
+__all__ = ["RUN_PATH_PARAM", "STORE_UNAVAILABLE", "StreamEndpoint", "StreamHead"]
 
 logger = logging.getLogger("streambridge")
 
@@ -73,6 +73,13 @@ RUN_PATH_PARAM = "run_path"
 reach a view: the view then answers only requests about runs (``run_request(below=True)``)."""
 
 
+@dataclass(frozen=True, slots=True)
+class StreamHead:
+    """The answer to a HEAD where a stream would be: the stream's headers, and no body."""
+
+    headers: list[tuple[str, str]]
+
+
 class StreamEndpoint:
     """One streaming endpoint: a run function and its options, shared by every host.
 
@@ -88,6 +95,49 @@ class StreamEndpoint:
         self.options = options
         self.streams = streams if streams is not None else OpenStreams()
         """Shared by every endpoint of one host, so one ``shutdown()`` ends all their streams."""
+
+    async def respond(
+        self,
+        method: str,
+        path: str,
+        *,
+        query_string: bytes | str,
+        content_length: str | None,
+        body: AsyncIterable[bytes],
+        last_event_id: str | None,
+        request: Any,
+        below: bool = False,
+    ) -> EncodedStream | Reply | StreamHead:
+        """Answer one request for an async host: POST opens the run's stream, HEAD gets the
+        stream's headers, anything else is refused with :class:`HTTPError`; with a store, also
+        the requests about its runs (:meth:`run_request`), answered with a stream or a
+        :class:`~.attach.Reply` (whose body a HEAD omits).
+
+        ``body`` is the request body as it arrives (read only for a POST; it may raise
+        :class:`~.errors.ClientDisconnected`), ``last_event_id`` the ``Last-Event-ID`` header,
+        ``request`` becomes ``controller.request``; ``below`` as for :meth:`run_request`.  The
+        stream's headers are :meth:`stream_headers`.
+        """
+        run_request = self.run_request(method, path, below=below)
+        if run_request is not None:
+            source = await self.answer(
+                run_request, query_string=query_string, last_event_id=last_event_id, request=request
+            )
+            if isinstance(source, Reply):
+                return source
+        else:
+            protocol, run_input = await self.read_request(
+                method, query_string, content_length, body
+            )
+            if run_input is None:
+                return StreamHead(stream_headers(protocol))
+            # The run starts at the first read (with a store: now, in this request's context,
+            # so the response can carry its id).
+            source = await self.open(protocol, run_input, request)
+        if method == "HEAD":
+            await source.aclose()
+            return StreamHead(self.stream_headers(source))
+        return source
 
     async def read_request(
         self,

@@ -19,7 +19,7 @@ or, as a decorator on the run::
 ``controller.request`` is Django's :class:`~django.http.HttpRequest`.  The view is async.  Under
 ASGI it returns a :class:`~django.http.StreamingHttpResponse` over an async iterator, which
 Django's ASGI handler pulls and cancels when the client disconnects; the run is delivered by
-:func:`streambridge.transport.pull`, with the send timeout and clean shutdown of every host.
+:func:`streambridge.transport.pull_stream`, with the send timeout and clean shutdown of every host.
 Under WSGI, where Django
 would collect an async iterator whole before sending it, it returns one over a sync iterator that
 the server's request thread pulls from streambridge's shared event loop
@@ -56,11 +56,10 @@ from streambridge.transport import (
     HTTPError,
     Reply,
     StreamEndpoint,
+    StreamHead,
     StreamOptions,
     error_headers,
     pull_stream,
-    read_request_blocking,
-    stream_headers,
 )
 from streambridge.wsgi import end_streams, respond, wsgi_socket
 
@@ -94,43 +93,30 @@ class StreamView:
         return self._wsgi_response(request, below)
 
     async def _asgi_response(self, request: ASGIRequest, below: bool) -> HttpResponseBase:
-        # Django's ASGI handler has read the whole body into a file already.
         endpoint = self.endpoint
         method = request.method or "GET"
         head = method == "HEAD"
         meta = request.META
         try:
-            run_request = endpoint.run_request(method, request.path, below=below)
-            if run_request is not None:
-                source = await endpoint.answer(
-                    run_request,
-                    query_string=meta.get("QUERY_STRING", ""),
-                    last_event_id=meta.get("HTTP_LAST_EVENT_ID"),
-                    request=request,
-                )
-                if isinstance(source, Reply):
-                    return _reply_response(source, head=head)
-            else:
-                protocol, run_input = read_request_blocking(
-                    endpoint.options,
-                    method=method,
-                    query_string=meta.get("QUERY_STRING", ""),
-                    content_length=meta.get("CONTENT_LENGTH") or None,
-                    read=request.read,
-                )
-                if run_input is None:
-                    headers = [*stream_headers(protocol), NOT_COMPRESSED]
-                    return StreamingHttpResponse(_no_body(), headers=dict(headers))
-                # The run starts at the first read (with a store: now, in this request's
-                # context), so the response can carry its id.
-                source = await endpoint.open(protocol, run_input, request)
+            answer = await endpoint.respond(
+                method,
+                request.path,
+                query_string=meta.get("QUERY_STRING", ""),
+                content_length=meta.get("CONTENT_LENGTH") or None,
+                body=_read_body(request),
+                last_event_id=meta.get("HTTP_LAST_EVENT_ID"),
+                request=request,
+                below=below,
+            )
         except HTTPError as error:
             return _error_response(error, head=head)
-        headers = [*endpoint.stream_headers(source), NOT_COMPRESSED]
-        if head:
-            await source.aclose()
+        if isinstance(answer, Reply):
+            return _reply_response(answer, head=head)
+        if isinstance(answer, StreamHead):
+            headers = [*answer.headers, NOT_COMPRESSED]
             return StreamingHttpResponse(_no_body(), headers=dict(headers))
-        return StreamingHttpResponse(_async_body(endpoint, source), headers=dict(headers))
+        headers = [*endpoint.stream_headers(answer), NOT_COMPRESSED]
+        return StreamingHttpResponse(_async_body(endpoint, answer), headers=dict(headers))
 
     def _wsgi_response(self, request: HttpRequest, below: bool) -> HttpResponseBase:
         meta = request.META
@@ -257,6 +243,15 @@ async def _async_body(endpoint: StreamEndpoint, source: EncodedStream) -> AsyncI
     async with pull_stream(endpoint, source) as body:
         async for data in body:
             yield data
+
+
+async def _read_body(request: ASGIRequest) -> AsyncIterator[bytes]:
+    """The body Django's ASGI handler has read already (into memory, or a file when large)."""
+    while chunk := request.read(_READ_SIZE):
+        yield chunk
+
+
+_READ_SIZE = 64 * 1024
 
 
 async def _no_body() -> AsyncIterator[bytes]:

@@ -22,8 +22,8 @@ Two things Quart does that a stream must not suffer:
   response lifts that limit (``response.timeout = None``), and streambridge's ``send_timeout``
   gives up on a client that stopped reading instead;
 - it writes a streaming response itself, pulling the body, and cancels it when the client goes
-  away: the body is :func:`streambridge.transport.pull`, which turns that cancellation into the
-  run's, and keeps heartbeats, the send timeout and clean shutdown.
+  away: the body is :func:`streambridge.transport.pull_stream`, which turns that cancellation
+  into the run's, and keeps heartbeats, the send timeout and clean shutdown.
 """
 
 from __future__ import annotations
@@ -49,13 +49,13 @@ from streambridge.transport import (
     HTTPError,
     Reply,
     StreamEndpoint,
+    StreamHead,
     StreamOptions,
     close_session,
     error_headers,
     protocol_from_query,
     pull_stream,
     serve_session,
-    stream_headers,
 )
 
 __all__ = [
@@ -148,35 +148,23 @@ def _name(run: RunFunction) -> str:
 async def _respond(endpoint: StreamEndpoint, request: Request, below: bool) -> Response:
     head = request.method == "HEAD"
     try:
-        run_request = endpoint.run_request(request.method, request.path, below=below)
-        if run_request is not None:
-            source = await endpoint.answer(
-                run_request,
-                query_string=request.query_string,
-                last_event_id=request.headers.get("Last-Event-ID"),
-                request=request,
-            )
-            if isinstance(source, Reply):
-                return _reply_response(source, head=head)
-        else:
-            protocol, run_input = await endpoint.read_request(
-                request.method,
-                request.query_string,
-                request.headers.get("Content-Length"),
-                _body(request),
-            )
-            if run_input is None:
-                return _stream_response(None, stream_headers(protocol))
-            # The run starts at the first read (with a store: now, in this request's
-            # context), so the response can carry its id.
-            source = await endpoint.open(protocol, run_input, request)
+        answer = await endpoint.respond(
+            request.method,
+            request.path,
+            query_string=request.query_string,
+            content_length=request.headers.get("Content-Length"),
+            body=_body(request),
+            last_event_id=request.headers.get("Last-Event-ID"),
+            request=request,
+            below=below,
+        )
     except HTTPError as error:
         return _error_response(error, head=head)
-    headers = endpoint.stream_headers(source)
-    if head:
-        await source.aclose()
-        return _stream_response(None, headers)
-    return _stream_response(_StreamBody(endpoint, source), headers)
+    if isinstance(answer, Reply):
+        return _reply_response(answer, head=head)
+    if isinstance(answer, StreamHead):
+        return _stream_response(None, answer.headers)
+    return _stream_response(_StreamBody(endpoint, answer), endpoint.stream_headers(answer))
 
 
 def _stream_response(body: _StreamBody | None, headers: list[tuple[str, str]]) -> Response:
