@@ -14,6 +14,7 @@ from streambridge.protocols import WireProtocol
 from streambridge.transport import (
     DEFAULT_BODY_TIMEOUT,
     HTTPError,
+    Reply,
     StreamOptions,
     chunk_event,
     error_headers,
@@ -239,6 +240,10 @@ def test_error_body_and_headers() -> None:
         "cache-control": "no-store",
         "allow": "POST, HEAD",
     }
+    reply = error.reply()  # what StreamEndpoint.respond answers a refusal with
+    assert (reply.status, reply.body()) == (405, error.body())
+    assert dict(reply.headers()) == dict(error_headers(error, len(error.body())))
+    assert dict(Reply(204).headers()) == {"cache-control": "no-store"}  # no body, no type
 
 
 # -- headers -------------------------------------------------------------------------------------

@@ -17,10 +17,11 @@ import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-__all__ = ["in_trio", "spawn_detached"]
+__all__ = ["BARE_CONTEXT", "in_trio", "spawn_detached"]
 
 _running: set[asyncio.Task[None]] = set()  # asyncio keeps only weak references to tasks
-_BARE = contextvars.Context()  # for callbacks that read no context variable: spares a copy each
+BARE_CONTEXT = contextvars.Context()
+"""For loop callbacks that read no context variable: spares each a copy of the current one."""
 _forget = _running.discard  # made once: each running task would hold a bound method of its own
 
 
@@ -36,12 +37,9 @@ def in_trio() -> bool:
     return True
 
 
-def spawn_detached(
-    coroutine: Coroutine[Any, Any, None], context: contextvars.Context | None = None
-) -> Callable[[], object]:
-    """Run ``coroutine`` in a new task of the current event loop, in a copy of ``context``
-    (default: the current one); return a function that cancels the task (it then ends at its
-    next checkpoint).
+def spawn_detached(coroutine: Coroutine[Any, Any, None]) -> Callable[[], object]:
+    """Run ``coroutine`` in a new task of the current event loop, in a copy of the current
+    context; return a function that cancels the task (it then ends at its next checkpoint).
 
     ``coroutine`` must not raise: on trio it runs as a system task, where an exception is fatal.
     """
@@ -54,15 +52,10 @@ def spawn_detached(
             with scope:
                 await coroutine
 
-        copy = contextvars.copy_context() if context is None else context.copy()
-        trio.lowlevel.spawn_system_task(call, context=copy)
+        trio.lowlevel.spawn_system_task(call, context=contextvars.copy_context())
         return scope.cancel
 
-    loop = asyncio.get_running_loop()
-    if context is None:
-        task = loop.create_task(coroutine)
-    else:  # create_task(context=) is Python 3.11+; this copies it on any version
-        task = context.run(loop.create_task, coroutine)
+    task = asyncio.get_running_loop().create_task(coroutine)
     _running.add(task)
-    task.add_done_callback(_forget, context=_BARE)
+    task.add_done_callback(_forget, context=BARE_CONTEXT)
     return task.cancel

@@ -14,13 +14,12 @@ when somebody first waits on it.
 from __future__ import annotations
 
 import asyncio
-import contextvars
 from typing import Any
 
 import anyio
 import anyio.lowlevel
 
-from ._spawn import in_trio
+from ._spawn import BARE_CONTEXT, in_trio
 
 __all__ = ["LazyEvent", "Wakeup"]
 
@@ -60,7 +59,7 @@ class Wakeup:
                 return await future
             finally:
                 self._future = None
-        timer = loop.call_later(seconds, _expire, future, context=_BARE)
+        timer = loop.call_later(seconds, _expire, future, context=BARE_CONTEXT)
         try:
             woken = await future
             # A wake() between the timer and this task resuming found the future done, and
@@ -97,7 +96,6 @@ class Wakeup:
 
 _CANCELLED = object()  # Wakeup._task: the waiting task was cancelled and is leaving wait()
 _WOKEN = object()  # ... and wake() came meanwhile
-_BARE = contextvars.Context()  # _expire reads no context variable: spare each timer a copy
 
 
 def _expire(future: asyncio.Future[bool]) -> None:

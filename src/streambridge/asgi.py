@@ -33,14 +33,12 @@ from .transport import (
     ClientDisconnected,
     Driver,
     Ending,
-    HTTPError,
     Reply,
     StreamEndpoint,
     StreamHead,
     StreamHost,
     StreamOptions,
     close_session,
-    error_headers,
     protocol_from_query,
     serve_session,
     stream_headers,
@@ -187,14 +185,11 @@ async def serve_http(
             request=scope if request is None else request,
             below=below,
         )
-    except HTTPError as error:
-        with suppress(OSError):
-            await _answer_error(send, error, head=head)
-        return
     except (ClientDisconnected, OSError):
         return
     if isinstance(answer, Reply):
-        await _reply(send, answer, head=head)
+        with suppress(OSError):
+            await _reply(send, answer, head=head)
         return
     if isinstance(answer, StreamHead):
         await _start(send, _raw(answer.headers), body_follows=False)
@@ -319,13 +314,6 @@ async def _reply(send: Send, reply: Reply, *, head: bool) -> None:
     raw = _raw(reply.headers())
     await send({"type": "http.response.start", "status": reply.status, "headers": raw})
     await send({"type": "http.response.body", "body": b"" if head else reply.body()})
-
-
-async def _answer_error(send: Send, error: HTTPError, *, head: bool) -> None:
-    body = error.body()
-    raw = _raw(error_headers(error, len(body)))
-    await send({"type": "http.response.start", "status": error.status, "headers": raw})
-    await send({"type": "http.response.body", "body": b"" if head else body})
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

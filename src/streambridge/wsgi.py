@@ -40,7 +40,6 @@ from .transport import (
     StreamEndpoint,
     StreamHost,
     call_in_loop,
-    error_headers,
     read_request_blocking,
     shared_portal,
     stream_headers,
@@ -150,7 +149,7 @@ def respond(
             )
             source = call_in_loop(answer)
             if isinstance(source, Reply):
-                return Answer(source.status, source.headers(), [] if head else [source.body()])
+                return _reply_answer(source, head)
         else:
             protocol, run_input = read_request_blocking(
                 endpoint.options,
@@ -176,14 +175,16 @@ def respond(
                 partial(endpoint.open, protocol, run_input, request, heartbeat=heartbeat)
             )
     except HTTPError as error:
-        body = error.body()
-        headers = error_headers(error, len(body))
-        return Answer(error.status, headers, [] if head else [body])
+        return _reply_answer(error.reply(), head)
     stream = BlockingStream.of(endpoint, source, connection=connection)
     if head:
         stream.close()
         return Answer(200, endpoint.stream_headers(source), [], streams=True)
     return Answer(200, endpoint.stream_headers(source), stream, streams=True)
+
+
+def _reply_answer(reply: Reply, head: bool) -> Answer:
+    return Answer(reply.status, reply.headers(), [] if head else [reply.body()])
 
 
 def serve_wsgi(

@@ -21,13 +21,13 @@ host ends its stream for a shutdown; :data:`TRY_AGAIN_LATER` closes a refused ha
 
 from __future__ import annotations
 
-from .attach import Reply, RunRequest
+from .attach import RunRequest
 from .blocking import BlockingStream, call_in_loop, thread_heartbeat
 from .delivery import Ending
 from .driver import Driver
 from .endpoint import RUN_PATH_PARAM, StreamEndpoint, StreamHead, StreamHost
 from .envelope import chunk_event
-from .errors import SHUTDOWN_MESSAGE, ClientDisconnected, HTTPError
+from .errors import SHUTDOWN_MESSAGE, ClientDisconnected, HTTPError, Reply
 from .headers import RUN_ID_HEADER, error_headers, stream_headers
 from .options import (
     DEFAULT_BODY_TIMEOUT,

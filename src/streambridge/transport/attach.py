@@ -32,15 +32,14 @@ from typing import Any, Literal
 
 import anyio
 
-from .._jsonlib import dumps
 from ..encoding import EncodedStream
 from ..protocols import get_protocol
 from ..runs import LogTrimmedError, RunRecord, RunStore, read_run
-from .errors import HTTPError
+from .errors import HTTPError, Reply
 from .options import StreamOptions
 from .request import query_value, select_protocol
 
-__all__ = ["Reply", "RunRequest", "answer_run_request", "match_run_request", "run_json"]
+__all__ = ["RunRequest", "answer_run_request", "match_run_request", "run_json"]
 
 Action = Literal["status", "stream", "cancel", "resume-chat", "response"]
 
@@ -52,26 +51,6 @@ class RunRequest:
     action: Action
     id: str
     """The run's id; the chat's (thread's) id for ``resume-chat``."""
-
-
-@dataclass(frozen=True, slots=True)
-class Reply:
-    """A JSON answer (``payload`` ``None``: no body, as a 204)."""
-
-    status: int
-    payload: Any = None
-
-    def body(self) -> bytes:
-        return b"" if self.payload is None else dumps(self.payload).encode()
-
-    def headers(self) -> list[tuple[str, str]]:
-        headers = [("cache-control", "no-store")]
-        if self.payload is not None:
-            headers += [
-                ("content-type", "application/json"),
-                ("content-length", str(len(self.body()))),
-            ]
-        return headers
 
 
 _ROUTES: dict[tuple[str, ...], tuple[Action, str]] = {

@@ -36,7 +36,7 @@ from types import TracebackType
 
 from .errors import HTTPError
 
-__all__ = ["BodyDeadline", "DeadlineWatcher", "body_watcher", "stop_body_watcher"]
+__all__ = ["BodyDeadline", "DeadlineWatcher", "stop_body_watcher"]
 
 SOCKET_TIMEOUT_MARGIN = 0.5
 """Seconds the socket's timeout runs past the deadline, so the watcher, which ends the read
@@ -133,11 +133,6 @@ if hasattr(os, "register_at_fork"):
     # A forked child (a pre-forking server's worker) has no watcher thread, and the lock may
     # have been held at the fork: it starts afresh.
     os.register_at_fork(after_in_child=_WATCHER._reset)
-
-
-def body_watcher() -> DeadlineWatcher:
-    """The watcher every request body of this process shares."""
-    return _WATCHER
 
 
 def stop_body_watcher() -> None:

@@ -34,8 +34,8 @@ from ..runs import (
     record,
 )
 from ..runs.reading import refusal
-from .attach import Reply, RunRequest, admitted, answer_run_request, match_run_request
-from .errors import HTTPError
+from .attach import RunRequest, admitted, answer_run_request, match_run_request
+from .errors import HTTPError, Reply
 from .headers import stream_headers
 from .options import (
     DEFAULT_BODY_TIMEOUT,
@@ -109,31 +109,37 @@ class StreamEndpoint:
         below: bool = False,
     ) -> EncodedStream | Reply | StreamHead:
         """Answer one request for an async host: POST opens the run's stream, HEAD gets the
-        stream's headers, anything else is refused with :class:`HTTPError`; with a store, also
-        the requests about its runs (:meth:`run_request`), answered with a stream or a
-        :class:`~.attach.Reply` (whose body a HEAD omits).
+        stream's headers, anything else is refused; with a store, also the requests about its
+        runs (:meth:`run_request`).  A refusal (:class:`~.errors.HTTPError`) and a run's status
+        come back as a :class:`~.errors.Reply` (whose body a HEAD omits).
 
         ``body`` is the request body as it arrives (read only for a POST; it may raise
         :class:`~.errors.ClientDisconnected`), ``last_event_id`` the ``Last-Event-ID`` header,
         ``request`` becomes ``controller.request``; ``below`` as for :meth:`run_request`.  The
         stream's headers are :meth:`stream_headers`.
         """
-        run_request = self.run_request(method, path, below=below)
-        if run_request is not None:
-            source = await self.answer(
-                run_request, query_string=query_string, last_event_id=last_event_id, request=request
-            )
-            if isinstance(source, Reply):
-                return source
-        else:
-            protocol, run_input = await self.read_request(
-                method, query_string, content_length, body
-            )
-            if run_input is None:
-                return StreamHead(stream_headers(protocol))
-            # The run starts at the first read (with a store: now, in this request's context,
-            # so the response can carry its id).
-            source = await self.open(protocol, run_input, request)
+        try:
+            run_request = self.run_request(method, path, below=below)
+            if run_request is not None:
+                source = await self.answer(
+                    run_request,
+                    query_string=query_string,
+                    last_event_id=last_event_id,
+                    request=request,
+                )
+                if isinstance(source, Reply):
+                    return source
+            else:
+                protocol, run_input = await self.read_request(
+                    method, query_string, content_length, body
+                )
+                if run_input is None:
+                    return StreamHead(stream_headers(protocol))
+                # The run starts at the first read (with a store: now, in this request's
+                # context, so the response can carry its id).
+                source = await self.open(protocol, run_input, request)
+        except HTTPError as error:
+            return error.reply()
         if method == "HEAD":
             await source.aclose()
             return StreamHead(self.stream_headers(source))

@@ -1,19 +1,43 @@
-"""What a host answers instead of a stream: a status and a JSON ``{"error": {"message": ...}}``.
+"""What a host answers instead of a stream: a :class:`Reply`, a status and its JSON.
 
-Every refusal is a client error the client can read and fix; nothing here ever carries a
-traceback or a server-side detail.
+A refusal (:class:`HTTPError`) is answered with ``{"error": {"message": ...}}``: a client error
+the client can read and fix; nothing here ever carries a traceback or a server-side detail.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
 from .._jsonlib import dumps
 
-__all__ = ["SHUTDOWN_MESSAGE", "ClientDisconnected", "HTTPError"]
+__all__ = ["SHUTDOWN_MESSAGE", "ClientDisconnected", "HTTPError", "Reply"]
 
 SHUTDOWN_MESSAGE = "The server is shutting down. Please try again."
 """What a client sees in its stream when the host ends it for a shutdown."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A JSON answer (``payload`` ``None``: no body, as a 204), with any ``extra_headers``."""
+
+    status: int
+    payload: Any = None
+    extra_headers: tuple[tuple[str, str], ...] = ()
+
+    def body(self) -> bytes:
+        return b"" if self.payload is None else dumps(self.payload).encode()
+
+    def headers(self) -> list[tuple[str, str]]:
+        """Lower-case ``(name, value)`` pairs (a HEAD's too: the length is the body's it omits)."""
+        headers = {"cache-control": "no-store"}
+        if self.payload is not None:
+            headers["content-type"] = "application/json"
+            headers["content-length"] = str(len(self.body()))
+        for name, value in self.extra_headers:
+            headers[name.lower()] = value
+        return list(headers.items())
 
 
 class HTTPError(Exception):
@@ -26,7 +50,12 @@ class HTTPError(Exception):
         self.headers = dict(headers or {})
 
     def body(self) -> bytes:
-        return dumps({"error": {"message": self.message}}).encode()
+        return self.reply().body()
+
+    def reply(self) -> Reply:
+        """The answer to this refusal."""
+        payload = {"error": {"message": self.message}}
+        return Reply(self.status, payload, tuple(self.headers.items()))
 
 
 class ClientDisconnected(Exception):

@@ -53,12 +53,10 @@ from streambridge.encoding import EncodedStream
 from streambridge.run import check_run_function
 from streambridge.transport import (
     RUN_PATH_PARAM,
-    HTTPError,
     Reply,
     StreamEndpoint,
     StreamHead,
     StreamOptions,
-    error_headers,
     pull_stream,
 )
 from streambridge.wsgi import end_streams, respond, wsgi_socket
@@ -97,19 +95,16 @@ class StreamView:
         method = request.method or "GET"
         head = method == "HEAD"
         meta = request.META
-        try:
-            answer = await endpoint.respond(
-                method,
-                request.path,
-                query_string=meta.get("QUERY_STRING", ""),
-                content_length=meta.get("CONTENT_LENGTH") or None,
-                body=_read_body(request),
-                last_event_id=meta.get("HTTP_LAST_EVENT_ID"),
-                request=request,
-                below=below,
-            )
-        except HTTPError as error:
-            return _error_response(error, head=head)
+        answer = await endpoint.respond(
+            method,
+            request.path,
+            query_string=meta.get("QUERY_STRING", ""),
+            content_length=meta.get("CONTENT_LENGTH") or None,
+            body=_read_body(request),
+            last_event_id=meta.get("HTTP_LAST_EVENT_ID"),
+            request=request,
+            below=below,
+        )
         if isinstance(answer, Reply):
             return _reply_response(answer, head=head)
         if isinstance(answer, StreamHead):
@@ -229,12 +224,6 @@ def stream_urls(route: str, view: Callable[..., Any]) -> list[URLPattern]:
 def _reply_response(reply: Reply, *, head: bool) -> HttpResponse:
     headers = dict(reply.headers())
     return HttpResponse(b"" if head else reply.body(), status=reply.status, headers=headers)
-
-
-def _error_response(error: HTTPError, *, head: bool) -> HttpResponse:
-    body = error.body()
-    headers = dict(error_headers(error, len(body)))
-    return HttpResponse(b"" if head else body, status=error.status, headers=headers)
 
 
 async def _async_body(endpoint: StreamEndpoint, source: EncodedStream) -> AsyncIterator[bytes]:

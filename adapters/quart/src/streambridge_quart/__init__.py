@@ -52,7 +52,6 @@ from streambridge.transport import (
     StreamHead,
     StreamOptions,
     close_session,
-    error_headers,
     protocol_from_query,
     pull_stream,
     serve_session,
@@ -147,19 +146,16 @@ def _name(run: RunFunction) -> str:
 
 async def _respond(endpoint: StreamEndpoint, request: Request, below: bool) -> Response:
     head = request.method == "HEAD"
-    try:
-        answer = await endpoint.respond(
-            request.method,
-            request.path,
-            query_string=request.query_string,
-            content_length=request.headers.get("Content-Length"),
-            body=_body(request),
-            last_event_id=request.headers.get("Last-Event-ID"),
-            request=request,
-            below=below,
-        )
-    except HTTPError as error:
-        return _error_response(error, head=head)
+    answer = await endpoint.respond(
+        request.method,
+        request.path,
+        query_string=request.query_string,
+        content_length=request.headers.get("Content-Length"),
+        body=_body(request),
+        last_event_id=request.headers.get("Last-Event-ID"),
+        request=request,
+        below=below,
+    )
     if isinstance(answer, Reply):
         return _reply_response(answer, head=head)
     if isinstance(answer, StreamHead):
@@ -193,23 +189,16 @@ async def _body(request: Request) -> AsyncIterator[bytes]:
         raise HTTPError(413, message) from None
 
 
-def _error_response(error: HTTPError, *, head: bool) -> Response:
-    body = error.body()
-    headers = Headers(error_headers(error, len(body)))
-    response = current_app.response_class(b"" if head else body, error.status, headers)
-    response.content_length = len(body)  # for a HEAD too: the length of the body it omits
-    return response
-
-
 class _StreamBody(ResponseBody):
     """The run's bytes as a Quart response body, pulled by Quart as it writes them.
 
     Quart enters, iterates and leaves it in the task that sends the response, and cancels that
-    task when the client goes away: :func:`pull` runs the driver beside it for exactly that span.
-    The request context is pushed again for the span, as ``quart.stream_with_context`` does,
-    since Quart pops it before it sends the body; and so is the app context, with the view's
-    ``g``: pushed alone, the request context would push a fresh app context, and the run would
-    not see what a ``before_request`` hook put in ``g`` (the user, say).
+    task when the client goes away: :func:`pull_stream` runs the driver beside it for exactly
+    that span.  The request context is pushed again for the span, as
+    ``quart.stream_with_context`` does, since Quart pops it before it sends the body; and so is
+    the app context, with the view's ``g``: pushed alone, the request context would push a
+    fresh app context, and the run would not see what a ``before_request`` hook put in ``g``
+    (the user, say).
     """
 
     def __init__(self, endpoint: StreamEndpoint, source: EncodedStream) -> None:
