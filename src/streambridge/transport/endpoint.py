@@ -1,8 +1,8 @@
 """``StreamEndpoint``: one run function served with one set of options.
 
 It is what every host mounts: an async host hands it the parts of a request and gets the answer
-back (:meth:`StreamEndpoint.respond`: the encoded stream, or a reply, or the refusal it raises);
-its :class:`OpenStreams` lets the host end them all on shutdown.
+back (:meth:`StreamEndpoint.respond`: the encoded stream, a JSON reply, a refusal's too, or a
+HEAD's headers); its :class:`OpenStreams` lets the host end them all on shutdown.
 """
 
 from __future__ import annotations
