@@ -36,10 +36,15 @@ __all__ = [
 # Every host's defaults, here once (the run engine's are in ..run): StreamOptions and the
 # signatures of the host classes read them.
 DEFAULT_PROTOCOL = "data-stream"
+"""The wire protocol of a request that asks for none (``protocol=``)."""
 DEFAULT_HEARTBEAT = 15.0
+"""Idle seconds before a keepalive (``heartbeat=``)."""
 DEFAULT_MAX_BODY_BYTES = 1_000_000
+"""The largest request body read (``max_body_bytes=``); a larger one gets a 413."""
 DEFAULT_SEND_TIMEOUT = 30.0
+"""Seconds one write to the client may take (``send_timeout=``) before the stream ends."""
 DEFAULT_BODY_TIMEOUT = 10.0
+"""Seconds a host reading on a thread waits for the request body (``body_timeout=``): a 408."""
 
 Authorize = Callable[[Any, RunRecord, str], "bool | Awaitable[bool]"]
 """``authorize(request, record, action)``: may this request ``"read"`` or ``"stop"`` the run?"""
