@@ -48,12 +48,8 @@ def stream_headers(protocol: WireProtocol, run_id: str | None = None) -> list[tu
 
 
 def error_headers(error: HTTPError, body_length: int) -> list[tuple[str, str]]:
-    """Lower-case ``(name, value)`` pairs for the JSON answer to ``error``."""
-    headers = {
-        "content-type": "application/json",
-        "content-length": str(body_length),
-        "cache-control": "no-store",
-    }
-    for name, value in error.headers.items():
-        headers[name.lower()] = value
+    """Lower-case ``(name, value)`` pairs for the JSON answer to ``error`` (its
+    :meth:`~.errors.HTTPError.reply`'s), for a host that sends a body of ``body_length`` bytes."""
+    headers = dict(error.reply().headers())
+    headers["content-length"] = str(body_length)
     return list(headers.items())

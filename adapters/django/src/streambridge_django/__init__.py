@@ -234,13 +234,13 @@ async def _async_body(endpoint: StreamEndpoint, source: EncodedStream) -> AsyncI
             yield data
 
 
+_READ_SIZE = 64 * 1024
+
+
 async def _read_body(request: ASGIRequest) -> AsyncIterator[bytes]:
     """The body Django's ASGI handler has read already (into memory, or a file when large)."""
     while chunk := request.read(_READ_SIZE):
         yield chunk
-
-
-_READ_SIZE = 64 * 1024
 
 
 async def _no_body() -> AsyncIterator[bytes]:
