@@ -14,6 +14,7 @@ from typing import Any
 
 import anyio
 import pytest
+from anyio import wait_all_tasks_blocked
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -287,6 +288,25 @@ async def test_a_run_id_is_started_once_across_processes(where: str) -> None:
         with pytest.raises(sb.runs.RunExistsError):
             await second.create(sb.runs.RunRecord("run_once", "t", fixed_input(), "data-stream"))
         assert await second.active_run("t") == "run_once"
+
+
+async def test_closing_a_store_waits_for_the_end_of_a_run_on_its_way(where: str) -> None:
+    """A run's end half written when its store closes would leave the run's thread held in
+    Redis (the thread's next run refused until the key expires): ``aclose`` waits for it, and
+    only then refuses new runs' work."""
+    producer, other = await two_stores(where)
+    async with other:
+        await producer.create(RunRecord("run_closing", "thread", fixed_input(), "data-stream"))
+        async with anyio.create_task_group() as task_group:
+            task_group.start_soon(producer.finish, "run_closing", RunStatus.DONE)
+            await wait_all_tasks_blocked()  # the end is on its way to Redis
+            await producer.aclose()
+        assert await other.active_run("thread") is None
+        finished = await other.get("run_closing")
+        assert finished is not None
+        assert finished.status is RunStatus.DONE
+        with pytest.raises(StoreUnavailableError, match="closed"):
+            await producer.create(RunRecord("run_late", None, fixed_input(), "data-stream"))
 
 
 async def test_readers_of_a_run_whose_process_died_end_with_an_error_within_the_lease(

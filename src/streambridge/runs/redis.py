@@ -82,6 +82,7 @@ UNAVAILABLE_MESSAGE = (
 
 _OUTAGE_GRACE = 1.0  # seconds of failing XREADs the follower rides out before ending readers
 _COMMAND_TIMEOUT = 10.0  # seconds: past this Redis counts as unavailable (nothing hangs)
+_CLOSED = "this RedisStore was closed (aclose())"
 _CONNECTIONS = 4  # per store (per process and loop) when it builds its client from a URL
 _READ_COUNT = 512  # entries per stream per XREAD: a slow reader's backlog comes in pieces
 # Under load the writes stretch, up to _STRETCH times write_interval, by one write_interval
@@ -329,14 +330,22 @@ class RedisStore:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Stop the store's background task and close its connections; the store is done
-        (a call after this raises :class:`StoreUnavailableError`)."""
-        self._done = True
-        service, self._service = self._service, None
+        """Stop the store's background task and close its connections, once the batches and
+        the runs' ends on their way are written; the store is done (a call after this raises
+        :class:`StoreUnavailableError`)."""
+        self._done = True  # no new run from here on (see create)
+        service = self._service
         if service is not None:
             with anyio.CancelScope(shield=True):
                 for producer in list(self._producing.values()):  # the batches on their way
                     await producer.written(raising=False)
+                # And the runs' ends being written, including any begun meanwhile (a finished
+                # run leaves _producing as its event is set).
+                while ends := [
+                    p.finished for p in self._producing.values() if p.finished is not None
+                ]:
+                    await ends[0].wait()
+            self._service = None
             service.cancel()
             with anyio.CancelScope(shield=True):
                 await service.closed.wait()
@@ -347,6 +356,8 @@ class RedisStore:
     # -- the producer's side ---------------------------------------------------------------------
 
     async def create(self, record: RunRecord) -> None:
+        if self._done:
+            raise StoreUnavailableError(_CLOSED)
         writer = await self._writer()
         log, meta, lease = self._keys.run(record.run_id)
         payload = encode_input(record.input, record.protocol)
@@ -403,6 +414,9 @@ class RedisStore:
         lost = False  # a batch its readers here were fed is not in Redis
         if producer is not None:
             producer.stop.set()  # nothing left to stop
+            # Closing the store waits for this: its end half written would leave the run's
+            # thread held in Redis (another run on it refused) until the thread key expires.
+            producer.finished = anyio.Event()
             with anyio.CancelScope(shield=True):  # the end goes after the last batch
                 lost = not await producer.written(raising=False)
             if lost:
@@ -434,6 +448,8 @@ class RedisStore:
             # then finds the end in Redis too.
             if producer is not None:
                 producer.record.status = status
+                assert producer.finished is not None
+                producer.finished.set()
             self._producing.pop(run_id, None)
 
     async def wait_stop(self, run_id: str) -> None:
@@ -661,7 +677,7 @@ class RedisStore:
         service = self._service
         if service is None:
             if self._done:
-                raise StoreUnavailableError("this RedisStore was closed (aclose())")
+                raise StoreUnavailableError(_CLOSED)
             service = self._service = _Service(self)
             service.start()
         elif service.loop is not _current_loop():
@@ -738,6 +754,7 @@ class _Producer:
     __slots__ = (
         "bytes",
         "error",
+        "finished",
         "inflight",
         "kept",
         "keys",
@@ -759,6 +776,7 @@ class _Producer:
         self.writing_end = 0  # where it ends
         self.error: StoreUnavailableError | None = None  # a write failed: the run is lost
         self.stop = LazyEvent()
+        self.finished: anyio.Event | None = None  # its end being written: set once it is
         # Three numbers a batch, flat: its first kept position, its end, the size of a chunk.
         # (A list a batch was an object a token for the garbage collector to walk.)
         self.kept: deque[float] = deque()
@@ -1141,7 +1159,7 @@ class _Writer:
                 batch.settle(outcomes)
                 batch = None
         finally:  # the store is closed: nothing more is written
-            closed = StoreUnavailableError("the RedisStore was closed (aclose())")
+            closed = StoreUnavailableError(_CLOSED)
             for left in (batch, self.next):
                 if left is not None and not left.done.is_set():
                     left.settle([closed] * len(left.then))
