@@ -53,9 +53,12 @@ the rows interleaved in each (each round runs every row):
     machine runs, where the largest N does.  The ``no library`` row runs the same loop in a bare
     ASGI app that sends each token as one data-stream frame with one ``await send(...)``; every
     row's largest N and CPU per token are given against it too (streambridge's targets: at least
-    0.8x its streams, at most 1.3x its CPU per token).  That CPU per token is the median over the
-    N every row tried (from 200 streams up): a token costs less at a larger N, so a median over
-    each row's own trials would favour the row that got further.
+    0.8x its streams, at most 1.3x its CPU per token).  That CPU per token is the median over
+    the N every row tried (from 200 streams up): a token costs less at a larger N, so a median
+    over each row's own trials would favour the row that got further.  The ``no library,
+    listening`` row (asyncio only) is that app with a second task per stream that waits for the
+    client's disconnect and cancels the run: the least that guarantee costs (the bare app skips
+    it; streambridge keeps it).
 
 Servers for (1), (3) and (4) start once and are warmed up; (3) runs last, since it leaves
 assistant-stream's abandoned runs behind.
@@ -104,10 +107,14 @@ ANCHOR = "assistant-stream"
 LIBRARIES = (STREAMBRIDGE, ANCHOR)
 IDLE_FLOOR = "no library (idle)"  # (2)'s floor: the server and a bare ASGI app, per open stream
 BARE = "no library"  # (4)'s floor: a bare ASGI app that sends each token itself
+# The same app, with a task listening for the client's disconnect to cancel the run: what that
+# guarantee alone costs, against the floor.
+BARE_LISTENING = "no library, listening"
+BARE_APPS = {BARE, BARE_LISTENING}  # they serve paced streams only
 FIGURES = frozenset({1, 2, 3, 4})
 SERVERS = ("uvicorn", "uvicorn-standard", "hypercorn-trio")
 UVICORN_LOOP_HTTP = {"uvicorn": ("asyncio", "h11"), "uvicorn-standard": ("uvloop", "httptools")}
-ASYNCIO_ONLY = {ANCHOR}  # rows left out on hypercorn-trio
+ASYNCIO_ONLY = {ANCHOR, BARE_LISTENING}  # rows left out on hypercorn-trio
 TEXT_FRAME = b'0:"x"\n'
 END_OF_BODY = b"\r\n0\r\n\r\n"  # the last chunk of a chunked body
 LATENCY_BUDGET = 0.050  # p99 added latency for a sustained N
@@ -273,6 +280,7 @@ def make_rows(
         Row(ANCHOR, "serving_apps:assistant_stream_app", library),
         Row(IDLE_FLOOR, "serving_apps:bare_app", frozenset({2})),
         Row(BARE, "serving_apps:bare_paced_app", frozenset({4})),
+        Row(BARE_LISTENING, "serving_apps:bare_listening_app", frozenset({4})),
     ]
     notes = []
     if server == "hypercorn-trio":
@@ -387,7 +395,7 @@ def warm_up(server: Server) -> None:
         transports = asyncio.run(open_idle_streams(server.port, 3, close=True))
         expect(not transports, "the warm-up streams were not closed")
         return
-    if server.library != BARE:  # the bare paced app serves only paced streams
+    if server.library not in BARE_APPS:
         for _ in range(3):
             burst_once(server.port, 5_000, timeout=10)
     trial = asyncio.run(paced_trial(server, streams=5, tokens=3, ramp=0.05))
@@ -1191,7 +1199,12 @@ def plot(results: Results, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     plt.rcParams.update({"svg.fonttype": "none", "svg.hashsalt": "streambridge", "font.size": 8})
-    colours = {STREAMBRIDGE: "#1f77b4", ANCHOR: "#d62728", BARE: "#7f7f7f"}
+    colours = {
+        STREAMBRIDGE: "#1f77b4",
+        ANCHOR: "#d62728",
+        BARE: "#7f7f7f",
+        BARE_LISTENING: "#bdbdbd",
+    }
     baseline_colour = "#9ecae1"
     sizes = results.sizes
     figure, axes = plt.subplots(1, 4, figsize=(12, 3.4), gridspec_kw={"width_ratios": [2, 1, 1, 1]})
@@ -1296,7 +1309,8 @@ def measure(
             if 4 in figures:
                 phase("(4) concurrency")
                 results.concurrency = measure_concurrency(serving(live, 4), sizes)
-            live.pop(BARE, None)
+            for bare in BARE_APPS:
+                live.pop(bare, None)
             if 3 in figures:
                 phase("(3) disconnect (last: it leaves the anchor's runs going)")
                 markers = logs / "markers"
