@@ -414,8 +414,9 @@ class RedisStore:
         lost = False  # a batch its readers here were fed is not in Redis
         if producer is not None:
             producer.stop.set()  # nothing left to stop
-            # Closing the store waits for this: its end half written would leave the run's
-            # thread held in Redis (another run on it refused) until the thread key expires.
+            # Closing the store waits for this: an end cut off by the close would leave the
+            # run "running" in Redis, and its readers elsewhere would end it as lost once its
+            # lease lapsed.
             producer.finished = anyio.Event()
             with anyio.CancelScope(shield=True):  # the end goes after the last batch
                 lost = not await producer.written(raising=False)
