@@ -293,7 +293,7 @@ async def test_a_run_id_is_started_once_across_processes(where: str) -> None:
 async def test_closing_a_store_waits_for_the_end_of_a_run_on_its_way(where: str) -> None:
     """A run's end cut off by its store's close would leave the run "running" in Redis (its
     readers elsewhere would end it as lost once its lease lapsed, its thread would still name
-    it): ``aclose`` waits for the end, and refuses new runs meanwhile."""
+    it): ``aclose`` waits for the end; the closed store refuses new runs."""
     producer, other = await two_stores(where)
     async with other:
         await producer.create(RunRecord("run_closing", "thread", fixed_input(), "data-stream"))
