@@ -466,6 +466,32 @@ async def test_a_send_that_waits_is_finished_by_the_driver_in_order() -> None:
     assert body == b"".join(b'0:"%d"\n' % index for index in range(30)) + END
 
 
+@pytest.mark.parametrize("send_seconds", [0.0, 0.002], ids=["at-once", "waits"])
+async def test_a_send_that_returns_an_awaitable_other_than_a_coroutine(
+    send_seconds: float,
+) -> None:
+    """A host's send may return any awaitable: the driver steps a coroutine as it is and
+    anything else through its ``__await__``, whether it completes at once or waits (and is then
+    finished by the driver's task)."""
+
+    async def run(controller: sb.RunController) -> None:
+        for index in range(10):
+            controller.append_text(str(index))
+            await anyio.sleep(0.001 * (index % 2))
+
+    client = Client()
+    client.send_seconds = send_seconds
+    deliver = client.deliver
+
+    def send(data: bytes) -> Awaitable[None]:
+        return _Awaitable(deliver(data))
+
+    client.deliver = send  # type: ignore[method-assign]
+    assert await serve(run, client) is Ending.COMPLETE
+    body = b"".join(client.sent[1:])
+    assert body == b"".join(b'0:"%d"\n' % index for index in range(10)) + END
+
+
 async def test_chunks_from_another_task_of_the_run_still_wake_the_driver() -> None:
     async def run(controller: sb.RunController) -> None:
         async def other() -> None:

@@ -11,7 +11,8 @@ client: ``docs/architecture.md``.
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import Awaitable, Callable, Coroutine, Generator
+from types import CoroutineType
 from typing import Any
 
 import anyio
@@ -21,7 +22,7 @@ from .._wakeup import Wakeup
 from ..encoding import EncodedStream
 from ..run import RunStream
 from . import clock
-from .delivery import Action, Delivery, Ending
+from .delivery import FINISH, KEEPALIVE, OPEN, SEND, WAIT, Action, Delivery, Ending
 from .errors import SHUTDOWN_MESSAGE
 from .interrupt import Interruptible
 from .shutdown import StopSignal
@@ -29,6 +30,7 @@ from .shutdown import StopSignal
 __all__ = ["Driver", "Send", "within"]
 
 Send = Callable[[bytes], Awaitable[object]]
+Steps = Generator[Any, Any, Any] | Coroutine[Any, Any, Any]  # a send's steps, begun in a run's task
 """Writes one item to the client (one send); raises ``OSError`` when the client is gone."""
 
 
@@ -83,7 +85,7 @@ class Driver:
         self._run = batches if isinstance(batches, RunStream) and inline and not in_trio() else None
         # A send the run's task began and could not finish (its rest and what it waits for),
         # or what it raised: the driver's task takes it over.
-        self._handover: tuple[Generator[Any, Any, Any], Any] | BaseException | None = None
+        self._handover: tuple[Steps, Any] | BaseException | None = None
         self._source = source
         self._send = send
         self._opening = opening
@@ -161,8 +163,8 @@ class Driver:
         clock.watch(self)
         try:
             async with self._block:
-                while (action := machine.next()) is not Action.FINISH:
-                    if action is Action.SEND:  # the hot path: one per token, written out
+                while (action := machine.next()) is not FINISH:
+                    if action is SEND:  # the hot path: one per token, written out
                         data = source.take()
                         if data:
                             self.send_started = monotonic()
@@ -180,7 +182,7 @@ class Driver:
                         else:
                             machine.sent()
                             source.when_ready(self.ready, deliver)
-                    elif action is Action.WAIT:
+                    elif action is WAIT:
                         if self._handover is not None:
                             await self._take_over()
                         elif self._quiet:
@@ -230,7 +232,10 @@ class Driver:
         if data:
             began = self.send_started = clock.monotonic()
             try:
-                sending = self._send(data).__await__()  # (a host's send may raise when called)
+                called = self._send(data)  # (a host's send may raise when called)
+                # A coroutine is stepped as it is: its __await__() would wrap it (an object and
+                # a call more a token).
+                sending: Steps = called if type(called) is CoroutineType else called.__await__()
                 waits_for = sending.send(None)
             except StopIteration:
                 pass
@@ -254,7 +259,7 @@ class Driver:
             machine.sent()
             run.when_ready(self.ready, self)
 
-    def _hand_over(self, handover: tuple[Generator[Any, Any, Any], Any] | BaseException) -> None:
+    def _hand_over(self, handover: tuple[Steps, Any] | BaseException) -> None:
         self._handover = handover
         self._wake()
 
@@ -282,11 +287,11 @@ class Driver:
 
     async def _act(self, action: Action) -> None:
         """What the machine asks for, other than a batch or a wait."""
-        if action is Action.OPEN:
+        if action is OPEN:
             opening, self._opening = self._opening, None
             assert opening is not None
             await self._timed(opening)
-        elif action is Action.KEEPALIVE:
+        elif action is KEEPALIVE:
             await self._timed(self._send, self._source.protocol.keepalive)
         else:  # CLOSE
             tail = await self._source.close_with_error(SHUTDOWN_MESSAGE)
@@ -339,7 +344,7 @@ class _Rest:
 
     __slots__ = ("_sending", "_waits_for")
 
-    def __init__(self, sending: Generator[Any, Any, Any], waits_for: Any) -> None:
+    def __init__(self, sending: Steps, waits_for: Any) -> None:
         self._sending = sending
         self._waits_for = waits_for
 
