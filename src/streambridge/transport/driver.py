@@ -30,8 +30,8 @@ from .shutdown import StopSignal
 __all__ = ["Driver", "Send", "within"]
 
 Send = Callable[[bytes], Awaitable[object]]
-Steps = Generator[Any, Any, Any] | Coroutine[Any, Any, Any]  # a send's steps, begun in a run's task
 """Writes one item to the client (one send); raises ``OSError`` when the client is gone."""
+Steps = Generator[Any, Any, Any] | Coroutine[Any, Any, Any]  # a send's steps, begun in a run's task
 
 
 class Driver:
