@@ -57,9 +57,6 @@ class ToolCallArgs(Generic[Call]):
             found.streamed = True
         return found.call
 
-    def is_open(self, tool_call_id: str) -> bool:
-        return tool_call_id in self._open
-
     def close(self, tool_call_id: str) -> tuple[Call, str] | None:
         """Close the call's arguments if they are open: its record, and the text still missing
         from them (:data:`EMPTY_ARGS` for a call that streamed none, else ``""``)."""
